@@ -3,7 +3,8 @@
 //   studio        the studio (`studio serve`), data under .data/studio
 //   worker-watch  the worker under node's own watcher: a change under packages/ SIGTERMs the daemon
 //                 (it hands its running job back to the studio) and starts it again
-//   worker        the same worker without a watcher, for chewing through a queue
+//   worker        the stable variant: the built bundle (packages/worker/dist, `npm run build`), no
+//                 watcher, for chewing through a queue while the sources change under it
 // Both worker apps use ONE config (one worker id) on purpose: run one of them at a time. A second
 // one finds the daemon lock taken and exits 3, and `stop_exit_codes: [3]` keeps PM2 from restarting
 // it, so the two can never fight over the worker id.
@@ -25,6 +26,8 @@ const PORT = process.env.STUDIO_PORT || '4780';
 const WATCH_PATH = path.resolve(ROOT, process.env.STUDIO_DEV_WATCH_PATH || 'packages');
 const WORKER_CONFIG = path.join(DATA, 'dev-worker', 'config.toml');
 const WORKER_BIN = path.join(ROOT, 'packages', 'worker', 'bin', 'studio-worker.js');
+// What `npm run build` writes: the CLI bundle, which runs the same code whatever the sources become.
+const WORKER_BUILT = path.join(ROOT, 'packages', 'worker', 'dist', 'cli.js');
 // Above the worker's shutdown grace (shutdown_grace_secs, 5 s) plus the outbox flush (3 s): PM2's
 // SIGKILL must only ever hit a daemon that is really stuck.
 const WORKER_KILL_TIMEOUT_MS = 15000;
@@ -47,10 +50,10 @@ const logs = (name) => ({
   merge_logs: true,
 });
 
-const worker = (name, nodeArgs) => ({
+const worker = (name, script, nodeArgs) => ({
   name,
   cwd: ROOT,
-  script: WORKER_BIN,
+  script,
   args: ['run', '--config', WORKER_CONFIG],
   interpreter: NODE,
   node_args: nodeArgs,
@@ -82,7 +85,8 @@ module.exports = {
       env: { STUDIO_ADMIN_TOKEN: adminToken(), STUDIO_WORKER_LOG: process.env.STUDIO_WORKER_LOG || 'info', NO_PRETTY_LOGS: '1' },
       ...logs('studio'),
     },
-    worker('worker-watch', [`--watch-path=${WATCH_PATH}`, '--watch-preserve-output']),
-    worker('worker', []),
+    worker('worker-watch', WORKER_BIN, [`--watch-path=${WATCH_PATH}`, '--watch-preserve-output']),
+    // Missing until `npm run build` has run: PM2 then says "Script not found: …/dist/cli.js".
+    worker('worker', WORKER_BUILT, []),
   ],
 };

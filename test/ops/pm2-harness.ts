@@ -14,7 +14,7 @@ const ADMIN_TOKEN = 'pm2-test-admin-token';
 export interface Pm2App {
   name: string;
   pid: number;
-  pm2_env: { status: string; restart_time: number; exit_code?: number; unstable_restarts?: number };
+  pm2_env: { status: string; restart_time: number; exit_code?: number; unstable_restarts?: number; pm_exec_path?: string };
 }
 
 export async function freePort(): Promise<number> {

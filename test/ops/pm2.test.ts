@@ -6,6 +6,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isProcessAlive } from '../../packages/worker/src/daemon/lock.ts';
+import { ensureWorkerBuilt } from '../../scripts/build-worker.ts';
+import { ROOT } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { Pm2Sandbox } from './pm2-harness.ts';
 
@@ -20,6 +22,8 @@ describe('PM2 dev loop: stable variant', { timeout: 90_000 }, () => {
   let workerId: string;
 
   before(async () => {
+    // The stable variant runs the built bundle (`npm run build`, as the dev-loop doc says).
+    await ensureWorkerBuilt();
     sandbox = await Pm2Sandbox.create('pm2-stable-');
     await sandbox.start('studio');
     workerId = await sandbox.provisionWorker();
@@ -45,6 +49,7 @@ describe('PM2 dev loop: stable variant', { timeout: 90_000 }, () => {
     const workerPid = apps.find((app) => app.name === 'worker')?.pid ?? 0;
     const daemonPid = sandbox.daemonPid();
     assert.equal(daemonPid, workerPid, 'the stable variant runs the daemon as the PM2 process itself');
+    assert.equal(apps.find((app) => app.name === 'worker')?.pm2_env.pm_exec_path, join(ROOT, 'packages', 'worker', 'dist', 'cli.js'), 'the stable variant runs the built bundle');
     const running = sandbox.processesLeft().map((p) => p.pid);
     assert.ok(running.includes(studioPid) && running.includes(workerPid), `the process scan sees the apps: ${JSON.stringify(sandbox.processesLeft())}`);
 

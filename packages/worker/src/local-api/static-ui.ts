@@ -1,9 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { UI_DIR } from '../package-layout.ts';
 
 /** Where the web UI's files live once installed (index.html + assets). */
-export const DEFAULT_UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
+export const DEFAULT_UI_DIR = UI_DIR;
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',

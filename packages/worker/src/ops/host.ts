@@ -1,5 +1,6 @@
 import { homedir, hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { WORKER_BIN as PACKAGE_BIN } from '../package-layout.ts';
 import { spawnRunner, type CommandRunner } from './runner.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -23,8 +24,8 @@ export interface Host {
   run: CommandRunner;
 }
 
-/** `packages/worker/bin/studio-worker.js`, next to these sources. */
-export const WORKER_BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'studio-worker.js');
+/** The package's `bin/studio-worker.js` (from the sources or from a built package alike). */
+export const WORKER_BIN = PACKAGE_BIN;
 
 export function currentHost(overrides: Partial<Host> = {}): Host {
   return {

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configDirOf } from '../config/index.ts';
 import { EXIT_LOCKED } from '../daemon/exit-codes.ts';
+import { EXIT_RESTART, SUPERVISED_ENV } from '../update/supervision.ts';
 import { OpsError } from './errors.ts';
 import { fileExists, removeFile, writeIfChanged } from './files.ts';
 import { workerArgv, xdgConfigHome, type Host } from './host.ts';
@@ -43,10 +44,17 @@ export function systemdUnit(argv: readonly string[], spec: ServiceSpec): string 
     'Type=simple',
     `ExecStart=${argv.map(systemdArg).join(' ')}`,
     `Environment=${systemdArg(`STUDIO_WORKER_LOG=${spec.logFilter}`)}`,
+    // Tells the updater that systemd restarts it: an update exits with EXIT_RESTART (75) and the restart runs the
+    // new version through the launcher. A successor started by the daemon itself would die with the
+    // unit's cgroup (KillMode=mixed) once this process exits.
+    `Environment=${systemdArg(`${SUPERVISED_ENV}=systemd`)}`,
     'Restart=on-failure',
     'RestartSec=5',
     // A second daemon for the same config exits 3 at once; restarting it would only repeat that.
     `RestartPreventExitStatus=${EXIT_LOCKED}`,
+    // The update's "restart me": restarted whatever Restart= says, and not logged as a failure.
+    `RestartForceExitStatus=${EXIT_RESTART}`,
+    `SuccessExitStatus=${EXIT_RESTART}`,
     // SIGTERM to the daemon alone, so a running engine is not killed under its job (the daemon finishes
     // or hands the job back, then kills its engines); whatever is left of the cgroup then gets SIGKILL.
     'KillMode=mixed',
@@ -63,9 +71,10 @@ export function launchdServicePlist(argv: readonly string[], spec: ServiceSpec, 
   return plist({
     Label: LAUNCHD_LABEL,
     ProgramArguments: [...argv],
-    EnvironmentVariables: { STUDIO_WORKER_LOG: spec.logFilter },
+    // The updater exits with EXIT_RESTART for an update, and launchd starts the launcher again.
+    EnvironmentVariables: { STUDIO_WORKER_LOG: spec.logFilter, [SUPERVISED_ENV]: 'launchd' },
     RunAtLoad: true,
-    // Restart after a failure, not after a clean stop.
+    // Restart after a failure (and after an update's EXIT_RESTART), not after a clean stop.
     KeepAlive: { SuccessfulExit: false },
     ThrottleInterval: 10,
     ExitTimeOut: spec.stopTimeoutSecs,

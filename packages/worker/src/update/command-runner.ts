@@ -67,8 +67,8 @@ export function npmInvocation(env: NodeJS.ProcessEnv = process.env, execPath: st
   return { command: process.platform === 'win32' ? 'npm.cmd' : 'npm', prefixArgs: [] };
 }
 
-/** npm settings a user would want to keep (their registry, proxy, CA) when npm runs for the updater. */
-const KEPT_NPM_CONFIG = /^npm_config_(registry|userconfig|globalconfig|cache|proxy|https_proxy|noproxy|no_proxy|cafile|ca|strict_ssl|@.*:registry)$/i;
+/** npm settings a user would want to keep (their registry, offline mode, proxy, CA) when npm runs for the updater. */
+const KEPT_NPM_CONFIG = /^npm_config_(registry|offline|prefer_offline|userconfig|globalconfig|cache|proxy|https_proxy|noproxy|no_proxy|cafile|ca|strict_ssl|@.*:registry)$/i;
 
 /**
  * The environment for the dependency install: ours, minus the `npm_*` variables an `npm run` that

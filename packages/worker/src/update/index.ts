@@ -1,14 +1,16 @@
 export { BadVersions, type BadVersion } from './bad-versions.ts';
 export { chooseUpdate, type Choice, type ChooseOptions, type SkippedRelease } from './choose.ts';
 export { spawnRunner, npmEnvironment, npmInvocation, type CommandResult, type CommandRunner, type RunOptions } from './command-runner.ts';
-export { createDaemonUpdater, type DaemonUpdaterOptions } from './daemon-updater.ts';
+export { createDaemonUpdater, FIRST_CHECK_ENV, type DaemonUpdaterOptions } from './daemon-updater.ts';
 export { downloadVerifiedArchive, type ArchiveDownloadOptions, type VerifiedArchive } from './download.ts';
 export { UpdateError, type UpdateErrorCode } from './errors.ts';
 export { FeedClient, parseFeed, type Feed, type FeedClientOptions, type FeedRelease } from './feed.ts';
 export { checkUpdateUrl, type HttpClient } from './http.ts';
 export { detectInstallKind, entryOf, VersionsInstaller, type InstalledVersion, type Installer, type InstallKind, type VersionsInstallerOptions } from './installer.ts';
 export { parseIntegrity, parseSha256Hex, type ExpectedDigest } from './integrity.ts';
-export { NO_REDIRECT_ENV, redirectedEntry, type RedirectOptions } from './launch.ts';
+export { decideLaunch, isDaemonStart, NO_REDIRECT_ENV, PENDING_CONFIRM_TIMEOUT_MS, redirectedEntry, watchPendingStart, type LaunchDecision, type LaunchOptions, type PendingWatchOutcome, type RedirectOptions } from './launch.ts';
+export { readPending, writePending, type PendingUpdate } from './pending.ts';
+export { detectSupervisor, EXIT_RESTART, SUPERVISED_ENV, type Supervisor, type SupervisionProbe } from './supervision.ts';
 export { defaultDataDir, updatePaths } from './paths.ts';
 export { readPointer, writePointer, type CurrentPointer } from './pointer.ts';
 export { compareVersions, compareVersionText, isPrerelease, parseVersion, type Version } from './semver.ts';

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '@studio-worker/log';
 import { writeFileAtomic } from '../config/atomic-file.ts';
+import { PACKAGE_ROOT } from '../package-layout.ts';
 import { DaemonLock, LockHeldError } from '../daemon/lock.ts';
 import { npmEnvironment, npmInvocation, spawnRunner, type CommandRunner } from './command-runner.ts';
 import { UpdateError, errorText } from './errors.ts';
@@ -66,7 +66,7 @@ export interface VersionsInstallerOptions {
 }
 
 /** This module's package: packages/worker in a checkout, `<data dir>/versions/<v>` in an installed version. */
-export const OWN_PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const OWN_PACKAGE_ROOT = PACKAGE_ROOT;
 const OUTPUT_TAIL_LINES = 15;
 
 /** Versions side by side under `<data dir>/versions/<version>/`, and a `current.json` pointer. */
@@ -103,7 +103,16 @@ export class VersionsInstaller implements Installer {
           throw new UpdateError('unsafe_archive', `the archive offered as ${expectedName} ${version} holds ${String(manifest.name)} ${String(manifest.version)}; the feed is wrong or tampered with`);
         }
         await entryOf(staging, version);
-        if (Object.keys(manifest.dependencies ?? {}).length > 0) await this.#installDependencies(staging, version, signal);
+        if (Object.keys(manifest.dependencies ?? {}).length > 0) {
+          // A release's devDependencies are its build tools and the monorepo's unpublished workspace
+          // packages. npm resolves them even under --omit=dev when the package is the root project,
+          // as here, and fails on those the registry lacks; an installed dependency never gets them.
+          if ('devDependencies' in manifest) {
+            const { devDependencies: _unused, ...runtime } = manifest;
+            await writeFileAtomic(join(staging, 'package.json'), `${JSON.stringify(runtime, null, 2)}\n`, 0o644);
+          }
+          await this.#installDependencies(staging, version, signal);
+        }
         await writeFileAtomic(join(staging, INSTALLED_MARKER), `${JSON.stringify({ version, installedAt: new Date().toISOString() })}\n`, 0o644);
         await rm(dir, { recursive: true, force: true });
         await rename(staging, dir);
@@ -237,3 +246,4 @@ export async function detectInstallKind(packageRoot: string, versionsDir: string
     if (dirname(dir) === dir) return { kind: 'package' };
   }
 }
+

@@ -20,6 +20,8 @@ export function updatePaths(dataDir: string) {
     versions,
     /** The pointer the launcher follows: `{ "version": "0.2.0", ... }`. */
     current: join(versions, 'current.json'),
+    /** A switch the service manager's restart still has to prove (supervised handover, see pending.ts). */
+    pending: join(versions, 'pending.json'),
     /** Held while one process unpacks and installs, so two workers of this user never collide. */
     installLock: join(versions, '.install.lock'),
     /** Unpacking happens here, renamed into `versions/<version>` once complete. */

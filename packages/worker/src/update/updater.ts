@@ -11,8 +11,10 @@ import { displayUrl } from './http.ts';
 import type { Installer, InstalledVersion } from './installer.ts';
 import type { CurrentPointer } from './pointer.ts';
 import { isPrerelease, parseVersion, type Version } from './semver.ts';
+import { readPending, writePending } from './pending.ts';
 import { ROLLED_BACK_FROM_ENV, UPDATED_FROM_ENV, clearStartup } from './started-marker.ts';
 import { waitUntilHealthy, type Launcher, type Successor } from './successor.ts';
+import { EXIT_RESTART, type Supervisor } from './supervision.ts';
 
 /** The four `auto_update_*` settings, read again at every tick (the config can change at runtime). */
 export interface AutoUpdateSettings {
@@ -41,6 +43,15 @@ export interface HandoverOptions {
   /** How long it must keep running after that. Default 5 s. */
   settleMs?: number;
   pollMs?: number;
+  /**
+   * Set when a service manager restarts this process (supervision.ts). The new version is then not
+   * started here, where the supervisor would kill it with this process's unit: the switch is
+   * recorded in `pendingFile` and this process exits with `restartExitCode`; the supervisor starts
+   * the launcher again, which runs the new version once and rolls back if it does not confirm.
+   */
+  supervisor?: Supervisor | null;
+  /** Default EXIT_RESTART (75). */
+  restartExitCode?: number;
 }
 
 export interface AutoUpdaterOptions {
@@ -60,6 +71,13 @@ export interface AutoUpdaterOptions {
   download?: { timeoutMs?: number; maxBytes?: number };
   /** Our own environment: a version restarted after a failed update names the failure here. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * `versions/pending.json`: where a supervised handover records the switch, and what a version
+   * started by one removes once it has been up for `handover.settleMs` (`start()`).
+   */
+  pendingFile?: string;
+  /** One check this long after `start()`, besides the interval's (STUDIO_WORKER_UPDATE_FIRST_CHECK_MS). */
+  firstCheckMs?: number;
 }
 
 export type UpdateOutcome =
@@ -78,6 +96,8 @@ export type UpdateOutcome =
   | { kind: 'failed'; target: string; error: UpdateError }
   /** The new version runs and is healthy; this process should exit with `handoff`'s code. */
   | { kind: 'handed_over'; target: string; pid: number | undefined }
+  /** Supervised: switched and recorded as pending; this process exits with `exitCode` for the supervisor's restart. */
+  | { kind: 'restart_requested'; target: string; supervisor: Supervisor; exitCode: number }
   /** The new version did not become healthy: switched back and (if `restarted`) the old version runs again. */
   | { kind: 'rolled_back'; target: string; reason: string; restarted: boolean };
 
@@ -105,6 +125,7 @@ export class AutoUpdater {
   #running: Promise<UpdateOutcome> | null = null;
   #handingOver = false;
   #handoff: Promise<number> | null = null;
+  #confirmTimer: NodeJS.Timeout | undefined;
 
   constructor(options: AutoUpdaterOptions) {
     const current = parseVersion(options.currentVersion);
@@ -126,11 +147,51 @@ export class AutoUpdater {
     return this.#handoff;
   }
 
-  /** Start ticking. The timer does not keep the process alive. */
+  /**
+   * Start ticking (the first check comes one interval later, or after `firstCheckMs`). Also
+   * confirms a supervised update to this version once it has been up for the settle time. The
+   * timers do not keep the process alive.
+   */
   start(): void {
     if (this.#timer || this.#stop.signal.aborted) return;
     this.#timer = setInterval(() => void this.tick(), this.#tickMs);
     this.#timer.unref();
+    if (this.#options.firstCheckMs !== undefined) setTimeout(() => void this.#firstCheck(), this.#options.firstCheckMs).unref();
+    if (this.#options.pendingFile) {
+      this.#confirmTimer = setTimeout(() => void this.confirmStart(), this.#options.handover.settleMs ?? 5_000);
+      this.#confirmTimer.unref();
+    }
+  }
+
+  async #firstCheck(): Promise<void> {
+    if (this.#stop.signal.aborted || this.#running || this.#handingOver || !this.#options.settings().enabled) return;
+    if (this.#options.gate.busy) {
+      this.#log.info({ op: LOG_OP }, 'skipping check: worker is busy on a job');
+      return;
+    }
+    await this.checkAndApply();
+  }
+
+  /**
+   * A supervised update to this version is proven: it has been up for the settle time. Removes
+   * `pending.json` (so the launcher will not roll it back) and the versions no longer needed.
+   * Resolves with whether there was such an update. Never throws.
+   */
+  async confirmStart(): Promise<boolean> {
+    const file = this.#options.pendingFile;
+    if (!file || this.#stop.signal.aborted) return false;
+    const current = this.#current.text;
+    try {
+      const pending = await readPending(file);
+      if (!pending || pending.version !== current) return false;
+      await writePending(file, null);
+      this.#log.info({ op: LOG_OP, current, previous: pending.previous }, `${current} is healthy after the update from ${pending.previous}; update confirmed`);
+      await this.#prune([current, pending.previous]);
+      return true;
+    } catch (error) {
+      this.#log.warn({ op: LOG_OP, err: error }, `could not confirm the update to ${current} (${file}): ${errorText(error)}; the next start rolls it back`);
+      return false;
+    }
   }
 
   /**
@@ -140,6 +201,7 @@ export class AutoUpdater {
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#confirmTimer);
     if (!this.#handingOver) this.#stop.abort(new UpdateError('cancelled', 'the daemon is shutting down'));
   }
 
@@ -232,6 +294,8 @@ export class AutoUpdater {
         await rm(archive.path, { force: true });
       }
       if (signal.aborted) throw new UpdateError('cancelled', 'the daemon is shutting down');
+      const supervisor = this.#options.handover.supervisor ?? null;
+      if (supervisor) return await this.#restartThroughSupervisor(installed, supervisor, () => (handingOver = true));
       const previous = await this.#options.installer.activate(target);
       handingOver = true;
       return await this.#handOver(installed, previous);
@@ -247,6 +311,39 @@ export class AutoUpdater {
     } finally {
       if (!handingOver) releaseGate();
     }
+  }
+
+  /**
+   * Under a supervisor: record the switch as pending, switch, stop this daemon and exit with the
+   * restart code. The launcher the supervisor starts runs the new version once (launch.ts).
+   */
+  async #restartThroughSupervisor(installed: InstalledVersion, supervisor: Supervisor, committed: () => void): Promise<UpdateOutcome> {
+    const file = this.#options.pendingFile;
+    const current = this.#current.text;
+    const target = installed.version;
+    if (!file) throw new UpdateError('local_io', `no pending file is configured for a handover under ${supervisor}`);
+    try {
+      await writePending(file, { version: target, previous: current, startedAttempts: 0, switchedAt: new Date().toISOString() });
+    } catch (error) {
+      throw new UpdateError('local_io', `cannot record the pending update in ${file}: ${errorText(error)}`, { cause: error });
+    }
+    try {
+      await this.#options.installer.activate(target);
+    } catch (error) {
+      await writePending(file, null).catch(() => {});
+      throw new UpdateError('local_io', `cannot switch to ${target}: ${errorText(error)}`, { cause: error });
+    }
+    committed();
+    this.#handingOver = true;
+    const exitCode = this.#options.handover.restartExitCode ?? EXIT_RESTART;
+    this.#handoff = Promise.resolve(exitCode);
+    this.#log.info({ op: LOG_OP, current, target, supervisor, exitCode }, `${target} installed; restart pending (stopping ${current}); exiting with ${exitCode} so that ${supervisor} starts ${target}`);
+    try {
+      await this.#options.handover.stopCurrent();
+    } catch (error) {
+      this.#log.error({ op: LOG_OP, err: error }, `stopping ${current} for the update failed: ${errorText(error)}; exiting for the restart regardless`);
+    }
+    return { kind: 'restart_requested', target, supervisor, exitCode };
   }
 
   /**

@@ -1,9 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Changes, pollUntil } from './wait.ts';
+import { pollUntil } from './wait.ts';
+import { WorkerProcess } from './worker-process.ts';
+
+export type { LogLine } from './worker-process.ts';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('../../../../', import.meta.url)));
 const CLI = join(REPO_ROOT, 'packages/worker/src/cli/main.ts');
@@ -54,70 +57,18 @@ export async function makeConfig(studioUrl: string, options: { approved?: boolea
   return { dir, configPath, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export interface LogLine {
-  level: string;
-  msg: string;
-  module?: string;
-  [key: string]: unknown;
-}
-
 /** The real daemon (`studio-worker run`) as a child process, with its output captured. */
-export class DaemonProcess {
-  readonly child: ChildProcess;
+export class DaemonProcess extends WorkerProcess {
   readonly configPath: string;
   readonly dir: string;
-  stdout = '';
-  stderr = '';
-  exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  readonly #changes = new Changes();
 
   /** `script`: another entry point, run as `<script> <configPath>` (see scripted-daemon.ts). */
   constructor(configPath: string, extraArgs: string[] = [], options: { script?: string } = {}) {
+    const args = options.script ? [options.script, configPath] : [CLI, 'run', '--config', configPath, ...extraArgs];
+    // In the test runner's process group, like a daemon started from a terminal.
+    super([process.execPath, ...args], { cwd: REPO_ROOT, env: { ...process.env, STUDIO_WORKER_LOG: 'debug', NO_PRETTY_LOGS: '1' }, ownGroup: false });
     this.configPath = configPath;
     this.dir = resolve(configPath, '..');
-    const args = options.script ? [options.script, configPath] : [CLI, 'run', '--config', configPath, ...extraArgs];
-    this.child = spawn(process.execPath, args, {
-      cwd: REPO_ROOT,
-      env: { ...process.env, STUDIO_WORKER_LOG: 'debug', NO_PRETTY_LOGS: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
-      this.#changes.signal();
-    });
-    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-      this.#changes.signal();
-    });
-    this.child.on('exit', (code, signal) => {
-      this.exitInfo = { code, signal };
-      this.#changes.signal();
-    });
-  }
-
-  get pid(): number {
-    return this.child.pid ?? -1;
-  }
-
-  logs(): LogLine[] {
-    return this.stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .flatMap((line) => {
-        try {
-          return [JSON.parse(line) as LogLine];
-        } catch {
-          return [];
-        }
-      });
-  }
-
-  waitForLog(predicate: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine> {
-    return this.#changes.waitFor(() => this.logs().find(predicate), `daemon log: ${what}`, timeoutMs);
-  }
-
-  exited(timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    return this.#changes.waitFor(() => this.exitInfo, 'the daemon to exit', timeoutMs);
   }
 
   /** state.json once `predicate` holds for it. */
@@ -131,12 +82,6 @@ export class DaemonProcess {
       `state.json: ${what}`,
       timeoutMs,
     );
-  }
-
-  /** SIGTERM, then wait for the exit. */
-  async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (!this.exitInfo) this.child.kill('SIGTERM');
-    return this.exited();
   }
 }
 

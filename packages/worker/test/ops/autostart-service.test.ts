@@ -148,6 +148,10 @@ describe('supervised service', () => {
       'Restart=on-failure',
       'RestartSec=5',
       'RestartPreventExitStatus=3',
+      // An update exits 75 and systemd starts the launcher again (the successor would die with the cgroup).
+      'Environment="STUDIO_WORKER_SUPERVISED=systemd"',
+      'RestartForceExitStatus=75',
+      'SuccessExitStatus=75',
       'KillMode=mixed',
       'TimeoutStopSec=15',
       'WantedBy=default.target',
@@ -208,6 +212,8 @@ describe('supervised service', () => {
     assert.match(text, /<key>RunAtLoad<\/key>\n {2}<true\/>/);
     assert.match(text, /<key>ExitTimeOut<\/key>\n {2}<integer>15<\/integer>/);
     assert.match(text, /<key>STUDIO_WORKER_LOG<\/key>\n {4}<string>info<\/string>/);
+    // An update exits 75 (not a successful exit), so KeepAlive starts the launcher again.
+    assert.match(text, /<key>STUDIO_WORKER_SUPERVISED<\/key>\n {4}<string>launchd<\/string>/);
     assert.ok(existsSync(join(home, 'mac', 'logs')), 'launchd does not create the log folder itself');
     assert.deepEqual(argvOf(run.calls), [
       ['launchctl', 'bootout', 'gui/501/gg.studio-worker'],

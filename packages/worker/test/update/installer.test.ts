@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -40,6 +40,22 @@ describe('versions installer', () => {
     assert.deepEqual(runner.calls.map(({ command, args, env }) => ({ command, args, env })), [
       { command: '/opt/node', args: ['/opt/npm-cli.js', 'ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], env: { PATH: '/usr/bin' } },
     ]);
+  });
+
+  it("drops the release's devDependencies before npm install (npm would resolve unpublished workspace packages)", async () => {
+    const [manifestEntry, ...rest] = fakeWorkerPackage('0.2.0', 'healthy');
+    const manifest = { ...JSON.parse(String(manifestEntry!.data)), devDependencies: { '@studio-worker/log': '^0.1.0' } };
+    const { archive, runner, installer, paths } = await setup([{ name: 'package/package.json', data: JSON.stringify(manifest) }, ...rest]);
+    let seen: Record<string, unknown> | undefined;
+    runner.behaviour = async ({ cwd }) => {
+      seen = JSON.parse(await readFile(join(cwd, 'package.json'), 'utf8')) as Record<string, unknown>;
+    };
+    await installer.install('0.2.0', archive);
+    assert.equal(runner.calls[0]?.args[1], 'install');
+    assert.deepEqual(seen?.dependencies, { 'left-pad': '^1.3.0' });
+    assert.equal('devDependencies' in (seen ?? {}), false);
+    const installed = JSON.parse(await readFile(join(paths.versions, '0.2.0', 'package.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(installed.version, '0.2.0');
   });
 
   it('skips npm for a package without dependencies, and reuses a complete install', async () => {

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '@studio-worker/log';
+import { entryPointFile } from '../../package-layout.ts';
 import { EngineFailure, toEngineFailure } from '../engine.ts';
 import type { HostLaunchConfig, HostMessage, HostRequest, ModelFileRef, RuntimeBackend, ValueInfo, WireTensor } from './host-protocol.ts';
 
-const HOST_SCRIPT = fileURLToPath(new URL('./host.ts', import.meta.url));
+// host.ts from the sources, dist/onnx-host.js from a built package.
+const HOST_SCRIPT = entryPointFile('onnx-host');
 const OUTPUT_TAIL_LINES = 20;
 
 export interface HostStartOptions extends HostLaunchConfig {

@@ -93,7 +93,7 @@ export interface World {
   settings: AutoUpdateSettings;
   /** The installed 0.1.0's entry (the running version, for rollbacks). */
   previousEntry: string;
-  updater(options?: { handover?: Partial<HandoverOptions>; packageRoot?: string; env?: NodeJS.ProcessEnv; tickMs?: number; gate?: AutoUpdaterOptions['gate'] }): AutoUpdater;
+  updater(options?: { handover?: Partial<HandoverOptions>; packageRoot?: string; env?: NodeJS.ProcessEnv; tickMs?: number; gate?: AutoUpdaterOptions['gate']; currentVersion?: string; firstCheckMs?: number }): AutoUpdater;
   pointer(): Promise<CurrentPointer | null>;
   badVersions(): Promise<Record<string, { reason: string }>>;
   cleanup(): Promise<void>;
@@ -141,13 +141,14 @@ export async function makeWorld(): Promise<World> {
     previousEntry,
     updater(options = {}) {
       return new AutoUpdater({
-        currentVersion: '0.1.0',
+        currentVersion: options.currentVersion ?? '0.1.0',
         settings: () => settings,
         gate: options.gate ?? gate,
         feed: client,
         installer: new VersionsInstaller({ dataDir, currentVersion: '0.1.0', packageRoot: options.packageRoot ?? packageRoot, runner, npm: { command: 'npm', prefixArgs: [] }, env: { PATH: '/usr/bin' }, log: logs.log }),
         badVersions: new BadVersions(paths.badVersions),
         downloadsDir: paths.downloads,
+        pendingFile: paths.pending,
         handover: {
           stopCurrent: async () => void events.push('stop 0.1.0'),
           launcher,
@@ -161,6 +162,7 @@ export async function makeWorld(): Promise<World> {
         log: logs.log,
         env: options.env ?? {},
         ...(options.tickMs ? { tickMs: options.tickMs } : {}),
+        ...(options.firstCheckMs !== undefined ? { firstCheckMs: options.firstCheckMs } : {}),
       });
     },
     pointer: () => readPointer(paths.current),

@@ -1,0 +1,53 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// Where the worker's own files are. The same code runs from two layouts:
+//   sources  packages/worker/src/**.ts   a checkout (Node strips the types)
+//   bundle   <package>/dist/*.js         a published package or an installed version (Node refuses to
+//                                        strip types under node_modules, so those run the esbuild output)
+// Code that needs a file that ships with the worker (the web UI, a script it spawns) asks here
+// instead of counting `..` from its own location, which differs between the two.
+
+const here = import.meta.url;
+
+/** True when this code runs from `dist/` (bundled JavaScript), false from the TypeScript sources. */
+export const BUNDLED = !here.endsWith('.ts');
+
+/** The worker package's folder: the nearest folder above this module with a package.json. */
+export const PACKAGE_ROOT = packageRootAbove(dirname(fileURLToPath(here)));
+
+/**
+ * Entry points that run as their own process or are loaded by the bin. Each is bundled to
+ * `dist/<name>.js` (scripts/build-worker.ts builds exactly this table).
+ */
+export const ENTRY_POINTS = {
+  /** The CLI (`studio-worker …`), what the bin runs. */
+  cli: 'src/cli/main.ts',
+  /** The ONNX inference host, a child process of the daemon. */
+  'onnx-host': 'src/engines/onnx/host.ts',
+  /** The launcher's decision (which installed version to run), loaded by the bin. */
+  launch: 'src/update/launch.ts',
+  /** The package's module API (`import … from 'studio-worker'`). */
+  index: 'src/index.ts',
+} as const;
+
+export type EntryPointName = keyof typeof ENTRY_POINTS;
+
+/** The file to run for an entry point in the layout this code runs from. */
+export function entryPointFile(name: EntryPointName): string {
+  return join(PACKAGE_ROOT, BUNDLED ? join('dist', `${name}.js`) : ENTRY_POINTS[name]);
+}
+
+/** The web UI's files (index.html and assets): `src/ui/`, copied to `dist/ui/` by the build. */
+export const UI_DIR = join(PACKAGE_ROOT, BUNDLED ? 'dist' : 'src', 'ui');
+
+/** The `studio-worker` bin (service units and autostart entries start it). */
+export const WORKER_BIN = join(PACKAGE_ROOT, 'bin', 'studio-worker.js');
+
+function packageRootAbove(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`studio-worker: no package.json above ${start}; the package is incomplete, reinstall it`);
+  }
+}
