@@ -120,7 +120,8 @@ async function provisionLocalWorker(): Promise<string> {
 function startWorker(): void {
   const child = spawn(process.execPath, [WORKER_BIN, 'run', '--config', workerConfigPath], {
     stdio: 'inherit',
-    env: process.env,
+    // The worker stops by itself if this launcher dies without forwarding a signal (kill -9).
+    env: { ...process.env, STUDIO_WORKER_EXIT_WITH_PARENT: '1' },
   });
   worker = child;
   const started = Date.now();

@@ -2,11 +2,11 @@
 // a prompt becomes an image; SIGTERM (what PM2/systemd send) and Ctrl-C (SIGINT to the whole
 // process group) stop both cleanly, and no worker process is left behind.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import sharp from 'sharp';
 import { StudioApi } from '../helpers/api.ts';
 import { Proc, ROOT } from '../helpers/processes.ts';
@@ -33,6 +33,36 @@ async function launch(dataDir: string): Promise<{ proc: Proc; api: StudioApi; wo
   await waitFor('the local worker online', async () => (await api.workers()).some((w) => w.state === 'online'));
   const state = JSON.parse(readFileSync(join(dataDir, 'local-worker', 'state.json'), 'utf8')) as { pid: number };
   return { proc, api, workerPid: state.pid };
+}
+
+/**
+ * The launcher spawned by hand in its own process group, like a terminal's foreground job. (Proc
+ * would SIGKILL the whole group when the launcher exits, and these tests are about that group.)
+ */
+async function launchInGroup(dataDir: string, t: TestContext): Promise<{ child: ChildProcess; api: StudioApi; workerPid: number; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
+  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'start.ts'), '--port', '0', '--data-dir', dataDir], {
+    cwd: ROOT,
+    detached: true,
+    env: { ...process.env, NO_PRETTY_LOGS: '1', STUDIO_ADMIN_TOKEN: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  // Whatever happens in the test, the launcher's group (launcher + worker) does not outlive it.
+  t.after(() => {
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  });
+  const url = await waitFor('the studio URL', () => /studio\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1]);
+  const api = new StudioApi(url, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
+  await waitFor('the local worker online', async () => (await api.workers()).some((w) => w.state === 'online'));
+  const workerPid = (JSON.parse(readFileSync(join(dataDir, 'local-worker', 'state.json'), 'utf8')) as { pid: number }).pid;
+  return { child, api, workerPid, output: () => output, exited };
 }
 
 describe('npm start (the embedded default)', () => {
@@ -66,40 +96,31 @@ describe('npm start (the embedded default)', () => {
     await second.proc.stop('SIGTERM');
   });
 
+  it('a launcher killed with SIGKILL leaves no orphan: its worker notices and stops by itself', async (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'e2e-start-'));
+    dirs.push(dataDir);
+    const { child, workerPid, exited } = await launchInGroup(dataDir, t);
+    // The launcher alone, not its group: it cannot forward anything (kill -9, the OOM killer).
+    process.kill(child.pid as number, 'SIGKILL');
+    assert.equal((await exited).signal, 'SIGKILL');
+    await waitFor('the orphaned worker to stop', () => !alive(workerPid), { timeoutMs: 15_000 });
+    const daemonLog = readFileSync(join(dataDir, 'local-worker', 'logs', 'daemon.log'), 'utf8');
+    assert.match(daemonLog, new RegExp(`the process that started this daemon \\(pid ${child.pid}\\) is gone; stopping`));
+    assert.match(daemonLog, /"op":"shutdown"[^\n]*"msg":"stopped"/, 'a graceful stop, not a crash');
+  });
+
   it('Ctrl-C (SIGINT to the whole process group) hands a running job back instead of losing it', async (t) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'e2e-start-'));
     dirs.push(dataDir);
-    // Its own process group, like a terminal's foreground job.
-    const child = spawn(process.execPath, [join(ROOT, 'scripts', 'start.ts'), '--port', '0', '--data-dir', dataDir], {
-      cwd: ROOT,
-      detached: true,
-      env: { ...process.env, NO_PRETTY_LOGS: '1', STUDIO_ADMIN_TOKEN: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    // Whatever happens below, the launcher's group (launcher + worker) does not outlive the test.
-    t.after(() => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    });
-    const url = await waitFor('the studio URL', () => /studio\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1]);
-    const api = new StudioApi(url, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
-    await waitFor('the local worker online', async () => (await api.workers()).some((w) => w.state === 'online'));
-    const workerPid = (JSON.parse(readFileSync(join(dataDir, 'local-worker', 'state.json'), 'utf8')) as { pid: number }).pid;
+    const { child, api, workerPid, output, exited } = await launchInGroup(dataDir, t);
     await api.json('POST', '/models', { id: 'slow-image', kind: 'image', source: { engine: 'synthetic', cliDefaults: { delayMs: 60_000 } } });
     const [job] = await api.createJobs([{ model: 'slow-image', task: { kind: 'image', prompt: 'slow' } }]);
     assert.ok(job);
     await waitFor('the slow job running', async () => (await api.job(job.id)).status === 'running');
     process.kill(-(child.pid as number), 'SIGINT');
-    assert.equal(await exited, 0, output.slice(-2000));
+    assert.equal((await exited).code, 0, output().slice(-2000));
     await waitFor('the worker process to be gone', () => !alive(workerPid), { timeoutMs: 5_000 });
     // The studio recorded the claim as handed back (not lost to a lease, not failed).
-    assert.match(output, /"op":"claim"[^\n]*"ending":"handed_back"/, 'the worker handed the job back before exiting');
+    assert.match(output(), /"op":"claim"[^\n]*"ending":"handed_back"/, 'the worker handed the job back before exiting');
   });
 });

@@ -58,6 +58,7 @@ import { JobGate } from './job-gate.ts';
 import { DaemonLock, LockHeldError } from './lock.ts';
 import { daemonLogPath } from './log-file.ts';
 import { LogRing } from './log-ring.ts';
+import { watchParentFromEnv } from './parent-watch.ts';
 import { isUntaggedDebugLine, LogTap } from './log-tap.ts';
 import { ModelDownloads } from './model-downloads.ts';
 import { StateFile } from './state-file.ts';
@@ -179,7 +180,13 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       engines: options.engines ?? ((config) => configuredEngines(config, logs.child('engine'))),
     });
     if (earlySignal) void daemon.shutdown(earlySignal);
+    const running = daemon;
+    const stopParentWatch = watchParentFromEnv((parent) => {
+      log.warn({ op: 'shutdown', parent }, `the process that started this daemon (pid ${parent}) is gone; stopping`);
+      void running.shutdown('parent_gone');
+    });
     const stopped = await daemon.finished;
+    stopParentWatch?.();
     // An update in progress: the successor decides the exit (0 once it is healthy, else the rollback's).
     const handoff = daemon.updater.handoff;
     const code = handoff ? await handoff : stopped;
