@@ -51,6 +51,8 @@ export class EngineRouter {
   readonly #probeTimeoutMs: number;
   readonly #availability = new Map<string, EngineAvailability>();
   #refreshing: Promise<void> | null = null;
+  /** Settles when the first round of probes has: until then every engine reads "not probed yet". */
+  readonly #firstProbe = Promise.withResolvers<void>();
 
   constructor(engines: readonly Engine[], log: Logger, options: EngineRouterOptions = {}) {
     const names = new Set<string>();
@@ -67,8 +69,18 @@ export class EngineRouter {
   refresh(): Promise<void> {
     this.#refreshing ??= this.#probeAll().finally(() => {
       this.#refreshing = null;
+      this.#firstProbe.resolve();
     });
     return this.#refreshing;
+  }
+
+  /**
+   * Resolves once every engine has been probed at least once (a probe is bounded by its timeout).
+   * A request that arrives while the daemon starts waits for this instead of being refused with
+   * "not probed yet".
+   */
+  probed(): Promise<void> {
+    return this.#firstProbe.promise;
   }
 
   status(): EngineStatus[] {

@@ -25,6 +25,8 @@ export interface LocalJobsDeps {
   router: {
     resolve(engine: string, kind: TaskKind): { ok: true } | { ok: false; reason: string };
     status(): EngineStatus[];
+    /** Settles once every engine has been probed (the local API is up before that). */
+    probed(): Promise<void>;
   };
   /** The daemon is shutting down: no new local jobs. */
   stopping: () => boolean;
@@ -67,8 +69,12 @@ export class LocalJobs {
     throw new ApiError(404, 'model_not_found', `no model "${requested}" on this worker; GET /v1/models lists them, POST /models adds one`);
   }
 
-  /** 503 `engine_unavailable` (with the router's reason) unless the model's engine can run it now. */
-  checkEngine(model: LocalModel): void {
+  /**
+   * 503 `engine_unavailable` (with the router's reason) unless the model's engine can run it now.
+   * During start-up it first waits for the engines' first probe.
+   */
+  async checkEngine(model: LocalModel): Promise<void> {
+    await this.#deps.router.probed();
     const route = this.#deps.router.resolve(model.source.engine, model.kind);
     if (!route.ok) throw new ApiError(503, 'engine_unavailable', route.reason, { 'retry-after': '30' });
   }

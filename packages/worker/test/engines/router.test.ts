@@ -274,3 +274,17 @@ test('a synthetic engine that advertises nothing for a kind still shows up as "s
   assert.deepEqual(router.capabilities().supportedModelsPerKind, { image: ['synthetic'], llm: ['synthetic-llm'] });
   assert.deepEqual([...(enginesByKind(router.capabilities()).get('image') ?? [])], ['synthetic']);
 });
+
+test('probed() settles only once the first round of probes has, so start-up requests wait instead of being refused', async () => {
+  const probe = Promise.withResolvers<EngineAvailability>();
+  const router = new EngineRouter([fake('slow', ['image'], { probe: () => probe.promise })], silentLogger);
+  let settled = false;
+  const waiting = router.probed().then(() => (settled = true));
+  void router.refresh();
+  assert.match((router.resolve('slow', 'image') as { reason: string }).reason, /not probed yet/);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(settled, false, 'still waiting for the probe');
+  probe.resolve({ available: true });
+  await waiting;
+  assert.equal(router.resolve('slow', 'image').ok, true);
+});

@@ -29,7 +29,7 @@ async function imagesGenerations(ctx: LocalApiContext, { req, signal }: RequestC
   // Every task is checked before the engine is taken, so a bad request never holds the gate.
   const tasks = Array.from({ length: count }, (_, index) => imageTask(request, index));
   const model = ctx.generation.resolveModel(request.model, 'image');
-  ctx.generation.checkEngine(model);
+  await ctx.generation.checkEngine(model);
   const release = ctx.generation.acquire();
   const data: Array<{ b64_json: string }> = [];
   try {
@@ -48,7 +48,7 @@ async function chatCompletions(ctx: LocalApiContext, { req, res, signal }: Reque
   const request = parseRequest(ChatRequest, await readJson(req));
   const task = chatTask(request);
   const model = ctx.generation.resolveModel(request.model, 'llm');
-  ctx.generation.checkEngine(model);
+  await ctx.generation.checkEngine(model);
   const release = ctx.generation.acquire();
   const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
   const created = Math.floor(Date.now() / 1000);
