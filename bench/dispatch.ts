@@ -2,11 +2,11 @@
  * `npm run bench`: dispatch latency and throughput of the embedded studio against N simulated
  * workers with a 0 ms engine. See bench/README.md for what the figures mean.
  */
-import { parseArgs } from 'node:util';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createApiClient, type ApiClient, type ClientKind } from './api-client.ts';
 import { BenchError } from './errors.ts';
+import { parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
 import { JobTracker } from './job-tracker.ts';
 import { measureDispatchLatency, measureThroughput } from './phases.ts';
 import { figures, humanReport, jsonLine } from './report.ts';
@@ -30,39 +30,24 @@ export interface BenchOptions {
 }
 
 function wholeNumber(name: string, raw: string | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new BenchError('bad_flag', `--${name} must be a whole number from ${min} to ${max} (got "${raw}")\n${USAGE}`);
-  }
-  return n;
+  return wholeNumberFlag(name, raw, fallback, min, max, USAGE);
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        workers: { type: 'string' },
-        jobs: { type: 'string' },
-        samples: { type: 'string' },
-        warmup: { type: 'string' },
-        batch: { type: 'string' },
-        client: { type: 'string' },
-        'stall-seconds': { type: 'string' },
-        'cpu-prof': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        keep: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new BenchError('bad_flag', `${(error as Error).message}\n${USAGE}`);
-  }
-  if (values.help) throw new BenchError('help', USAGE);
+  const values = parseBenchFlags(
+    argv,
+    {
+      workers: { type: 'string' },
+      jobs: { type: 'string' },
+      samples: { type: 'string' },
+      warmup: { type: 'string' },
+      batch: { type: 'string' },
+      client: { type: 'string' },
+      'stall-seconds': { type: 'string' },
+      'cpu-prof': { type: 'string' },
+    },
+    USAGE,
+  );
   const client = values.client ?? 'http';
   if (client !== 'http' && client !== 'fetch') throw new BenchError('bad_flag', `--client must be http or fetch (got "${client}")`);
   return {

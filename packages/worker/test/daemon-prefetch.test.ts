@@ -55,9 +55,13 @@ describe('daemon prefetch (real process, fake studio)', () => {
 
     // pf-a's upload is held open by the studio; pf-b's engine must start anyway.
     const upload = await studio.waitFor(() => studio.uploads.find((u) => u.jobId === 'pf-a'), "pf-a's upload to arrive");
+    // The studio heard that pf-a only uploads now (it frees pf-a's slot for the next offer).
+    const uploading = await connection.frame((f) => f.type === 'progress' && f.jobId === 'pf-a' && f.phase === 'uploading', "pf-a's uploading phase");
+    assert.equal(uploading.attempt, 1);
     await daemon.waitForLog(engineStarted('pf-b'), "pf-b's engine to start while pf-a's upload is open");
     assert.equal(upload.answered, undefined, "pf-a's upload had not completed when pf-b's engine started");
     await connection.jobFrame('completeJson', 'pf-b');
+    assert.equal(connection.frames.some((f) => f.type === 'progress' && f.jobId === 'pf-b' && f.phase === 'uploading'), false, 'a JSON result has no upload phase');
     answerUpload();
     await outboxEmpty(daemon.dir, 'both results delivered');
     assert.equal(upload.answered, true);

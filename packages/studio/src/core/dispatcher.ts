@@ -24,6 +24,7 @@ import {
   applyCapabilities,
   canRun,
   canTakeOffers,
+  hasFreeSlot,
   newSession,
   skipList,
   type JobTraits,
@@ -325,6 +326,13 @@ export class Dispatcher {
   private onProgress(session: Session, frame: ProgressFrame): void {
     const claim = session.held.get(frame.jobId);
     if (!claim || claim.released) return;
+    if (frame.phase === 'uploading' && !claim.uploading && session.features.has('prefetch')) {
+      // Only the upload is left: the prefetching worker's engine takes the next job meanwhile,
+      // instead of idling until this result has arrived.
+      claim.uploading = true;
+      this.refreshIdle(session);
+      this.offerNextFor(session);
+    }
     const now = this.now();
     const { type: _type, jobId: _jobId, attempt: _attempt, ...progress } = frame;
     if (this.jobs.setProgress(frame.jobId, session.workerId, frame.attempt ?? claim.attempt, JSON.stringify({ ...progress, at: iso(now) }), now)) {
@@ -677,7 +685,7 @@ export class Dispatcher {
   }
 
   private refreshIdle(session: Session): void {
-    if (session.welcomed && !session.closed && session.held.size < session.slots) this.idle.add(session);
+    if (session.welcomed && !session.closed && hasFreeSlot(session)) this.idle.add(session);
     else this.idle.delete(session);
   }
 
@@ -715,7 +723,7 @@ export class Dispatcher {
       this.sendOffer(session, row);
       this.refreshIdle(session);
       // Move it to the back: the longest-idle worker goes first next time.
-      if (this.idle.delete(session) && session.held.size < session.slots) this.idle.add(session);
+      if (this.idle.delete(session) && hasFreeSlot(session)) this.idle.add(session);
       return;
     }
   }

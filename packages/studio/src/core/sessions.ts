@@ -4,6 +4,11 @@ import { enginesByKind, type WorkerCapabilities } from '@studio-worker/protocol'
 export interface HeldClaim {
   attempt: number;
   released: boolean;
+  /**
+   * The worker said (progress phase `uploading`) that its engine is done with this job and only the
+   * result's upload is left. A prefetching worker's engine slot is then free for the next job.
+   */
+  uploading?: boolean;
 }
 
 /**
@@ -73,6 +78,18 @@ export function activeClaims(session: Session): number {
   return session.held.size;
 }
 
+/** Claims that occupy one of the worker's offer slots: all but those only uploading their result. */
+export function slotsInUse(session: Session): number {
+  let used = 0;
+  for (const claim of session.held.values()) if (!claim.uploading) used++;
+  return used;
+}
+
+/** Whether the session has a free offer slot (before pauses, holds and the rest; see canTakeOffers). */
+export function hasFreeSlot(session: Session): boolean {
+  return slotsInUse(session) < session.slots;
+}
+
 export interface JobTraits {
   id: string;
   kind: string;
@@ -84,7 +101,7 @@ export interface JobTraits {
 export function canTakeOffers(session: Session, now: number): boolean {
   const caps = session.capabilities;
   if (!session.welcomed || session.closed || !caps || !caps.autoEnabled) return false;
-  if (session.held.size >= session.slots) return false;
+  if (!hasFreeSlot(session)) return false;
   if (now < session.holdUntil || now < session.cooldownUntil) return false;
   if (caps.onlyWhenIdle && caps.userPresence !== 'idle') return false;
   return true;

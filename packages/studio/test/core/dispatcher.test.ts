@@ -281,6 +281,35 @@ describe('leases, disconnects and stale results', () => {
     assert.equal(h.channel.of(w.connId, 'error').length, 0);
   });
 
+  it('prefetch: a job whose worker only uploads its result frees its slot, so the engine gets the next job meanwhile', () => {
+    const features = ['attempt', 'progress', 'cancel', 'resume', 'prefetch'];
+    const h = makeHarness();
+    const w = connectWorker(h, capabilities({ protocolFeatures: features, prefetchSlots: 1 }));
+    const a = llmJob(h, 'a');
+    const b = llmJob(h, 'b');
+    const c = llmJob(h, 'c');
+    assert.deepEqual(h.channel.of(w.connId, 'offer').map((o) => o?.claim.jobId), [a.id, b.id], 'two slots: one running, one prefetched');
+    send(h, w.connId, { type: 'accept', jobId: a.id, attempt: 1 });
+    send(h, w.connId, { type: 'accept', jobId: b.id, attempt: 1 });
+    send(h, w.connId, { type: 'progress', jobId: a.id, attempt: 1, phase: 'generating', step: 3, total: 4 });
+    assert.equal(h.channel.of(w.connId, 'offer').length, 2, 'a job still on the engine holds its slot');
+    send(h, w.connId, { type: 'progress', jobId: a.id, attempt: 1, phase: 'uploading' });
+    assert.deepEqual(h.channel.of(w.connId, 'offer').map((o) => o?.claim.jobId), [a.id, b.id, c.id], 'c offered while a uploads');
+    assert.equal(h.core.dispatcher.jobs.get(a.id)?.status, 'running', 'a stays claimed (and leased) until its result arrives');
+    send(h, w.connId, { type: 'progress', jobId: a.id, attempt: 1, phase: 'uploading' });
+    assert.equal(h.channel.of(w.connId, 'offer').length, 3, 'a repeated phase frees nothing more');
+  });
+
+  it('without prefetch, an uploading job keeps its slot (a worker that did not announce it may refuse)', () => {
+    const h = makeHarness();
+    const w = connectWorker(h, capabilities({ protocolFeatures: ['attempt', 'progress', 'cancel', 'resume'] }));
+    const a = llmJob(h, 'a');
+    llmJob(h, 'b');
+    send(h, w.connId, { type: 'accept', jobId: a.id, attempt: 1 });
+    send(h, w.connId, { type: 'progress', jobId: a.id, attempt: 1, phase: 'uploading' });
+    assert.equal(h.channel.of(w.connId, 'offer').length, 1);
+  });
+
   it('resume: a reconnecting worker keeps the jobs it lists and loses the ones it does not', () => {
     const h = makeHarness({ retryBackoffMs: 0 });
     const w = connectWorker(h, capabilities({ protocolFeatures: [...['attempt', 'progress', 'cancel', 'resume', 'prefetch']], prefetchSlots: 1 }));

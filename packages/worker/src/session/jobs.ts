@@ -445,6 +445,9 @@ export class JobRunner {
     job.settle();
     this.#options.onChange?.();
     if (entry) {
+      // A file goes up in its own request, which can take a while: say the engine is done with
+      // this job, so a studio that counts slots offers a prefetching worker its next job now.
+      if (outcome.kind === 'file') this.#sendPhase(job, 'uploading');
       this.#options.delivery.deliver(entry);
       return;
     }
@@ -457,6 +460,12 @@ export class JobRunner {
       code: 'engine_error',
       error: 'the worker could not store the result (is its disk full?)',
     });
+  }
+
+  /** A phase change that bypasses the throttle (the job has ended for the engine and the board). */
+  #sendPhase(job: RunningJob, phase: 'uploading'): void {
+    const link = this.#options.links.current;
+    if (link?.has('progress')) link.send({ type: 'progress', jobId: job.jobId, attempt: job.attempt, phase });
   }
 
   #sendProgress(job: RunningJob, update: EngineProgress): void {
