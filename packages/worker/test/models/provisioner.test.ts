@@ -127,7 +127,9 @@ test('a verified file is neither downloaded nor re-hashed after a restart; a tou
   const handle = await open(dest, 'r+');
   await handle.write(Buffer.alloc(16, 0), 0, 16, 1000);
   await handle.close();
-  await utimes(dest, before.atime, before.mtime);
+  // The same millisecond (what the record keeps), set mid-millisecond: a Date would land exactly on
+  // the boundary, where the seconds-as-double conversion can fall to the millisecond below.
+  await utimes(dest, before.atime, (Math.trunc(before.mtimeMs) + 0.5) / 1000);
 
   const fresh = restart();
   assert.equal(await fresh.isReady(MODEL_ID, [file()]), true, 'isReady reads the record');
