@@ -6,8 +6,10 @@
 //   dist/cli.js, onnx-host.js, launch.js, index.js   one bundle per entry point (ENTRY_POINTS), ESM
 //   dist/<chunk>-<hash>.js                           code the entry points share
 //   dist/ui/                                         the web UI, copied from src/ui/
+//   dist/kit/                                        the web kit the UI imports from /kit/, copied from
+//                                                    packages/web-kit/browser/ (shared with the studio dashboard)
 //
-// The workspace packages (@studio-worker/protocol, @studio-worker/log) are inlined: they are not
+// The workspace packages (@studio-worker/protocol, @studio-worker/log, @studio-worker/web-kit) are inlined: they are not
 // published. Every other package stays an import, and must be in the worker's `dependencies`; the
 // build fails when one is not, so a release cannot ship an import that npm will not install.
 import { createHash, randomBytes } from 'node:crypto';
@@ -18,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { DaemonLock, LockHeldError } from '../packages/worker/src/daemon/lock.ts';
 import { ENTRY_POINTS } from '../packages/worker/src/package-layout.ts';
+import { KIT_DIR } from '../packages/web-kit/src/index.ts';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const WORKER_PACKAGE_DIR = join(REPO_ROOT, 'packages', 'worker');
@@ -115,6 +118,8 @@ async function buildInto(outDir: string, options: BuildOptions): Promise<BuildRe
   }
 
   await cp(join(packageDir, 'src', 'ui'), join(outDir, 'ui'), { recursive: true });
+  // Where package-layout's KIT_DIR points in a bundled worker.
+  await cp(KIT_DIR, join(outDir, 'kit'), { recursive: true });
   const files = await listFiles(outDir);
   let bytes = 0;
   for (const file of files) bytes += (await stat(join(outDir, file))).size;
@@ -123,7 +128,7 @@ async function buildInto(outDir: string, options: BuildOptions): Promise<BuildRe
 }
 
 /** The sources a bundle is made of; their digest is the build's stamp. */
-const SOURCE_DIRS = ['packages/worker/src', 'packages/protocol/src', 'packages/log/src'];
+const SOURCE_DIRS = ['packages/worker/src', 'packages/protocol/src', 'packages/log/src', 'packages/web-kit/src', 'packages/web-kit/browser'];
 const SOURCE_FILES = ['packages/worker/package.json', 'scripts/build-worker.ts'];
 const STAMP_FILE = '.build-stamp';
 

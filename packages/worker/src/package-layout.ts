@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KIT_DIR as KIT_SOURCE_DIR } from '@studio-worker/web-kit';
 
 // Where the worker's own files are. The same code runs from two layouts:
 //   sources  packages/worker/src/**.ts   a checkout (Node strips the types)
@@ -41,6 +42,9 @@ export function entryPointFile(name: EntryPointName): string {
 
 /** The web UI's files (index.html and assets): `src/ui/`, copied to `dist/ui/` by the build. */
 export const UI_DIR = join(PACKAGE_ROOT, BUNDLED ? 'dist' : 'src', 'ui');
+
+/** The web kit the UI imports from `/kit/` (shared with the studio dashboard): copied to `dist/kit/` by the build. */
+export const KIT_DIR = BUNDLED ? join(PACKAGE_ROOT, 'dist', 'kit') : KIT_SOURCE_DIR;
 
 /** The `studio-worker` bin (service units and autostart entries start it). */
 export const WORKER_BIN = join(PACKAGE_ROOT, 'bin', 'studio-worker.js');

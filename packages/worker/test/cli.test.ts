@@ -5,23 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfigText } from '../src/config/index.ts';
 import { runCli } from '../src/cli/program.ts';
-import type { CliIo } from '../src/cli/io.ts';
+import { captureIo } from './helpers/capture-io.ts';
 import { runCliProcess } from './helpers/daemon-process.ts';
 import { useScenarios } from './helpers/scenario.ts';
-
-function captureIo(): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '',
-    stderr: '',
-    out(text: string) {
-      io.stdout += text.endsWith('\n') ? text : `${text}\n`;
-    },
-    err(text: string) {
-      io.stderr += text.endsWith('\n') ? text : `${text}\n`;
-    },
-  };
-  return io;
-}
 
 const argv = (...args: string[]) => ['node', 'studio-worker', ...args];
 

@@ -3,6 +3,7 @@ import { extname, join, normalize } from 'node:path';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { API_PREFIX } from '@studio-worker/protocol';
+import { fileInside, KIT_DIR, KIT_URL_PREFIX } from '@studio-worker/web-kit';
 import { errorResponse } from './http-errors.ts';
 import type { Env, RouteDeps } from './routes/context.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -57,10 +58,14 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
 
   app.route(API_PREFIX, api);
 
+  // The web kit (what the dashboard shares with the worker's web UI) under /kit/, the dashboard's own files at /.
   app.get('/*', async (c) => {
     const path = c.req.path === '/' ? '/index.html' : c.req.path;
-    const file = normalize(join(WEB_DIR, path));
-    if (!file.startsWith(WEB_DIR) || !STATIC_TYPES[extname(file)]) return errorResponse(c, 404, 'not_found', `no page ${c.req.path}`);
+    const inKit = path.startsWith(KIT_URL_PREFIX);
+    const file = inKit ? fileInside(KIT_DIR, path.slice(KIT_URL_PREFIX.length)) : normalize(join(WEB_DIR, path));
+    if (file === null || (!inKit && !file.startsWith(WEB_DIR)) || !STATIC_TYPES[extname(file)]) {
+      return errorResponse(c, 404, 'not_found', `no page ${c.req.path}`);
+    }
     try {
       const body = await readFile(file);
       return c.body(body, 200, { 'content-type': STATIC_TYPES[extname(file)] as string, 'cache-control': 'no-cache' });

@@ -1,6 +1,8 @@
 import { ApiError, createApi } from './api.js';
-import { askConfirm, askText } from './dialog.js';
-import { h, setChildren } from './dom.js';
+import { askConfirm, askText } from '/kit/dialog.js';
+import { h, setChildren } from '/kit/dom.js';
+import { createAnnouncer, createNotice } from '/kit/messages.js';
+import { bootWithToken } from '/kit/token.js';
 import { createFeed } from './feed.js';
 import { createStore, mergeJob, pruneJobs, recount, visibleJobs, workersWithCurrentJobs } from './store.js';
 import { refreshRelativeTimes } from './widgets.js';
@@ -17,27 +19,12 @@ const PAGE = 50;
 const main = document.getElementById('main');
 const feedStatus = document.getElementById('feed-status');
 const signOutButton = document.getElementById('sign-out');
-const notice = document.getElementById('notice');
-const announcer = document.getElementById('announcer');
+const { show: showNotice, hide: hideNotice } = createNotice(document.getElementById('notice'));
+const announce = createAnnouncer(document.getElementById('announcer'));
 
 let session;
 
 // ------------------------------------------------------------------ sign-in
-
-/** A `#token=…` link (printed by the studio) signs in, and the token leaves the address bar. */
-function takeTokenFromUrl() {
-  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromHash === null) return;
-  history.replaceState(null, '', location.pathname + location.search);
-  if (fromHash.trim()) localStorage.setItem(TOKEN_KEY, fromHash.trim());
-}
-
-function boot() {
-  takeTokenFromUrl();
-  const token = localStorage.getItem(TOKEN_KEY);
-  if (token) startSession(token);
-  else showLogin();
-}
 
 function showLogin(error) {
   session?.stop();
@@ -64,13 +51,6 @@ signOutButton.addEventListener('click', () => {
   localStorage.removeItem(TOKEN_KEY);
   showLogin();
   announce('Signed out.');
-});
-
-window.addEventListener('hashchange', () => {
-  if (!new URLSearchParams(location.hash.slice(1)).has('token')) return;
-  takeTokenFromUrl();
-  const token = localStorage.getItem(TOKEN_KEY);
-  if (token) startSession(token);
 });
 
 // ------------------------------------------------------------------ one signed-in session
@@ -516,31 +496,7 @@ function createSession(token) {
   };
 }
 
-// ------------------------------------------------------------------ page-wide messages
+// ------------------------------------------------------------------ start
 
-/** Polite announcements for screen readers (status changes, results of actions). */
-function announce(text) {
-  announcer.textContent = '';
-  // A fresh text node after a tick makes the same sentence announce again.
-  setTimeout(() => {
-    announcer.textContent = text;
-  }, 50);
-}
-
-function showNotice(message, tag = 'action') {
-  notice.dataset.tag = tag;
-  setChildren(
-    notice,
-    h('p', { text: message }),
-    h('button', { type: 'button', class: 'secondary small', onClick: () => hideNotice() }, 'Dismiss'),
-  );
-  notice.hidden = false;
-}
-
-function hideNotice(tag) {
-  if (tag && notice.dataset.tag !== tag) return;
-  notice.hidden = true;
-  notice.replaceChildren();
-}
-
-boot();
+// A `#token=…` link printed by the studio signs in.
+bootWithToken({ storage: localStorage, key: TOKEN_KEY, start: startSession, signIn: showLogin });

@@ -1,34 +1,9 @@
-import { h } from './dom.js';
-import { absoluteTime, isSynthetic, relativeTime } from './format.js';
+import { h } from '/kit/dom.js';
+import { isSynthetic } from './format.js';
 
-/** A <time> that keeps saying "12 s ago"; refreshRelativeTimes() updates every one on the page. */
-export function timeAgo(iso) {
-  if (!iso) return h('span', { class: 'muted', text: 'never' });
-  return h('time', { datetime: iso, title: absoluteTime(iso), 'data-relative': true }, relativeTime(iso));
-}
+export { badge, facts, refreshRelativeTimes, timeAgo } from '/kit/widgets.js';
 
-export function refreshRelativeTimes(root = document) {
-  const now = Date.now();
-  for (const el of root.querySelectorAll('time[data-relative]')) {
-    const text = relativeTime(el.getAttribute('datetime'), now);
-    if (el.textContent !== text) el.textContent = text;
-  }
-}
-
-/** A status pill; the colour pairs are chosen for WCAG AA contrast (see style.css). */
-export function badge(text, tone = text) {
-  return h('span', { class: `badge badge-${tone}` }, text);
-}
-
+/** A "test output" pill for jobs run on a synthetic model. */
 export function syntheticTag(modelId) {
   return isSynthetic(modelId) ? h('span', { class: 'badge badge-test', title: 'Synthetic model: test output, not a real generation' }, 'test output') : null;
-}
-
-/** A definition list from [term, value] pairs; pairs with a null value are left out. */
-export function facts(pairs, className = 'facts') {
-  return h(
-    'dl',
-    { class: className },
-    pairs.filter(([, value]) => value !== null && value !== undefined && value !== '').map(([term, value]) => h('div', {}, h('dt', { text: term }), h('dd', {}, value))),
-  );
 }

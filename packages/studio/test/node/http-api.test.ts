@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -302,5 +303,35 @@ describe('binary result uploads', () => {
     assert.equal(job.status, 'claimed', 'the job is untouched');
     assert.deepEqual(readdirSync(join(dataDir, 'results', '.incoming')), []);
     sw.ws.close();
+  });
+});
+
+describe('the dashboard and the web kit it shares with the worker UI', () => {
+  /** A GET with the path sent as written (fetch would resolve `..` and `%2e%2e` before sending). */
+  function rawGet(path: string): Promise<{ status: number; type: string; body: string }> {
+    const { hostname, port } = new URL(studio.url);
+    return new Promise((resolve, reject) => {
+      get({ hostname, port, path }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body }));
+      }).on('error', reject);
+    });
+  }
+
+  it('serves /kit/ files from the kit and the dashboard links the kit stylesheet', async () => {
+    const dom = await rawGet('/kit/dom.js');
+    assert.equal(dom.status, 200);
+    assert.equal(dom.type, 'text/javascript; charset=utf-8');
+    assert.match(dom.body, /export function h\(/);
+    assert.equal((await rawGet('/kit/base.css')).type, 'text/css; charset=utf-8');
+    assert.match((await rawGet('/')).body, /href="\/kit\/base\.css"/);
+  });
+
+  it('serves nothing outside the kit dir under /kit/', async () => {
+    for (const path of ['/kit/../package.json', '/kit/%2e%2e/package.json', '/kit/..%2fpackage.json', '/kit/%2e%2e/src/index.ts', '/kit/', '/kit/missing.js', '/kit/..%5cpackage.json']) {
+      assert.equal((await rawGet(path)).status, 404, path);
+    }
   });
 });

@@ -30,8 +30,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await syncDir(dirname(path));
 }
 
-/** Makes the rename durable. Not every platform lets a directory be opened for fsync; that is fine. */
-async function syncDir(dir: string): Promise<void> {
+/**
+ * Makes a rename in `dir` durable. Not every platform lets a directory be opened for fsync; that is
+ * fine: the file itself was synced before it was renamed.
+ */
+export async function syncDir(dir: string): Promise<void> {
   if (process.platform === 'win32') return;
   try {
     const handle = await open(dir, 'r');

@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
-import { extname, join, resolve, sep } from 'node:path';
-import { UI_DIR } from '../package-layout.ts';
+import { extname, join, resolve } from 'node:path';
+import { fileInside, KIT_URL_PREFIX } from '@studio-worker/web-kit';
+import { KIT_DIR, UI_DIR } from '../package-layout.ts';
 
 /** Where the web UI's files live once installed (index.html + assets). */
 export const DEFAULT_UI_DIR = UI_DIR;
@@ -36,47 +37,40 @@ or use the CLI (<code>studio-worker status</code>, <code>studio-worker logs --fo
 `;
 
 /**
- * The web UI's static files: `/` is index.html, `/ui/<path>` a file under the UI dir. They hold no
- * data (every API call they make carries the bearer token), so they are served without auth. Paths
- * that leave the UI dir are refused. Without an installed UI, `/` answers a page that says so.
+ * The web UI's static files: `/` is index.html, `/ui/<path>` a file under the UI dir, `/kit/<path>`
+ * one under the web kit's dir (what the UI shares with the studio dashboard). They hold no data
+ * (every API call they make carries the bearer token), so they are served without auth. Paths that
+ * leave their dir are refused. Without an installed UI, `/` answers a page that says so.
  */
 export class StaticUi {
   readonly dir: string;
+  readonly kitDir: string;
 
-  constructor(dir = DEFAULT_UI_DIR) {
+  constructor(dir = DEFAULT_UI_DIR, kitDir = KIT_DIR) {
     this.dir = resolve(dir);
+    this.kitDir = resolve(kitDir);
   }
 
   /** Whether the request is one for the UI (answered by `serve`). */
   handles(method: string, path: string): boolean {
-    return (method === 'GET' || method === 'HEAD') && (path === '/' || path === '/index.html' || path.startsWith('/ui/'));
+    return (method === 'GET' || method === 'HEAD') && (path === '/' || path === '/index.html' || path.startsWith('/ui/') || path.startsWith(KIT_URL_PREFIX));
   }
 
   /** The file, the not-installed page for `/`, or null (404). */
   async serve(path: string): Promise<StaticFile | null> {
-    const relative = path === '/' || path === '/index.html' ? 'index.html' : safeRelative(path.slice('/ui/'.length));
-    if (relative === null) return null;
-    const file = join(this.dir, relative);
-    if (file !== this.dir && !file.startsWith(this.dir + sep)) return null;
+    const index = path === '/' || path === '/index.html';
+    const file = index
+      ? join(this.dir, 'index.html')
+      : path.startsWith(KIT_URL_PREFIX)
+        ? fileInside(this.kitDir, path.slice(KIT_URL_PREFIX.length))
+        : fileInside(this.dir, path.slice('/ui/'.length));
+    if (file === null) return null;
     try {
       if (!(await stat(file)).isFile()) return null;
       return { body: await readFile(file), contentType: CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream' };
     } catch {
-      if (relative === 'index.html') return { body: Buffer.from(NOT_INSTALLED_PAGE), contentType: CONTENT_TYPES['.html'] as string };
+      if (index) return { body: Buffer.from(NOT_INSTALLED_PAGE), contentType: CONTENT_TYPES['.html'] as string };
       return null;
     }
   }
-}
-
-function safeRelative(encoded: string): string | null {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(encoded);
-  } catch {
-    return null;
-  }
-  if (decoded === '' || decoded.includes('\0') || decoded.includes('\\')) return null;
-  const parts = decoded.split('/');
-  if (parts.some((part) => part === '..' || part === '.' || part === '')) return null;
-  return parts.join(sep);
 }

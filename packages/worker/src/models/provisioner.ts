@@ -1,7 +1,8 @@
-import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ModelFile } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
+import { isAtomicTempName, syncDir } from '../config/atomic-file.ts';
 import type { EngineProgress, ResolvedModelFile } from '../engines/engine.ts';
 import { cancelled, downloadToPart, type DownloadEnv } from './download.ts';
 import { FailureCache, ModelFileFailure, isSourceFailure } from './failures.ts';
@@ -56,7 +57,7 @@ const DEFAULT_RESUME_DELAY_MS = 1000;
 const PROGRESS_INTERVAL_MS = 250;
 /** Free space asked for on top of the file: filesystems need slack, and approxBytes is an estimate. */
 const DISK_HEADROOM = 1.1;
-/** A verification record being written (`<file>.verified.<pid>.tmp`). */
+/** A verification record half written by an earlier version (`<file>.verified.<pid>.tmp`); now they are atomic-file temps. */
 const RECORD_TEMP = /\.verified\.\d+\.tmp$/;
 
 /** One file being provisioned, shared by every `ensure` that asks for it meanwhile. */
@@ -416,24 +417,10 @@ async function sizeOrZero(path: string): Promise<number> {
   }
 }
 
-/** Make the rename durable (best effort: Windows cannot open a directory for fsync). */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Durability of the rename is a bonus; the file itself was synced before it.
-  }
-}
-
 async function filesIn(dir: string, names: string[]): Promise<Array<{ name: string; bytes: number }>> {
   const files: Array<{ name: string; bytes: number }> = [];
   for (const name of names.sort()) {
-    if (name.endsWith(PART_SUFFIX) || name.endsWith(VERIFIED_SUFFIX) || RECORD_TEMP.test(name)) continue;
+    if (name.endsWith(PART_SUFFIX) || name.endsWith(VERIFIED_SUFFIX) || RECORD_TEMP.test(name) || isAtomicTempName(name)) continue;
     try {
       files.push({ name, bytes: (await stat(join(dir, name))).size });
     } catch {

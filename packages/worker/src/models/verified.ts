@@ -1,5 +1,6 @@
-import { rename, readFile, stat, writeFile, rm } from 'node:fs/promises';
+import { readFile, stat, rm } from 'node:fs/promises';
 import type { ModelFile } from '@studio-worker/protocol';
+import { writeFileAtomic } from '../config/atomic-file.ts';
 import { verifiedRecordPath } from './paths.ts';
 
 /**
@@ -47,9 +48,7 @@ export async function writeVerifiedRecord(file: string, facts: { sha256: string;
     verifiedAt: new Date().toISOString(),
   };
   const target = verifiedRecordPath(file);
-  const temp = `${target}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(record)}\n`);
-  await rename(temp, target);
+  await writeFileAtomic(target, `${JSON.stringify(record)}\n`, 0o644);
   return record;
 }
 

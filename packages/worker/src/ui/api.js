@@ -1,48 +1,23 @@
 // The daemon's local API (same origin as this page), with the bearer token on every call.
 
-/** A failed call: the daemon's `{error, message}`, or status 0 when the daemon did not answer. */
-export class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.name = 'ApiError';
-    this.status = status;
-    this.code = code;
-  }
+import { ApiError, createSender } from '/kit/api.js';
 
-  /** The daemon did not answer at all (stopped, restarting, or the port changed). */
-  get unreachable() {
-    return this.status === 0;
-  }
-}
+export { ApiError };
 
 /**
  * `token()` answers the current token; `onUnauthorized(error)` runs on every 401 before the error
  * is thrown, so the app can show the token page.
  */
 export function createApi({ token, onUnauthorized }) {
-  async function send(method, path, { json, signal } = {}) {
-    const headers = { authorization: `Bearer ${token()}` };
-    let body;
-    if (json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(json);
-    }
-    let response;
-    try {
-      response = await fetch(path, { method, headers, body, cache: 'no-store', signal });
-    } catch (error) {
-      if (error?.name === 'AbortError') throw error;
+  const send = createSender({
+    token,
+    onUnauthorized,
+    unreachable(error) {
       const failure = new ApiError(0, 'unreachable', `the daemon at ${location.origin} did not answer (${error?.message ?? error})`);
       failure.detail = String(error?.message ?? error);
-      throw failure;
-    }
-    if (!response.ok) {
-      const failure = await errorFrom(response, method, path);
-      if (failure.status === 401) onUnauthorized(failure);
-      throw failure;
-    }
-    return response;
-  }
+      return failure;
+    },
+  });
   const json = async (method, path, options) => (await send(method, path, options)).json();
   const id = (value) => encodeURIComponent(value);
 
@@ -72,17 +47,4 @@ export function createApi({ token, onUnauthorized }) {
       }
     },
   };
-}
-
-async function errorFrom(response, method, path) {
-  let code = `http_${response.status}`;
-  let message = `${method} ${path} failed with HTTP ${response.status}`;
-  try {
-    const body = await response.json();
-    if (typeof body?.error === 'string') code = body.error;
-    if (typeof body?.message === 'string' && body.message) message = body.message;
-  } catch {
-    // Not JSON: the generic message stands.
-  }
-  return new ApiError(response.status, code, message);
 }

@@ -1,6 +1,8 @@
 import { ApiError, createApi } from './api.js';
-import { askConfirm } from './dialog.js';
-import { h, setChildren, setText } from './dom.js';
+import { askConfirm } from '/kit/dialog.js';
+import { h, setChildren, setText } from '/kit/dom.js';
+import { createAnnouncer, createNotice } from '/kit/messages.js';
+import { bootWithToken } from '/kit/token.js';
 import { percent } from './format.js';
 import { createPoller } from './poller.js';
 import { activityOf, studioStateOf } from './state.js';
@@ -21,32 +23,13 @@ const main = document.getElementById('main');
 const headerState = document.getElementById('header-state');
 const nav = document.getElementById('pages');
 const unreachableBanner = document.getElementById('unreachable');
-const notice = document.getElementById('notice');
+const { show: showNotice, hide: hideNotice } = createNotice(document.getElementById('notice'));
 const statusbar = document.getElementById('statusbar');
-const announcer = document.getElementById('announcer');
+const announce = createAnnouncer(document.getElementById('announcer'));
 
 let session;
 
 // ------------------------------------------------------------------ the token
-
-/**
- * `studio-worker ui` opens `/#token=…`: the token goes to this tab's session storage and leaves the
- * address bar (and the history), so it is not shared with a copied link.
- */
-function takeTokenFromUrl() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  const token = params.get('token');
-  if (token === null) return;
-  history.replaceState(null, '', location.pathname + location.search);
-  if (token.trim()) sessionStorage.setItem(TOKEN_KEY, token.trim());
-}
-
-function boot() {
-  takeTokenFromUrl();
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) startSession(token);
-  else showTokenPage();
-}
 
 function showTokenPage(error) {
   session?.stop();
@@ -70,13 +53,6 @@ function startSession(token) {
   session?.stop();
   session = createSession(token);
 }
-
-window.addEventListener('hashchange', () => {
-  if (!new URLSearchParams(location.hash.slice(1)).has('token')) return;
-  takeTokenFromUrl();
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) startSession(token);
-});
 
 // ------------------------------------------------------------------ one session with a token
 
@@ -544,27 +520,7 @@ function createSession(token) {
   };
 }
 
-// ------------------------------------------------------------------ page-wide messages
+// ------------------------------------------------------------------ start
 
-/** Polite announcements for screen readers (state changes, results of actions). */
-function announce(text) {
-  announcer.textContent = '';
-  // A fresh text node after a tick makes the same sentence announce again.
-  setTimeout(() => {
-    announcer.textContent = text;
-  }, 50);
-}
-
-function showNotice(message, tag = 'action') {
-  notice.dataset.tag = tag;
-  setChildren(notice, h('p', { text: message }), h('button', { type: 'button', class: 'secondary small', onClick: () => hideNotice() }, 'Dismiss'));
-  notice.hidden = false;
-}
-
-function hideNotice(tag) {
-  if (tag && notice.dataset.tag !== tag) return;
-  notice.hidden = true;
-  notice.replaceChildren();
-}
-
-boot();
+// `studio-worker ui` opens `/#token=…`. The token lives in this tab's session storage only.
+bootWithToken({ storage: sessionStorage, key: TOKEN_KEY, start: startSession, signIn: showTokenPage });

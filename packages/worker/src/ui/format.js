@@ -1,5 +1,7 @@
 // Display formatting only: nothing here changes what is sent to the daemon.
 
+export { absoluteTime, formatGb, relativeTime, truncate } from '/kit/format.js';
+
 const KIND_LABELS = {
   image: 'image',
   video: 'video',
@@ -11,31 +13,6 @@ const KIND_LABELS = {
 /** "image", "text", … as the header's "Running <kind>" says it. */
 export function kindLabel(kind) {
   return KIND_LABELS[kind] ?? String(kind ?? '');
-}
-
-/** Collapse whitespace and shorten to `max` characters (a row stays one line). */
-export function truncate(text, max) {
-  const flat = String(text ?? '').replace(/\s+/g, ' ').trim();
-  const chars = [...flat];
-  return chars.length <= max ? flat : `${chars.slice(0, max - 1).join('')}…`;
-}
-
-export function relativeTime(iso, now = Date.now()) {
-  const t = Date.parse(iso ?? '');
-  if (!Number.isFinite(t)) return 'never';
-  const seconds = Math.round((now - t) / 1000);
-  const abs = Math.abs(seconds);
-  const say = (n, unit) => (seconds >= 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`);
-  if (abs < 5) return 'just now';
-  if (abs < 60) return say(abs, 's');
-  if (abs < 3600) return say(Math.round(abs / 60), 'min');
-  if (abs < 48 * 3600) return say(Math.round(abs / 3600), 'h');
-  return say(Math.round(abs / 86400), 'days');
-}
-
-export function absoluteTime(iso) {
-  const t = Date.parse(iso ?? '');
-  return Number.isFinite(t) ? new Date(t).toLocaleString() : '';
 }
 
 /** "0:07", "12:30", "1:02:03". */
@@ -64,11 +41,6 @@ export function formatBytes(bytes) {
     unit++;
   }
   return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}
-
-export function formatGb(gb) {
-  if (!Number.isFinite(gb)) return '';
-  return `${Number.isInteger(gb) ? gb : gb.toFixed(1)} GB`;
 }
 
 /** "Today", "Yesterday", or the local date, for grouping the job history by day. */

@@ -120,7 +120,7 @@ test('input images: a URL the policy refuses, a 404, or bytes that are not an im
   const cases: Array<[string, RegExp]> = [
     ['http://example.com/cat.png', /must be https/],
     ['file:///etc/passwd', /must be https/],
-    [`${files.url}/missing.png`, /answered 404/],
+    [`${files.url}/missing.png`, /answered HTTP 404/],
     [`${files.url}/notes.txt`, /not a PNG, JPEG, WebP/],
     ['data:image/png,not-base64', /must be base64/],
   ];

@@ -71,7 +71,7 @@ test('fetchImageBytes: a redirect to plain http off loopback is refused; to loop
   const refused = await failureOf(fetchImageBytes(`${base}/to-public`, { what: 'mask', signal, allowDataUrl: true }));
   assert.ok(refused instanceof EngineFailure);
   assert.equal(refused.code, 'bad_input');
-  assert.match(refused.message, /mask URL must be https .*example\.com/);
+  assert.match(refused.message, /mask must be https .*example\.com/);
   assert.ok(Buffer.from(await fetchImageBytes(`${base}/to-local`, { what: 'mask', signal, allowDataUrl: true })).equals(png));
 });
 

@@ -221,7 +221,7 @@ test('inputs over loopback HTTP: 200 works, 404 is bad_input, 503 is retryable, 
   assert.equal((await decodeResult(ok.bytes)).width, 20);
   const moved = await run(`${base}/moved.png`);
   assert.ok(moved.type === 'file');
-  const notFound = await expectFailure(run(`${base}/missing.png?sig=secret`), 'bad_input', false, /initImageUrl http:\/\/127\.0\.0\.1:\d+\/missing\.png answered HTTP 404/);
+  const notFound = await expectFailure(run(`${base}/missing.png?sig=secret`), 'bad_input', false, /initImageUrl could not be fetched from http:\/\/127\.0\.0\.1:\d+\/missing\.png: it answered HTTP 404/);
   assert.ok(!notFound.message.includes('secret'), 'the query string (a signature) leaked into the message');
   await expectFailure(run(`${base}/flaky.png`), 'engine_error', true, /HTTP 503/);
   await expectFailure(run(`${base}/escape.png`), 'bad_input', false, /http:\/\/10\.20\.30\.40\/image\.png is not allowed/);
@@ -231,6 +231,6 @@ test('inputs over loopback HTTP: 200 works, 404 is bad_input, 503 is retryable, 
     capped.run(onnxJob({ modelPath, cliDefaults: { pipeline: 'upscale' }, task: { initImageUrl: `${base}/image.png` } }), recordingContext().ctx),
     'bad_input',
     false,
-    /larger than 100 bytes/,
+    /more than the 100 bytes/,
   );
 });

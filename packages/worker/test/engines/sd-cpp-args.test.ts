@@ -7,7 +7,7 @@ import { EngineFailure } from '../../src/engines/engine.ts';
 import { buildSdApiRequest, buildSdCliArgs, buildSdServerArgs, resolveGenerationValues } from '../../src/engines/sd-cpp/args.ts';
 import { readArchive, flattenName } from '../../src/engines/sd-cpp/archive.ts';
 import { OutputSplitter, parseOutputLine, ProgressTracker, type TrackedUpdate } from '../../src/engines/sd-cpp/progress.ts';
-import { sniffImageFormat } from '../../src/engines/sd-cpp/sniff.ts';
+import { sniffImageFormat } from '../../src/engines/shared/input-images.ts';
 import { tarGzArchive, zipArchive } from './fakes/sd-archives.ts';
 
 const FILES: ResolvedModelFile[] = [

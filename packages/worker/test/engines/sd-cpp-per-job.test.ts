@@ -250,7 +250,7 @@ describe('sd-cpp per job (fake sd-cli)', () => {
       ['no model file', imageJob({ prompt: 'x' }, files.filter((file) => file.role === 'vae')), /no "diffusion-model" or "model" file/],
       ['init 404', imageJob({ prompt: 'x', initImageUrl: `${server.url}/missing.png` }, files), /initImageUrl could not be fetched .*HTTP 404/],
       ['init not an image', imageJob({ prompt: 'x', initImageUrl: `${server.url}/page.html` }, files), /initImageUrl is not an image/],
-      ['plain http to a remote host', imageJob({ prompt: 'x', refImageUrl: 'http://studio.example/ref.png' }, files), /refImageUrl must be an https URL/],
+      ['plain http to a remote host', imageJob({ prompt: 'x', refImageUrl: 'http://studio.example/ref.png' }, files), /refImageUrl must be https/],
     ];
     for (const [what, job, message] of cases) {
       const failed = await failure(engine.run(job, recordingContext(workDir).ctx));

@@ -65,6 +65,25 @@ describe('static UI', () => {
     assert.ok(ui.handles('GET', '/') && ui.handles('GET', '/ui/x') && !ui.handles('POST', '/') && !ui.handles('GET', '/jobs'));
   });
 
+  it('serves the web kit under /kit/ from its own dir, and nothing outside it', async () => {
+    await mkdir(join(dir, 'kit'), { recursive: true });
+    await writeFile(join(dir, 'kit', 'dom.js'), 'export const h = 1;');
+    await writeFile(join(dir, 'kit', 'base.css'), ':root {}');
+    const ui = new StaticUi(join(dir, 'ui'), join(dir, 'kit'));
+    assert.ok(ui.handles('GET', '/kit/dom.js') && ui.handles('HEAD', '/kit/base.css') && !ui.handles('POST', '/kit/dom.js'));
+    assert.equal((await ui.serve('/kit/dom.js'))?.body.toString(), 'export const h = 1;');
+    assert.equal((await ui.serve('/kit/base.css'))?.contentType, 'text/css; charset=utf-8');
+    for (const path of ['/kit/../secret.txt', '/kit/%2e%2e/secret.txt', '/kit/%2e%2e/ui/index.html', '/kit/', '/kit/missing.js', '/kit/%00', '/kit/..%5csecret.txt']) {
+      assert.equal(await ui.serve(path), null, path);
+    }
+    assert.equal(await ui.serve('/ui/dom.js'), null, 'kit files are not UI files');
+  });
+
+  it('the default kit is the one the UI imports: /kit/dom.js exports h', async () => {
+    const served = await new StaticUi(join(dir, 'ui')).serve('/kit/dom.js');
+    assert.match(served?.body.toString() ?? '', /export function h\(/);
+  });
+
   it('without an installed UI, / says so', async () => {
     const page = await new StaticUi(join(dir, 'none')).serve('/');
     assert.match(page?.body.toString() ?? '', /web UI is not installed/);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackHttp } from '../helpers/loopback-http.ts';
 import { Changes } from '../helpers/wait.ts';
 
 /** What the server saw of one request. */
@@ -28,33 +28,27 @@ export class FileServer {
   observe: (req: IncomingMessage) => unknown = () => undefined;
   fallback: Responder = serveFile();
   readonly #script: Responder[] = [];
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
+  readonly #http: LoopbackHttp;
 
   private constructor(size: number) {
     this.content = randomBytes(size);
     this.sha256 = createHash('sha256').update(this.content).digest('hex');
-    this.#server = createServer((req, res) => {
+    this.#http = new LoopbackHttp((req, res) => {
       this.requests.push({ path: req.url ?? '', range: req.headers.range, userAgent: req.headers['user-agent'], note: this.observe(req) });
       this.changes.signal();
       const responder = this.#script.shift() ?? this.fallback;
       responder(req, res, this.content);
     });
-    this.#server.on('connection', (socket) => {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-    });
   }
 
   static async start(size = 3 * 1024 * 1024): Promise<FileServer> {
     const server = new FileServer(size);
-    await new Promise<void>((resolve) => server.#server.listen(0, '127.0.0.1', resolve));
+    await server.#http.listen();
     return server;
   }
 
   url(path = '/files/model.bin'): string {
-    const { port } = this.#server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}${path}`;
+    return `${this.#http.url}${path}`;
   }
 
   script(...responders: Responder[]): void {
@@ -63,7 +57,7 @@ export class FileServer {
 
   /** Cut every open connection, mid-body included (what a dropped network looks like to the client). */
   dropConnections(): void {
-    for (const socket of this.#sockets) socket.destroy();
+    this.#http.dropConnections();
   }
 
   waitForRequests(count: number): Promise<number> {
@@ -71,8 +65,7 @@ export class FileServer {
   }
 
   async close(): Promise<void> {
-    this.dropConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await this.#http.close();
   }
 }
 

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { CliIo } from '../../src/cli/io.ts';
+import { captureIo } from '../helpers/capture-io.ts';
 import { installServiceCommand, uninstallServiceCommand } from '../../src/cli/commands/service.ts';
 import { setupCommand } from '../../src/cli/commands/setup.ts';
 import { isProcessAlive } from '../../src/daemon/lock.ts';
@@ -13,16 +13,6 @@ import { readLocalApiInfo } from '../../src/ops/local-api-info.ts';
 import { recordingRunner, testHost } from './fixtures/host.ts';
 
 const FAKE_DAEMON = join(import.meta.dirname, 'fixtures', 'fake-daemon.ts');
-
-function captureIo(): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '',
-    stderr: '',
-    out: (text: string) => void (io.stdout += `${text}\n`),
-    err: (text: string) => void (io.stderr += `${text}\n`),
-  };
-  return io;
-}
 
 describe('setup, install-service, uninstall-service', () => {
   let home: string;

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { CliIo } from '../../src/cli/io.ts';
+import { captureIo } from '../helpers/capture-io.ts';
 import { uiCommand } from '../../src/cli/commands/ui.ts';
 import { isProcessAlive } from '../../src/daemon/lock.ts';
 import { readLocalApiInfo } from '../../src/ops/local-api-info.ts';
@@ -13,16 +13,6 @@ import { WORKER_BIN } from '../../src/ops/host.ts';
 import { recordingRunner, testHost } from './fixtures/host.ts';
 
 const FAKE_DAEMON = join(import.meta.dirname, 'fixtures', 'fake-daemon.ts');
-
-function captureIo(): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '',
-    stderr: '',
-    out: (text: string) => void (io.stdout += `${text}\n`),
-    err: (text: string) => void (io.stderr += `${text}\n`),
-  };
-  return io;
-}
 
 describe('studio-worker ui', () => {
   let root: string;

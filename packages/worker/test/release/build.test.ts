@@ -36,6 +36,7 @@ describe('the worker bundle (npm run build)', () => {
   it('writes one file per entry point and the web UI; imports only declared npm packages', async () => {
     for (const name of Object.keys(ENTRY_POINTS)) assert.ok(result.files.includes(`${name}.js`), `dist/${name}.js`);
     assert.ok(result.files.includes('ui/index.html'));
+    assert.ok(result.files.includes('kit/dom.js'), 'the web kit the UI imports from /kit/ ships beside it');
     const { dependencies = {} } = await workerManifest();
     assert.ok(result.externals.length > 0);
     for (const external of result.externals) assert.ok(external in dependencies, `${external} is a dependency`);

@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultConfig } from '../../src/config/index.ts';
 import { applyConfigPatch, editableConfig, EDITABLE_FIELDS } from '../../src/daemon/editable-config.ts';
+import { resolveKitImportsInNode } from '@studio-worker/web-kit';
 
 /*
- * The web UI's DOM-free modules (plain browser ES modules, no types), loaded as they are served.
+ * The web UI's DOM-free modules (plain browser ES modules, no types), loaded as they are served:
+ * their `/kit/…` imports resolve to the web kit, as the local API serves it.
  * The specifiers are not literals so the type checker leaves these .js files alone.
  */
+resolveKitImportsInNode();
 const ui = (path: string) => new URL(`../../src/ui/${path}`, import.meta.url).href;
 const state: any = await import(ui('state.js'));
 const fields: any = await import(ui('config-fields.js'));

@@ -4,26 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { checkUpdateCommand } from '../../src/cli/commands/check-update.ts';
-import type { CliIo } from '../../src/cli/io.ts';
+import { captureIo } from '../helpers/capture-io.ts';
 import { USER_AGENT } from '../../src/daemon/version.ts';
 import { BadVersions } from '../../src/update/bad-versions.ts';
 import { updatePaths } from '../../src/update/paths.ts';
 import { FakeFeed, recordingFetch } from './helpers/fake-feed.ts';
 import { fakeWorkerPackage, tarGz } from './helpers/tarball.ts';
-
-function captureIo(): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '',
-    stderr: '',
-    out(text: string) {
-      io.stdout += text.endsWith('\n') ? text : `${text}\n`;
-    },
-    err(text: string) {
-      io.stderr += text.endsWith('\n') ? text : `${text}\n`;
-    },
-  };
-  return io;
-}
 
 describe('studio-worker check-update', () => {
   let dir: string;

@@ -1,4 +1,4 @@
-import { h, patchRegion } from '../dom.js';
+import { h, patchRegion } from '/kit/dom.js';
 import { formatBytes, isSynthetic, kindLabel, TERMINAL } from '../format.js';
 import { badge, facts, syntheticTag, timeAgo } from '../widgets.js';
 import { liveProgress, progressView } from './jobs.js';

@@ -1,4 +1,4 @@
-import { h, patchList, patchRegion } from '../dom.js';
+import { h, patchList, patchRegion } from '/kit/dom.js';
 import { truncate } from '../format.js';
 import { badge, syntheticTag, timeAgo } from '../widgets.js';
 

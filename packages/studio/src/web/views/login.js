@@ -1,4 +1,4 @@
-import { h, setChildren } from '../dom.js';
+import { h, setChildren } from '/kit/dom.js';
 
 /**
  * The sign-in form. `onSubmit(token)` is called with a trimmed token that can travel in an HTTP

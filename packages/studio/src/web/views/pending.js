@@ -1,4 +1,4 @@
-import { h, patchList } from '../dom.js';
+import { h, patchList } from '/kit/dom.js';
 import { formatGb, kindLabel } from '../format.js';
 import { facts, timeAgo } from '../widgets.js';
 

@@ -1,4 +1,4 @@
-import { h, setChildren } from '../dom.js';
+import { h, setChildren } from '/kit/dom.js';
 import { isSynthetic, KIND_LABELS, kindLabel } from '../format.js';
 
 const KIND_ORDER = Object.keys(KIND_LABELS);

@@ -1,4 +1,4 @@
-import { h, patchList, patchRegion } from '../dom.js';
+import { h, patchList, patchRegion } from '/kit/dom.js';
 import { describeModelEntry, formatGb, kindLabel } from '../format.js';
 import { badge, facts, timeAgo } from '../widgets.js';
 

@@ -13,7 +13,8 @@ import { hasCheckpoint, checkpointTitles } from './checkpoints.ts';
 import { A1111_ROUTES, A1111Client, describeA1111Error, isRouteMissing, readProgress, type A1111Progress } from './client.ts';
 import { A1111EngineConfig, type A1111EngineConfigInput } from './config.ts';
 import { excerpt, field, settlesWithin, type HttpReply } from './http-json.ts';
-import { encodeImageAs, fetchImageBytes, fromBase64, toBase64 } from './image-io.ts';
+import { encodeImageAs, fromBase64, toBase64 } from './image-io.ts';
+import { fetchImage } from '../shared/input-images.ts';
 import { buildA1111Body, resolveCheckpoint, type A1111GenerationBody, type A1111Inputs } from './payload.ts';
 import { ProgressWatch } from './progress-watch.ts';
 import { serverLock, type ServerLock } from './server-lock.ts';
@@ -28,6 +29,8 @@ export interface A1111EngineDeps {
 const INTERRUPT_TIMEOUT_MS = 400;
 const INTERRUPT_SETTLE_MS = 400;
 const CHECKPOINT_LIST_TIMEOUT_MS = 10_000;
+/** Input images may come from a slow studio; A1111 itself waits longer than this anyway. */
+const INPUT_TIMEOUT_MS = 120_000;
 
 type Route = 'txt2img' | 'img2img';
 type StopReason = 'cancelled' | 'stalled' | 'deadline';
@@ -115,7 +118,8 @@ export class A1111Engine implements Engine {
   async #fetchInputs(task: ImageTask, ctx: EngineContext): Promise<A1111Inputs> {
     if (task.initImageUrl === undefined) return {};
     ctx.progress({ phase: 'loading', message: 'fetching the input images' });
-    const fetchOne = (url: string, what: string) => fetchImageBytes(url, { what, signal: ctx.signal, allowDataUrl: true });
+    const fetchOne = async (url: string, what: string) =>
+      (await fetchImage(url, { what, signal: ctx.signal, base64DataOnly: true, timeoutMs: INPUT_TIMEOUT_MS })).bytes;
     const [initImage, mask] = await Promise.all([
       fetchOne(task.initImageUrl, 'init image'),
       task.maskUrl === undefined ? undefined : fetchOne(task.maskUrl, 'mask'),

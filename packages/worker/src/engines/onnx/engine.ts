@@ -16,7 +16,7 @@ import { OnnxEngineConfig, type OnnxEngineConfigInput } from './config.ts';
 import { HostRequestError, HostStartError, InferenceHost, type RuntimeInfo } from './host-client.ts';
 import type { ModelFileRef } from './host-protocol.ts';
 import { decodeImage, decodeMask, encodeImage, outputExtFor } from './images.ts';
-import { fetchInputBytes, type FetchLimits } from './inputs.ts';
+import { fetchImageBytes, type FetchImageOptions } from '../shared/input-images.ts';
 import { JobLock } from './job-lock.ts';
 import { modelMismatch, type ModelRunner } from './model-io.ts';
 import { parsePipelineOptions, type PipelineOptions } from './options.ts';
@@ -173,10 +173,16 @@ export class OnnxEngine implements Engine {
     if (options.pipeline === 'inpaint' && !task.maskUrl) {
       throw new EngineFailure('bad_input', 'inpainting needs a mask: set maskUrl (white = remove)', { retryable: false });
     }
-    const limits: FetchLimits = { maxBytes: this.#config.maxInputBytes, timeoutMs: this.#config.fetchTimeoutSecs * 1000 };
+    // Any format sharp decodes is welcome here, so the bytes are not sniffed on the way in.
+    const limits: Omit<FetchImageOptions, 'what'> = {
+      signal,
+      maxBytes: this.#config.maxInputBytes,
+      maxBytesHint: 'raise [engines.onnx] max_input_bytes',
+      timeoutMs: this.#config.fetchTimeoutSecs * 1000,
+    };
     const [imageBytes, maskBytes] = await Promise.all([
-      fetchInputBytes(task.initImageUrl, 'initImageUrl', limits, signal),
-      options.pipeline === 'inpaint' && task.maskUrl ? fetchInputBytes(task.maskUrl, 'maskUrl', limits, signal) : undefined,
+      fetchImageBytes(task.initImageUrl, { what: 'initImageUrl', ...limits }),
+      options.pipeline === 'inpaint' && task.maskUrl ? fetchImageBytes(task.maskUrl, { what: 'maskUrl', ...limits }) : undefined,
     ]);
     signal.throwIfAborted();
     const image = await decodeImage(imageBytes, 'initImageUrl');

@@ -10,7 +10,8 @@ import {
   type EngineResult,
 } from '../engine.ts';
 import { field, requestJson, type HttpReply } from '../a1111/http-json.ts';
-import { encodeImageAs, fetchImageBytes, fromBase64 } from '../a1111/image-io.ts';
+import { encodeImageAs, fromBase64 } from '../a1111/image-io.ts';
+import { fetchImage } from '../shared/input-images.ts';
 import { keySource, resolveApiKey, withoutKey } from './api-key.ts';
 import { OpenAIEngineConfig, type OpenAIEngineConfigInput } from './config.ts';
 import { buildImagesBody, describeOpenAIError, resolveServerModel, retryAfterSeconds, type ImagesGenerationBody } from './images-api.ts';
@@ -162,14 +163,15 @@ export class OpenAIEngine implements Engine {
   async #download(url: string, key: string | undefined, deadline: number, ctx: EngineContext): Promise<Uint8Array> {
     const base = new URL(this.#config.baseUrl ?? '');
     try {
-      return await fetchImageBytes(url, {
+      const image = await fetchImage(url, {
         what: 'generated image',
         signal: ctx.signal,
-        allowDataUrl: true,
+        base64DataOnly: true,
         trustedOrigin: base.origin,
         trustedHeaders: authHeaders(key),
         timeoutMs: Math.max(1_000, deadline - Date.now()),
       });
+      return image.bytes;
     } catch (error) {
       // The URL came from the server, not from the task: a bad one is the server's failure.
       if (error instanceof EngineFailure && error.code === 'bad_input') {

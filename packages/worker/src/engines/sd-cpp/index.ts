@@ -13,7 +13,7 @@ export {
   type SdApiRequest,
 } from './args.ts';
 export { parseOutputLine, OutputSplitter, ProgressTracker, type OutputEvent, type TrackedUpdate } from './progress.ts';
-export { sniffImageFormat, extensionFor, type ImageFormat } from './sniff.ts';
+export { sniffImageFormat, extensionFor, type ImageFormat } from '../shared/input-images.ts';
 export { fetchInputImage, type InputImage } from './input-images.ts';
 export { lookupProgram, PROGRAM_ENV, type ResolvedProgram, type ProgramLookup, type ProgramName } from './binary.ts';
 export { installRelease, installedRelease, RELEASE_MARKER, ReleaseError, type ReleaseSpec, type InstalledRelease } from './release.ts';

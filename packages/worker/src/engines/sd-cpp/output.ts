@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { EngineFailure } from '../engine.ts';
-import { sniffImageFormat } from './sniff.ts';
+import { sniffImageFormat } from '../shared/input-images.ts';
 
 /** sd.cpp writes PNG; the result is WebP when the task asks for WebP and PNG otherwise. */
 export function resultExtFor(requestedExt: string): 'png' | 'webp' {

@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdir, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '@studio-worker/log';
 import { isLoopbackHost } from '@studio-worker/protocol';
+import { writeFileAtomic } from '../../config/atomic-file.ts';
 import { flattenName, MAX_EXTRACTED_BYTES, readArchive } from './archive.ts';
 
 /** A pinned sd.cpp release: the archive's URL and its sha256. */
@@ -134,10 +135,7 @@ async function extractFlat(archive: Buffer, binDir: string, log: Logger): Promis
       const data = entry.data();
       total += data.length;
       if (total > MAX_EXTRACTED_BYTES) throw new ReleaseError('the sd.cpp release expands to more than 4 GiB; refusing it');
-      const temp = `${dest}.${randomBytes(4).toString('hex')}.tmp`;
-      await writeFile(temp, data, { mode: 0o755 });
-      await chmod(temp, 0o755);
-      await rename(temp, dest);
+      await writeFileAtomic(dest, data, 0o755);
       written.add(name);
     } else if (entry.kind === 'symlink') {
       // Shared-library aliases (libfoo.so -> libfoo.so.1) survive flattening only when they point

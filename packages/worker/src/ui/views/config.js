@@ -1,5 +1,5 @@
 import { fieldErrorsFrom, fieldsFor, readInput, sameValue } from '../config-fields.js';
-import { h, setChildren } from '../dom.js';
+import { h, setChildren } from '/kit/dom.js';
 
 /**
  * The Config page: every setting `GET /daemon/config` returns, as typed inputs grouped like the

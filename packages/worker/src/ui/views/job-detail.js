@@ -1,4 +1,4 @@
-import { h, patchRegion } from '../dom.js';
+import { h, patchRegion } from '/kit/dom.js';
 import { formatDuration, kindLabel, logLineText, secondsBetween } from '../format.js';
 import { badge, copyButton, facts, progressView, timeAgo } from '../widgets.js';
 

@@ -1,4 +1,4 @@
-import { h, patchList, patchRegion, setText } from '../dom.js';
+import { h, patchList, patchRegion, setText } from '/kit/dom.js';
 import { dayLabel, formatDuration, kindLabel, secondsBetween, truncate } from '../format.js';
 import { badge, progressView } from '../widgets.js';
 import { createJobDetail } from './job-detail.js';

@@ -1,4 +1,4 @@
-import { h, patchList, setText } from '../dom.js';
+import { h, patchList, setText } from '/kit/dom.js';
 import { logLineText } from '../format.js';
 import { copyButton } from '../widgets.js';
 

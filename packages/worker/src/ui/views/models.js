@@ -1,4 +1,4 @@
-import { h, patchList, patchRegion, setText } from '../dom.js';
+import { h, patchList, patchRegion, setText } from '/kit/dom.js';
 import { formatBytes, formatGb, kindLabel } from '../format.js';
 import { badge, bytesBar, timeAgo } from '../widgets.js';
 

@@ -1,4 +1,4 @@
-import { h, setChildren } from '../dom.js';
+import { h, setChildren } from '/kit/dom.js';
 
 /**
  * Shown without a token, or when the daemon refused the token: how to get in (`studio-worker ui`

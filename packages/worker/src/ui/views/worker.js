@@ -1,4 +1,4 @@
-import { h, patchRegion } from '../dom.js';
+import { h, patchRegion } from '/kit/dom.js';
 import { formatBytes, formatDuration, formatGb, kindLabel } from '../format.js';
 import { registrationText, studioStateOf } from '../state.js';
 import { badge, facts, timeAgo } from '../widgets.js';

@@ -1,7 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
+import { LoopbackHttp, readBody } from '../../helpers/loopback-http.ts';
 import { Changes } from '../../helpers/wait.ts';
 
 /**
@@ -113,13 +113,11 @@ export class FakeA1111 {
   readonly finished: Array<{ route: string; interrupted: boolean; checkpoint: string; images: number }> = [];
 
   readonly #scripts: GenerationScript[] = [];
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
+  readonly #http: LoopbackHttp;
   readonly #closing = new AbortController();
   #queue: Promise<void> = Promise.resolve();
   #timeStart = 0;
   #resume: (() => void) | undefined;
-  #url = '';
   readonly state: WebUiState = {
     skipped: false,
     interrupted: false,
@@ -141,22 +139,17 @@ export class FakeA1111 {
     this.apiEnabled = options.apiEnabled ?? true;
     this.auth = options.auth;
     this.samplers = options.samplers ?? DEFAULT_SAMPLERS;
-    this.#server = createServer((req, res) => void this.#handle(req, res));
-    this.#server.on('connection', (socket) => {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-    });
+    this.#http = new LoopbackHttp((req, res) => void this.#handle(req, res));
   }
 
   static async start(options: FakeA1111Options = {}): Promise<FakeA1111> {
     const fake = new FakeA1111(options);
-    await new Promise<void>((resolve) => fake.#server.listen(0, '127.0.0.1', resolve));
-    fake.#url = `http://127.0.0.1:${(fake.#server.address() as AddressInfo).port}`;
+    await fake.#http.listen();
     return fake;
   }
 
   get url(): string {
-    return this.#url;
+    return this.#http.url;
   }
 
   /** What the next generation request does instead of a normal run (first in, first out). */
@@ -193,9 +186,7 @@ export class FakeA1111 {
   /** Stop listening and cut every connection: afterwards connections are refused. */
   async close(): Promise<void> {
     this.#closing.abort();
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const socket of this.#sockets) socket.destroy();
-    await closed;
+    await this.#http.close();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -468,15 +459,6 @@ function colourFor(prompt: string): [number, number, number] {
 async function renderPng(width: number, height: number, [r, g, b]: [number, number, number]): Promise<string> {
   const png = await sharp({ create: { width, height, channels: 3, background: { r, g, b } } }).png().toBuffer();
   return png.toString('base64');
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -1,7 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
+import { LoopbackHttp, readBody } from '../../helpers/loopback-http.ts';
 import { Changes } from '../../helpers/wait.ts';
 
 /**
@@ -65,34 +65,27 @@ export class FakeImagesServer {
   disconnected = 0;
   readonly #scripts: ImagesScript[] = [];
   readonly #files = new Map<string, Buffer>();
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
+  readonly #http: LoopbackHttp;
   readonly #closing = new AbortController();
-  #url = '';
 
   constructor(options: FakeImagesOptions) {
     this.options = options;
-    this.#server = createServer((req, res) => void this.#handle(req, res));
-    this.#server.on('connection', (socket) => {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-    });
+    this.#http = new LoopbackHttp((req, res) => void this.#handle(req, res));
   }
 
   static async start(options: FakeImagesOptions = {}): Promise<FakeImagesServer> {
     const fake = new FakeImagesServer(options);
-    await new Promise<void>((resolve) => fake.#server.listen(0, '127.0.0.1', resolve));
-    fake.#url = `http://127.0.0.1:${(fake.#server.address() as AddressInfo).port}`;
+    await fake.#http.listen();
     return fake;
   }
 
   /** The API root, as `base_url` takes it. */
   get baseUrl(): string {
-    return `${this.#url}/v1`;
+    return `${this.#http.url}/v1`;
   }
 
   get origin(): string {
-    return this.#url;
+    return this.#http.url;
   }
 
   script(...scripts: ImagesScript[]): void {
@@ -105,9 +98,7 @@ export class FakeImagesServer {
 
   async close(): Promise<void> {
     this.#closing.abort();
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const socket of this.#sockets) socket.destroy();
-    await closed;
+    await this.#http.close();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -183,7 +174,7 @@ export class FakeImagesServer {
     if (format === 'url') {
       const path = `/generated/${randomUUID()}.png`;
       this.#files.set(path, png);
-      return send(res, 200, { created, data: [{ url: `${this.#url}${path}` }] });
+      return send(res, 200, { created, data: [{ url: `${this.#http.url}${path}` }] });
     }
     send(res, 200, { created, data: [{ b64_json: png.toString('base64') }] });
   }
@@ -221,15 +212,6 @@ export function openAiError(message: string, type: string, param: string | null,
 function sizeOf(size: string): [number, number] {
   const match = /^(\d{1,5})x(\d{1,5})$/.exec(size);
   return match ? [Number(match[1]), Number(match[2])] : [0, 0];
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -1,5 +1,5 @@
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { LoopbackHttp } from '../../helpers/loopback-http.ts';
 import { sha512Integrity } from './tarball.ts';
 
 export interface SeenRequest {
@@ -25,32 +25,26 @@ export interface FakeRelease {
 export class FakeFeed {
   readonly requests: SeenRequest[] = [];
   readonly #routes = new Map<string, Route>();
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
+  readonly #http: LoopbackHttp;
 
   private constructor() {
-    this.#server = createServer((req, res) => {
+    this.#http = new LoopbackHttp((req, res) => {
       const path = req.url ?? '/';
       this.requests.push({ method: req.method ?? 'GET', path, headers: req.headers });
       const route = this.#routes.get(path);
       if (route) route(res);
       else res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Not found"}');
     });
-    this.#server.on('connection', (socket) => {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-    });
   }
 
   static async start(): Promise<FakeFeed> {
     const feed = new FakeFeed();
-    await new Promise<void>((resolve) => feed.#server.listen(0, '127.0.0.1', resolve));
+    await feed.#http.listen();
     return feed;
   }
 
   get origin(): string {
-    const { port } = this.#server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+    return this.#http.url;
   }
 
   url(path: string): string {
@@ -97,8 +91,7 @@ export class FakeFeed {
   }
 
   async close(): Promise<void> {
-    for (const socket of this.#sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await this.#http.close();
   }
 }
 

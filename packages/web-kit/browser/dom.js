@@ -1,9 +1,10 @@
-// DOM helpers. Text from the daemon (prompts, log lines, model names) always goes in as text nodes
-// or attribute values, never as HTML, so nothing the studio sends can inject markup.
+// DOM helpers for both web front ends (the studio dashboard and the worker's web UI). Text from the
+// server (prompts, log lines, model and machine names) always goes in as text nodes or attribute
+// values, never as HTML, so nothing a server relays can inject markup.
 
 /**
- * Build an element. `props`: `class`, `text`, `on<Event>` handlers, `value`/`checked` as properties,
- * boolean attributes (true adds, false/null/undefined leaves out), everything else as attributes.
+ * Build an element. `props`: `class`, `text`, `on<Event>` handlers, `value`/`checked`/`selected` as
+ * properties, boolean attributes (true adds, false/null/undefined leaves out), everything else as attributes.
  * Children: nodes, strings, numbers and arrays of them; null/false/undefined are skipped.
  */
 export function h(tag, props = {}, ...children) {
@@ -13,7 +14,7 @@ export function h(tag, props = {}, ...children) {
     if (name === 'class') el.className = value;
     else if (name === 'text') el.textContent = String(value);
     else if (name.startsWith('on') && typeof value === 'function') el.addEventListener(name.slice(2).toLowerCase(), value);
-    else if (name === 'value' || name === 'checked') el[name] = value;
+    else if (name === 'value' || name === 'checked' || name === 'selected') el[name] = value;
     else el.setAttribute(name, value === true ? '' : String(value));
   }
   append(el, children);
