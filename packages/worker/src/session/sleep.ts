@@ -12,6 +12,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Wait `ms`; rejects with the abort reason when `signal` aborts first (for loops that must stop). */
+export async function sleepOrAbort(ms: number, signal: AbortSignal): Promise<void> {
+  await sleep(ms, signal);
+  signal.throwIfAborted();
+}
+
 /** Resolves when `signal` aborts (at once if it already has). */
 export function untilAborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();

@@ -11,6 +11,7 @@ import { pickOutput, sniffExt } from './output.ts';
 import { fillWorkflow, placeholderValues } from './placeholders.ts';
 import { attemptOf, comfyPromptId } from './prompt-id.ts';
 import { loadWorkflowTemplate } from './workflow.ts';
+import { sleepOrAbort } from '../../session/sleep.ts';
 
 export interface ComfyuiEngineDeps {
   log: Logger;
@@ -99,7 +100,7 @@ export class ComfyuiEngine implements Engine {
         retryable: false,
       });
     }
-    throwIfAborted(ctx.signal);
+    ctx.signal.throwIfAborted();
     const template = await loadWorkflowTemplate(job, { workflowsDir: this.#workflowsDir });
     const chosen = placeholderValues(task, job.source.cliDefaults);
     const workflow = fillWorkflow(template.workflow, chosen.values);
@@ -141,7 +142,7 @@ export class ComfyuiEngine implements Engine {
       const end = await follower.ended();
       ctx.progress({ phase: 'encoding', message: `fetching the result from ComfyUI (${end.via})` });
       const result = await this.#collect(promptId, task, ctx.signal);
-      throwIfAborted(ctx.signal);
+      ctx.signal.throwIfAborted();
       return result;
     } catch (error) {
       const refused = error instanceof ComfyPromptRejected || error instanceof ComfyHttpError;
@@ -165,7 +166,7 @@ export class ComfyuiEngine implements Engine {
    */
   async #forget(promptId: string, ctx: EngineContext): Promise<void> {
     const results = await Promise.allSettled([this.#api.deleteFromQueue([promptId], ctx.signal), this.#api.deleteHistory([promptId], ctx.signal)]);
-    throwIfAborted(ctx.signal);
+    ctx.signal.throwIfAborted();
     const unreachable = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && r.reason instanceof ComfyUnreachable);
     if (unreachable) throw unreachable.reason;
   }
@@ -215,7 +216,7 @@ export class ComfyuiEngine implements Engine {
           retryable: true,
         });
       }
-      await delay(HISTORY_POLL_MS, signal);
+      await sleepOrAbort(HISTORY_POLL_MS, signal);
     }
   }
 
@@ -271,25 +272,6 @@ function resolveDir(dir: string, modelsRoot: string): string {
 
 function gib(bytes: number): string {
   return (bytes / 1024 ** 3).toFixed(1);
-}
-
-function throwIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw signal.reason ?? new Error('aborted');
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** The factory the worker's engine roster calls with the `[engines.comfyui]` table (camelCase keys). */

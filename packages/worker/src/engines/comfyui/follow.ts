@@ -5,6 +5,7 @@ import { ComfyUnreachable, type ComfyApi } from './api.ts';
 import type { ComfyEvent } from './events.ts';
 import { ComfySocket } from './socket.ts';
 import type { ApiWorkflow } from './workflow.ts';
+import { sleepOrAbort } from '../../session/sleep.ts';
 
 export interface FollowOptions {
   api: ComfyApi;
@@ -247,7 +248,7 @@ export class PromptFollower {
     this.#reconnecting ??= (async () => {
       let lastError: unknown;
       for (const delay of RECONNECT_DELAYS_MS) {
-        if (delay > 0) await sleep(delay, this.#o.signal);
+        if (delay > 0) await sleepOrAbort(delay, this.#o.signal);
         if (this.#isEnded()) return;
         try {
           await this.#socket.connect(this.#o.signal, this.#o.connectTimeoutMs);
@@ -345,19 +346,4 @@ export function phaseForNode(classType: string | undefined): ProgressPhase {
   if (/Loader|^Load/.test(classType)) return 'loading';
   if (/^VAEDecode|^Save|^Preview|VideoCombine/.test(classType)) return 'encoding';
   return 'generating';
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
