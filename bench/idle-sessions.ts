@@ -4,23 +4,14 @@
  * See bench/README.md for what is measured and how.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { HelloFrame, SUBPROTOCOL, WelcomeFrame, TASK_KINDS, type HeartbeatFrame, type WorkerCapabilities } from '@studio-worker/protocol';
 import { createApiClient, type ApiClient } from './api-client.ts';
 import { BenchError } from './errors.ts';
 import { parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
 import { CLOCK_TICKS_PER_SECOND } from './machine-cpu.ts';
-import { freePort, startStudioProcess, type StudioProcess } from './studio-process.ts';
-
-const REPO_ROOT = join(import.meta.dirname, '..');
-const STUDIO_BIN = join(REPO_ROOT, 'packages', 'studio', 'bin', 'studio.js');
-
-function nodeBinary(): string {
-  const pinned = join(REPO_ROOT, 'node_modules', '.bin', 'node');
-  return existsSync(pinned) ? pinned : process.execPath;
-}
+import { startStudioProcess, type StudioProcess } from './studio-process.ts';
 
 const USAGE = `usage: npm run bench:sessions -- [--sessions N] [--concurrency C] [--heartbeat-ms MS] [--json] [--keep]`;
 
@@ -318,85 +309,6 @@ export async function reexecWithRaisedLimit(sessions: number): Promise<number | 
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 130 : 1))));
 }
 
-/** The studio serving an existing data dir (the second start), in its own process group. */
-interface RestartedStudio {
-  pid: number;
-  url: string;
-  outputTail(): string;
-  stop(): Promise<void>;
-}
-
-/**
- * `studio serve` again on the data dir the first studio left behind (its worker rows in it).
- * Ready when it prints its "listening on" line; fails with its output when it exits first.
- */
-async function restartStudioOn(dataDir: string, adminToken: string, timeoutMs = 20_000): Promise<RestartedStudio> {
-  const port = await freePort();
-  const child = spawn(nodeBinary(), [STUDIO_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, STUDIO_ADMIN_TOKEN: adminToken, STUDIO_WORKER_LOG: 'warn', NO_PRETTY_LOGS: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  const pid = child.pid ?? -1;
-  const tail: string[] = [];
-  let output = '';
-  const listeners = new Set<() => void>();
-  const keep = (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    if (output.length < 64 * 1024) output += text;
-    for (const line of text.split('\n')) if (line.trim()) tail.push(line);
-    if (tail.length > 40) tail.splice(0, tail.length - 40);
-    for (const listener of listeners) listener();
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
-  const killGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // gone
-    }
-  };
-  const onExit = () => killGroup('SIGKILL');
-  process.once('exit', onExit);
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    if (child.exitCode === null && child.signalCode === null) {
-      killGroup('SIGTERM');
-      const timer = setTimeout(() => killGroup('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    process.off('exit', onExit);
-  };
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the restarted studio did not say "listening on" within ${timeoutMs / 1000} s`)), timeoutMs);
-      void exited.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`the restarted studio exited (${code}) before it listened`));
-      });
-      const check = () => {
-        if (/listening on http:\/\/127\.0\.0\.1:\d+/.test(output)) {
-          clearTimeout(timer);
-          listeners.delete(check);
-          resolve();
-        }
-      };
-      listeners.add(check);
-      check();
-    });
-  } catch (error) {
-    await stop();
-    throw new BenchError('studio_start_failed', `${(error as Error).message}\n--- studio output ---\n${tail.join('\n')}`);
-  }
-  return { pid, url: `http://127.0.0.1:${port}`, outputTail: () => tail.join('\n'), stop };
-}
-
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
 function cpuSeconds(pid: number): number | undefined {
   try {
@@ -429,7 +341,7 @@ export async function runSessionsBench(options: SessionsOptions, say: (line: str
   const sessions: IdleSession[] = [];
   let lost: BenchError | undefined;
   let first: StudioProcess | undefined;
-  let second: RestartedStudio | undefined;
+  let second: StudioProcess | undefined;
   let current: { outputTail(): string } | undefined;
   try {
     say('starting the studio…');
@@ -460,7 +372,7 @@ export async function runSessionsBench(options: SessionsOptions, say: (line: str
     await first.stop();
 
     say(`  ${Math.round(createWorkersPerSec)} workers/s; RSS ${(firstCreated.rssKb / 1024).toFixed(1)} MB. Restarting the studio on that data dir…`);
-    second = await restartStudioOn(first.dataDir, first.adminToken);
+    second = await startStudioProcess({ keepDataDir: true, dataDir: first.dataDir, adminToken: first.adminToken });
     current = second;
     const api2: ApiClient = createApiClient('http', second.url, first.adminToken);
     let before: { rssKb: number; hwmKb: number };

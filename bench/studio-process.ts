@@ -22,6 +22,10 @@ export interface StudioProcessOptions {
   entry?: string;
   /** Where the temporary data directory is made; default the system temp dir. */
   tmpParent?: string;
+  /** Serve this existing data directory instead of a new one (a restart); never removed here. */
+  dataDir?: string;
+  /** The admin token to start with (a restart keeps the first start's); default a random one. */
+  adminToken?: string;
 }
 
 /** The real studio (`studio serve`), running as a child process on a free loopback port. */
@@ -60,8 +64,9 @@ function nodeBinary(): string {
 }
 
 export async function startStudioProcess(options: StudioProcessOptions): Promise<StudioProcess> {
-  const dataDir = mkdtempSync(join(options.tmpParent ?? tmpdir(), 'studio-bench-'));
-  const adminToken = `bench_${randomBytes(24).toString('hex')}`;
+  const dataDir = options.dataDir ?? mkdtempSync(join(options.tmpParent ?? tmpdir(), 'studio-bench-'));
+  const removeDataDir = !options.keepDataDir && options.dataDir === undefined;
+  const adminToken = options.adminToken ?? `bench_${randomBytes(24).toString('hex')}`;
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const nodeArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
@@ -84,7 +89,7 @@ export async function startStudioProcess(options: StudioProcessOptions): Promise
   // leave a studio running or a temp dir behind. Only synchronous work is possible here.
   const onExit = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (removeDataDir) rmSync(dataDir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
   const studio: StudioProcess = {
@@ -104,7 +109,7 @@ export async function startStudioProcess(options: StudioProcessOptions): Promise
         await exited;
         clearTimeout(timer);
       }
-      if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (removeDataDir) rmSync(dataDir, { recursive: true, force: true });
       process.off('exit', onExit);
     },
   };
