@@ -11,8 +11,12 @@ import { TaskKind, TASK_KINDS } from './task.ts';
  * - cancel:   the studio may send `cancel` frames.
  * - resume:   `hello`/`heartbeat` carry `inFlight`, and in-flight jobs survive a reconnect.
  * - prefetch: the worker takes one extra offer while a job runs (`prefetchSlots`).
+ * - extended-offers: the worker reads offers beyond the original's closed types: engines and file
+ *   roles the original does not know, `cliDefaults` without the four numbers or with extra keys.
+ * A peer without `extended-offers` (the original) gets only jobs its parser can read, with the four
+ * cliDefaults numbers filled in; see docs/protocol.md "Which peer gets what".
  */
-export const PROTOCOL_FEATURES = ['attempt', 'progress', 'cancel', 'resume', 'prefetch'] as const;
+export const PROTOCOL_FEATURES = ['attempt', 'progress', 'cancel', 'resume', 'prefetch', 'extended-offers'] as const;
 export type ProtocolFeature = (typeof PROTOCOL_FEATURES)[number];
 
 export const WorkerCapabilities = z.object({

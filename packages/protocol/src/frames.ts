@@ -99,9 +99,10 @@ export const FailFrame = z.object({
   attempt: optional(Attempt),
 });
 
+/** Any number of entries; the studio keeps the first MAX_LOG_BATCH_ENTRIES and counts the rest. */
 export const LogBatchFrame = z.object({
   type: z.literal('logBatch'),
-  entries: z.array(LogEntry).max(5000),
+  entries: z.array(LogEntry),
 });
 
 /** Defined by the original but never sent any more; accepted and ignored. */

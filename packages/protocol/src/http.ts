@@ -84,6 +84,8 @@ export const ModelView = ModelEntry.extend({
   updatedAt: z.string(),
   /** Online workers that can run this model now (its engine and kind, within their VRAM threshold). */
   workersOnline: optional(z.number()),
+  /** When no online worker can run it: why not (no engine, too little VRAM, only original workers). */
+  waitingReason: optional(z.string()),
 });
 export type ModelView = z.infer<typeof ModelView>;
 
@@ -185,6 +187,8 @@ export const WorkerView = z.object({
   /** Consecutive failures; at 3 the studio stops offering for a while. */
   consecutiveFailures: z.number(),
   coolingDownUntil: optional(z.string()),
+  /** The `userAgent` its registration request carried (`studio-worker/<version>`), when it registered. */
+  userAgent: optional(z.string()),
 });
 export type WorkerView = z.infer<typeof WorkerView>;
 

@@ -18,6 +18,13 @@ export const KNOWN_ENGINES = [
 export type KnownEngine = (typeof KNOWN_ENGINES)[number];
 
 /**
+ * The engines the original worker's parser knows (original-spec §4.4: `ModelSource.engine` is a
+ * closed enum there). An offer naming any other engine ends an original worker's session, so such
+ * jobs go only to peers with the `extended-offers` feature.
+ */
+export const ORIGINAL_ENGINES = ['sd-cpp', 'llama-cpp', 'onnx', 'parakeet', 'synthetic'] as const satisfies readonly KnownEngine[];
+
+/**
  * An engine name on the wire. Any lowercase name parses, so a worker that meets an engine it has
  * never heard of rejects the offer as `unsupported` instead of treating the frame as malformed.
  */
@@ -37,6 +44,9 @@ export const FILE_ROLES = [
   'mmproj',
 ] as const;
 export const FileRole = z.enum(FILE_ROLES);
+
+/** The file roles the original worker's parser knows (original-spec §4.4); `workflow` and `mmproj` are ours. */
+export const ORIGINAL_FILE_ROLES = ['diffusion-model', 'text-encoder', 'text-encoder-vision', 'vae', 'lora', 'model'] as const satisfies readonly FileRole[];
 export type FileRole = z.infer<typeof FileRole>;
 
 /** Suffixes the worker keeps next to model files: partial downloads and verification records. */
@@ -91,6 +101,45 @@ export const CliDefaults = z.looseObject({
   chatTemplateKwargs: optional(z.record(z.string(), z.unknown())),
 });
 export type CliDefaults = z.infer<typeof CliDefaults>;
+
+/**
+ * The cliDefaults keys the original worker reads (original-spec §4.4). `cfgScale`, `steps`, `width`
+ * and `height` are required there (no serde default): an offer without them ends its session.
+ */
+export const ORIGINAL_CLI_DEFAULT_KEYS = ['cfgScale', 'steps', 'width', 'height', 'samplingMethod', 'flowShift', 'zeroCondT', 'offloadToCpu', 'contextSize', 'chatTemplateKwargs'] as const;
+export const REQUIRED_CLI_DEFAULT_KEYS = ['cfgScale', 'steps', 'width', 'height'] as const;
+export type RequiredCliDefaults = { [K in (typeof REQUIRED_CLI_DEFAULT_KEYS)[number]]: number };
+
+/**
+ * What an engine uses when a model gives no default: sd-cpp's own fallbacks (original-spec §6.3:
+ * 1024², 8 steps, cfg 1.0); for the other original engines (synthetic, onnx: fixed 512²; llama-cpp,
+ * parakeet: not image engines, the numbers are unused) 512², 20 steps ("not chosen"), cfg 1.0.
+ */
+export function engineCliDefaults(engine: string): RequiredCliDefaults {
+  if (engine === 'sd-cpp') return { cfgScale: 1, steps: 8, width: 1024, height: 1024 };
+  return { cfgScale: 1, steps: 20, width: 512, height: 512 };
+}
+
+/** True for engines whose models an original worker can be offered. */
+export function isOriginalEngine(engine: string): boolean {
+  return (ORIGINAL_ENGINES as readonly string[]).includes(engine);
+}
+
+/**
+ * The source with the four numbers the original requires filled from the engine's defaults where
+ * the model gives none. Only for original engines: a model on one of our engines is never offered
+ * to an original worker, and filling would override its server's own defaults (an OpenAI size).
+ */
+export function withEngineDefaults<S extends { engine: string; cliDefaults: CliDefaults }>(source: S): S {
+  if (!isOriginalEngine(source.engine)) return source;
+  const fallback = engineCliDefaults(source.engine);
+  const cliDefaults: CliDefaults = { ...source.cliDefaults };
+  for (const key of REQUIRED_CLI_DEFAULT_KEYS) {
+    const value = cliDefaults[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || (key !== 'cfgScale' && value <= 0)) cliDefaults[key] = fallback[key];
+  }
+  return { ...source, cliDefaults };
+}
 
 /** Where a model's files come from and which engine runs it. The studio is the source of truth. */
 export const ModelSource = z.object({

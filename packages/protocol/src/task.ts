@@ -33,7 +33,12 @@ export const ImageTask = z.object({
   height: optional(dimension),
   /** 20 means "the caller did not choose" (original-spec §6.3). */
   steps: positiveInt.max(1000).default(20),
-  seed: optional(z.number().int()),
+  /**
+   * u64 on the wire (the original's type): a negative seed fails the original's parser, so it is
+   * refused when the job is created. Leave it out for a random seed. (zod's `int()` also keeps it a
+   * safe integer, so it survives JSON exactly.)
+   */
+  seed: optional(z.number().int().nonnegative('seed must be 0 or more (an unsigned 64-bit number); leave it out for a random seed')),
   ext: ResultExt.default('webp'),
 });
 export type ImageTask = z.infer<typeof ImageTask>;
@@ -53,7 +58,8 @@ export const LlmTask = z.object({
   topP: optional(z.number().min(0).max(1)),
   stop: optional(z.array(z.string())),
   jsonSchema: optional(z.unknown()),
-  reasoning: optional(z.unknown()),
+  /** A string in the original (e.g. a reasoning effort); any other JSON is refused at job creation. */
+  reasoning: optional(z.string().max(200)),
   chatTemplateKwargs: optional(z.record(z.string(), z.unknown())),
 });
 export type LlmTask = z.infer<typeof LlmTask>;

@@ -1,6 +1,8 @@
 import {
   closeCodeForError,
+  enginesByKind,
   encodeFrame,
+  MAX_LOG_BATCH_ENTRIES,
   parseWorkerFrame,
   PROTOCOL_FEATURES,
   type CompleteJsonFrame,
@@ -10,6 +12,7 @@ import {
   type HelloFrame,
   type InFlightJob,
   type LogBatchFrame,
+  type ModelSource,
   type ProgressFrame,
   type RejectFrame,
   type StudioFrame,
@@ -17,6 +20,7 @@ import {
 } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { JobStore, type JobRow, type OfferRow } from './job-store.ts';
+import { frameFor, offerTextFor, originalIncompatibility, takesStoredOffer } from './peer-shapes.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, iso, timingSafeEqualText, type Result } from './result.ts';
 import { decideAfterClaim, type ClaimEnding, type RetryPolicy } from './retry-policy.ts';
@@ -144,6 +148,11 @@ export class Dispatcher {
       if (parsed.kind === 'unknown_type') {
         // Forward compatible: a newer worker may send frames we do not know yet.
         this.log.debug({ op: 'frame', workerId: session.workerId, type: parsed.type }, 'ignored a frame of unknown type');
+        return;
+      }
+      if (parsed.type === 'logBatch') {
+        // Logs are best effort, and an error frame would end an original worker's session.
+        this.log.warn({ op: 'worker_logs', workerId: session.workerId, problem: parsed.message }, 'dropped a log batch that could not be read');
         return;
       }
       this.violation(session, `malformed ${parsed.type ?? 'frame'}: ${parsed.message}`);
@@ -392,8 +401,15 @@ export class Dispatcher {
   private onLogBatch(session: Session, frame: LogBatchFrame): void {
     if (frame.entries.length === 0) return;
     const now = this.now();
+    // The original's batch has no count limit: keep the first entries and say how many were dropped.
+    const dropped = Math.max(0, frame.entries.length - MAX_LOG_BATCH_ENTRIES);
+    const entries = dropped === 0 ? frame.entries : frame.entries.slice(0, MAX_LOG_BATCH_ENTRIES);
+    if (dropped > 0) {
+      entries.push({ ts: iso(now), level: 'warn', category: 'logs', message: `studio kept the first ${MAX_LOG_BATCH_ENTRIES} entries of a batch of ${frame.entries.length}; dropped ${dropped}` });
+      this.log.warn({ op: 'worker_logs', workerId: session.workerId, received: frame.entries.length, dropped }, 'log batch over the entry limit; dropped the rest');
+    }
     this.ports.sql.transaction(() => {
-      for (const e of frame.entries) {
+      for (const e of entries) {
         this.ports.sql.run(
           'INSERT INTO worker_logs (worker_id, ts, level, category, message, job_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
           session.workerId,
@@ -559,11 +575,38 @@ export class Dispatcher {
 
   /** Welcomed sessions that could run a job of this kind, engine and VRAM estimate (paused ones too). */
   workersAbleToRun(kind: string, engine: string, vramGbEstimate: number): number {
-    let n = 0;
+    return this.availability({ kind, source: { engine, files: [] }, vramGbEstimate }).workersOnline;
+  }
+
+  /**
+   * Online workers that can run this model now (paused ones too) and, when there are none, why not
+   * (the dashboard's "why no worker"): no engine, too little VRAM, or only original workers whose
+   * parser cannot read the model's engine or file roles.
+   */
+  availability(model: { kind: string; source: Pick<ModelSource, 'engine' | 'files'>; vramGbEstimate: number }): { workersOnline: number; waitingReason?: string } {
+    const { kind, vramGbEstimate } = model;
+    const engine = model.source.engine;
+    let able = 0;
+    let withEngine = 0;
+    let original = 0;
     for (const session of this.byWorker.values()) {
-      if (session.welcomed && session.kindEngineSet.has(`${kind} ${engine}`) && (session.capabilities?.vramThresholdGb ?? 0) >= vramGbEstimate) n++;
+      if (!session.welcomed || !session.capabilities) continue;
+      if (!enginesByKind(session.capabilities).get(kind as never)?.has(engine)) continue;
+      withEngine++;
+      if (!session.kindEngineSet.has(`${kind} ${engine}`) || (!session.features.has('extended-offers') && originalIncompatibility(model.source))) {
+        original++;
+        continue;
+      }
+      if ((session.capabilities.vramThresholdGb ?? 0) >= vramGbEstimate) able++;
     }
-    return n;
+    if (able > 0) return { workersOnline: able };
+    let waitingReason = `No online worker runs the "${engine}" engine for ${kind} jobs yet: jobs wait in the queue until one connects.`;
+    if (original > 0) {
+      waitingReason = `${original} online worker${original > 1 ? 's run' : ' runs'} the "${engine}" engine but speak${original > 1 ? '' : 's'} the original protocol, which cannot carry this model: ${originalIncompatibility(model.source) ?? 'unknown reason'}. Jobs wait until a worker that announces "extended-offers" connects.`;
+    } else if (withEngine > 0) {
+      waitingReason = `${withEngine} online worker${withEngine > 1 ? 's run' : ' runs'} the "${engine}" engine, but none accepts jobs needing ${vramGbEstimate} GB of VRAM (raise its VRAM threshold).`;
+    }
+    return { workersOnline: 0, waitingReason };
   }
 
   /** Close a deleted worker's session for good and hand its claims back. */
@@ -583,7 +626,7 @@ export class Dispatcher {
   }
 
   private sendFrame(session: Session, frame: StudioFrame): void {
-    this.ports.channel.send(session.connId, encodeFrame(frame));
+    this.ports.channel.send(session.connId, encodeFrame(frameFor(session.features, frame)));
   }
 
   /** The attempt a result refers to: the frame's, else (an original worker) the one it holds. */
@@ -720,7 +763,7 @@ export class Dispatcher {
       if (!canTakeOffers(session, now) || !canRun(session, job, now)) continue;
       const row = this.jobs.claim(job.id, session.workerId, now, now + this.opts.leaseMs);
       if (!row) return; // not queued (taken, cancelled, or still backing off)
-      this.sendOffer(session, row);
+      if (!this.sendOffer(session, row)) continue;
       this.refreshIdle(session);
       // Move it to the back: the longest-idle worker goes first next time.
       if (this.idle.delete(session) && hasFreeSlot(session)) this.idle.add(session);
@@ -728,11 +771,25 @@ export class Dispatcher {
     }
   }
 
-  private sendOffer(session: Session, row: OfferRow): void {
+  /**
+   * Send the offer for a job just claimed for this session. A job the peer's parser cannot read
+   * (an original worker and an engine or file role it does not know) goes back to the queue
+   * untouched and is skipped for this session: it is never sent. Answers whether it was sent.
+   */
+  private sendOffer(session: Session, row: OfferRow): boolean {
+    const text = takesStoredOffer(session.features) ? encodeOffer(row) : offerTextFor(session.features, row);
+    if (text === undefined) {
+      const now = this.now();
+      this.jobs.unclaim(row.id, session.workerId, row.attempt, now);
+      session.skip.set(row.id, Number.POSITIVE_INFINITY);
+      this.log.debug({ op: 'offer', workerId: session.workerId, jobId: row.id }, 'job not offered: the worker speaks the original protocol, which cannot carry it');
+      return false;
+    }
     session.held.set(row.id, { attempt: row.attempt, released: false });
-    this.ports.channel.send(session.connId, encodeOffer(row));
+    this.ports.channel.send(session.connId, text);
     this.publishJob(row.id);
     this.publishWorker(session.workerId);
+    return true;
   }
 
   private publishJob(jobId: string): void {

@@ -1,4 +1,4 @@
-import { ModelEntry, type ModelEntryInput, type ModelUpdate, type ModelView } from '@studio-worker/protocol';
+import { ModelEntry, withEngineDefaults, type ModelEntryInput, type ModelUpdate, type ModelView } from '@studio-worker/protocol';
 import type { Ports } from './ports.ts';
 import { fail, iso, ok, type Result } from './result.ts';
 import { SEED_MODELS } from './seeds.ts';
@@ -77,7 +77,7 @@ export class ModelRegistry {
       m.description ?? null,
       m.vramGbEstimate,
       m.enabled ? 1 : 0,
-      JSON.stringify(m.source),
+      JSON.stringify(withEngineDefaults(m.source)),
       this.ports.clock.now(),
       id,
     );
@@ -95,6 +95,11 @@ export class ModelRegistry {
     return ok(model);
   }
 
+  /**
+   * Models on an engine the original worker knows get the four cliDefaults numbers it requires
+   * (cfgScale, steps, width, height) from the engine's defaults when registered without them, so
+   * every offer of them parses there (original-spec §4.4).
+   */
   private insert(entry: ModelEntry | ModelEntryInput): void {
     const m = ModelEntry.parse(entry);
     const now = this.ports.clock.now();
@@ -107,7 +112,7 @@ export class ModelRegistry {
       m.description ?? null,
       m.vramGbEstimate,
       m.enabled ? 1 : 0,
-      JSON.stringify(m.source),
+      JSON.stringify(withEngineDefaults(m.source)),
       now,
       now,
     );

@@ -53,7 +53,9 @@ export class Registration {
         JSON.stringify(body.capabilities),
         body.label ?? null,
         sourceIp,
-        (userAgent || body.userAgent).slice(0, 200),
+        // The body's userAgent ("studio-worker/<version>") identifies the worker; the header is
+        // only its HTTP client's (original-spec §3.1), so it is the fallback.
+        (body.userAgent || userAgent).slice(0, 200),
         now,
       );
       return { requestId, created: true };

@@ -133,6 +133,10 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_held ON jobs (worker_id) WHERE status IN ('claimed', 'running');
   CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status IN ('claimed', 'running');
   `,
+  // A worker's record shows the userAgent of the request it was approved from (a lookup by worker).
+  `
+  CREATE INDEX registration_by_worker ON registration_requests (worker_id) WHERE worker_id IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

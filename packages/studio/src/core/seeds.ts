@@ -1,7 +1,11 @@
 import type { ModelEntryInput } from '@studio-worker/protocol';
 
+/** The synthetic engine's numbers: a 512² canvas whatever is asked; steps and cfg are unused. */
+const SYNTHETIC_DEFAULTS = { cfgScale: 1, steps: 20, width: 512, height: 512 };
+
 /**
- * Models every new studio starts with. Seeds are added once (a deleted or edited seed is not
+ * Models every new studio starts with. Each carries the four cliDefaults numbers an original worker
+ * requires (a test offers every seed to a strict original peer). Seeds are added once (a deleted or edited seed is not
  * brought back). The synthetic models run on the deterministic engine every worker has, and their
  * output is clearly labelled as synthetic.
  */
@@ -11,35 +15,35 @@ export const SEED_MODELS: readonly ModelEntryInput[] = [
     kind: 'image',
     displayName: 'Synthetic image (test pattern)',
     description: 'Deterministic placeholder images labelled SYNTHETIC; for trying the pipeline, not for real assets.',
-    source: { engine: 'synthetic' },
+    source: { engine: 'synthetic', cliDefaults: SYNTHETIC_DEFAULTS },
   },
   {
     id: 'synthetic-llm',
     kind: 'llm',
     displayName: 'Synthetic LLM',
     description: 'Deterministic chat.completion replies; for trying the pipeline.',
-    source: { engine: 'synthetic' },
+    source: { engine: 'synthetic', cliDefaults: SYNTHETIC_DEFAULTS },
   },
   {
     id: 'synthetic-stt',
     kind: 'audio_stt',
     displayName: 'Synthetic speech-to-text',
     description: 'Deterministic transcripts (the audio is not fetched); for trying the pipeline.',
-    source: { engine: 'synthetic' },
+    source: { engine: 'synthetic', cliDefaults: SYNTHETIC_DEFAULTS },
   },
   {
     id: 'synthetic-tts',
     kind: 'audio_tts',
     displayName: 'Synthetic text-to-speech',
     description: 'A one-second sine tone per text; for trying the pipeline.',
-    source: { engine: 'synthetic' },
+    source: { engine: 'synthetic', cliDefaults: SYNTHETIC_DEFAULTS },
   },
   {
     id: 'synthetic-video',
     kind: 'video',
     displayName: 'Synthetic video',
     description: 'A single-frame WebP per prompt; for trying the pipeline.',
-    source: { engine: 'synthetic' },
+    source: { engine: 'synthetic', cliDefaults: SYNTHETIC_DEFAULTS },
   },
   // Real models: jobs for these run only on workers that have the engine (strict routing), and
   // wait in the queue until one is online. File hashes are not pinned here (the weights cannot be

@@ -1,4 +1,4 @@
-import { enginesByKind, type WorkerCapabilities } from '@studio-worker/protocol';
+import { enginesByKind, isOriginalEngine, type WorkerCapabilities } from '@studio-worker/protocol';
 
 /** A claim a session holds. `released`: the studio already ended it (cancel, lease) but the worker may still run it. */
 export interface HeldClaim {
@@ -66,8 +66,10 @@ export function newSession(connId: string, workerId: string, now: number): Sessi
 export function applyCapabilities(session: Session, caps: WorkerCapabilities): void {
   session.capabilities = caps;
   session.features = new Set(caps.protocolFeatures ?? []);
+  // A peer without extended-offers (the original) is never offered an engine its parser does not know.
+  const extended = session.features.has('extended-offers');
   const pairs: string[] = [];
-  for (const [kind, engines] of enginesByKind(caps)) for (const engine of engines) pairs.push(`${kind} ${engine}`);
+  for (const [kind, engines] of enginesByKind(caps)) for (const engine of engines) if (extended || isOriginalEngine(engine)) pairs.push(`${kind} ${engine}`);
   session.kindEngines = pairs;
   session.kindEngineSet = new Set(pairs);
   session.slots = 1 + (session.features.has('prefetch') ? Math.min(caps.prefetchSlots ?? 0, 1) : 0);

@@ -79,6 +79,7 @@ export function workerView(row: WorkerRow, session: Session | undefined, now: nu
     capabilities: caps,
     consecutiveFailures: row.consecutive_failures,
     coolingDownUntil: cooldown > now ? iso(cooldown) : undefined,
+    userAgent: row.user_agent || undefined,
   };
 }
 

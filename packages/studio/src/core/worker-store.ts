@@ -13,7 +13,12 @@ export interface WorkerRow {
   consecutive_failures: number;
   cooldown_until: number | null;
   deleted_at: number | null;
+  /** From the registration request that created it (null for workers created by the operator). */
+  user_agent?: string | null;
 }
+
+/** Worker columns plus the userAgent of the registration request it came from. */
+const WORKER_SELECT = 'SELECT w.*, (SELECT r.user_agent FROM registration_requests r WHERE r.worker_id = w.id AND r.worker_id IS NOT NULL LIMIT 1) AS user_agent FROM workers w';
 
 /** Every statement about the `workers` table. */
 export class WorkerStore {
@@ -23,11 +28,11 @@ export class WorkerStore {
   }
 
   get(id: string): WorkerRow | undefined {
-    return this.sql.get<WorkerRow>('SELECT * FROM workers WHERE id = ?', id);
+    return this.sql.get<WorkerRow>(`${WORKER_SELECT} WHERE w.id = ?`, id);
   }
 
   list(): WorkerRow[] {
-    return this.sql.all<WorkerRow>('SELECT * FROM workers WHERE deleted_at IS NULL ORDER BY approved_at');
+    return this.sql.all<WorkerRow>(`${WORKER_SELECT} WHERE w.deleted_at IS NULL ORDER BY w.approved_at`);
   }
 
   create(row: { id: string; label: string; machineName: string; installId: string | null; capabilities: string | null; tokenHash: string | null; now: number }): void {

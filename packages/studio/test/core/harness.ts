@@ -57,7 +57,7 @@ export function makeHarness(options: Partial<CoreOptions> = {}, path = ':memory:
   return { core, sql, clock, channel, ports };
 }
 
-export const ALL_FEATURES = ['attempt', 'progress', 'cancel', 'resume'];
+export const ALL_FEATURES = ['attempt', 'progress', 'cancel', 'resume', 'extended-offers'];
 
 export function capabilities(over: Partial<WorkerCapabilities> = {}): WorkerCapabilities {
   return {

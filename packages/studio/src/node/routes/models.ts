@@ -12,7 +12,7 @@ export function modelRoutes(deps: RouteDeps): Hono<Env> {
 
   app.get('/models', (c) =>
     c.json({
-      models: models.list().map((m) => ({ ...m, workersOnline: deps.core.dispatcher.workersAbleToRun(m.kind, m.source.engine, m.vramGbEstimate) })),
+      models: models.list().map((m) => ({ ...m, ...deps.core.dispatcher.availability(m) })),
     }),
   );
   app.get('/models/:id', (c) => {

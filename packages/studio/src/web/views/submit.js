@@ -134,5 +134,6 @@ function taskFrom(kind, fieldset) {
 /** Why a job for this model would wait: no online worker runs its engine (strict routing). */
 function waitingNote(model) {
   if (model.workersOnline === undefined || model.workersOnline > 0) return '';
+  if (model.waitingReason) return model.waitingReason;
   return `No online worker runs the "${model.source.engine}" engine for this model yet: jobs wait in the queue until one connects.`;
 }
