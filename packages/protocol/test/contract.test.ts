@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   encodeFrame,
+  MAX_LOG_CATEGORY_CHARS,
+  MAX_LOG_MESSAGE_CHARS,
   parseStudioFrame,
   parseWorkerFrame,
   STUDIO_FRAME_TYPES,
@@ -43,7 +45,10 @@ function roundTrip<F extends object>(parse: (t: string) => FrameParse<F>, dir: s
       assert.ok(parsed.ok, `expected ok, got ${JSON.stringify(parsed)}`);
       const reencoded = JSON.parse(encodeFrame(parsed.frame as never));
       assert.equal(reencoded.type, c.json.type);
-      if (c.name.includes('.original.')) {
+      if (c.name.includes('.lenient.')) {
+        // What the original may send and we read leniently: it parses (never an error frame), normalised.
+        assert.equal(reencoded.entries?.length ?? 0, (c.json.entries as unknown[] | undefined)?.length ?? 0);
+      } else if (c.name.includes('.original.')) {
         // The original's shapes: every field survives; our defaults may be added.
         assertContains(reencoded, c.json);
         assert.ok(!JSON.stringify(reencoded).includes('null'), 'absent fields are omitted, never null');
@@ -92,6 +97,32 @@ describe('malformed and unknown frames', () => {
     const parsed = parseWorkerFrame(`{"type":"logBatch","entries":[],"pad":"${'x'.repeat(5 * 1024 * 1024)}"}`);
     assert.ok(!parsed.ok && parsed.kind === 'malformed');
     assert.match(parsed.message, /larger than/);
+  });
+
+  it('log entries: any level (unknown → info), long text clipped and saying so; any batch size', () => {
+    const entry = (level: string, message = 'm', category = 'c') => ({ ts: '2026-11-22T10:00:00.000Z', level, category, message });
+    const parsed = parseWorkerFrame(
+      JSON.stringify({
+        type: 'logBatch',
+        entries: [entry('notice'), entry('WARNING'), entry('fatal'), entry('trace'), entry('info', 'x'.repeat(20_000), 'y'.repeat(100)), ...Array.from({ length: 6000 }, () => entry('info'))],
+      }),
+    );
+    assert.ok(parsed.ok && parsed.frame.type === 'logBatch');
+    const [notice, warning, fatal, trace, long] = parsed.frame.entries;
+    assert.deepEqual([notice?.level, warning?.level, fatal?.level, trace?.level], ['info', 'warn', 'error', 'debug']);
+    assert.equal(long?.message.length, MAX_LOG_MESSAGE_CHARS);
+    assert.match(long?.message ?? '', /\[\d+ more characters clipped\]$/);
+    assert.equal(long?.category.length, MAX_LOG_CATEGORY_CHARS);
+    assert.equal(parsed.frame.entries.length, 6005, 'the count limit is the studio’s to apply, with a counter');
+  });
+
+  it('refuses what the original cannot parse: a negative or fractional seed, a non-string reasoning', () => {
+    const offer = (task: unknown) => parseStudioFrame(JSON.stringify({ type: 'offer', claim: { jobId: 'j', model: 'm', task, modelSource: { engine: 'synthetic' } } }));
+    assert.equal(offer({ kind: 'image', prompt: 'p', seed: -1 }).ok, false);
+    assert.equal(offer({ kind: 'image', prompt: 'p', seed: 1.5 }).ok, false);
+    assert.equal(offer({ kind: 'image', prompt: 'p', seed: Number.MAX_SAFE_INTEGER }).ok, true);
+    assert.equal(offer({ kind: 'llm', messages: [{ role: 'user', content: 'x' }], reasoning: { effort: 'high' } }).ok, false);
+    assert.equal(offer({ kind: 'llm', messages: [{ role: 'user', content: 'x' }], reasoning: 'high' }).ok, true);
   });
 
   it('an unknown engine name still parses, so the worker can reject it as unsupported', () => {
