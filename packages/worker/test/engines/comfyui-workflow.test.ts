@@ -69,8 +69,8 @@ test('placeholderValues: task first, then cliDefaults, then fallbacks; steps 20 
   const fallbacks = placeholderValues(imageTask({ prompt: 'p' }), {}, () => 7);
   assert.deepEqual([fallbacks.values.steps, fallbacks.values.cfg, fallbacks.values.sampler], [20, 7, 'euler']);
 
-  // A negative seed is sd-cli's "random".
-  assert.equal(placeholderValues(imageTask({ prompt: 'p', seed: -1 }), {}, () => 99).seed, 99);
+  // A negative seed is sd-cli's "random" (the wire refuses one since seeds are u64; kept defensively).
+  assert.equal(placeholderValues({ ...imageTask({ prompt: 'p' }), seed: -1 }, {}, () => 99).seed, 99);
 });
 
 test('placeholderValues: a random seed is a whole number ComfyUI accepts, and differs between calls', () => {
