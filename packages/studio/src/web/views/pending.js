@@ -38,7 +38,8 @@ function requestCard(request, actions) {
       ['Models', request.supportedModels.length ? request.supportedModels.join(', ') : null],
       ['From', h('code', { text: request.sourceIp })],
       ['Requested', timeAgo(request.requestedAt)],
-      ['Agent', request.agentVersion ? `studio-worker ${request.agentVersion}` : null],
+      // The body's userAgent names the worker program (an original one says studio-worker/0.4.x).
+      ['Agent', request.userAgent || (request.agentVersion ? `studio-worker ${request.agentVersion}` : null)],
       ['Install id', h('code', { text: request.installId })],
     ]),
     h(

@@ -67,7 +67,7 @@ function workerCard(worker, actions) {
       ['Unavailable', caps?.unavailableEngines?.length ? unavailable(caps.unavailableEngines) : null],
       ['Failures in a row', worker.consecutiveFailures > 0 ? String(worker.consecutiveFailures) : null],
       ['Cooling down until', cooling ? timeAgo(worker.coolingDownUntil) : null],
-      ['Agent', caps?.agentVersion ? `studio-worker ${caps.agentVersion}` : null],
+      ['Agent', worker.userAgent || (caps?.agentVersion ? `studio-worker ${caps.agentVersion}` : null)],
     ]),
     h(
       'div',
