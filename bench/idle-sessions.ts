@@ -115,7 +115,7 @@ function idleCapabilities(n: number): WorkerCapabilities {
     supportedModels: [...new Set(Object.values(perKind).flat())].sort(),
     taskKinds: [...TASK_KINDS],
     supportedModelsPerKind: perKind,
-    protocolFeatures: ['attempt', 'progress', 'cancel', 'resume'],
+    protocolFeatures: ['attempt', 'progress', 'cancel', 'resume', 'extended-offers'],
   };
 }
 

@@ -44,7 +44,7 @@ export function benchCapabilities(workerId: string): WorkerCapabilities {
     supportedModels: ['synthetic', 'synthetic-llm'],
     taskKinds: ['llm'],
     supportedModelsPerKind: { llm: ['synthetic', 'synthetic-llm'] },
-    protocolFeatures: ['attempt', 'progress', 'cancel', 'resume'],
+    protocolFeatures: ['attempt', 'progress', 'cancel', 'resume', 'extended-offers'],
   };
 }
 
