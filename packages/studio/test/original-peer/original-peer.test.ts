@@ -181,6 +181,9 @@ describe('an original studio-worker against the real studio', () => {
     await studio.api.json('POST', '/models', { id: 'plain-sd', kind: 'image', source: { engine: 'sd-cpp', files: [{ role: 'model', url: 'https://example.com/m.safetensors', filename: 'm.safetensors' }] } });
     const model = await studio.api.json<ModelView>('GET', '/models/plain-sd');
     assert.deepEqual(model.source.cliDefaults, { cfgScale: 1, steps: 8, width: 1024, height: 1024 });
+    // An update that drops numbers gets them back from the engine; the ones given are kept.
+    const patched = await studio.api.json<ModelView>('PATCH', '/models/plain-sd', { source: { ...model.source, cliDefaults: { steps: 4, samplingMethod: 'euler' } } });
+    assert.deepEqual(patched.source.cliDefaults, { steps: 4, samplingMethod: 'euler', cfgScale: 1, width: 1024, height: 1024 });
     let seen = peer.offers().length;
     const plain = await createJob('plain-sd', { kind: 'image', prompt: 'p' });
     const claim = await nextOffer(peer, seen);
