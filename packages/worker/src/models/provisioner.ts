@@ -10,7 +10,7 @@ import { formatBytes } from './format.ts';
 import { sha256OfFile } from './hash.ts';
 import { PART_SUFFIX, VERIFIED_SUFFIX, filePathsFor, modelDirFor, modelIdProblem, plainFileNameProblem, type FilePaths } from './paths.ts';
 import { ProgressThrottle, describeTransfer, type TransferProgress } from './progress.ts';
-import { checkSourceUrl, displayUrl } from './source-url.ts';
+import { checkDownloadUrl, displayUrl } from './source-url.ts';
 import { readVerifiedRecord, recordMatches, writeVerifiedRecord } from './verified.ts';
 
 export interface ModelProvisionerOptions {
@@ -24,7 +24,7 @@ export interface ModelProvisionerOptions {
   freeBytes?: (dir: string) => Promise<number>;
   /** How long a failed source stays failed (default 10 min). */
   failureTtlMs?: number;
-  /** Plain http to loopback hosts (tests, local mirrors); default true. Remote http is never allowed. */
+  /** Plain http to loopback hosts (tests, local mirrors; config `allow_loopback_http`); default false. Remote http is never allowed. */
   allowLoopbackHttp?: boolean;
   /** No bytes for this long ends an attempt as a network error (default 60 s). */
   idleTimeoutMs?: number;
@@ -97,7 +97,7 @@ export class ModelProvisioner {
     this.#root = options.modelsRoot;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
-    this.#allowLoopbackHttp = options.allowLoopbackHttp ?? true;
+    this.#allowLoopbackHttp = options.allowLoopbackHttp ?? false;
     this.#freeBytes = options.freeBytes ?? defaultFreeBytes;
     this.#failures = new FailureCache(options.failureTtlMs ?? DEFAULT_FAILURE_TTL_MS, this.#now);
     this.#env = {
@@ -290,7 +290,7 @@ export class ModelProvisioner {
     const onDisk = await this.#verifiedCopy(paths, file, { mayHash: true, signal, onBytes: checking });
     if (onDisk !== undefined) return onDisk;
 
-    const source = checkSourceUrl(file.url, this.#allowLoopbackHttp);
+    const source = checkDownloadUrl(file.url, this.#allowLoopbackHttp);
     if (!source.ok) throw new ModelFileFailure('bad_url', `cannot download "${file.filename}" for model "${modelId}": ${source.problem}`, { retryable: false });
     const cached = this.#failures.recall(file.url);
     if (cached) throw cached;

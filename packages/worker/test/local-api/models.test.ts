@@ -8,6 +8,9 @@ import { FileServer, stallAfter, status } from '../models/file-server.ts';
 import { Api, EPHEMERAL_PORT } from './harness.ts';
 import { parseExposition } from './prometheus-parser.ts';
 
+/** The model files come from a plain-http loopback server, which a worker refuses unless told otherwise. */
+const LOOPBACK_MIRROR = `${EPHEMERAL_PORT}\nallow_loopback_http = true`;
+
 const MiB = 1024 * 1024;
 
 describe('local API: models (real daemon, local HTTP file server)', () => {
@@ -19,7 +22,7 @@ describe('local API: models (real daemon, local HTTP file server)', () => {
   after(() => files.close());
 
   it('add, download (progress while it runs, 409 meanwhile), ready with bytes on disk, delete', async () => {
-    const { config, start } = await scenario({ approved: false, extra: EPHEMERAL_PORT });
+    const { config, start } = await scenario({ approved: false, extra: LOOPBACK_MIRROR });
     const daemon = start();
     const api = await Api.of(daemon);
     const model = {
@@ -76,7 +79,7 @@ describe('local API: models (real daemon, local HTTP file server)', () => {
   });
 
   it('a failed download is shown with its error; a model a running job uses cannot be deleted; bad models are refused', async () => {
-    const { studio, start } = await scenario({ extra: EPHEMERAL_PORT });
+    const { studio, start } = await scenario({ extra: LOOPBACK_MIRROR });
     const daemon = start();
     const api = await Api.of(daemon);
     const connection = await studio.ready(0);

@@ -79,6 +79,15 @@ test('http to a non-loopback host, ftp and file URLs are refused without a reque
   assert.equal(fetch.calls, 0);
 });
 
+test('loopback http is refused by default: https only unless allowLoopbackHttp is set', async (t) => {
+  const { server, provisioner, file } = await fixture(t, { allowLoopbackHttp: undefined });
+  const failure = await rejection(provisioner.ensure(MODEL_ID, [file()], context()));
+  assert.equal(failure.kind, 'bad_url');
+  assert.equal(failure.retryable, false);
+  assert.match(failure.message, /uses plain http; this worker only fetches model files over https \(allow_loopback_http = true allows loopback mirrors\)/);
+  assert.equal(server.requests.length, 0);
+});
+
 test('loopback http is refused too when allowLoopbackHttp is false', async (t) => {
   const { server, provisioner, file } = await fixture(t, { allowLoopbackHttp: false });
   const failure = await rejection(provisioner.ensure(MODEL_ID, [file()], context()));

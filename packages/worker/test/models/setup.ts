@@ -29,7 +29,8 @@ export async function fixture(t: TestContext, options: Partial<ModelProvisionerO
   const dir = await mkdtemp(join(tmpdir(), 'studio-worker-models-'));
   const root = join(dir, 'models');
   const server = await FileServer.start(serverSize);
-  const base: ModelProvisionerOptions = { modelsRoot: root, log: silentLogger, userAgent: USER_AGENT, resumeDelayMs: 0, ...options };
+  // The file server is plain http on loopback, which a provisioner refuses unless told otherwise.
+  const base: ModelProvisionerOptions = { modelsRoot: root, log: silentLogger, userAgent: USER_AGENT, resumeDelayMs: 0, allowLoopbackHttp: true, ...options };
   const provisioners: ModelProvisioner[] = [];
   const make = (extra: Partial<ModelProvisionerOptions> = {}) => {
     const provisioner = new ModelProvisioner({ ...base, ...extra });
