@@ -1,5 +1,5 @@
 export { ModelProvisioner, type EnsureContext, type ModelDirListing, type ModelProvisionerOptions } from './provisioner.ts';
-export { sanitiseModelId, plainFileNameProblem, modelDirFor } from './paths.ts';
+export { sanitiseModelId, modelDirName, plainFileNameProblem, modelDirFor } from './paths.ts';
 export { ModelFileFailure, type ProvisionFailureKind } from './failures.ts';
 export { formatBytes, formatByteRatio, formatDuration, formatRate, renderProgressBar } from './format.ts';
 export { checkDownloadUrl, displayUrl } from './source-url.ts';

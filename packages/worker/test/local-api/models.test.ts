@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { modelDirFor } from '../../src/models/index.ts';
 import { offerFrame } from '../helpers/fake-studio.ts';
 import { useScenarios } from '../helpers/scenario.ts';
 import { FileServer, stallAfter, status } from '../models/file-server.ts';
@@ -67,9 +68,11 @@ describe('local API: models (real daemon, local HTTP file server)', () => {
     assert.equal(metrics.value('studio_worker_download_bytes_total'), files.content.length, 'every byte received is counted once');
 
     // Deleted: files gone, entry gone, a second delete is 404.
+    const stored = join(modelDirFor(join(config.dir, 'models'), model.id), 'tiny.bin');
+    await access(stored);
     const removed = await api.call('DELETE', `/models/${id}`);
     assert.equal(removed.status, 200, removed.text);
-    await assert.rejects(access(join(config.dir, 'models', 'tiny_llm_q4', 'tiny.bin')));
+    await assert.rejects(access(stored));
     assert.equal((await api.get('/models')).json.models.some((m: { id: string }) => m.id === model.id), false);
     const gone = await api.call('DELETE', `/models/${id}`);
     assert.equal(gone.status, 404);

@@ -11,7 +11,8 @@ import { FileServer } from './file-server.ts';
 
 export const USER_AGENT = 'studio-worker/9.9.9';
 export const MODEL_ID = 'acme/z-image:q4';
-export const MODEL_DIR_NAME = 'acme_z-image_q4';
+/** The folder for MODEL_ID: its readable name and a hash of the raw id (ids may differ only in `/` vs `:`). */
+export const MODEL_DIR_NAME = 'acme_z-image_q4~68cdcaed4dd8764d';
 
 export interface Fixture {
   root: string;
