@@ -268,6 +268,14 @@ export function inputUrlProblem(url: URL, trusted: boolean): string | undefined 
 export function fetchPublic(url: URL, init: { headers?: Record<string, string>; signal?: AbortSignal; resolve?: Resolver } = {}): Promise<Response> {
   const refused = literalAddressRefusal(url);
   if (refused !== undefined) return Promise.reject(refused);
+  return getWithLookup(url, { headers: init.headers, signal: init.signal }, checkedLookup(init.resolve));
+}
+
+/**
+ * A GET over node:http(s) whose socket resolves its host with `lookup`, answered as a Web
+ * `Response` (redirects are not followed). Exported for tests of this plumbing; use `fetchPublic`.
+ */
+export function getWithLookup(url: URL, init: { headers?: Record<string, string>; signal?: AbortSignal }, lookup: ReturnType<typeof checkedLookup>): Promise<Response> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<Response>((resolvePromise, reject) => {
     const req = request(url, {
@@ -276,17 +284,24 @@ export function fetchPublic(url: URL, init: { headers?: Record<string, string>; 
       signal: init.signal,
       // A fresh socket per request: a pooled one may have been opened without this lookup.
       agent: false,
-      lookup: checkedLookup(init.resolve),
+      lookup,
     });
-    req.once('error', reject);
+    // `on`, not `once`: a socket may fail again after the first error, and an unheard one would crash the worker.
+    req.on('error', reject);
     req.once('response', (res: IncomingMessage) => {
-      const headers = new Headers();
-      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i] as string, res.rawHeaders[i + 1] as string);
-      const status = res.statusCode ?? 502;
-      const nullBody = status === 204 || status === 205 || status === 304;
-      if (nullBody) res.resume();
-      const body = nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
-      resolvePromise(new Response(body, { status, statusText: res.statusMessage, headers }));
+      try {
+        const headers = new Headers();
+        for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i] as string, res.rawHeaders[i + 1] as string);
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status > 599) throw new Error(`the server answered with HTTP status ${status}`);
+        const nullBody = status === 204 || status === 205 || status === 304;
+        if (nullBody) res.resume();
+        const body = nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
+        resolvePromise(new Response(body, { status, statusText: res.statusMessage, headers }));
+      } catch (error) {
+        res.destroy();
+        reject(error);
+      }
     });
     req.end();
   });

@@ -7,7 +7,8 @@ import { test, type TestContext } from 'node:test';
 import sharp from 'sharp';
 import { EngineFailure } from '../../src/engines/engine.ts';
 import { fetchImage } from '../../src/engines/shared/input-images.ts';
-import { AddressRefused, checkedLookup, fetchPublic, forbiddenAddressClass, inputUrlPolicy, inputUrlPolicyFor, type Resolver } from '../../src/net/url-policy.ts';
+import { lookup as dnsLookup } from 'node:dns';
+import { AddressRefused, checkedLookup, fetchPublic, forbiddenAddressClass, getWithLookup, inputUrlPolicy, inputUrlPolicyFor, type Resolver } from '../../src/net/url-policy.ts';
 import { LoopbackHttp } from '../helpers/loopback-http.ts';
 
 const PNG = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#f00' } }).png().toBuffer();
@@ -99,7 +100,7 @@ test('an input image from a loopback server is refused as bad_input naming the a
     `initImageUrl ${server.url}/secret.png is refused: 127.0.0.1 is a loopback address; this worker fetches input images from public addresses only (its operator can allow the origin ${server.url} in allowed_input_origins)`,
   );
   assert.deepEqual(server.hits, []);
-  for (const url of [`http://[::1]:${server.port}/x.png`, `https://[::ffff:127.0.0.1]:${server.port}/x.png`, 'https://169.254.169.254/latest/meta-data', 'https://10.0.0.8/x.png', 'https://0.0.0.0/x.png']) {
+  for (const url of [`http://[::1]:${server.port}/x.png`, `https://[::ffff:127.0.0.1]:${server.port}/x.png`, 'https://169.254.169.254/latest/meta-data', 'https://10.0.0.8/x.png', 'https://0.0.0.0/x.png', 'https://2130706433/x.png', 'https://0x7f.1/x.png']) {
     const refused = await refusal(fetchImage(url, { what: 'maskUrl', signal: signal() }));
     assert.equal(refused.code, 'bad_input', url);
     assert.match(refused.message, /is refused: .* is a (loopback|link-local|private|unspecified) address/, url);
@@ -185,4 +186,37 @@ test('the worker trusts its studio, its engine servers and allowed_input_origins
     },
   });
   assert.deepEqual([...policy.trustedOrigins].sort(), ['http://10.0.0.7:8080', 'http://127.0.0.1:4780', 'http://127.0.0.1:8188', 'http://192.168.1.20:8080']);
+});
+
+test('the pinned GET answers a Web Response: status, headers, streamed body, no body for 204, redirects not followed, abortable', async (t) => {
+  const big = Buffer.alloc(256 * 1024, 7);
+  const server = new LoopbackHttp((req, res) => {
+    if (req.url === '/big') return void res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-twice': ['a', 'b'] }).end(big);
+    if (req.url === '/empty') return void res.writeHead(204).end();
+    if (req.url === '/moved') return void res.writeHead(302, { location: '/big' }).end('moved');
+    if (req.url === '/hang') return void res.writeHead(200).write('x');
+    res.writeHead(404).end();
+  });
+  const base = await server.listen();
+  t.after(() => server.close());
+  // A plain lookup stands in for the checked one, which (rightly) refuses this loopback server.
+  const plain: Parameters<typeof getWithLookup>[2] = (host, options, callback) => dnsLookup(host, options, callback as never);
+
+  const ok = await getWithLookup(new URL(`${base}/big`), { headers: { 'x-asked': '1' } }, plain);
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers.get('content-type'), 'application/octet-stream');
+  assert.equal(ok.headers.get('x-twice'), 'a, b');
+  assert.deepEqual(Buffer.from(await ok.arrayBuffer()), big);
+  const empty = await getWithLookup(new URL(`${base}/empty`), {}, plain);
+  assert.equal(empty.status, 204);
+  assert.equal(empty.body, null);
+  const moved = await getWithLookup(new URL(`${base}/moved`), {}, plain);
+  assert.equal(moved.status, 302);
+  assert.equal(moved.headers.get('location'), '/big');
+  await moved.body?.cancel();
+  const controller = new AbortController();
+  const hanging = await getWithLookup(new URL(`${base}/hang`), { signal: controller.signal }, plain);
+  const reading = hanging.arrayBuffer();
+  controller.abort();
+  await assert.rejects(reading);
 });
