@@ -86,7 +86,7 @@ export const WorkerConfigSchema = z.object({
    * link-local address (and over plain http). The studio's own origin and the engines' servers
    * are always allowed; everything else must be a public https host.
    */
-  allowedInputOrigins: z.array(z.string().refine(isHttpUrl)).default([]),
+  allowedInputOrigins: z.array(z.string().refine(isHttpUrl, 'an http or https origin such as "http://192.168.1.20:8080"')).default([]),
   engines: EnginesSchema.prefault({}),
   advanced: AdvancedSchema.prefault({}),
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import sharp from 'sharp';
+import { parseConfigText } from '../../src/config/index.ts';
 import { EngineFailure } from '../../src/engines/engine.ts';
 import { fetchImage } from '../../src/engines/shared/input-images.ts';
 import { lookup as dnsLookup } from 'node:dns';
@@ -219,4 +220,14 @@ test('the pinned GET answers a Web Response: status, headers, streamed body, no 
   const reading = hanging.arrayBuffer();
   controller.abort();
   await assert.rejects(reading);
+});
+
+test('config: allow_loopback_http is off unless set; allowed_input_origins takes http(s) URLs and names a bad entry', () => {
+  const defaults = parseConfigText('');
+  assert.equal(defaults.allowLoopbackHttp, false);
+  assert.deepEqual(defaults.allowedInputOrigins, []);
+  const set = parseConfigText('allow_loopback_http = true\nallowed_input_origins = ["http://192.168.1.20:8080"]\n');
+  assert.equal(set.allowLoopbackHttp, true);
+  assert.deepEqual(set.allowedInputOrigins, ['http://192.168.1.20:8080']);
+  assert.throws(() => parseConfigText('allowed_input_origins = ["file:///etc"]\n'), /allowed_input_origins\.0: an http or https origin such as "http:\/\/192\.168\.1\.20:8080"/);
 });
