@@ -89,4 +89,21 @@ describe('model registry: file URLs', () => {
     assert.equal(remote.status, 400);
     assert.equal(((await remote.json()) as { error: string }).error, 'invalid_model_url');
   });
+
+  it('a model stored under the dev flag is not sent to workers by a studio started without it', async () => {
+    const dataDir = join(dir, 'restarted');
+    const first = await start(dataDir, true);
+    assert.equal((await call(first, 'POST', '/models', model('mirrored', 'http://127.0.0.1:8000/weights.gguf'))).status, 201);
+    await first.close();
+    const second = await start(dataDir);
+    try {
+      const job = await call(second, 'POST', '/jobs', { model: 'mirrored', task: { kind: 'image', prompt: 'p' } });
+      assert.equal(job.status, 400);
+      const body = (await job.json()) as { error: string; message: string };
+      assert.equal(body.error, 'invalid_model_url');
+      assert.match(body.message, /^model "mirrored" cannot run: source\.files\[1\]\.url: uses plain http.*; fix it with PATCH \/graphics\/api\/models\/mirrored$/);
+    } finally {
+      await second.close();
+    }
+  });
 });
