@@ -250,13 +250,9 @@ export function isTrustedOrigin(policy: InputUrlPolicy, url: URL): boolean {
   return policy.trustedOrigins.has(url.origin);
 }
 
-/**
- * Why an input image URL may not be requested at all (scheme), or undefined. https anywhere (its
- * address is checked when connecting), plain http only for a trusted origin.
- */
-export function inputUrlProblem(url: URL, trusted: boolean): string | undefined {
-  if (url.protocol === 'https:' || (url.protocol === 'http:' && trusted)) return undefined;
-  return `must be https (plain http only from a trusted origin: the studio, an engine server, or allowed_input_origins)`;
+/** Whether an input image URL's scheme may be requested: https anywhere (its address is checked when connecting), plain http only from a trusted origin. */
+export function inputSchemeAllowed(url: URL, trusted: boolean): boolean {
+  return url.protocol === 'https:' || (url.protocol === 'http:' && trusted);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { AddressRefused, fetchPublic, inputUrlProblem, literalAddressRefusal, isTrustedOrigin, STRICT_INPUT_POLICY, type InputUrlPolicy } from '../../net/url-policy.ts';
+import { AddressRefused, fetchPublic, inputSchemeAllowed, isTrustedOrigin, literalAddressRefusal, STRICT_INPUT_POLICY, type InputUrlPolicy } from '../../net/url-policy.ts';
 import { EngineFailure, toEngineFailure } from '../engine.ts';
 import { networkErrorMessage } from '../a1111/http-json.ts';
 
@@ -137,10 +137,11 @@ function allowedUrl(url: string, options: FetchImageOptions): URL {
   // An address written into the URL is judged before its scheme: that is the reason worth telling.
   const refused = isTrusted ? undefined : literalAddressRefusal(parsed);
   if (refused !== undefined) throw refusedAddress(options.what, parsed, refused);
-  const problem = inputUrlProblem(parsed, isTrusted);
-  if (problem === undefined) return parsed;
-  const data = options.allowDataUrl === false ? '' : ' (or a data: URL)';
-  throw badInput(`${options.what} ${problem}${data}: ${describeUrl(parsed)} is not allowed`);
+  if (inputSchemeAllowed(parsed, isTrusted)) return parsed;
+  const data = options.allowDataUrl === false ? '' : ' or a data: URL';
+  throw badInput(
+    `${options.what} must be https${data}; plain http only from a trusted origin (the studio, an engine server, allowed_input_origins): ${describeUrl(parsed)} is not allowed`,
+  );
 }
 
 function refusedAddress(what: string, url: URL, refused: AddressRefused): EngineFailure {
