@@ -38,7 +38,8 @@ before(async () => {
   });
   await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
   filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
-  studio = await startStudioProcess({ dataDir: join(dir, 'studio') });
+  // The weights come from a plain-http loopback server: a development setup on both sides.
+  studio = await startStudioProcess({ dataDir: join(dir, 'studio'), args: ['--allow-loopback-http-models'] });
 
   const sd = await studio.api.createWorker('sd box');
   sdWorkerId = sd.workerId;
@@ -48,6 +49,8 @@ before(async () => {
     apiBaseUrl: `${studio.url}/`,
     ...sd,
     modelsRoot,
+    // The weights come from a plain-http loopback server: allowed explicitly (https only otherwise).
+    allowLoopbackHttp: true,
     engines: { ...defaultConfig().engines, synthetic: { enabled: false }, 'sd-cpp': { sdCli: [process.execPath, FAKE_SD_CLI], vulkanCheck: false } },
   });
   workers.push(startWorkerProcess(sdConfig, { name: 'sd' }));

@@ -2,7 +2,7 @@ import type { Logger } from '@studio-worker/log';
 import { AdminAuth } from './admin-auth.ts';
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { Jobs, type JobsOptions } from './jobs.ts';
-import { ModelRegistry } from './models.ts';
+import { ModelRegistry, type ModelRegistryOptions } from './models.ts';
 import type { Ports } from './ports.ts';
 import { Registration, type RegistrationOptions } from './registration.ts';
 import { migrate } from './schema.ts';
@@ -11,7 +11,7 @@ export * from './ports.ts';
 export * from './result.ts';
 export { Dispatcher, encodeOffer, DEFAULT_DISPATCHER_OPTIONS, type DispatcherOptions, type UploadedResult } from './dispatcher.ts';
 export { Jobs, type JobResult } from './jobs.ts';
-export { ModelRegistry } from './models.ts';
+export { ModelRegistry, modelFileUrlProblem } from './models.ts';
 export { Registration } from './registration.ts';
 export { AdminAuth } from './admin-auth.ts';
 export { RateLimiter } from './rate-limit.ts';
@@ -20,12 +20,13 @@ export { decideAfterClaim } from './retry-policy.ts';
 export { migrate, SCHEMA_VERSION } from './schema.ts';
 export { SEED_MODELS } from './seeds.ts';
 
-export type CoreOptions = DispatcherOptions & JobsOptions & RegistrationOptions;
+export type CoreOptions = DispatcherOptions & JobsOptions & RegistrationOptions & ModelRegistryOptions;
 
 export const DEFAULT_CORE_OPTIONS: CoreOptions = {
   ...DEFAULT_DISPATCHER_OPTIONS,
   defaultMaxAttempts: 3,
   pendingTtlMs: 7 * 24 * 3600_000,
+  allowLoopbackHttpModels: false,
 };
 
 export interface StudioCore {
@@ -42,7 +43,7 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
   const opts: CoreOptions = { ...DEFAULT_CORE_OPTIONS, ...options };
   migrate(ports.sql);
   const dispatcher = new Dispatcher(ports, opts, log.child({ module: 'dispatcher' }));
-  const models = new ModelRegistry(ports);
+  const models = new ModelRegistry(ports, { allowLoopbackHttpModels: opts.allowLoopbackHttpModels });
   models.seed();
   return {
     dispatcher,

@@ -1,4 +1,4 @@
-import { ModelEntry, withEngineDefaults, type ModelEntryInput, type ModelUpdate, type ModelView } from '@studio-worker/protocol';
+import { isLoopbackHost, ModelEntry, withEngineDefaults, type ModelEntryInput, type ModelUpdate, type ModelView } from '@studio-worker/protocol';
 import type { Ports } from './ports.ts';
 import { fail, iso, ok, type Result } from './result.ts';
 import { SEED_MODELS } from './seeds.ts';
@@ -29,14 +29,48 @@ function view(row: ModelRow): ModelView {
   };
 }
 
+export interface ModelRegistryOptions {
+  /**
+   * Development only (`studio serve --allow-loopback-http-models`): accept model file URLs over
+   * plain http to 127.0.0.1 / localhost / ::1, for a local mirror. Workers refuse them too unless
+   * their `allow_loopback_http` is set. Default false.
+   */
+  allowLoopbackHttpModels: boolean;
+}
+
+/**
+ * Why a model file URL is refused, or undefined. Workers download whatever the registry names, so
+ * the registry names https URLs only (issue 9): `file:`, `gopher:`, `javascript:`, `data:` and plain
+ * http (a man in the middle could swap the weights) are refused; loopback http only in development.
+ */
+export function modelFileUrlProblem(url: string, allowLoopbackHttp: boolean): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `"${url.slice(0, 200)}" is not a URL; use an https URL`;
+  }
+  if (parsed.protocol === 'https:' && parsed.hostname !== '') return undefined;
+  if (parsed.protocol === 'http:') {
+    if (isLoopbackHost(parsed.hostname)) {
+      if (allowLoopbackHttp) return undefined;
+      return 'uses plain http; model files are served over https (a local development mirror on loopback needs the studio started with --allow-loopback-http-models)';
+    }
+    return 'uses plain http; model files are served over https, so nobody on the way can swap the weights';
+  }
+  return `uses ${parsed.protocol}; only https URLs are accepted for model files`;
+}
+
 /**
  * The model registry: the studio's single source of truth for what a model id means (its kind,
  * VRAM estimate and ModelSource). Jobs resolve their model here when they are created or retried.
  */
 export class ModelRegistry {
   private readonly ports: Ports;
-  constructor(ports: Ports) {
+  private readonly options: ModelRegistryOptions;
+  constructor(ports: Ports, options: ModelRegistryOptions = { allowLoopbackHttpModels: false }) {
     this.ports = ports;
+    this.options = options;
   }
 
   /** Add the seed models once per database. */
@@ -59,6 +93,8 @@ export class ModelRegistry {
   }
 
   create(entry: ModelEntry): Result<ModelView> {
+    const refused = this.refusedUrl(entry);
+    if (refused) return fail(400, 'invalid_model_url', refused);
     if (this.get(entry.id)) return fail(409, 'model_exists', `model ${entry.id} already exists; update it with PATCH /graphics/api/models/${entry.id}`);
     this.insert(entry);
     return ok(this.get(entry.id) as ModelView);
@@ -69,6 +105,8 @@ export class ModelRegistry {
     if (!current) return fail(404, 'unknown_model', `model ${id} does not exist`);
     const next = ModelEntry.safeParse({ ...current, ...patch, id });
     if (!next.success) return fail(400, 'invalid_model', next.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    const refused = this.refusedUrl(next.data);
+    if (refused) return fail(400, 'invalid_model_url', refused);
     const m = next.data;
     this.ports.sql.run(
       `UPDATE models SET kind = ?, display_name = ?, description = ?, vram_gb_estimate = ?, enabled = ?, source = ?, updated_at = ? WHERE id = ?`,
@@ -92,7 +130,19 @@ export class ModelRegistry {
       return fail(400, 'unknown_model', `model "${id}" is not in the registry; known models: ${known.join(', ') || '(none)'}`);
     }
     if (!model.enabled) return fail(400, 'model_disabled', `model "${id}" is disabled; enable it with PATCH /graphics/api/models/${id} {"enabled":true}`);
+    // A row stored before file URLs were checked is not sent to workers either.
+    const refused = this.refusedUrl(model);
+    if (refused) return fail(400, 'invalid_model_url', `model "${id}" cannot run: ${refused}; fix it with PATCH /graphics/api/models/${id}`);
     return ok(model);
+  }
+
+  /** The first refused file URL as a message naming its field (`source.files[1].url: …`), or undefined. */
+  private refusedUrl(entry: { source: { files?: ReadonlyArray<{ url: string }> } }): string | undefined {
+    for (const [index, file] of (entry.source.files ?? []).entries()) {
+      const problem = modelFileUrlProblem(file.url, this.options.allowLoopbackHttpModels);
+      if (problem !== undefined) return `source.files[${index}].url: ${problem}`;
+    }
+    return undefined;
   }
 
   /**

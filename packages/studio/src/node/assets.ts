@@ -1,4 +1,4 @@
-import { createReadStream, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, createReadStream, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
@@ -14,7 +14,9 @@ export class AssetStore {
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'results');
     this.incomingDir = join(this.dir, '.incoming');
-    mkdirSync(this.incomingDir, { recursive: true });
+    // Results are for the studio's user only, also in a results dir an earlier version made 0755.
+    mkdirSync(this.incomingDir, { recursive: true, mode: 0o700 });
+    for (const dir of [this.dir, this.incomingDir]) chmodSync(dir, 0o700);
     // Uploads interrupted by a crash never finished; nothing refers to them.
     for (const name of readdirSync(this.incomingDir)) rmSync(join(this.incomingDir, name), { force: true });
   }

@@ -34,12 +34,13 @@ program
   .option('--lease-seconds <n>', 'how long a claim lives without a heartbeat from its worker', positiveNumber('--lease-seconds'), 30)
   .option('--max-attempts <n>', 'retryable failures before a job fails for good', positiveNumber('--max-attempts'), 3)
   .option('--max-upload-mb <n>', 'largest result file accepted', positiveNumber('--max-upload-mb'), 256)
-  .action(async (opts: { port: number; host: string; dataDir: string; leaseSeconds: number; maxAttempts: number; maxUploadMb: number }) => {
+  .option('--allow-loopback-http-models', 'development: accept model file URLs over plain http to 127.0.0.1/localhost/::1 (otherwise https only)', false)
+  .action(async (opts: { port: number; host: string; dataDir: string; leaseSeconds: number; maxAttempts: number; maxUploadMb: number; allowLoopbackHttpModels: boolean }) => {
     const studio = await startStudio({
       port: opts.port,
       host: opts.host,
       dataDir: resolve(opts.dataDir),
-      core: { leaseMs: opts.leaseSeconds * 1000, defaultMaxAttempts: Math.round(opts.maxAttempts) },
+      core: { leaseMs: opts.leaseSeconds * 1000, defaultMaxAttempts: Math.round(opts.maxAttempts), allowLoopbackHttpModels: opts.allowLoopbackHttpModels },
       maxUploadBytes: Math.round(opts.maxUploadMb * 1024 * 1024),
     });
     printAdminToken(studio.url, studio.generatedAdminToken);

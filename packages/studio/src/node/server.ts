@@ -41,7 +41,8 @@ export interface RunningStudio {
 /** The embedded host: one port for the API, the worker sockets and the dashboard; SQLite + files under dataDir. */
 export async function startStudio(options: StudioOptions): Promise<RunningStudio> {
   const log = options.log ?? createLogRoot({ app: 'studio' }).root;
-  mkdirSync(options.dataDir, { recursive: true });
+  // Prompts, token hashes and results live here: for the studio's user only (issue 9).
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const sql = new NodeSql(join(options.dataDir, 'studio.sqlite'), { groupCommit: true });
   const sockets = new WorkerSockets(log.child({ module: 'sockets' }));
   const channel = new CommittedChannel(sockets, sql);

@@ -1,3 +1,4 @@
+import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { SqlPort, SqlValue } from '../core/ports.ts';
 
@@ -30,6 +31,7 @@ export class NodeSql implements SqlPort {
   private depth = 0;
 
   constructor(path: string, options: NodeSqlOptions = {}) {
+    ownerOnly(path);
     this.db = new DatabaseSync(path);
     this.groupCommit = options.groupCommit ?? false;
     this.db.exec('PRAGMA journal_mode = WAL');
@@ -146,5 +148,24 @@ export class NodeSql implements SqlPort {
     this.commit();
     this.statements.clear();
     if (this.db.isOpen) this.db.close();
+  }
+}
+
+/**
+ * The database holds prompts and token hashes (issue 9): it is created 0600 before SQLite opens it,
+ * a looser one from an earlier version is tightened, and SQLite gives its -wal, -shm and -journal
+ * files the database file's mode.
+ */
+function ownerOnly(path: string): void {
+  if (path === '' || path === ':memory:' || path.startsWith('file:')) return;
+  closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    let mode: number;
+    try {
+      mode = statSync(file).mode & 0o777;
+    } catch {
+      continue;
+    }
+    if (mode !== 0o600) chmodSync(file, 0o600);
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BadUrlError, graphicsApiBase } from '@studio-worker/protocol';
+import { isHttpUrl } from '../net/url-policy.ts';
 import { defaultModelsRoot, expandHome } from './paths.ts';
 
 /** The embedded studio that `npm start` runs next to the local worker. */
@@ -14,15 +15,6 @@ function isStudioBaseUrl(value: string): boolean {
   } catch (error) {
     if (error instanceof BadUrlError) return false;
     throw error;
-  }
-}
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
   }
 }
 
@@ -87,6 +79,14 @@ export const WorkerConfigSchema = z.object({
   /** Desktop notifications when a job completes or fails (opt-in). */
   notifyOnComplete: z.boolean().default(false),
   notifyOnFailure: z.boolean().default(false),
+  /** Model files over plain http from a loopback host (tests, a local mirror); otherwise https only. */
+  allowLoopbackHttp: z.boolean().default(false),
+  /**
+   * Origins whose input images may be fetched although they are on a loopback, private or
+   * link-local address (and over plain http). The studio's own origin and the engines' servers
+   * are always allowed; everything else must be a public https host.
+   */
+  allowedInputOrigins: z.array(z.string().refine(isHttpUrl, 'an http or https origin such as "http://192.168.1.20:8080"')).default([]),
   engines: EnginesSchema.prefault({}),
   advanced: AdvancedSchema.prefault({}),
 });
@@ -133,6 +133,8 @@ export const ALLOWED_VALUES: Readonly<Record<string, string>> = {
   shutdown_grace_secs: 'a number of seconds ≥ 0',
   notify_on_complete: 'true or false',
   notify_on_failure: 'true or false',
+  allow_loopback_http: 'true or false (model files over plain http from 127.0.0.1 / localhost / ::1)',
+  allowed_input_origins: 'a list of http or https origins such as ["http://192.168.1.20:8080"]',
   engines: 'a table of [engines.<name>] tables',
   'engines.synthetic': 'a table',
   'engines.synthetic.enabled': 'true or false',

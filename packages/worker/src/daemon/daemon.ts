@@ -296,6 +296,7 @@ export class Daemon {
       log: parts.logs.child('models'),
       userAgent: USER_AGENT,
       fetch: countingFetch(globalThis.fetch, (bytes) => this.metrics.downloaded(bytes)),
+      allowLoopbackHttp: store.current.allowLoopbackHttp,
     });
     this.#downloads = new ModelDownloads({
       ensure: (modelId, files, ctx) => this.#provisioner.ensure(modelId, files, ctx),

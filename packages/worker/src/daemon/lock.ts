@@ -77,7 +77,7 @@ export class DaemonLock {
 
   async #tryCreate(): Promise<boolean> {
     try {
-      const handle = await open(this.path, 'wx', 0o644);
+      const handle = await open(this.path, 'wx', 0o600);
       try {
         await handle.writeFile(`${process.pid}\n`);
         await handle.sync();

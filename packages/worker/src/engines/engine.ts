@@ -1,5 +1,6 @@
 import type { EngineName, FailCode, FileRole, ModelSource, ProgressPhase, Task, TaskKind } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
+import type { InputUrlPolicy } from '../net/url-policy.ts';
 
 /**
  * The contract every engine implements (synthetic, sd-cpp, comfyui, a1111, openai, onnx, llama …).
@@ -75,6 +76,11 @@ export interface EngineContext {
   log: Logger;
   /** A private scratch directory for this job, removed when the job ends. */
   workDir: string;
+  /**
+   * Origins this worker trusts for input images (../net/url-policy.ts). Without it only public
+   * https hosts are fetched.
+   */
+  inputUrls?: InputUrlPolicy;
 }
 
 export type EngineResult =

@@ -6,11 +6,11 @@ import { formatBytes, formatDuration } from './format.ts';
 import { ModelFileFailure, httpStatusIsRetryable } from './failures.ts';
 import { hashInto } from './hash.ts';
 import type { TransferProgress } from './progress.ts';
-import { checkSourceUrl, displayUrl } from './source-url.ts';
+import { checkDownloadUrl, displayUrl } from './source-url.ts';
 
 /** What to fetch and where to put it. */
 export interface DownloadSpec {
-  /** The registry's source URL (already checked with `checkSourceUrl`). */
+  /** The registry's source URL (already checked with `checkDownloadUrl`). */
   url: string;
   /** `<dest>.part`; an existing one is resumed. */
   partPath: string;
@@ -257,7 +257,7 @@ export function checkLengths(facts: {
 async function request(sourceUrl: string, offset: number, env: DownloadEnv, signal: AbortSignal): Promise<Response> {
   let current = sourceUrl;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const check = checkSourceUrl(current, env.allowLoopbackHttp);
+    const check = checkDownloadUrl(current, env.allowLoopbackHttp);
     if (!check.ok) {
       // Only a redirect target can fail here: the source itself was checked before we got this far.
       throw new ModelFileFailure('http', `${displayUrl(sourceUrl)} redirected to a URL that is refused: ${check.problem}`, { retryable: false, httpStatus: 302 });

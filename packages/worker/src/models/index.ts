@@ -1,7 +1,7 @@
 export { ModelProvisioner, type EnsureContext, type ModelDirListing, type ModelProvisionerOptions } from './provisioner.ts';
-export { sanitiseModelId, plainFileNameProblem, modelDirFor } from './paths.ts';
+export { sanitiseModelId, modelDirName, plainFileNameProblem, modelDirFor } from './paths.ts';
 export { ModelFileFailure, type ProvisionFailureKind } from './failures.ts';
 export { formatBytes, formatByteRatio, formatDuration, formatRate, renderProgressBar } from './format.ts';
-export { checkSourceUrl, displayUrl } from './source-url.ts';
+export { checkDownloadUrl, displayUrl } from './source-url.ts';
 export { ModelCatalog, CatalogModel } from './catalog.ts';
 export { ReadyModels } from './ready.ts';

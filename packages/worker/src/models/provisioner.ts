@@ -8,9 +8,9 @@ import { cancelled, downloadToPart, type DownloadEnv } from './download.ts';
 import { FailureCache, ModelFileFailure, isSourceFailure } from './failures.ts';
 import { formatBytes } from './format.ts';
 import { sha256OfFile } from './hash.ts';
-import { PART_SUFFIX, VERIFIED_SUFFIX, filePathsFor, modelDirFor, modelIdProblem, plainFileNameProblem, type FilePaths } from './paths.ts';
+import { PART_SUFFIX, VERIFIED_SUFFIX, filePathsFor, modelDirFor, modelIdProblem, plainFileNameProblem, verifiedRecordPath, type FilePaths } from './paths.ts';
 import { ProgressThrottle, describeTransfer, type TransferProgress } from './progress.ts';
-import { checkSourceUrl, displayUrl } from './source-url.ts';
+import { checkDownloadUrl, displayUrl } from './source-url.ts';
 import { readVerifiedRecord, recordMatches, writeVerifiedRecord } from './verified.ts';
 
 export interface ModelProvisionerOptions {
@@ -24,7 +24,7 @@ export interface ModelProvisionerOptions {
   freeBytes?: (dir: string) => Promise<number>;
   /** How long a failed source stays failed (default 10 min). */
   failureTtlMs?: number;
-  /** Plain http to loopback hosts (tests, local mirrors); default true. Remote http is never allowed. */
+  /** Plain http to loopback hosts (tests, local mirrors; config `allow_loopback_http`); default false. Remote http is never allowed. */
   allowLoopbackHttp?: boolean;
   /** No bytes for this long ends an attempt as a network error (default 60 s). */
   idleTimeoutMs?: number;
@@ -97,7 +97,7 @@ export class ModelProvisioner {
     this.#root = options.modelsRoot;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
-    this.#allowLoopbackHttp = options.allowLoopbackHttp ?? true;
+    this.#allowLoopbackHttp = options.allowLoopbackHttp ?? false;
     this.#freeBytes = options.freeBytes ?? defaultFreeBytes;
     this.#failures = new FailureCache(options.failureTtlMs ?? DEFAULT_FAILURE_TTL_MS, this.#now);
     this.#env = {
@@ -290,7 +290,7 @@ export class ModelProvisioner {
     const onDisk = await this.#verifiedCopy(paths, file, { mayHash: true, signal, onBytes: checking });
     if (onDisk !== undefined) return onDisk;
 
-    const source = checkSourceUrl(file.url, this.#allowLoopbackHttp);
+    const source = checkDownloadUrl(file.url, this.#allowLoopbackHttp);
     if (!source.ok) throw new ModelFileFailure('bad_url', `cannot download "${file.filename}" for model "${modelId}": ${source.problem}`, { retryable: false });
     const cached = this.#failures.recall(file.url);
     if (cached) throw cached;
@@ -357,10 +357,40 @@ export class ModelProvisioner {
    * original-worker file).
    */
   async #verifiedCopy(paths: FilePaths, file: ModelFile, options: { mayHash: boolean; recordedOnly?: boolean; signal?: AbortSignal; onBytes?: (done: number) => void }): Promise<string | undefined> {
-    for (const path of [paths.dest, paths.legacy]) {
-      if (await this.#isVerified(path, file, options)) return path;
-    }
+    if (await this.#isVerified(paths.dest, file, options)) return paths.dest;
+    if ((await this.#adoptPrevious(paths, file)) !== undefined) return paths.dest;
+    if (await this.#isVerified(paths.legacy, file, options)) return paths.legacy;
     return undefined;
+  }
+
+  /**
+   * A file verified in the folder versions before issue 9 used (`<sanitised id>/`, shared by ids
+   * that sanitise alike) moves into the model's own folder, with its record. Only a file whose
+   * record matches this model's entry is taken: that folder may belong to another model.
+   */
+  async #adoptPrevious(paths: FilePaths, file: ModelFile): Promise<string | undefined> {
+    const previous = paths.previous;
+    if (previous === undefined) return undefined;
+    let info;
+    try {
+      info = await stat(previous);
+    } catch {
+      return undefined;
+    }
+    const record = await readVerifiedRecord(previous);
+    if (!info.isFile() || record === undefined || !recordMatches(record, info, file)) return undefined;
+    try {
+      await mkdir(dirname(paths.dest), { recursive: true });
+      // The file first: a crash in between leaves a file without a record, which is checked again.
+      await rename(previous, paths.dest);
+      await rename(verifiedRecordPath(previous), verifiedRecordPath(paths.dest));
+      await syncDir(dirname(paths.dest));
+    } catch (error) {
+      this.#log.warn({ op: 'model_migrate', from: previous, to: paths.dest, err: (error as Error).message }, 'could not move a verified file to its model folder');
+      return undefined;
+    }
+    this.#log.info({ op: 'model_migrate', from: previous, to: paths.dest }, 'moved a verified file into its model folder');
+    return paths.dest;
   }
 
   async #isVerified(path: string, file: ModelFile, options: { mayHash: boolean; recordedOnly?: boolean; signal?: AbortSignal; onBytes?: (done: number) => void }): Promise<boolean> {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { MAX_FRAME_BYTES, type ModelFile, type ModelSource, promptForTask, type InFlightJob, type JobOfferClaim, type RejectCode, type Task, type TaskKind } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { EngineFailure, toEngineFailure, type Engine, type EngineProgress, type EngineResult, type ResolvedModelFile } from '../engines/engine.ts';
+import type { InputUrlPolicy } from '../net/url-policy.ts';
 import { CANCELLED_BY_STUDIO, HANDED_BACK_ON_SHUTDOWN, JobAbort } from './job-abort.ts';
 import type { ResultDelivery } from './delivery.ts';
 import type { LinkHolder, StudioLink } from './link.ts';
@@ -81,6 +82,8 @@ export interface JobRunnerOptions {
   abortSettleMs?: number;
   /** Where per-job scratch dirs go (default: the OS temp dir). */
   scratchRoot?: string;
+  /** Origins trusted for input images, read per job (default: none, only public https hosts). */
+  inputUrls?: () => InputUrlPolicy;
 }
 
 /**
@@ -212,7 +215,7 @@ export class JobRunner {
       const startedAt = this.#meter.start();
       let result: EngineResult;
       try {
-        result = await route.engine.run({ jobId: job.jobId, model: job.model, task: job.task, source: job.source, files }, { signal, progress, log, workDir });
+        result = await route.engine.run({ jobId: job.jobId, model: job.model, task: job.task, source: job.source, files }, { signal, progress, log, workDir, inputUrls: this.#options.inputUrls?.() });
       } finally {
         engineMs = this.#meter.stop(startedAt);
       }
@@ -382,7 +385,7 @@ export class JobRunner {
       try {
         result = await engine.run(
           { jobId: job.jobId, attempt: job.attempt, model: claim.model, task: claim.task, source: claim.modelSource, files },
-          { signal, progress: (update) => throttle.push(update), log, workDir },
+          { signal, progress: (update) => throttle.push(update), log, workDir, inputUrls: this.#options.inputUrls?.() },
         );
       } finally {
         engineMs = this.#meter.stop(startedAt);

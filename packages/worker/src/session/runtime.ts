@@ -1,6 +1,7 @@
 import { httpApiBase, type InFlightJob, type WorkerCapabilities } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { ConfigStore } from '../config/index.ts';
+import { inputUrlPolicyFor } from '../net/url-policy.ts';
 import { ResultDelivery } from './delivery.ts';
 import { JobRunner, type EngineResolver, type JobGateLike, type JobRunnerOptions } from './jobs.ts';
 import { LinkHolder } from './link.ts';
@@ -74,6 +75,8 @@ export class WorkerRuntime {
       provision: options.provision,
       onAccept: options.onAccept,
       onJobEvent: options.onJobEvent,
+      // Read per job, so allowed_input_origins and the engine servers in config.toml are the ones that count.
+      inputUrls: () => inputUrlPolicyFor(options.store.current),
     });
     options.outbox.onChange(() => options.onChange?.());
   }

@@ -34,7 +34,7 @@ export async function recordStartup(configDir: string, record: { version: string
     ...(updatedFrom ? { updatedFrom } : {}),
   };
   await mkdir(configDir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(join(configDir, STARTED_FILE), `${JSON.stringify(started)}\n`, 0o644);
+  await writeFileAtomic(join(configDir, STARTED_FILE), `${JSON.stringify(started)}\n`, 0o600);
 }
 
 export async function readStartup(configDir: string): Promise<StartedRecord | null> {

@@ -5,6 +5,7 @@ import { silentLogger } from '@studio-worker/log';
 import { createA1111Engine } from '../../src/engines/a1111/index.ts';
 import type { A1111EngineConfigInput } from '../../src/engines/a1111/index.ts';
 import { FakeA1111, fakeCheckpoint } from './fakes/a1111-server.ts';
+import { inputUrlPolicy } from '../../src/net/url-policy.ts';
 import { FileServer, failureOf, imageJob, recordingContext } from './fakes/a1111-harness.ts';
 
 function engineFor(fake: FakeA1111, config: Partial<A1111EngineConfigInput> = {}) {
@@ -99,7 +100,8 @@ test('img2img: init image from a data: URL and mask from loopback http, base64 i
     a1111(),
   );
 
-  const result = await engine.run(job, recordingContext().ctx);
+  // The loopback file server is trusted explicitly, as allowed_input_origins would.
+  const result = await engine.run(job, { ...recordingContext().ctx, inputUrls: inputUrlPolicy([files.url]) });
 
   assert.ok(result.type === 'file');
   assert.equal(fake.requests('/sdapi/v1/txt2img').length, 0);
@@ -125,7 +127,7 @@ test('input images: a URL the policy refuses, a 404, or bytes that are not an im
     ['data:image/png,not-base64', /must be base64/],
   ];
   for (const [url, message] of cases) {
-    const failure = await failureOf(engine.run(a1111Job({ prompt: 'p', initImageUrl: url }, a1111()), recordingContext().ctx));
+    const failure = await failureOf(engine.run(a1111Job({ prompt: 'p', initImageUrl: url }, a1111()), { ...recordingContext().ctx, inputUrls: inputUrlPolicy([files.url]) }));
     assert.equal(failure.code, 'bad_input', url);
     assert.equal(failure.retryable, false, url);
     assert.match(failure.message, message, url);

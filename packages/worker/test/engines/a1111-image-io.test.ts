@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { EngineFailure } from '../../src/engines/engine.ts';
 import { encodeImageAs, fetchImageBytes, sniffImageFormat } from '../../src/engines/a1111/index.ts';
+import { inputUrlPolicy } from '../../src/net/url-policy.ts';
 import { FileServer, failureOf } from './fakes/a1111-harness.ts';
 
 const solid = (format: 'png' | 'jpeg' | 'webp') =>
@@ -44,18 +45,19 @@ test('fetchImageBytes: a redirect without Location, an oversized body and a refu
   files.files.set('/real.png', { body: png });
   files.files.set('/hop', { status: 302, body: new Uint8Array() });
   const signal = new AbortController().signal; // FileServer's /hop is a 302 without a Location
+  const policy = inputUrlPolicy([files.url]); // the loopback file server is trusted explicitly
 
-  assert.ok(Buffer.from(await fetchImageBytes(`${files.url}/real.png`, { what: 'init image', signal, allowDataUrl: false })).equals(png));
-  const noLocation = await failureOf(fetchImageBytes(`${files.url}/hop`, { what: 'init image', signal, allowDataUrl: false }));
+  assert.ok(Buffer.from(await fetchImageBytes(`${files.url}/real.png`, { what: 'init image', signal, policy, allowDataUrl: false })).equals(png));
+  const noLocation = await failureOf(fetchImageBytes(`${files.url}/hop`, { what: 'init image', signal, policy, allowDataUrl: false }));
   assert.equal(noLocation.code, 'bad_input');
-  const tooBig = await failureOf(fetchImageBytes(`${files.url}/real.png`, { what: 'init image', signal, allowDataUrl: false, maxBytes: 10 }));
+  const tooBig = await failureOf(fetchImageBytes(`${files.url}/real.png`, { what: 'init image', signal, policy, allowDataUrl: false, maxBytes: 10 }));
   assert.equal(tooBig.code, 'bad_input');
   assert.match(tooBig.message, /more than the 10/);
   const data = await failureOf(fetchImageBytes(`data:image/png;base64,${png.toString('base64')}`, { what: 'result', signal, allowDataUrl: false }));
   assert.match(data.message, /not a data: URL/);
 });
 
-test('fetchImageBytes: a redirect to plain http off loopback is refused; to loopback it is followed', async (t) => {
+test('fetchImageBytes: a redirect from a trusted origin to plain http elsewhere is refused; within it, followed', async (t) => {
   const { createServer } = await import('node:http');
   const png = await solid('png');
   const server = createServer((req, res) => {
@@ -67,23 +69,25 @@ test('fetchImageBytes: a redirect to plain http off loopback is refused; to loop
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   const signal = new AbortController().signal;
+  const policy = inputUrlPolicy([base]);
 
-  const refused = await failureOf(fetchImageBytes(`${base}/to-public`, { what: 'mask', signal, allowDataUrl: true }));
+  const refused = await failureOf(fetchImageBytes(`${base}/to-public`, { what: 'mask', signal, policy, allowDataUrl: true }));
   assert.ok(refused instanceof EngineFailure);
   assert.equal(refused.code, 'bad_input');
   assert.match(refused.message, /mask must be https .*example\.com/);
-  assert.ok(Buffer.from(await fetchImageBytes(`${base}/to-local`, { what: 'mask', signal, allowDataUrl: true })).equals(png));
+  assert.ok(Buffer.from(await fetchImageBytes(`${base}/to-local`, { what: 'mask', signal, policy, allowDataUrl: true })).equals(png));
 });
 
 test('fetchImageBytes: an abort is `cancelled`, a 5xx is retryable', async (t) => {
   const files = await FileServer.start();
   t.after(() => files.close());
   files.files.set('/broken.png', { status: 503, body: new Uint8Array() });
-  const broken = await failureOf(fetchImageBytes(`${files.url}/broken.png`, { what: 'init image', signal: new AbortController().signal, allowDataUrl: false }));
+  const policy = inputUrlPolicy([files.url]);
+  const broken = await failureOf(fetchImageBytes(`${files.url}/broken.png`, { what: 'init image', signal: new AbortController().signal, policy, allowDataUrl: false }));
   assert.equal(broken.code, 'engine_error');
   assert.equal(broken.retryable, true);
   const controller = new AbortController();
   controller.abort(new Error('stop'));
-  const aborted = await failureOf(fetchImageBytes(`${files.url}/broken.png`, { what: 'init image', signal: controller.signal, allowDataUrl: false }));
+  const aborted = await failureOf(fetchImageBytes(`${files.url}/broken.png`, { what: 'init image', signal: controller.signal, policy, allowDataUrl: false }));
   assert.equal(aborted.code, 'cancelled');
 });

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { pollUntil } from '../helpers/wait.ts';
 import { BROKEN_MESSAGE, CRASH_LINE } from './fixtures/onnx/shim-messages.ts';
 import { matteModel, slowMatteModel, upscaleModel } from './fixtures/onnx/models.ts';
+import { inputUrlPolicy } from '../../src/net/url-policy.ts';
 import {
   dataUrl,
   decodeResult,
@@ -214,7 +215,9 @@ test('inputs over loopback HTTP: 200 works, 404 is bad_input, 503 is retryable, 
     '/escape.png': { status: 302, headers: { location: 'http://10.20.30.40/image.png' } },
   });
   const engine = onnxEngine(t);
-  const run = (url: string) => engine.run(onnxJob({ modelPath, cliDefaults: { pipeline: 'upscale' }, task: { initImageUrl: url } }), recordingContext().ctx);
+  // The loopback input server is trusted explicitly (allowed_input_origins); its redirects are not.
+  const trusting = () => ({ ...recordingContext().ctx, inputUrls: inputUrlPolicy([base]) });
+  const run = (url: string) => engine.run(onnxJob({ modelPath, cliDefaults: { pipeline: 'upscale' }, task: { initImageUrl: url } }), trusting());
 
   const ok = await run(`${base}/image.png?sig=secret`);
   assert.ok(ok.type === 'file');
@@ -224,11 +227,11 @@ test('inputs over loopback HTTP: 200 works, 404 is bad_input, 503 is retryable, 
   const notFound = await expectFailure(run(`${base}/missing.png?sig=secret`), 'bad_input', false, /initImageUrl could not be fetched from http:\/\/127\.0\.0\.1:\d+\/missing\.png: it answered HTTP 404/);
   assert.ok(!notFound.message.includes('secret'), 'the query string (a signature) leaked into the message');
   await expectFailure(run(`${base}/flaky.png`), 'engine_error', true, /HTTP 503/);
-  await expectFailure(run(`${base}/escape.png`), 'bad_input', false, /http:\/\/10\.20\.30\.40\/image\.png is not allowed/);
+  await expectFailure(run(`${base}/escape.png`), 'bad_input', false, /http:\/\/10\.20\.30\.40\/image\.png is refused: 10\.20\.30\.40 is a private address/);
 
   const capped = onnxEngine(t, { maxInputBytes: 100 });
   await expectFailure(
-    capped.run(onnxJob({ modelPath, cliDefaults: { pipeline: 'upscale' }, task: { initImageUrl: `${base}/image.png` } }), recordingContext().ctx),
+    capped.run(onnxJob({ modelPath, cliDefaults: { pipeline: 'upscale' }, task: { initImageUrl: `${base}/image.png` } }), trusting()),
     'bad_input',
     false,
     /more than the 100 bytes/,

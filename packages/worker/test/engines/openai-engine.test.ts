@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from '@studio-worker/log';
 import { createOpenAIEngine, type OpenAIEngineConfigInput } from '../../src/engines/openai/index.ts';
 import { FakeImagesServer } from './fakes/openai-images-server.ts';
 import { FileServer, capturedLogger, failureOf, imageJob, recordingContext } from './fakes/a1111-harness.ts';
+import { inputUrlPolicy } from '../../src/net/url-policy.ts';
 
 const KEY = 'sk-test-0123456789abcdefSECRET';
 const env = { STUDIO_TEST_OPENAI_KEY: KEY };
@@ -93,7 +94,13 @@ test('url answers: downloaded from the server itself with the key; a third-party
   const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: 'red' } }).png().toBuffer();
   files.files.set('/cdn/image.png', { body: png, type: 'image/png' });
   fake.script({ kind: 'answer', status: 200, body: { created: 1, data: [{ url: `${files.url}/cdn/image.png` }] } });
-  const elsewhere = await engineFor(fake).run(job({ prompt: 'p', width: 16, height: 16, ext: 'png' }), recordingContext().ctx);
+  // A URL on another loopback origin is refused unless the operator trusts that origin.
+  const untrusted = await failureOf(engineFor(fake).run(job({ prompt: 'p', width: 16, height: 16, ext: 'png' }), recordingContext().ctx));
+  assert.equal(untrusted.code, 'engine_error');
+  assert.match(untrusted.message, /unusable image URL: .*127\.0\.0\.1 is a loopback address/);
+  assert.equal(files.requests.length, 0);
+  fake.script({ kind: 'answer', status: 200, body: { created: 1, data: [{ url: `${files.url}/cdn/image.png` }] } });
+  const elsewhere = await engineFor(fake).run(job({ prompt: 'p', width: 16, height: 16, ext: 'png' }), { ...recordingContext().ctx, inputUrls: inputUrlPolicy([files.url]) });
   assert.equal(elsewhere.type, 'file');
   assert.equal(files.requests.length, 1);
   assert.equal(files.requests[0]?.headers.authorization, undefined);

@@ -118,13 +118,13 @@ describe('sd-cpp per job (fake sd-cli)', () => {
     const server = await serveFiles({ '/assets/latest.webp': { body: jpeg }, '/assets/mask': { body: mask } });
     cleanups.push(server.close);
 
-    await engine.run(imageJob({ prompt: 'x', width: 32, height: 32, ext: 'png', initImageUrl: `${server.url}/assets/latest.webp` }, files), recordingContext(workDir).ctx);
+    await engine.run(imageJob({ prompt: 'x', width: 32, height: 32, ext: 'png', initImageUrl: `${server.url}/assets/latest.webp` }, files), recordingContext(workDir, undefined, [server.url]).ctx);
     let argv = readRecord(workDir).argv;
     assert.equal(flagValue(argv, '--init-img'), join(workDir, 'init.jpg'));
     assert.equal(flagValue(argv, '--strength'), '0.75');
     assert.equal(argv.includes('--mask'), false);
 
-    await engine.run(imageJob({ prompt: 'x', width: 32, height: 32, ext: 'png', initImageUrl: `${server.url}/assets/latest.webp`, maskUrl: `${server.url}/assets/mask`, denoise: 0.35 }, files), recordingContext(workDir).ctx);
+    await engine.run(imageJob({ prompt: 'x', width: 32, height: 32, ext: 'png', initImageUrl: `${server.url}/assets/latest.webp`, maskUrl: `${server.url}/assets/mask`, denoise: 0.35 }, files), recordingContext(workDir, undefined, [server.url]).ctx);
     argv = readRecord(workDir).argv;
     assert.equal(flagValue(argv, '--strength'), '0.35');
     assert.equal(flagValue(argv, '--mask'), join(workDir, 'mask.png'));
@@ -146,7 +146,7 @@ describe('sd-cpp per job (fake sd-cli)', () => {
     cleanups.push(server.close);
     await engine.run(
       imageJob({ prompt: 'make it blue', width: 32, height: 32, ext: 'png', refImageUrl: `${server.url}/ref.png`, initImageUrl: `${server.url}/init.png`, maskUrl: `${server.url}/mask.png` }, files),
-      recordingContext(workDir).ctx,
+      recordingContext(workDir, undefined, [server.url]).ctx,
     );
     const argv = readRecord(workDir).argv;
     assert.equal(flagValue(argv, '-r'), join(workDir, 'ref.png'));
@@ -243,8 +243,15 @@ describe('sd-cpp per job (fake sd-cli)', () => {
 
   test('bad input is refused before sd-cli starts, not retryable', async () => {
     const { engine, files, workDir } = await setup();
-    const server = await serveFiles({ '/page.html': { body: Buffer.from('<html>hello</html>') } });
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#123' } }).png().toBuffer();
+    const server = await serveFiles({ '/page.html': { body: Buffer.from('<html>hello</html>') }, '/secret.png': { body: png } });
     cleanups.push(server.close);
+    // Issue 9: a studio may not read the worker's own network through input images.
+    const untrusted = await failure(engine.run(imageJob({ prompt: 'x', initImageUrl: `${server.url}/secret.png` }, files), recordingContext(workDir).ctx));
+    assert.equal(untrusted.code, 'bad_input');
+    assert.equal(untrusted.retryable, false);
+    assert.match(untrusted.message, /initImageUrl http:\/\/127\.0\.0\.1:\d+\/secret\.png is refused: 127\.0\.0\.1 is a loopback address; .*allowed_input_origins/);
+    assert.deepEqual(server.hits, [], 'no request reached the loopback server');
     const cases: Array<[string, EngineJob, RegExp]> = [
       ['mask alone', imageJob({ prompt: 'x', maskUrl: 'data:image/png;base64,AAAA' }, files), /maskUrl needs an initImageUrl/],
       ['no model file', imageJob({ prompt: 'x' }, files.filter((file) => file.role === 'vae')), /no "diffusion-model" or "model" file/],
@@ -253,7 +260,7 @@ describe('sd-cpp per job (fake sd-cli)', () => {
       ['plain http to a remote host', imageJob({ prompt: 'x', refImageUrl: 'http://studio.example/ref.png' }, files), /refImageUrl must be https/],
     ];
     for (const [what, job, message] of cases) {
-      const failed = await failure(engine.run(job, recordingContext(workDir).ctx));
+      const failed = await failure(engine.run(job, recordingContext(workDir, undefined, [server.url]).ctx));
       assert.equal(failed.code, 'bad_input', what);
       assert.equal(failed.retryable, false, what);
       assert.match(failed.message, message, what);

@@ -103,8 +103,8 @@ describe('sd-cpp resident (fake sd-server)', () => {
     const server = await serveFiles({ '/latest.webp': { body: jpeg }, '/mask.webp': { body: webp } });
     cleanups.push(server.close);
 
-    await engine.run(imageJob({ prompt: 'edit', width: 32, height: 32, initImageUrl: `${server.url}/latest.webp`, maskUrl: `${server.url}/mask.webp`, denoise: 0.6 }, files), recordingContext(workDir).ctx);
-    await engine.run(imageJob({ prompt: 'like this', width: 32, height: 32, refImageUrl: `${server.url}/latest.webp` }, files), recordingContext(workDir).ctx);
+    await engine.run(imageJob({ prompt: 'edit', width: 32, height: 32, initImageUrl: `${server.url}/latest.webp`, maskUrl: `${server.url}/mask.webp`, denoise: 0.6 }, files), recordingContext(workDir, undefined, [server.url]).ctx);
+    await engine.run(imageJob({ prompt: 'like this', width: 32, height: 32, refImageUrl: `${server.url}/latest.webp` }, files), recordingContext(workDir, undefined, [server.url]).ctx);
 
     const [img2img, reference] = requests();
     assert.equal(img2img?.route, '/sdapi/v1/img2img');

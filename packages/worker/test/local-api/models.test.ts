@@ -2,11 +2,15 @@ import assert from 'node:assert/strict';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { modelDirFor } from '../../src/models/index.ts';
 import { offerFrame } from '../helpers/fake-studio.ts';
 import { useScenarios } from '../helpers/scenario.ts';
 import { FileServer, stallAfter, status } from '../models/file-server.ts';
 import { Api, EPHEMERAL_PORT } from './harness.ts';
 import { parseExposition } from './prometheus-parser.ts';
+
+/** The model files come from a plain-http loopback server, which a worker refuses unless told otherwise. */
+const LOOPBACK_MIRROR = `${EPHEMERAL_PORT}\nallow_loopback_http = true`;
 
 const MiB = 1024 * 1024;
 
@@ -19,7 +23,7 @@ describe('local API: models (real daemon, local HTTP file server)', () => {
   after(() => files.close());
 
   it('add, download (progress while it runs, 409 meanwhile), ready with bytes on disk, delete', async () => {
-    const { config, start } = await scenario({ approved: false, extra: EPHEMERAL_PORT });
+    const { config, start } = await scenario({ approved: false, extra: LOOPBACK_MIRROR });
     const daemon = start();
     const api = await Api.of(daemon);
     const model = {
@@ -64,9 +68,11 @@ describe('local API: models (real daemon, local HTTP file server)', () => {
     assert.equal(metrics.value('studio_worker_download_bytes_total'), files.content.length, 'every byte received is counted once');
 
     // Deleted: files gone, entry gone, a second delete is 404.
+    const stored = join(modelDirFor(join(config.dir, 'models'), model.id), 'tiny.bin');
+    await access(stored);
     const removed = await api.call('DELETE', `/models/${id}`);
     assert.equal(removed.status, 200, removed.text);
-    await assert.rejects(access(join(config.dir, 'models', 'tiny_llm_q4', 'tiny.bin')));
+    await assert.rejects(access(stored));
     assert.equal((await api.get('/models')).json.models.some((m: { id: string }) => m.id === model.id), false);
     const gone = await api.call('DELETE', `/models/${id}`);
     assert.equal(gone.status, 404);
@@ -76,7 +82,7 @@ describe('local API: models (real daemon, local HTTP file server)', () => {
   });
 
   it('a failed download is shown with its error; a model a running job uses cannot be deleted; bad models are refused', async () => {
-    const { studio, start } = await scenario({ extra: EPHEMERAL_PORT });
+    const { studio, start } = await scenario({ extra: LOOPBACK_MIRROR });
     const daemon = start();
     const api = await Api.of(daemon);
     const connection = await studio.ready(0);

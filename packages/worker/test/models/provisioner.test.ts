@@ -5,7 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, readFile, truncate, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { silentLogger } from '@studio-worker/log';
-import { ModelFileFailure, ModelProvisioner, sanitiseModelId } from '../../src/models/index.ts';
+import { ModelFileFailure, ModelProvisioner, modelDirName, sanitiseModelId } from '../../src/models/index.ts';
 import { serveFile } from './file-server.ts';
 import { MODEL_DIR_NAME, MODEL_ID, USER_AGENT, context, fixture, modelPath, progressRecorder } from './setup.ts';
 
@@ -40,7 +40,60 @@ test('sanitiseModelId: outside [A-Za-z0-9._-] becomes _, a leading dot becomes _
   assert.equal(sanitiseModelId('..'), '_.');
   assert.equal(sanitiseModelId('../../etc'), '_._.._etc');
   assert.equal(sanitiseModelId('ü b\\c'), '__b_c');
-  assert.equal(MODEL_DIR_NAME, sanitiseModelId(MODEL_ID));
+});
+
+test('model folder names are injective: plain lowercase ids keep their name, any other id gets a hash of the raw id', () => {
+  // Fixed values: changing the mapping would orphan every download made under it.
+  assert.equal(modelDirName('z-image-turbo-q4_k_m.gguf'), 'z-image-turbo-q4_k_m.gguf');
+  assert.equal(modelDirName('coll_x'), 'coll_x');
+  assert.equal(modelDirName(MODEL_ID), MODEL_DIR_NAME);
+  assert.equal(MODEL_DIR_NAME, `acme_z-image_q4~${sha256(Buffer.from(MODEL_ID)).slice(0, 16)}`);
+  const ids = ['coll_X', 'coll:X', 'coll/X', 'coll_x', 'COLL_X', 'Coll_x', 'con', 'CON', 'nul.txt', 'a.', 'a', '.hidden', '_hidden', '..', 'ü b\\c', '__b_c', 'x'.repeat(300), `${'x'.repeat(300)}y`];
+  const names = ids.map(modelDirName);
+  assert.equal(new Set(names).size, ids.length, 'no two ids share a folder');
+  // Case-insensitive filesystems (macOS, Windows) fold case: still no two names may meet.
+  assert.equal(new Set(names.map((name) => name.toLowerCase())).size, ids.length, 'no two names differ only in case');
+  for (const name of names) {
+    assert.match(name, /^[A-Za-z0-9_][A-Za-z0-9._~-]*$/, name);
+    assert.ok(name.length <= 120, name);
+    assert.ok(!name.endsWith('.'), name);
+  }
+});
+
+test('ids coll_X and coll:X keep their own files: removing one leaves the other', async (t) => {
+  const { root, provisioner, file } = await fixture(t);
+  const [a] = await provisioner.ensure('coll_X', [file()], context());
+  const [b] = await provisioner.ensure('coll:X', [file()], context());
+  assert.ok(a && b);
+  assert.notEqual(dirname(a.path), dirname(b.path));
+  await provisioner.remove('coll:X');
+  assert.equal(existsSync(b.path), false);
+  assert.ok(existsSync(a.path), 'the other model\'s file is still there');
+  assert.equal(await provisioner.isReady('coll_X', [file()]), true);
+  assert.equal(await provisioner.isReady('coll:X', [file()]), false);
+  assert.equal(existsSync(join(root, 'coll_X')), false, 'an id with capitals is hashed too (case-insensitive filesystems)');
+});
+
+test('a verified download in the folder an earlier version used is moved to the new folder, not downloaded again', async (t) => {
+  const { root, server, provisioner, file, restart } = await fixture(t);
+  // An earlier version stored MODEL_ID under its sanitised name alone.
+  const [first] = await provisioner.ensure(MODEL_ID, [file()], context());
+  assert.ok(first);
+  const oldDir = join(root, sanitiseModelId(MODEL_ID));
+  await mkdir(oldDir, { recursive: true });
+  const { rename } = await import('node:fs/promises');
+  for (const name of ['model.bin', 'model.bin.verified']) await rename(join(root, MODEL_DIR_NAME, name), join(oldDir, name));
+  const requests = server.requests.length;
+
+  const later = restart();
+  assert.equal(await later.isReady(MODEL_ID, [file()]), true, 'found where it was');
+  const [found] = await later.ensure(MODEL_ID, [file()], context());
+  assert.equal(found?.path, modelPath(root));
+  assert.equal(existsSync(join(oldDir, 'model.bin')), false, 'moved, not copied');
+  assert.equal(server.requests.length, requests, 'no download');
+  await later.remove(MODEL_ID);
+  assert.equal(existsSync(modelPath(root)), false);
+  assert.equal(await later.isReady(MODEL_ID, [file()]), false, 'nothing left behind that still counts as this model');
 });
 
 test('file names that are not plain names are refused before any request or file', async (t) => {
@@ -77,6 +130,15 @@ test('http to a non-loopback host, ftp and file URLs are refused without a reque
     assert.match(failure.message, reason, url);
   }
   assert.equal(fetch.calls, 0);
+});
+
+test('loopback http is refused by default: https only unless allowLoopbackHttp is set', async (t) => {
+  const { server, provisioner, file } = await fixture(t, { allowLoopbackHttp: undefined });
+  const failure = await rejection(provisioner.ensure(MODEL_ID, [file()], context()));
+  assert.equal(failure.kind, 'bad_url');
+  assert.equal(failure.retryable, false);
+  assert.match(failure.message, /uses plain http; this worker only fetches model files over https \(allow_loopback_http = true allows loopback mirrors\)/);
+  assert.equal(server.requests.length, 0);
 });
 
 test('loopback http is refused too when allowLoopbackHttp is false', async (t) => {
@@ -285,5 +347,5 @@ test('a models root that cannot be created fails with a local error that says wh
   const failure = await rejection(provisioner.ensure(MODEL_ID, [{ role: 'model', url: 'https://models.example.com/x.bin', filename: 'x.bin' }], context()));
   assert.equal(failure.kind, 'local_io');
   assert.equal(failure.retryable, true);
-  assert.match(failure.message, new RegExp(`cannot create ${blocker}/models/acme_z-image_q4: .*; check models_root in config\\.toml`));
+  assert.match(failure.message, new RegExp(`cannot create ${blocker}/models/${MODEL_DIR_NAME}: .*; check models_root in config\\.toml`));
 });

@@ -11,7 +11,8 @@ import { FileServer } from './file-server.ts';
 
 export const USER_AGENT = 'studio-worker/9.9.9';
 export const MODEL_ID = 'acme/z-image:q4';
-export const MODEL_DIR_NAME = 'acme_z-image_q4';
+/** The folder for MODEL_ID: its readable name and a hash of the raw id (ids may differ only in `/` vs `:`). */
+export const MODEL_DIR_NAME = 'acme_z-image_q4~68cdcaed4dd8764d';
 
 export interface Fixture {
   root: string;
@@ -29,7 +30,8 @@ export async function fixture(t: TestContext, options: Partial<ModelProvisionerO
   const dir = await mkdtemp(join(tmpdir(), 'studio-worker-models-'));
   const root = join(dir, 'models');
   const server = await FileServer.start(serverSize);
-  const base: ModelProvisionerOptions = { modelsRoot: root, log: silentLogger, userAgent: USER_AGENT, resumeDelayMs: 0, ...options };
+  // The file server is plain http on loopback, which a provisioner refuses unless told otherwise.
+  const base: ModelProvisionerOptions = { modelsRoot: root, log: silentLogger, userAgent: USER_AGENT, resumeDelayMs: 0, allowLoopbackHttp: true, ...options };
   const provisioners: ModelProvisioner[] = [];
   const make = (extra: Partial<ModelProvisionerOptions> = {}) => {
     const provisioner = new ModelProvisioner({ ...base, ...extra });

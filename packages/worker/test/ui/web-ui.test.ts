@@ -58,7 +58,8 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     studio = await FakeStudio.start();
     // Pending until the test approves; then the worker gets its id and token on the next poll.
     studio.onPoll = () => (approve ? { status: 200, body: { status: 'approved', workerId: 'w-ui', authToken: 'tok-SECRET-ui-0123456789' } } : { status: 200, body: { status: 'pending' } });
-    config = await makeConfig(studio.url, { approved: false, extra: EPHEMERAL_PORT });
+    // The model files come from a plain-http loopback server: allowed explicitly.
+    config = await makeConfig(studio.url, { approved: false, extra: `${EPHEMERAL_PORT}\nallow_loopback_http = true` });
     daemon = new DaemonProcess(config.configPath);
     discovery = await discoveryOf(daemon);
     api = new Api(discovery);

@@ -1,15 +1,7 @@
 import { z } from 'zod';
+import { isHttpUrl } from '../../net/url-policy.ts';
 
 export const A1111_DEFAULT_URL = 'http://127.0.0.1:7860';
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
 
 /** An empty string in config.toml means "not set". */
 const optionalText = z.preprocess((value) => (value === '' ? undefined : value), z.string().min(1).optional());

@@ -119,7 +119,7 @@ export class A1111Engine implements Engine {
     if (task.initImageUrl === undefined) return {};
     ctx.progress({ phase: 'loading', message: 'fetching the input images' });
     const fetchOne = async (url: string, what: string) =>
-      (await fetchImage(url, { what, signal: ctx.signal, base64DataOnly: true, timeoutMs: INPUT_TIMEOUT_MS })).bytes;
+      (await fetchImage(url, { what, signal: ctx.signal, policy: ctx.inputUrls, base64DataOnly: true, timeoutMs: INPUT_TIMEOUT_MS })).bytes;
     const [initImage, mask] = await Promise.all([
       fetchOne(task.initImageUrl, 'init image'),
       task.maskUrl === undefined ? undefined : fetchOne(task.maskUrl, 'mask'),

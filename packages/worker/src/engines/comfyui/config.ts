@@ -1,15 +1,7 @@
 import { z } from 'zod';
+import { isHttpUrl } from '../../net/url-policy.ts';
 
 export const DEFAULT_COMFYUI_URL = 'http://127.0.0.1:8188';
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
 
 const seconds = (fallback: number) => z.number().positive().default(fallback);
 

@@ -1,19 +1,11 @@
 import { z } from 'zod';
+import { isHttpUrl } from '../../net/url-policy.ts';
 
 /** How the engine runs its LLM jobs. */
 export const LLAMA_CPP_MODES = ['server', 'subprocess', 'in-process'] as const;
 export type LlamaCppMode = (typeof LLAMA_CPP_MODES)[number];
 
 const seconds = (fallback: number) => z.number().positive().default(fallback);
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The `[engines.llama-cpp]` table (camelCase here; snake_case in config.toml). Every key is optional.

@@ -128,7 +128,7 @@ export class OnnxEngine implements Engine {
     const options = parsed.options;
     const modelFile = this.#modelFile(job);
     const model = await modelRef(modelFile);
-    const inputs = await this.#readInputs(task, options, signal);
+    const inputs = await this.#readInputs(task, options, ctx);
 
     const release = await this.#lock.acquire(signal);
     this.#activeJobs++;
@@ -166,7 +166,8 @@ export class OnnxEngine implements Engine {
     return file;
   }
 
-  async #readInputs(task: ImageTask, options: PipelineOptions, signal: AbortSignal): Promise<{ image: RawImage; mask?: Uint8Array }> {
+  async #readInputs(task: ImageTask, options: PipelineOptions, ctx: EngineContext): Promise<{ image: RawImage; mask?: Uint8Array }> {
+    const { signal } = ctx;
     if (!task.initImageUrl) {
       throw new EngineFailure('bad_input', `the ${options.pipeline} pipeline needs an input image: set initImageUrl`, { retryable: false });
     }
@@ -176,6 +177,7 @@ export class OnnxEngine implements Engine {
     // Any format sharp decodes is welcome here, so the bytes are not sniffed on the way in.
     const limits: Omit<FetchImageOptions, 'what'> = {
       signal,
+      policy: ctx.inputUrls,
       maxBytes: this.#config.maxInputBytes,
       maxBytesHint: 'raise [engines.onnx] max_input_bytes',
       timeoutMs: this.#config.fetchTimeoutSecs * 1000,

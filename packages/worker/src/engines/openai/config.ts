@@ -1,13 +1,5 @@
 import { z } from 'zod';
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
+import { isHttpUrl } from '../../net/url-policy.ts';
 
 /** An empty string in config.toml means "not set". */
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);

@@ -166,6 +166,7 @@ export class OpenAIEngine implements Engine {
       const image = await fetchImage(url, {
         what: 'generated image',
         signal: ctx.signal,
+        policy: ctx.inputUrls,
         base64DataOnly: true,
         trustedOrigin: base.origin,
         trustedHeaders: authHeaders(key),

@@ -234,7 +234,7 @@ export class SdCppEngine implements Engine {
   }
 
   async #fetchInputs(task: ImageTask, ctx: EngineContext): Promise<{ init?: InputImage; mask?: InputImage; ref?: InputImage }> {
-    const options: Parameters<typeof fetchInputImage>[4] = { signal: ctx.signal };
+    const options: Parameters<typeof fetchInputImage>[4] = { signal: ctx.signal, policy: ctx.inputUrls };
     if (this.#fetch !== undefined) options.fetch = this.#fetch;
     const get = (url: string | undefined, field: string, name: string) =>
       url === undefined ? Promise.resolve(undefined) : fetchInputImage(url, field, ctx.workDir, name, options);

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import type { InputUrlPolicy } from '../../net/url-policy.ts';
 import { EngineFailure } from '../engine.ts';
 import { extensionFor, fetchImage, type ImageFormat } from '../shared/input-images.ts';
 import { decodableBySdCpp } from './sniff.ts';
@@ -15,6 +16,8 @@ export interface InputImage {
 
 export interface FetchImageOptions {
   signal: AbortSignal;
+  /** Origins trusted for input images (`EngineContext.inputUrls`). */
+  policy?: InputUrlPolicy;
   fetch?: typeof fetch;
   /** Refuse bigger images (default 64 MiB). */
   maxBytes?: number;

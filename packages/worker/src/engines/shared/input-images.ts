@@ -1,13 +1,17 @@
-import { isLoopbackHost } from '@studio-worker/protocol';
+import { AddressRefused, fetchPublic, inputSchemeAllowed, isTrustedOrigin, literalAddressRefusal, STRICT_INPUT_POLICY, type InputUrlPolicy } from '../../net/url-policy.ts';
 import { EngineFailure, toEngineFailure } from '../engine.ts';
 import { networkErrorMessage } from '../a1111/http-json.ts';
 
 /**
  * Images an engine fetches by URL (a task's init image, mask or reference image, or a server's
- * result URL) under the worker's one URL policy (original-spec §3.2, DESIGN.md worker rule 5):
- * https anywhere, plain http only on loopback (or an engine's own server), inline `data:` URLs
- * where the caller allows them, and every redirect hop held to the same policy. What the bytes
- * really are is read from their magic bytes, because file names and Content-Types lie (§3.4).
+ * result URL) under the worker's one URL policy (../../net/url-policy.ts, DESIGN.md worker rule 5,
+ * issue 9): https to public addresses only — judged on the resolved address, which the connection
+ * is then pinned to — unless the origin is trusted (the studio's, an engine server's, or one in
+ * `allowed_input_origins`; plain http is allowed there too), inline `data:` URLs where the caller
+ * allows them, and every redirect hop held to the same policy. The bytes go back to the studio in
+ * the result, so a studio must not be able to read the worker's own network through them. What
+ * the bytes really are is read from their magic bytes, because file names and Content-Types lie
+ * (§3.4).
  */
 
 /** Image formats told apart by their first bytes. */
@@ -46,7 +50,9 @@ export interface FetchImageOptions {
   allowDataUrl?: boolean;
   /** Refuse `data:` URLs that are not base64 (percent-encoded ones are otherwise decoded). */
   base64DataOnly?: boolean;
-  /** Plain http is also allowed for this origin (e.g. the engine's own LAN server). */
+  /** Origins trusted for input images (`EngineContext.inputUrls`); default none. */
+  policy?: InputUrlPolicy;
+  /** Also trusted, like the policy's origins (e.g. the engine's own LAN server for its result URLs). */
   trustedOrigin?: string;
   /** Sent only to `trustedOrigin`, never to a third-party URL. */
   trustedHeaders?: Record<string, string>;
@@ -56,6 +62,7 @@ export interface FetchImageOptions {
   maxBytesHint?: string;
   /** Give up on a slow server after this long (default 60 s). */
   timeoutMs?: number;
+  /** Tests only: replaces the network for every origin, so no address check is made. */
   fetch?: typeof fetch;
 }
 
@@ -87,7 +94,11 @@ export async function fetchImageBytes(url: string, options: FetchImageOptions): 
     // Redirects are followed by hand so that each hop passes the same URL policy.
     for (let hops = 0; ; hops++) {
       const headers = options.trustedOrigin !== undefined && current.origin === options.trustedOrigin ? options.trustedHeaders : undefined;
-      const response = await (options.fetch ?? fetch)(current, { headers, signal: both, redirect: 'manual' });
+      const response = options.fetch
+        ? await options.fetch(current, { headers, signal: both, redirect: 'manual' })
+        : trusted(current, options)
+          ? await fetch(current, { headers, signal: both, redirect: 'manual' })
+          : await fetchPublic(current, { headers, signal: both });
       if (isRedirect(response.status)) {
         await response.body?.cancel();
         const location = response.headers.get('location');
@@ -106,6 +117,7 @@ export async function fetchImageBytes(url: string, options: FetchImageOptions): 
     }
   } catch (error) {
     if (error instanceof EngineFailure) throw error;
+    if (error instanceof AddressRefused) throw refusedAddress(what, current, error);
     if (signal.aborted) throw toEngineFailure(signal.reason, signal);
     if (timeout.aborted) {
       throw new EngineFailure('engine_error', `${what} ${describeUrl(current)} did not answer within ${timeoutMs} ms`, { retryable: true, cause: error });
@@ -121,10 +133,25 @@ function allowedUrl(url: string, options: FetchImageOptions): URL {
   } catch {
     throw badInput(`${options.what} "${url.slice(0, 120)}" is not a URL`);
   }
-  if (parsed.protocol === 'https:') return parsed;
-  if (parsed.protocol === 'http:' && (isLoopbackHost(parsed.hostname) || parsed.origin === options.trustedOrigin)) return parsed;
-  const data = options.allowDataUrl === false ? '' : ', or a data: URL';
-  throw badInput(`${options.what} must be https (plain http only on loopback${data}): ${describeUrl(parsed)} is not allowed`);
+  const isTrusted = trusted(parsed, options);
+  // An address written into the URL is judged before its scheme: that is the reason worth telling.
+  const refused = isTrusted ? undefined : literalAddressRefusal(parsed);
+  if (refused !== undefined) throw refusedAddress(options.what, parsed, refused);
+  if (inputSchemeAllowed(parsed, isTrusted)) return parsed;
+  const data = options.allowDataUrl === false ? '' : ' or a data: URL';
+  throw badInput(
+    `${options.what} must be https${data}; plain http only from a trusted origin (the studio, an engine server, allowed_input_origins): ${describeUrl(parsed)} is not allowed`,
+  );
+}
+
+function refusedAddress(what: string, url: URL, refused: AddressRefused): EngineFailure {
+  return badInput(
+    `${what} ${describeUrl(url)} is refused: ${refused.message}; this worker fetches input images from public addresses only (its operator can allow the origin ${url.origin} in allowed_input_origins)`,
+  );
+}
+
+function trusted(url: URL, options: FetchImageOptions): boolean {
+  return url.origin === options.trustedOrigin || isTrustedOrigin(options.policy ?? STRICT_INPUT_POLICY, url);
 }
 
 function isRedirect(status: number): boolean {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@studio-worker/log';
 import { ModelSource, Task, type ModelSourceInput, type TaskInput } from '@studio-worker/protocol';
 import type { EngineContext, EngineJob, EngineProgress, ResolvedModelFile } from '../../../src/engines/engine.ts';
+import { inputUrlPolicy } from '../../../src/net/url-policy.ts';
 import { Changes, pollUntil } from '../../helpers/wait.ts';
 
 export const FAKE_SD_CLI = fileURLToPath(new URL('./sd-cli.mjs', import.meta.url));
@@ -59,14 +60,18 @@ export function imageJob(task: Omit<Extract<TaskInput, { kind: 'image' }>, 'kind
   };
 }
 
-/** A context that records every progress update and lets a test wait for one. */
-export function recordingContext(workDir: string, signal: AbortSignal = new AbortController().signal) {
+/**
+ * A context that records every progress update and lets a test wait for one. Input images are
+ * fetched from `trustedOrigins` (a loopback file server) only when the test names them.
+ */
+export function recordingContext(workDir: string, signal: AbortSignal = new AbortController().signal, trustedOrigins: string[] = []) {
   const updates: EngineProgress[] = [];
   const changes = new Changes();
   const ctx: EngineContext = {
     signal,
     log: silentLogger,
     workDir,
+    inputUrls: inputUrlPolicy(trustedOrigins),
     progress(update) {
       updates.push(update);
       changes.signal();
