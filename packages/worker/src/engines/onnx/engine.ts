@@ -18,6 +18,8 @@ import type { ModelFileRef } from './host-protocol.ts';
 import { decodeImage, decodeMask, encodeImage, outputExtFor } from './images.ts';
 import { fetchImageBytes, type FetchImageOptions } from '../shared/input-images.ts';
 import { JobLock } from './job-lock.ts';
+import { defaultDataDir } from '../../update/paths.ts';
+import { locateRuntime, runtimeState } from '../../update/runtimes.ts';
 import { modelMismatch, type ModelRunner } from './model-io.ts';
 import { parsePipelineOptions, type PipelineOptions } from './options.ts';
 import { runInpaint } from './pipelines/inpaint.ts';
@@ -29,7 +31,14 @@ export interface OnnxEngineDeps {
   log: Logger;
   /** Where the worker keeps model files; the engine reads only what the runner resolved. */
   modelsRoot: string;
+  /**
+   * The per-user data dir whose `runtimes/onnx/` holds onnxruntime-node once `studio-worker engines
+   * add onnx` installed it (update/runtimes.ts); default the one the updater uses.
+   */
+  dataDir?: string;
 }
+
+const DEFAULT_RUNTIME = 'onnxruntime-node';
 
 /** A failed probe is retried after this long (a heartbeat must not spawn a doomed host each time). */
 const PROBE_RETRY_MS = 30_000;
@@ -46,6 +55,7 @@ export class OnnxEngine implements Engine {
 
   readonly #config: OnnxEngineConfig;
   readonly #log: Logger;
+  readonly #dataDir: string;
   readonly #lock = new JobLock();
   #host: InferenceHost | null = null;
   #starting: Promise<InferenceHost> | null = null;
@@ -61,6 +71,17 @@ export class OnnxEngine implements Engine {
   constructor(config: OnnxEngineConfigInput, deps: OnnxEngineDeps) {
     this.#config = OnnxEngineConfig.parse(config);
     this.#log = deps.log;
+    this.#dataDir = deps.dataDir ?? defaultDataDir();
+  }
+
+  /**
+   * What the host imports: a runtime_module the operator set, as given; the default one from
+   * `<data dir>/runtimes/onnx` when `engines add onnx` installed it there, else as a bare name
+   * (the worker's own node_modules: a checkout, or an operator's own `npm i onnxruntime-node`).
+   */
+  #runtimeModule(): string {
+    if (this.#config.runtimeModule !== DEFAULT_RUNTIME) return this.#config.runtimeModule;
+    return locateRuntime('onnx', this.#dataDir) ?? DEFAULT_RUNTIME;
   }
 
   /** Sessions created from a model file so far (a cached session is not counted again). */
@@ -263,7 +284,7 @@ export class OnnxEngine implements Engine {
   async #startHost(): Promise<InferenceHost> {
     const config = this.#config;
     const host = await InferenceHost.start({
-      runtimeModule: config.runtimeModule,
+      runtimeModule: this.#runtimeModule(),
       executionProviders: config.executionProviders,
       intraOpThreads: config.intraOpThreads,
       maxCachedModels: config.maxCachedModels,
@@ -308,13 +329,16 @@ export class OnnxEngine implements Engine {
   #describeRuntime(runtime: RuntimeInfo): string {
     const offered = runtime.backends.map((b) => (b.bundled ? b.name : `${b.name} (separate install)`));
     const offers = offered.length > 0 ? `; build offers ${offered.join(', ')}` : '';
-    return `${this.#config.runtimeModule} ${runtime.version}; using ${this.#config.executionProviders.join(', ')}${offers}`;
+    const module = this.#runtimeModule();
+    const from = module === this.#config.runtimeModule ? '' : ` from ${runtimeState('onnx', this.#dataDir).dir}`;
+    return `${this.#config.runtimeModule} ${runtime.version}${from}; using ${this.#config.executionProviders.join(', ')}${offers}`;
   }
 
   #unavailableReason(error: unknown): string {
     const message = error instanceof Error ? error.message : String(error);
-    if (error instanceof HostStartError && this.#config.runtimeModule === 'onnxruntime-node' && /failed to load/.test(message)) {
-      return `${message}. Install it in the worker (npm i onnxruntime-node; the CPU binaries ship inside the package) or point [engines.onnx] runtime_module at a build`;
+    if (error instanceof HostStartError && this.#config.runtimeModule === DEFAULT_RUNTIME && /failed to load/.test(message)) {
+      const pin = runtimeState('onnx', this.#dataDir);
+      return `${message}. The ONNX runtime is installed on demand: run \`studio-worker engines add onnx\` (${pin.package} ${pin.version}, about 290 MB, from the npm registry into ${pin.dir}) or point [engines.onnx] runtime_module at a build`;
     }
     return message;
   }
