@@ -109,7 +109,7 @@ export async function buildBinaries(options: BuildBinariesOptions = {}): Promise
   }
   // Checksums of every file now in outDir (an earlier run's other targets included).
   const sums: string[] = [];
-  for (const file of (await readdir(outDir)).filter((entry) => entry.startsWith('studio-worker-')).sort()) {
+  for (const file of (await readdir(outDir)).filter((entry) => entry.startsWith('studio-worker-') && !entry.endsWith('.sha256')).sort()) {
     sums.push(`${await sha256File(join(outDir, file))}  ${file}`);
   }
   await writeFile(join(outDir, 'SHA256SUMS'), `${sums.join('\n')}\n`);
