@@ -103,10 +103,15 @@ describe('the published package, installed from its tarball', () => {
     // No update check against the real registry; the ONNX engine on, so its host process (dist/onnx-host.js) starts.
     const config = await makeConfig(studio.url, { extra: 'auto_update_enabled = false\n[engines.onnx]\n' });
     cleanups.push(() => config.cleanup());
+    // Until the runtime is there, `status` says what to run.
+    const before = await run(process.execPath, [bin, 'status', '--config', config.configPath], { cwd: project, env: cleanWorkerEnv({ XDG_DATA_HOME: join(dir, 'xdg') }) });
+    assert.match(before.stdout, /runtimes: +onnx: onnxruntime-node \S+ is not installed; run `studio-worker engines add onnx`/);
     // The runtime on demand, from npm's cache (the repository's install filled it): what a user's
     // `studio-worker engines add onnx` does against the registry.
     const added = await run(process.execPath, [bin, 'engines', 'add', 'onnx', '--config', config.configPath], { cwd: project, env: cleanWorkerEnv({ XDG_DATA_HOME: join(dir, 'xdg'), npm_config_offline: 'true' }) });
     assert.match(added.stdout, /installed onnxruntime-node \S+ in /);
+    const after = await run(process.execPath, [bin, 'status', '--config', config.configPath], { cwd: project, env: cleanWorkerEnv({ XDG_DATA_HOME: join(dir, 'xdg') }) });
+    assert.doesNotMatch(after.stdout, /runtimes:/);
     const daemon = startInstalled(config.configPath);
 
     const connection = await studio.ready(0, 60_000);
