@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { buildBinaries, type BinaryResult } from '../../../../scripts/build-binaries.ts';
-import { makeConfig } from '../helpers/daemon-process.ts';
+import { makeConfig, TEST_LOCAL_API_TOKEN } from '../helpers/daemon-process.ts';
 import { FakeStudio, offerFrame } from '../helpers/fake-studio.ts';
 import { pollUntil } from '../helpers/wait.ts';
 import { FakeFeed } from '../update/helpers/fake-feed.ts';
@@ -86,6 +86,9 @@ describe('the single-file worker (linux-x64)', { skip: process.platform !== 'lin
       const config = await makeConfig(studio.url, { approved: false, extra: `auto_update_feed = "${feed.url('/feed.json')}"` });
       cleanups.push(() => config.cleanup());
       const xdg = join(dir, 'xdg');
+      // The ONNX runtime on demand (npm from PATH: a single file has none of its own; offline, from npm's cache).
+      const added = await run(current.path, ['engines', 'add', 'onnx', '--config', config.configPath], { cwd: dir, env: cleanWorkerEnv({ XDG_DATA_HOME: xdg, npm_config_offline: 'true' }) });
+      assert.match(added.stdout, /installed onnxruntime-node \S+ in /);
       const env = cleanWorkerEnv({ XDG_DATA_HOME: xdg, STUDIO_WORKER_LOG: 'info', STUDIO_WORKER_UPDATE_FIRST_CHECK_MS: '1500' });
       const worker = new WorkerProcess([current.path, 'run', '--config', config.configPath], { cwd: dir, env });
       cleanups.push(() => worker.kill());
@@ -100,6 +103,13 @@ describe('the single-file worker (linux-x64)', { skip: process.platform !== 'lin
       await connection.jobFrame('accept', 'single-job-1');
       const result = await connection.jobFrame('completeJson', 'single-job-1', { timeoutMs: 30_000 });
       assert.equal(result.attempt, 1);
+      // The ONNX host, a child process started as `<file> <dist/onnx-host.js>`, loads the runtime from the data dir.
+      const api0 = await localApiOf(config.dir, worker.pid);
+      const onnx = await pollUntil(async () => {
+        const status = (await (await fetch(new URL('/daemon/status', api0.url), { headers: { authorization: `Bearer ${TEST_LOCAL_API_TOKEN}` } })).json()) as { engines: Array<{ engine: string; available: boolean; detail?: string }> };
+        return status.engines.find((engine) => engine.engine === 'onnx' && engine.available);
+      }, 'the onnx engine to be available', 30_000, 250);
+      assert.match(onnx.detail ?? '', new RegExp(`from ${join(xdg, 'studio-worker', 'runtimes', 'onnx')}`));
       // The single file needs no script: what a service would start is the file itself.
       assert.equal(await readlink(`/proc/${worker.pid}/exe`), current.path);
 
