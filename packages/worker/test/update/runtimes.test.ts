@@ -13,6 +13,7 @@ import { RUNTIME_PINS } from '../../src/update/runtime-pins.ts';
 import { installRuntime, locateRuntime, runtimeState, type RuntimePin } from '../../src/update/runtimes.ts';
 import { pinsSource, PINS_FILE } from '../../../../scripts/pin-runtimes.ts';
 import { cleanWorkerEnv } from '../helpers/worker-process.ts';
+import { pollUntil } from '../helpers/wait.ts';
 import { REPO_ROOT, WORKER_DIR } from '../release/helpers/package.ts';
 
 const run = promisify(execFile);
@@ -83,6 +84,34 @@ describe('engine runtimes installed on demand', () => {
       assert.doesNotMatch(again.stderr, /packages/);
     },
   );
+
+  it('installs on first use with consent (install_runtime = true): the probe reports the progress until the runtime is there, then the engine loads it', { timeout: 180_000 }, async () => {
+    const dataDir = join(dir, 'first-use');
+    const saved = process.env.npm_config_offline;
+    process.env.npm_config_offline = 'true';
+    const engine = createOnnxEngine({ installRuntime: true }, { log: silentLogger, modelsRoot: dir, dataDir });
+    try {
+      const reasons: string[] = [];
+      const probe = await pollUntil(
+        async () => {
+          const answer = await engine.probe();
+          if (!answer.available) reasons.push(answer.reason ?? '');
+          return answer.available ? answer : undefined;
+        },
+        'the engine to install its runtime and become available',
+        150_000,
+        100,
+      );
+      assert.match(reasons[0] ?? '', /^installing onnxruntime-node \S+ into .* \(install_runtime = true\)$/);
+      assert.ok(reasons.every((reason) => /^installing onnxruntime-node/.test(reason)), reasons.join('\n'));
+      assert.equal(runtimeState('onnx', dataDir).installed, true);
+      assert.match(probe.detail ?? '', new RegExp(`from ${join(dataDir, 'runtimes', 'onnx').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    } finally {
+      if (saved === undefined) delete process.env.npm_config_offline;
+      else process.env.npm_config_offline = saved;
+      await engine.close();
+    }
+  });
 
   it('refuses a package whose digest differs from the pin (EINTEGRITY): nothing installed, no staging left', { timeout: 120_000 }, async () => {
     const dataDir = join(dir, 'tampered');

@@ -19,7 +19,7 @@ import { decodeImage, decodeMask, encodeImage, outputExtFor } from './images.ts'
 import { fetchImageBytes, type FetchImageOptions } from '../shared/input-images.ts';
 import { JobLock } from './job-lock.ts';
 import { defaultDataDir } from '../../update/paths.ts';
-import { locateRuntime, runtimeState } from '../../update/runtimes.ts';
+import { installRuntime, locateRuntime, runtimeState } from '../../update/runtimes.ts';
 import { modelMismatch, type ModelRunner } from './model-io.ts';
 import { parsePipelineOptions, type PipelineOptions } from './options.ts';
 import { runInpaint } from './pipelines/inpaint.ts';
@@ -61,6 +61,9 @@ export class OnnxEngine implements Engine {
   #starting: Promise<InferenceHost> | null = null;
   #runtime: RuntimeInfo | null = null;
   #probeFailure: { reason: string; at: number } | null = null;
+  /** An install on first use (install_runtime = true) under way, and how far it got. */
+  #installing: { progress: string } | null = null;
+  readonly #installAbort = new AbortController();
   #idleTimer: NodeJS.Timeout | undefined;
   #sessionLoads = 0;
   #hostStarts = 0;
@@ -72,6 +75,38 @@ export class OnnxEngine implements Engine {
     this.#config = OnnxEngineConfig.parse(config);
     this.#log = deps.log;
     this.#dataDir = deps.dataDir ?? defaultDataDir();
+  }
+
+  /**
+   * Starts the consented install (install_runtime = true) in the background; the probes that
+   * follow report its progress, and the first one after it finished starts the host.
+   */
+  #installOnFirstUse(): string {
+    const pin = runtimeState('onnx', this.#dataDir);
+    const installing = { progress: `installing ${pin.package} ${pin.version} into ${pin.dir} (install_runtime = true)` };
+    this.#installing = installing;
+    this.#log.info({ op: 'onnx_runtime', package: pin.package, version: pin.version, dir: pin.dir }, installing.progress);
+    void installRuntime('onnx', {
+      dataDir: this.#dataDir,
+      signal: this.#installAbort.signal,
+      onProgress: (progress) => {
+        if (progress.phase === 'installing') installing.progress = `installing ${pin.package} ${pin.version}: ${progress.fetched}/${progress.total} packages`;
+        else if (progress.phase === 'verifying') installing.progress = `installing ${pin.package} ${pin.version}: verifying`;
+      },
+    }).then(
+      () => {
+        this.#log.info({ op: 'onnx_runtime', dir: pin.dir }, `installed ${pin.package} ${pin.version} in ${pin.dir}`);
+        this.#probeFailure = null;
+      },
+      (error: unknown) => {
+        const reason = `installing ${pin.package} ${pin.version} failed: ${error instanceof Error ? error.message : String(error)}; tried again in ${PROBE_RETRY_MS / 1000} s, or run \`studio-worker engines add onnx\``;
+        this.#log.warn({ op: 'onnx_runtime', err: error }, reason);
+        this.#probeFailure = { reason, at: Date.now() };
+      },
+    ).finally(() => {
+      this.#installing = null;
+    });
+    return installing.progress;
   }
 
   /**
@@ -102,7 +137,11 @@ export class OnnxEngine implements Engine {
   async probe(): Promise<EngineAvailability> {
     if (!this.#config.enabled) return { available: false, reason: 'disabled: set enabled = true in the [engines.onnx] table of config.toml' };
     if (this.#runtime) return { available: true, detail: this.#describeRuntime(this.#runtime) };
+    if (this.#installing) return { available: false, reason: this.#installing.progress };
     if (this.#probeFailure && Date.now() - this.#probeFailure.at < PROBE_RETRY_MS) return { available: false, reason: this.#probeFailure.reason };
+    if (this.#config.installRuntime && this.#config.runtimeModule === DEFAULT_RUNTIME && !runtimeState('onnx', this.#dataDir).installed) {
+      return { available: false, reason: this.#installOnFirstUse() };
+    }
     try {
       const host = await this.#ensureHost();
       return { available: true, detail: this.#describeRuntime(host.runtime) };
@@ -130,6 +169,7 @@ export class OnnxEngine implements Engine {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#installAbort.abort();
     clearTimeout(this.#idleTimer);
     const host = this.#host ?? (await this.#starting?.catch(() => null)) ?? null;
     this.#host = null;
