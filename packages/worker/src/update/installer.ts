@@ -168,8 +168,27 @@ export class VersionsInstaller implements Installer {
           removed.push(name);
         }
       }
+      if (this.#options.singleFile) removed.push(...(await this.#pruneUnpacked(kept)));
       return removed;
     });
+  }
+
+  /**
+   * The payloads single files unpacked (`binary/<version>-<digest>/`) of versions no longer kept,
+   * never the one this process runs from. A file whose folder went unpacks it again at its start.
+   */
+  async #pruneUnpacked(kept: ReadonlySet<string>): Promise<string[]> {
+    const root = this.#paths.binaries;
+    const running = await realpath(this.#options.packageRoot ?? OWN_PACKAGE_ROOT).catch(() => '');
+    const removed: string[] = [];
+    for (const name of await readdir(root).catch(() => [] as string[])) {
+      // (`.tmp-<pid>` folders are left alone: another start of a file may be unpacking right now.)
+      const version = /^(.+)-[0-9a-f]{16}$/.exec(name)?.[1];
+      if (!version || kept.has(version) || join(root, name) === running) continue;
+      await rm(join(root, name), { recursive: true, force: true });
+      removed.push(`binary/${name}`);
+    }
+    return removed;
   }
 
   async #installDependencies(dir: string, version: string, signal?: AbortSignal): Promise<void> {
