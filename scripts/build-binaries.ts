@@ -9,8 +9,8 @@
 //   dist-binaries/binaries.json                  per file: target, bytes, sha256, Node version
 //
 // The payload is the published package (`npm run build`'s dist/, bin/, package.json) with its
-// production dependencies installed for the target (`npm install --os --cpu`, so sharp's native
-// files are the target's), gzip'd, plus an index; scripts/sea/bootstrap.cjs unpacks it under the
+// production dependencies installed for the target (`npm ci --os --cpu` against the repository's
+// package-lock.json, so sharp's native files are the target's and every package is the locked one), gzip'd, plus an index; scripts/sea/bootstrap.cjs unpacks it under the
 // data dir on the first start and runs the package's bin from there. See docs/operations/release.md.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -24,6 +24,7 @@ import { gzipSync } from 'node:zlib';
 import { extract } from 'tar';
 import { ensureWorkerBuilt, WORKER_PACKAGE_DIR } from './build-worker.ts';
 import { npmEnvironment, npmInvocation } from '../packages/worker/src/update/command-runner.ts';
+import { lockTreeOf } from './pin-runtimes.ts';
 
 const run = promisify(execFile);
 const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -210,12 +211,21 @@ async function stagePayload(stage: string, target: Target, options: OneOptions):
   await cp(join(WORKER_PACKAGE_DIR, 'dist'), join(stage, 'dist'), { recursive: true, filter: (path) => !path.endsWith('.build-stamp') });
   await cp(join(WORKER_PACKAGE_DIR, 'index.js'), join(stage, 'index.js'));
   if (options.cliSource !== undefined) await writeFile(join(stage, 'dist', 'cli.js'), options.cliSource);
+  // The production tree exactly as the repository's package-lock.json has it (every package checked
+  // against its sha512 by npm ci): the same sources give the same payload.
+  const lock = JSON.parse(await readFile(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Parameters<typeof lockTreeOf>[0] };
+  const tree = {};
+  for (const dependency of Object.keys((manifest.dependencies ?? {}) as Record<string, string>)) Object.assign(tree, lockTreeOf(lock.packages, dependency));
+  const root = { name: manifest.name, version: manifest.version, dependencies: manifest.dependencies };
+  await writeFile(join(stage, 'package-lock.json'), `${JSON.stringify({ name: manifest.name, version: manifest.version, lockfileVersion: 3, requires: true, packages: { '': root, ...tree } }, null, 2)}\n`);
   const npm = npmInvocation();
   await run(
     npm.command,
-    [...npm.prefixArgs, 'install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock', '--prefer-offline', `--os=${target.os}`, `--cpu=${target.cpu}`, ...(target.os === 'linux' ? ['--libc=glibc'] : [])],
+    [...npm.prefixArgs, 'ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', `--os=${target.os}`, `--cpu=${target.cpu}`, ...(target.os === 'linux' ? ['--libc=glibc'] : [])],
     { cwd: stage, env: options.env, maxBuffer: 64 * 1024 * 1024 },
   );
+  await rm(join(stage, 'package-lock.json'));
+  await rm(join(stage, 'node_modules', '.package-lock.json'), { force: true });
 
   const files: Payload['files'] = [];
   const chunks: Buffer[] = [];

@@ -23,12 +23,18 @@ interface LockEntry {
   optionalDependencies?: Record<string, string>;
   os?: string[];
   cpu?: string[];
+  libc?: string[];
   engines?: Record<string, string>;
   hasInstallScript?: boolean;
   bin?: Record<string, string>;
+  /** Only reached through optionalDependencies (platform packages): npm skips it where it does not fit. */
+  optional?: boolean;
 }
 
-/** The lock entries of `name` and everything it depends on (hoisted layout, as the root lock has it). */
+/**
+ * The lock entries of `name` and everything it depends on (hoisted layout, as the root lock has it).
+ * Also what `npm run build:binaries` installs a single file's payload from (build-binaries.ts).
+ */
 export function lockTreeOf(packages: Record<string, LockEntry>, name: string): Record<string, LockEntry> {
   const out: Record<string, LockEntry> = {};
   const visit = (dependency: string): void => {
@@ -37,8 +43,8 @@ export function lockTreeOf(packages: Record<string, LockEntry>, name: string): R
     const entry = packages[key];
     if (!entry) throw new Error(`package-lock.json has no ${key}; run npm install first`);
     if (!entry.integrity) throw new Error(`${key} has no integrity in package-lock.json; it must come from the registry`);
-    const { version, resolved, integrity, license, dependencies, optionalDependencies, os, cpu, engines, hasInstallScript, bin } = entry;
-    out[key] = Object.fromEntries(Object.entries({ version, resolved, integrity, license, dependencies, optionalDependencies, os, cpu, engines, hasInstallScript, bin }).filter(([, value]) => value !== undefined)) as unknown as LockEntry;
+    const { version, resolved, integrity, license, dependencies, optionalDependencies, os, cpu, libc, engines, hasInstallScript, bin, optional } = entry;
+    out[key] = Object.fromEntries(Object.entries({ version, resolved, integrity, license, dependencies, optionalDependencies, os, cpu, libc, engines, hasInstallScript, bin, optional }).filter(([, value]) => value !== undefined)) as unknown as LockEntry;
     for (const next of [...Object.keys(dependencies ?? {}), ...Object.keys(optionalDependencies ?? {})]) {
       if (packages[`${key}/node_modules/${next}`]) throw new Error(`${key} has a nested ${next}; pin-runtimes handles hoisted trees only`);
       if (packages[`node_modules/${next}`]) visit(next);

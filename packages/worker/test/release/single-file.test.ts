@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readlink } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,7 +13,7 @@ import { FakeStudio, offerFrame } from '../helpers/fake-studio.ts';
 import { pollUntil } from '../helpers/wait.ts';
 import { FakeFeed } from '../update/helpers/fake-feed.ts';
 import { cleanWorkerEnv, isAlive, localApiOf, startedBy, stopGroup, WorkerProcess } from '../helpers/worker-process.ts';
-import { bumpPatch, removeDir, workerManifest } from './helpers/package.ts';
+import { bumpPatch, removeDir, REPO_ROOT, workerManifest } from './helpers/package.ts';
 
 const run = promisify(execFile);
 
@@ -60,6 +60,14 @@ describe('the single-file worker (linux-x64)', { skip: process.platform !== 'lin
     assert.ok(current.bytes > 50 * 1024 * 1024 && current.bytes < 250 * 1024 * 1024, `${current.bytes} bytes`);
     const { stdout } = await run(current.path, ['version'], { env: cleanWorkerEnv({ XDG_DATA_HOME: join(dir, 'xdg-version') }) });
     assert.equal(stdout.trim(), `studio-worker ${version}`);
+    // Its payload, unpacked on that first start, holds the dependencies package-lock.json locks, for this platform only.
+    const [unpacked] = await readdir(join(dir, 'xdg-version', 'studio-worker', 'binary'));
+    const lock = JSON.parse(await readFile(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
+    for (const name of ['sharp', '@img/sharp-linux-x64', 'zod', 'prom-client', 'tar']) {
+      const installed = JSON.parse(await readFile(join(dir, 'xdg-version', 'studio-worker', 'binary', unpacked!, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
+      assert.equal(installed.version, lock.packages[`node_modules/${name}`]?.version, name);
+    }
+    assert.deepEqual((await readdir(join(dir, 'xdg-version', 'studio-worker', 'binary', unpacked!, 'node_modules', '@img'))).sort(), ['colour', 'sharp-libvips-linux-x64', 'sharp-linux-x64']);
   });
 
   it(
