@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isSea } from 'node:sea';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KIT_DIR as KIT_SOURCE_DIR } from '@studio-worker/web-kit';
@@ -46,8 +47,15 @@ export const UI_DIR = join(PACKAGE_ROOT, BUNDLED ? 'dist' : 'src', 'ui');
 /** The web kit the UI imports from `/kit/` (shared with the studio dashboard): copied to `dist/kit/` by the build. */
 export const KIT_DIR = BUNDLED ? join(PACKAGE_ROOT, 'dist', 'kit') : KIT_SOURCE_DIR;
 
-/** The `studio-worker` bin (service units and autostart entries start it). */
+/** The `studio-worker` bin (service units and autostart entries start it, unless SINGLE_FILE). */
 export const WORKER_BIN = join(PACKAGE_ROOT, 'bin', 'studio-worker.js');
+
+/**
+ * The executable when this worker runs as a single file (`npm run build:binaries`; the bundle runs
+ * from where scripts/sea/bootstrap.cjs unpacked it): what a service starts, and what an update
+ * replaces. Null under a plain Node.
+ */
+export const SINGLE_FILE: string | null = isSea() ? process.execPath : null;
 
 function packageRootAbove(start: string): string {
   for (let dir = start; ; dir = dirname(dir)) {

@@ -6,6 +6,7 @@ import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../daemon/exit-codes.ts';
 import { AGENT_VERSION } from '../daemon/version.ts';
 import { checkUpdateCommand } from './commands/check-update.ts';
 import { configCommand } from './commands/config.ts';
+import { enginesAddCommand, enginesListCommand } from './commands/engines.ts';
 import { installServiceCommand, uninstallServiceCommand } from './commands/service.ts';
 import { setupCommand } from './commands/setup.ts';
 import { uiCommand } from './commands/ui.ts';
@@ -147,6 +148,21 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     .description('stop, disable and remove the service')
     .action(async (_options, command: Command) => {
       exitCode = await uninstallServiceCommand(configPath(command), io);
+    });
+
+  const engines = program.command('engines').description('engine runtimes installed on demand (onnx: onnxruntime-node, ~290 MB)');
+  engines
+    .command('add')
+    .description("install an engine's runtime from the npm registry into the data dir (pinned, verified) and switch the engine on")
+    .argument('<engine>', 'the engine, e.g. onnx')
+    .action(async (engine: string, _options, command: Command) => {
+      exitCode = await enginesAddCommand(configPath(command), engine, io);
+    });
+  engines
+    .command('list')
+    .description('the engines whose runtime is installed on demand, and whether it is installed')
+    .action(() => {
+      exitCode = enginesListCommand(io);
     });
 
   program

@@ -80,7 +80,7 @@ export interface LocalApiContext {
   readConfig(): EditableConfig;
   /** Throws ApiError 400 `invalid_config` or 500 `config_not_saved`. */
   writeConfig(patch: unknown): Promise<ConfigWriteResult>;
-  metrics(): string;
+  metrics(): Promise<string>;
   /** One look at the update feed (never installs). */
   checkUpdate(): Promise<import('../update/check.ts').UpdateCheck>;
 }

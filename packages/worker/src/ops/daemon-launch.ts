@@ -61,7 +61,7 @@ export async function spawnDaemonDetached(host: Host, configPath: string): Promi
   });
   child.unref();
   if (child.pid === undefined) {
-    throw new OpsError('daemon_start_failed', `could not start ${host.node} ${host.bin} run; check that the file exists and is readable`);
+    throw new OpsError('daemon_start_failed', `could not start ${[host.node, host.bin].filter(Boolean).join(' ')} run; check that the file exists and is readable`);
   }
   return {
     pid: child.pid,

@@ -1,6 +1,6 @@
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { WORKER_BIN as PACKAGE_BIN } from '../package-layout.ts';
+import { SINGLE_FILE, WORKER_BIN as PACKAGE_BIN } from '../package-layout.ts';
 import { spawnRunner, type CommandRunner } from './runner.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -17,9 +17,9 @@ export interface Host {
   /** The user id (launchd's `gui/<uid>` domain); -1 where there is none (Windows). */
   uid: number;
   machineName: string;
-  /** Absolute path of the Node binary that runs studio-worker (this process's). */
+  /** Absolute path of the Node binary that runs studio-worker (this process's); the worker itself when it is a single file. */
   node: string;
-  /** Absolute path of `bin/studio-worker.js`. */
+  /** Absolute path of `bin/studio-worker.js`; empty for a single-file worker (it needs no script). */
   bin: string;
   run: CommandRunner;
 }
@@ -35,15 +35,15 @@ export function currentHost(overrides: Partial<Host> = {}): Host {
     uid: typeof process.getuid === 'function' ? process.getuid() : -1,
     machineName: safeHostname(),
     node: process.execPath,
-    bin: WORKER_BIN,
+    bin: SINGLE_FILE ? '' : WORKER_BIN,
     run: spawnRunner,
     ...overrides,
   };
 }
 
-/** The argv that starts `studio-worker <args…> --config <path>` with this Node: [node, bin, …]. */
+/** The argv that starts `studio-worker <args…> --config <path>`: [node, bin, …], or [single file, …]. */
 export function workerArgv(host: Host, configPath: string, args: readonly string[]): string[] {
-  return [host.node, host.bin, ...args, '--config', configPath];
+  return [host.node, ...(host.bin ? [host.bin] : []), ...args, '--config', configPath];
 }
 
 /** `$XDG_CONFIG_HOME`, else `~/.config` (freedesktop autostart and systemd user units live under it). */

@@ -15,6 +15,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Each line npm writes to stderr, as it comes (progress); the whole output is still returned. */
+  onStderrLine?: (line: string) => void;
 }
 
 /** Runs a program to completion (the installer's `npm install`); tests put a fake here. */
@@ -42,7 +44,15 @@ export const spawnRunner: CommandRunner = {
         ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
       });
       child.stdout.on('data', (chunk: Buffer) => (stdout = capped(stdout + chunk.toString('utf8'))));
-      child.stderr.on('data', (chunk: Buffer) => (stderr = capped(stderr + chunk.toString('utf8'))));
+      let partial = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        const text = chunk.toString('utf8');
+        stderr = capped(stderr + text);
+        if (!options.onStderrLine) return;
+        const lines = (partial + text).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) options.onStderrLine(line);
+      });
       child.on('error', (error) => {
         stderr = capped(`${stderr}${error.message}\n`);
       });

@@ -3,6 +3,7 @@ import type { Release } from '../daemon/job-gate.ts';
 import { BadVersions } from './bad-versions.ts';
 import { FeedClient } from './feed.ts';
 import { VersionsInstaller } from './installer.ts';
+import { SINGLE_FILE } from '../package-layout.ts';
 import { defaultDataDir, updatePaths } from './paths.ts';
 import { detachedLauncher } from './successor.ts';
 import { detectSupervisor, type Supervisor } from './supervision.ts';
@@ -51,7 +52,7 @@ export function createDaemonUpdater(options: DaemonUpdaterOptions): AutoUpdater 
     settings: options.settings,
     gate: options.gate,
     feed: new FeedClient({ http: { fetch: globalThis.fetch, userAgent: options.userAgent } }),
-    installer: new VersionsInstaller({ dataDir, currentVersion: options.currentVersion, log: options.log }),
+    installer: new VersionsInstaller({ dataDir, currentVersion: options.currentVersion, log: options.log, singleFile: SINGLE_FILE !== null }),
     badVersions: new BadVersions(paths.badVersions),
     downloadsDir: paths.downloads,
     pendingFile: paths.pending,
@@ -59,7 +60,8 @@ export function createDaemonUpdater(options: DaemonUpdaterOptions): AutoUpdater 
       stopCurrent: options.stopCurrent,
       launcher: detachedLauncher(),
       configDir: options.configDir,
-      previousEntry: process.argv[1] ?? '',
+      // A single file restarts as itself (its bootstrap follows current.json like the bin does).
+      previousEntry: SINGLE_FILE ?? process.argv[1] ?? '',
       supervisor,
     },
     log: options.log,

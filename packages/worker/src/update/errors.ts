@@ -27,6 +27,8 @@ export type UpdateErrorCode =
   | 'not_updatable'
   /** Reading or writing the data dir failed. */
   | 'local_io'
+  /** No engine runtime by that name is installed on demand (`studio-worker engines add <name>`). */
+  | 'unknown_runtime'
   /** The daemon is stopping. */
   | 'cancelled';
 

@@ -16,7 +16,6 @@ export { readPointer, writePointer, type CurrentPointer } from './pointer.ts';
 export { compareVersions, compareVersionText, isPrerelease, parseVersion, type Version } from './semver.ts';
 export { clearStartup, readStartup, recordStartup, ROLLED_BACK_FROM_ENV, STARTED_FILE, UPDATED_FROM_ENV, type StartedRecord } from './started-marker.ts';
 export { detachedLauncher, waitUntilHealthy, type DetachedLauncherOptions, type ExitStatus, type Health, type HealthWait, type Launcher, type Successor } from './successor.ts';
-export { extractTarGz, readTar, readTarGz, safeRelativePath, type TarEntry, type TarOptions } from './tar.ts';
 export { AutoUpdater, autoUpdateSettings, type AutoUpdaterOptions, type AutoUpdateSettings, type HandoverOptions, type UpdateOutcome } from './updater.ts';
 export { checkForUpdate, type UpdateCheck, type UpdateCheckOptions } from './check.ts';
 export { OWN_PACKAGE_ROOT } from './installer.ts';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, open, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Logger } from '@studio-worker/log';
 import { writeFileAtomic } from '../config/atomic-file.ts';
@@ -11,7 +11,6 @@ import { UpdateError, errorText } from './errors.ts';
 import { readPointer, writePointer, type CurrentPointer } from './pointer.ts';
 import { INSTALLED_MARKER, updatePaths } from './paths.ts';
 import { parseVersion } from './semver.ts';
-import { extractTarGz } from './tar.ts';
 
 /** A version unpacked with its dependencies, ready to start. */
 export interface InstalledVersion {
@@ -62,6 +61,12 @@ export interface VersionsInstallerOptions {
   env?: NodeJS.ProcessEnv;
   /** npm install may take a while on a slow mirror; default 10 minutes. */
   installTimeoutMs?: number;
+  /**
+   * This worker is a single file (SINGLE_FILE): a release is an executable, not an npm archive. It
+   * is kept as `versions/<version>/studio-worker[.exe]` beside a package.json naming it as the bin,
+   * so the pointer, the launcher and the rollback work as for packages.
+   */
+  singleFile?: boolean;
   log: Logger;
 }
 
@@ -96,6 +101,15 @@ export class VersionsInstaller implements Installer {
       }
       const staging = this.#paths.staging(version, randomBytes(4).toString('hex'));
       try {
+        if (this.#options.singleFile) {
+          await stageExecutable(archivePath, staging, this.#options.packageName ?? 'studio-worker', version);
+          await writeFileAtomic(join(staging, INSTALLED_MARKER), `${JSON.stringify({ version, installedAt: new Date().toISOString() })}\n`, 0o644);
+          await rm(dir, { recursive: true, force: true });
+          await rename(staging, dir);
+          return { version, dir, entry: await entryOf(dir, version) };
+        }
+        // node-tar is loaded when an update is unpacked, not in every idle daemon (~2.4 MB RSS).
+        const { extractTarGz } = await import('./tar.ts');
         await extractTarGz(archivePath, staging);
         const manifest = await readManifest(staging, version);
         const expectedName = this.#options.packageName ?? 'studio-worker';
@@ -154,8 +168,27 @@ export class VersionsInstaller implements Installer {
           removed.push(name);
         }
       }
+      if (this.#options.singleFile) removed.push(...(await this.#pruneUnpacked(kept)));
       return removed;
     });
+  }
+
+  /**
+   * The payloads single files unpacked (`binary/<version>-<digest>/`) of versions no longer kept,
+   * never the one this process runs from. A file whose folder went unpacks it again at its start.
+   */
+  async #pruneUnpacked(kept: ReadonlySet<string>): Promise<string[]> {
+    const root = this.#paths.binaries;
+    const running = await realpath(this.#options.packageRoot ?? OWN_PACKAGE_ROOT).catch(() => '');
+    const removed: string[] = [];
+    for (const name of await readdir(root).catch(() => [] as string[])) {
+      // (`.tmp-<pid>` folders are left alone: another start of a file may be unpacking right now.)
+      const version = /^(.+)-[0-9a-f]{16}$/.exec(name)?.[1];
+      if (!version || kept.has(version) || join(root, name) === running) continue;
+      await rm(join(root, name), { recursive: true, force: true });
+      removed.push(`binary/${name}`);
+    }
+    return removed;
   }
 
   async #installDependencies(dir: string, version: string, signal?: AbortSignal): Promise<void> {
@@ -195,6 +228,36 @@ export class VersionsInstaller implements Installer {
       lock.release();
     }
   }
+}
+
+/** The executable file formats a single-file release may be, by their first bytes. */
+const EXECUTABLE_MAGIC: ReadonlyArray<[string, Buffer]> = [
+  ['ELF', Buffer.from([0x7f, 0x45, 0x4c, 0x46])],
+  ['PE', Buffer.from('MZ')],
+  ['Mach-O', Buffer.from([0xcf, 0xfa, 0xed, 0xfe])],
+];
+
+/** A verified single-file release as `<staging>/studio-worker[.exe]` with a package.json naming it. */
+async function stageExecutable(archivePath: string, staging: string, name: string, version: string): Promise<void> {
+  const head = Buffer.alloc(4);
+  const handle = await open(archivePath, 'r');
+  try {
+    await handle.read(head, 0, 4, 0);
+  } finally {
+    await handle.close();
+  }
+  if (!EXECUTABLE_MAGIC.some(([, magic]) => head.subarray(0, magic.length).equals(magic))) {
+    throw new UpdateError(
+      'unsafe_archive',
+      `the release offered as ${version} is not an executable (ELF, PE or Mach-O), but this worker is a single file; point auto_update_feed at the feed of the single-file builds (docs/operations/release.md)`,
+    );
+  }
+  const file = process.platform === 'win32' ? 'studio-worker.exe' : 'studio-worker';
+  await mkdir(staging, { recursive: true });
+  await copyFile(archivePath, join(staging, file));
+  await chmod(join(staging, file), 0o755);
+  const manifest = { name, version, description: 'A single-file studio-worker, installed by its auto-updater.', bin: { 'studio-worker': file } };
+  await writeFileAtomic(join(staging, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`, 0o644);
 }
 
 interface Manifest {

@@ -30,6 +30,8 @@ export function updatePaths(dataDir: string) {
     downloads: join(dataDir, 'update', 'downloads'),
     /** Versions that failed to start here. */
     badVersions: join(dataDir, 'update', 'bad-versions.json'),
+    /** Where single files unpack their payload: `binary/<version>-<digest>/` (scripts/sea/bootstrap.cjs). */
+    binaries: join(dataDir, 'binary'),
   };
 }
 

@@ -37,8 +37,13 @@ export interface DetachedLauncherOptions {
   baseEnv?: NodeJS.ProcessEnv;
 }
 
+/** A JavaScript file Node runs, as opposed to an executable (a single-file worker). */
+export function isScript(entry: string): boolean {
+  return /\.[cm]?js$/i.test(entry);
+}
+
 /**
- * `node <entry> <our argv>` in its own process group, so it outlives us and a terminal's Ctrl-C
+ * `node <entry> <our argv>` (or `<entry> <our argv>` for a single file) in its own process group, so it outlives us and a terminal's Ctrl-C
  * for the old process group does not reach it.
  */
 export function detachedLauncher(options: DetachedLauncherOptions = {}): Launcher {
@@ -46,7 +51,9 @@ export function detachedLauncher(options: DetachedLauncherOptions = {}): Launche
     start(entry, env) {
       const execArgv = options.execArgv ?? process.execArgv.filter((flag) => !flag.startsWith('--inspect'));
       const args = options.args ?? process.argv.slice(2);
-      const child = spawn(options.execPath ?? process.execPath, [...execArgv, entry, ...args], {
+      // A script runs under Node (`node <entry>`); a single-file version is its own executable.
+      const [command, argv] = isScript(entry) ? [options.execPath ?? process.execPath, [...execArgv, entry, ...args]] : [entry, args];
+      const child = spawn(command, argv, {
         detached: true,
         stdio: options.stdio ?? ['ignore', 'inherit', 'inherit'],
         env: { ...withoutHandoverMarks(options.baseEnv ?? process.env), ...env },

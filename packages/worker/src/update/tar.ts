@@ -1,8 +1,19 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, resolve, sep } from 'node:path';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { createReadStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { Parser, extract, type ReadEntry } from 'tar';
 import { UpdateError, errorText } from './errors.ts';
+
+// Update archives are unpacked by node-tar (npm's own), in two passes over the verified file:
+//   1. list: every header is read and checked against our rules (files and directories only, no
+//      absolute or climbing names, sizes under the cap, no oversized pax/long-name headers);
+//      nothing is written, so a bad archive leaves nothing behind.
+//   2. extract: node-tar with its path-safety defaults (preservePaths off: no absolute names, no
+//      `..`, no writing through a symlink), strict (every warning is an error), and a filter that
+//      lets through only what pass 1 allowed.
 
 /** One entry of an archive, after the checks: a plain file or a directory, at a safe relative path. */
 export interface TarEntry {
@@ -11,7 +22,7 @@ export interface TarEntry {
   type: 'file' | 'directory';
   /** Permission bits as archived. */
   mode: number;
-  data: Buffer;
+  size: number;
 }
 
 export interface TarOptions {
@@ -21,8 +32,10 @@ export interface TarOptions {
   maxBytes?: number;
 }
 
-const BLOCK = 512;
-const gunzipAsync = promisify(gunzip);
+const DEFAULT_MAX_BYTES = 512 * 1024 * 1024;
+/** A pax or GNU long-name header this large is an attack, not a path (node-tar's default is 1 MiB). */
+const MAX_META_BYTES = 64 * 1024;
+const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory']);
 
 /**
  * Unpack a .tgz into `destDir`: files and directories only. Every entry is checked before anything
@@ -30,92 +43,127 @@ const gunzipAsync = promisify(gunzip);
  * nothing. Files get 0755 when any execute bit was set, else 0644.
  */
 export async function extractTarGz(archivePath: string, destDir: string, options: TarOptions = {}): Promise<{ files: number }> {
-  let packed: Buffer;
-  try {
-    packed = await readFile(archivePath);
-  } catch (error) {
-    throw new UpdateError('local_io', `reading ${archivePath} failed: ${errorText(error)}`, { cause: error });
-  }
-  const entries = await readTarGz(packed, options);
+  const entries = await listTarGz(createReadStream(archivePath), options).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EACCES') {
+      throw new UpdateError('local_io', `reading ${archivePath} failed: ${errorText(error)}`, { cause: error });
+    }
+    throw error;
+  });
+  const allowed = new Map(entries.map((entry) => [entry.path, entry]));
+  const strip = options.stripComponents ?? 1;
   const root = resolve(destDir);
-  let files = 0;
   try {
     await mkdir(root, { recursive: true, mode: 0o755 });
-    for (const entry of entries) {
-      const target = resolve(root, ...entry.path.split('/'));
-      // readTar already refused `..` and absolute names; this is the belt to those braces.
-      if (!target.startsWith(root + sep)) throw new UpdateError('unsafe_archive', `the archive entry "${entry.path}" would land outside ${root}; refusing the whole archive`);
-      if (entry.type === 'directory') {
-        await mkdir(target, { recursive: true, mode: 0o755 });
-        continue;
-      }
-      await mkdir(dirname(target), { recursive: true, mode: 0o755 });
-      const mode = entry.mode & 0o111 ? 0o755 : 0o644;
-      await writeFile(target, entry.data, { mode });
-      files++;
-    }
+    await extract({
+      file: archivePath,
+      cwd: root,
+      strip,
+      strict: true,
+      preservePaths: false,
+      preserveOwner: false,
+      maxMetaEntrySize: MAX_META_BYTES,
+      filter: (path, entry) => {
+        const relative = safeRelativePath(path, strip);
+        const checked = relative === null ? undefined : allowed.get(relative);
+        if (!checked || !('type' in entry) || checked.type !== (entry.type === 'Directory' ? 'directory' : 'file')) return false;
+        // The archive's owner and exact bits do not matter to a release: executable or not.
+        entry.mode = checked.type === 'directory' || checked.mode & 0o111 ? 0o755 : 0o644;
+        return true;
+      },
+    });
   } catch (error) {
-    if (error instanceof UpdateError) throw error;
+    // pass 1 let it through, so this is the disk (or an archive that changed under us): undo it.
+    await rm(root, { recursive: true, force: true }).catch(() => {});
     throw new UpdateError('local_io', `unpacking into ${root} failed: ${errorText(error)}; check the data dir's disk space and permissions`, { cause: error });
   }
-  return { files };
+  return { files: entries.filter((entry) => entry.type === 'file').length };
 }
 
-/** gunzip + readTar. */
-export async function readTarGz(packed: Buffer, options: TarOptions = {}): Promise<TarEntry[]> {
-  const maxBytes = options.maxBytes ?? 512 * 1024 * 1024;
-  let tar: Buffer;
-  try {
-    tar = await gunzipAsync(packed, { maxOutputLength: maxBytes });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new UpdateError('archive_size', `the archive unpacks to more than ${maxBytes} bytes; refusing it`, { cause: error });
-    }
-    throw new UpdateError('unsafe_archive', `the archive is not gzip-compressed: ${errorText(error)}`, { cause: error });
-  }
-  return readTar(tar, options);
-}
-
-/** Parse an uncompressed tar (ustar, with pax and GNU long names), checking every entry. */
-export function readTar(tar: Buffer, options: TarOptions = {}): TarEntry[] {
+/**
+ * Read a gzip'd tar and check every entry without writing anything; resolves with the entries that
+ * would be unpacked (the stripped folders themselves left out). Refuses the whole archive
+ * (`unsafe_archive`) for a link, a device or fifo, an absolute or climbing name, a corrupt or
+ * truncated header, an oversized pax/long-name header; `archive_size` past `maxBytes` unpacked.
+ */
+export async function listTarGz(source: Readable | Buffer, options: TarOptions = {}): Promise<TarEntry[]> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const strip = options.stripComponents ?? 1;
   const entries: TarEntry[] = [];
-  let longName: string | undefined;
-  let offset = 0;
-  while (offset + BLOCK <= tar.length) {
-    const header = tar.subarray(offset, offset + BLOCK);
-    if (header.every((byte) => byte === 0)) break;
-    if (!checksumMatches(header)) throw new UpdateError('unsafe_archive', `the archive has a corrupt header at byte ${offset}`);
-    const size = octal(header, 124, 12, offset);
-    const type = String.fromCharCode(header[156] ?? 0);
-    const dataStart = offset + BLOCK;
-    const dataEnd = dataStart + size;
-    if (dataEnd > tar.length) throw new UpdateError('unsafe_archive', `the archive ends inside an entry (byte ${offset}); it is truncated`);
-    const data = tar.subarray(dataStart, dataEnd);
-    offset = dataStart + Math.ceil(size / BLOCK) * BLOCK;
+  let refusal: UpdateError | undefined;
+  const refuse = (error: UpdateError): void => {
+    refusal ??= error;
+  };
 
-    if (type === 'x') {
-      longName = paxPath(data) ?? longName;
-      continue;
-    }
-    if (type === 'L') {
-      longName = cString(data, 0, data.length);
-      continue;
-    }
-    // Global pax headers and GNU long link names carry nothing a files-only archive needs.
-    if (type === 'g' || type === 'K') continue;
+  let unpacked = 0;
+  let declared = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      unpacked += chunk.length;
+      if (unpacked > maxBytes) done(new UpdateError('archive_size', `the archive unpacks to more than ${maxBytes} bytes; refusing it`));
+      else done(null, chunk);
+    },
+  });
+  const parser = new Parser({
+    strict: true,
+    maxMetaEntrySize: MAX_META_BYTES,
+    onReadEntry: (entry: ReadEntry) => {
+      entry.resume();
+      if (refusal) return;
+      try {
+        const checked = checkEntry(entry, strip);
+        // The header's size, before its data arrives: a lying 8 GB header stops here, not at the disk.
+        declared += checked?.size ?? 0;
+        if (declared > maxBytes) refuse(new UpdateError('archive_size', `the archive's entries add up to more than ${maxBytes} bytes ("${entry.path}" alone says ${entry.size} bytes); refusing it`));
+        else if (checked) entries.push(checked);
+      } catch (error) {
+        if (error instanceof UpdateError) refuse(error);
+        else throw error;
+      }
+    },
+  });
+  // node-tar skips a meta header over maxMetaEntrySize; for us it is a hostile archive.
+  parser.on('ignoredEntry', (entry: ReadEntry) => {
+    if (entry.meta) refuse(new UpdateError('unsafe_archive', `the archive has a ${entry.size}-byte ${entry.type} header (over ${MAX_META_BYTES}); refusing the archive`));
+  });
 
-    const name = longName ?? headerName(header);
-    longName = undefined;
-    if (type === '1' || type === '2') throw new UpdateError('unsafe_archive', `the archive entry "${name}" is a ${type === '2' ? 'symbolic' : 'hard'} link; update archives may hold only files and directories`);
-    if (type !== '0' && type !== '\0' && type !== '7' && type !== '5') {
-      throw new UpdateError('unsafe_archive', `the archive entry "${name}" has type "${type}" (not a file or a directory); refusing the archive`);
-    }
-    const path = safeRelativePath(name, strip);
-    if (path === null) continue;
-    entries.push({ path, type: type === '5' ? 'directory' : 'file', mode: octal(header, 100, 8, offset) & 0o7777, data: Buffer.from(data) });
+  try {
+    await pipeline(Buffer.isBuffer(source) ? Readable.from([source]) : source, createGunzip(), counter, parser);
+  } catch (error) {
+    // What our checks saw first explains better than where the parser gave up.
+    if (refusal) throw refusal;
+    if (error instanceof UpdateError) throw error;
+    throw parserRefusal(error);
   }
+  if (refusal) throw refusal;
   return entries;
+}
+
+/** One header against our rules: the entry to unpack, null for a stripped folder; throws to refuse. */
+function checkEntry(entry: ReadEntry, strip: number): TarEntry | null {
+  const name = entry.path;
+  if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
+    throw new UpdateError('unsafe_archive', `the archive entry "${name}" is a ${entry.type === 'SymbolicLink' ? 'symbolic' : 'hard'} link (to "${entry.linkpath ?? ''}"); update archives may hold only files and directories`);
+  }
+  if (!ALLOWED_TYPES.has(entry.type)) {
+    throw new UpdateError('unsafe_archive', `the archive entry "${name}" is a ${entry.type} (not a file or a directory); refusing the archive`);
+  }
+  const path = safeRelativePath(name, strip);
+  if (path === null) return null;
+  const size = entry.size ?? 0;
+  if (!Number.isSafeInteger(size) || size < 0) throw new UpdateError('unsafe_archive', `the archive entry "${name}" has an impossible size`);
+  return { path, type: entry.type === 'Directory' ? 'directory' : 'file', mode: (entry.mode ?? 0) & 0o7777, size };
+}
+
+/** node-tar's strict-mode errors, in our words. */
+function parserRefusal(error: unknown): UpdateError {
+  const code = (error as { code?: string }).code ?? '';
+  const text = errorText(error);
+  if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /incorrect header check|unexpected end of file/i.test(text)) {
+    return new UpdateError('unsafe_archive', `the archive is not a whole gzip stream (${text}); it is truncated or not gzip-compressed`, { cause: error });
+  }
+  if (/checksum/i.test(text)) return new UpdateError('unsafe_archive', `the archive has a corrupt header (${text})`, { cause: error });
+  if (/truncated|unexpected eof/i.test(text)) return new UpdateError('unsafe_archive', `the archive ends inside an entry; it is truncated (${text})`, { cause: error });
+  return new UpdateError('unsafe_archive', `the archive is not a valid tar: ${text}${code ? ` (${code})` : ''}`, { cause: error });
 }
 
 /**
@@ -131,52 +179,4 @@ export function safeRelativePath(name: string, strip: number): string | null {
   if (parts.includes('..')) throw new UpdateError('unsafe_archive', `the archive entry "${name}" climbs out with ".."; refusing the archive`);
   const kept = parts.slice(strip);
   return kept.length === 0 ? null : kept.join('/');
-}
-
-function headerName(header: Buffer): string {
-  const name = cString(header, 0, 100);
-  const ustar = header.subarray(257, 262).toString('latin1') === 'ustar';
-  const prefix = ustar ? cString(header, 345, 155) : '';
-  return prefix ? `${prefix}/${name}` : name;
-}
-
-function cString(buffer: Buffer, start: number, length: number): string {
-  const field = buffer.subarray(start, start + length);
-  const end = field.indexOf(0);
-  return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
-}
-
-function octal(header: Buffer, start: number, length: number, at: number): number {
-  const field = header.subarray(start, start + length);
-  if ((field[0] ?? 0) & 0x80) throw new UpdateError('unsafe_archive', `the archive header at byte ${at} uses a base-256 number (a file over 8 GB?); a worker release never does`);
-  const text = cString(header, start, length).trim();
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new UpdateError('unsafe_archive', `the archive header at byte ${at} has a malformed number "${text}"`);
-  return parseInt(text, 8);
-}
-
-/** The header checksum: the sum of its bytes with the checksum field counted as spaces. */
-function checksumMatches(header: Buffer): boolean {
-  const text = cString(header, 148, 8).trim();
-  if (!/^[0-7]+$/.test(text)) return false;
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (header[i] ?? 0);
-  return sum === parseInt(text, 8);
-}
-
-/** `path=` from pax extended header records ("<length> <key>=<value>\n" each). */
-function paxPath(data: Buffer): string | undefined {
-  let path: string | undefined;
-  let offset = 0;
-  while (offset < data.length) {
-    const space = data.indexOf(0x20, offset);
-    if (space === -1) break;
-    const length = Number(data.subarray(offset, space).toString('latin1'));
-    if (!Number.isInteger(length) || length <= 0 || offset + length > data.length) throw new UpdateError('unsafe_archive', 'the archive has a malformed pax header');
-    const record = data.subarray(space + 1, offset + length - 1).toString('utf8');
-    const equals = record.indexOf('=');
-    if (equals > 0 && record.slice(0, equals) === 'path') path = record.slice(equals + 1);
-    offset += length;
-  }
-  return path;
 }

@@ -1,21 +1,23 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Counter, Gauge, Histogram, renderExposition } from '../../src/daemon/prometheus.ts';
+import { Counter, createMetricsRegistry, EXPOSITION_CONTENT_TYPE, Gauge, Histogram } from '../../src/daemon/prometheus.ts';
 import { offerFrame } from '../helpers/fake-studio.ts';
 import { useScenarios } from '../helpers/scenario.ts';
 import { Api, EPHEMERAL_PORT } from './harness.ts';
 import { parseExposition } from './prometheus-parser.ts';
 
 describe('Prometheus exposition', () => {
-  it('renders counters, gauges and histograms that a strict parser reads back, label values escaped', () => {
-    const counter = new Counter('demo_total', 'A counter.\nSecond line.');
+  it('renders counters, gauges and histogram (prom-client, our registry setup) that a strict parser reads back, label values escaped', async () => {
+    const registry = createMetricsRegistry();
+    const counter = new Counter({ name: 'demo_total', help: 'A counter.\nSecond line.', labelNames: ['path'] as const, registers: [registry] });
     counter.inc({ path: 'a"b\\c\nd' }, 2);
     counter.inc({ path: 'plain' });
-    const gauge = new Gauge('demo_ratio', 'A gauge.');
+    const gauge = new Gauge({ name: 'demo_ratio', help: 'A gauge.', registers: [registry] });
     gauge.set(0.25);
-    const histogram = new Histogram('demo_seconds', 'A histogram.', [1, 0.1, 10]);
-    for (const value of [0.05, 0.5, 0.5, 20]) histogram.observe(value, { kind: 'image' });
-    const parsed = parseExposition(renderExposition([counter, gauge, histogram]));
+    // Sorted bounds: prom-client (15.1) neither sorts nor checks them, and counts wrongly when unsorted.
+    const histogram = new Histogram({ name: 'demo_seconds', help: 'A histogram.', labelNames: ['kind'] as const, buckets: [0.1, 1, 10], registers: [registry] });
+    for (const value of [0.05, 0.5, 0.5, 20]) histogram.observe({ kind: 'image' }, value);
+    const parsed = parseExposition(await registry.metrics());
     assert.equal(parsed.value('demo_total', { path: 'a"b\\c\nd' }), 2);
     assert.equal(parsed.value('demo_total', { path: 'plain' }), 1);
     assert.equal(parsed.value('demo_ratio'), 0.25);
@@ -25,7 +27,17 @@ describe('Prometheus exposition', () => {
     );
     assert.equal(parsed.value('demo_seconds_sum', { kind: 'image' }), 21.05);
     assert.equal(parsed.families.get('demo_seconds')?.type, 'histogram');
-    assert.throws(() => counter.inc({}, -1), /can only go up/);
+    assert.throws(() => counter.inc({ path: 'plain' }, -1), /not possible to decrease a counter/);
+    assert.equal(EXPOSITION_CONTENT_TYPE, 'text/plain; version=0.0.4; charset=utf-8');
+  });
+
+  it('a registry per program instance: default labels on every series, no series shared between two', async () => {
+    const studio = createMetricsRegistry({ labels: { program: 'studio' } });
+    const worker = createMetricsRegistry();
+    new Counter({ name: 'same_name_total', help: 'x', registers: [studio] }).inc();
+    new Counter({ name: 'same_name_total', help: 'x', registers: [worker] });
+    assert.equal(parseExposition(await studio.metrics()).value('same_name_total', { program: 'studio' }), 1);
+    assert.equal(parseExposition(await worker.metrics()).value('same_name_total'), 0);
   });
 
   it('the parser refuses what Prometheus would refuse', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,12 +15,24 @@ import { cleanWorkerEnv, isAlive, localApiOf, startedBy, stopGroup, WorkerProces
 import { bumpPatch, installTarball, npmPack, removeDir, REPO_ROOT, stagePackage, workerManifest, WORKER_DIR } from './helpers/package.ts';
 
 const run = promisify(execFile);
+/** What `npm i studio-worker` may bring, all dependencies included (issue 17). */
+const INSTALL_BUDGET_MB = 40;
+
+/** Bytes of the files below `dir` (apparent sizes, links not followed), as `du --apparent-size` counts. */
+async function diskUsage(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await lstat(join(entry.parentPath, entry.name))).size;
+  }
+  return total;
+}
 
 /**
  * The release as a user gets it: `npm run build`, `npm pack -w studio-worker`, `npm install <tgz>`
  * into a project elsewhere, then the installed bin (which Node runs from node_modules, where it
  * refuses to strip types: only the bundle can run there). Needs the npm registry for the
- * dependencies (sharp, onnxruntime-node, …); npm's cache makes it quick after the first time.
+ * dependencies (sharp, pino, …); npm's cache makes it quick after the first time. onnxruntime-node
+ * comes from npm's cache through `studio-worker engines add onnx`.
  */
 describe('the published package, installed from its tarball', () => {
   let dir: string;
@@ -66,7 +78,18 @@ describe('the published package, installed from its tarball', () => {
     const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     assert.deepEqual(Object.keys(manifest.dependencies).filter((name) => name.startsWith('@studio-worker/')), []);
     assert.equal(existsSync(join(project, 'node_modules', '@studio-worker')), false, 'npm installed no workspace package');
-    assert.equal(existsSync(join(project, 'node_modules', 'onnxruntime-node', 'bin')), true, 'the runtime is installed (its postinstall did not run)');
+    // Heavy engine runtimes are not dependencies: `studio-worker engines add onnx` installs one on demand.
+    assert.equal(existsSync(join(project, 'node_modules', 'onnxruntime-node')), false, 'onnxruntime-node is not installed with the worker');
+  });
+
+  it(`installs into a fresh project at ${INSTALL_BUDGET_MB} MB or less (the worker and all its dependencies)`, async () => {
+    const bytes = await diskUsage(join(project, 'node_modules'));
+    const mb = bytes / 1024 / 1024;
+    process.stdout.write(`# installed size: ${mb.toFixed(1)} MB\n`);
+    assert.ok(mb <= INSTALL_BUDGET_MB, `node_modules holds ${mb.toFixed(1)} MB; the budget is ${INSTALL_BUDGET_MB} MB`);
+    // No install script anywhere in the tree: nothing reaches a host other than the registry.
+    const installed = JSON.parse(await readFile(join(project, 'node_modules', '.package-lock.json'), 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean }> };
+    assert.deepEqual(Object.entries(installed.packages).filter(([, entry]) => entry.hasInstallScript).map(([path]) => path), []);
   });
 
   it('`studio-worker version` runs from node_modules', async () => {
@@ -80,6 +103,15 @@ describe('the published package, installed from its tarball', () => {
     // No update check against the real registry; the ONNX engine on, so its host process (dist/onnx-host.js) starts.
     const config = await makeConfig(studio.url, { extra: 'auto_update_enabled = false\n[engines.onnx]\n' });
     cleanups.push(() => config.cleanup());
+    // Until the runtime is there, `status` says what to run.
+    const before = await run(process.execPath, [bin, 'status', '--config', config.configPath], { cwd: project, env: cleanWorkerEnv({ XDG_DATA_HOME: join(dir, 'xdg') }) });
+    assert.match(before.stdout, /runtimes: +onnx: onnxruntime-node \S+ is not installed; run `studio-worker engines add onnx`/);
+    // The runtime on demand, from npm's cache (the repository's install filled it): what a user's
+    // `studio-worker engines add onnx` does against the registry.
+    const added = await run(process.execPath, [bin, 'engines', 'add', 'onnx', '--config', config.configPath], { cwd: project, env: cleanWorkerEnv({ XDG_DATA_HOME: join(dir, 'xdg'), npm_config_offline: 'true' }) });
+    assert.match(added.stdout, /installed onnxruntime-node \S+ in /);
+    const after = await run(process.execPath, [bin, 'status', '--config', config.configPath], { cwd: project, env: cleanWorkerEnv({ XDG_DATA_HOME: join(dir, 'xdg') }) });
+    assert.doesNotMatch(after.stdout, /runtimes:/);
     const daemon = startInstalled(config.configPath);
 
     const connection = await studio.ready(0, 60_000);
@@ -101,6 +133,7 @@ describe('the published package, installed from its tarball', () => {
     const status = (await (await fetch(new URL('/daemon/status', api.url), { headers: { authorization: `Bearer ${TEST_LOCAL_API_TOKEN}` } })).json()) as { engines: Array<{ engine: string; available: boolean; reason?: string; detail?: string }> };
     const onnx = status.engines.find((engine) => engine.engine === 'onnx');
     assert.equal(onnx?.available, true, JSON.stringify(onnx));
+    assert.match(onnx?.detail ?? '', new RegExp(`from ${join(dir, 'xdg', 'studio-worker', 'runtimes', 'onnx')}`), 'the runtime came from the data dir');
 
     assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
   });

@@ -84,6 +84,23 @@ describe('versions installer', () => {
     assert.equal(existsSync(join(paths.versions, '0.2.0')), false);
   });
 
+  it('a single-file worker also prunes the payloads unpacked for versions no longer kept, never its own', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'studio-worker-prune-binary-'));
+    try {
+      const binary = join(dataDir, 'binary');
+      const own = join(binary, `0.0.5-${'c'.repeat(16)}`);
+      for (const name of [`0.0.9-${'a'.repeat(16)}`, `0.1.0-${'b'.repeat(16)}`, `0.1.2-${'d'.repeat(16)}`, `0.0.8-${'e'.repeat(16)}.tmp-123`]) await mkdir(join(binary, name), { recursive: true });
+      await mkdir(join(own, 'dist'), { recursive: true });
+      const installer = new VersionsInstaller({ dataDir, currentVersion: '0.1.0', singleFile: true, packageRoot: own, log: captureLog().log });
+      const removed = await installer.prune(['0.1.2', '0.1.0']);
+      assert.deepEqual(removed, [`binary/0.0.9-${'a'.repeat(16)}`]);
+      // Its own (0.0.5, running), the kept ones, and an unpacking under way stay.
+      assert.deepEqual((await readdir(binary)).sort(), [`0.0.5-${'c'.repeat(16)}`, `0.0.8-${'e'.repeat(16)}.tmp-123`, `0.1.0-${'b'.repeat(16)}`, `0.1.2-${'d'.repeat(16)}`]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('activates and restores the pointer, and prunes old versions and interrupted installs', async () => {
     const { archive, installer, paths } = await setup();
     await installer.install('0.2.0', archive);

@@ -7,6 +7,9 @@ import { DaemonUnreachableError, type DaemonStatusWire } from '../../local-api/i
 import { describeRegistration, type RegistrationState } from '../../registration/index.ts';
 import { describeSession, type SessionState } from '../../session/state.ts';
 import type { CliIo } from '../io.ts';
+import { BUNDLED } from '../../package-layout.ts';
+import { defaultDataDir } from '../../update/paths.ts';
+import { onDemandRuntimes, runtimeState } from '../../update/runtimes.ts';
 import { findDaemon } from './daemon-via-api.ts';
 import { runningDaemonState } from './running.ts';
 
@@ -77,11 +80,27 @@ export async function statusCommand(configPath: string, io: CliIo): Promise<numb
   } else {
     rows.push(['daemon', 'not running (start it with `studio-worker run`); the rows above and below come from config.toml']);
   }
+  const missing = missingRuntimes(config.engines as Record<string, { enabled?: unknown } | undefined>);
+  if (missing.length > 0) rows.push(['runtimes', missing.join('; ')]);
   rows.push(['vram threshold', `${config.vramThresholdGb} GB`]);
   rows.push(['models root', config.modelsRoot]);
   const width = Math.max(...rows.map(([label]) => label.length)) + 2;
   for (const [label, value] of rows) io.out(`${`${label}:`.padEnd(width)}${value}`);
   return EXIT_OK;
+}
+
+/**
+ * Engines switched on in config.toml whose runtime is installed on demand and is not there yet.
+ * Only for an installed worker: a checkout has the runtimes as devDependencies.
+ */
+function missingRuntimes(tables: Record<string, { enabled?: unknown } | undefined>): string[] {
+  if (!BUNDLED) return [];
+  const dataDir = defaultDataDir();
+  return onDemandRuntimes()
+    .filter((engine) => tables[engine] !== undefined && tables[engine]?.enabled !== false)
+    .map((engine) => runtimeState(engine, dataDir))
+    .filter((state) => !state.installed)
+    .map((state) => `${state.engine}: ${state.package} ${state.version} is not installed; run \`studio-worker engines add ${state.engine}\``);
 }
 
 async function daemonView(configPath: string): Promise<DaemonView | null> {

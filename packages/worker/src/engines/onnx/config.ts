@@ -15,6 +15,12 @@ export const OnnxEngineConfig = z.object({
    * onnxruntime-node (its API: InferenceSession, Tensor, listSupportedBackends).
    */
   runtimeModule: z.string().min(1).default('onnxruntime-node'),
+  /**
+   * The operator's consent to install the default runtime on first use when it is missing: the
+   * same pinned, verified install as `studio-worker engines add onnx` (~90 MB from the npm
+   * registry), started by the engine's probe; `status` shows its progress until it is there.
+   */
+  installRuntime: z.boolean().default(false),
   /** Execution providers in order of preference, e.g. ["cuda", "cpu"]. */
   executionProviders: z.array(z.string().min(1)).min(1).default(['cpu']),
   /** Threads per inference; 0 lets ONNX Runtime choose (one per physical core). */

@@ -18,6 +18,8 @@ import type { ModelFileRef } from './host-protocol.ts';
 import { decodeImage, decodeMask, encodeImage, outputExtFor } from './images.ts';
 import { fetchImageBytes, type FetchImageOptions } from '../shared/input-images.ts';
 import { JobLock } from './job-lock.ts';
+import { defaultDataDir } from '../../update/paths.ts';
+import { installRuntime, locateRuntime, runtimeState } from '../../update/runtimes.ts';
 import { modelMismatch, type ModelRunner } from './model-io.ts';
 import { parsePipelineOptions, type PipelineOptions } from './options.ts';
 import { runInpaint } from './pipelines/inpaint.ts';
@@ -29,7 +31,14 @@ export interface OnnxEngineDeps {
   log: Logger;
   /** Where the worker keeps model files; the engine reads only what the runner resolved. */
   modelsRoot: string;
+  /**
+   * The per-user data dir whose `runtimes/onnx/` holds onnxruntime-node once `studio-worker engines
+   * add onnx` installed it (update/runtimes.ts); default the one the updater uses.
+   */
+  dataDir?: string;
 }
+
+const DEFAULT_RUNTIME = 'onnxruntime-node';
 
 /** A failed probe is retried after this long (a heartbeat must not spawn a doomed host each time). */
 const PROBE_RETRY_MS = 30_000;
@@ -46,11 +55,15 @@ export class OnnxEngine implements Engine {
 
   readonly #config: OnnxEngineConfig;
   readonly #log: Logger;
+  readonly #dataDir: string;
   readonly #lock = new JobLock();
   #host: InferenceHost | null = null;
   #starting: Promise<InferenceHost> | null = null;
   #runtime: RuntimeInfo | null = null;
   #probeFailure: { reason: string; at: number } | null = null;
+  /** An install on first use (install_runtime = true) under way, and how far it got. */
+  #installing: { progress: string } | null = null;
+  readonly #installAbort = new AbortController();
   #idleTimer: NodeJS.Timeout | undefined;
   #sessionLoads = 0;
   #hostStarts = 0;
@@ -61,6 +74,49 @@ export class OnnxEngine implements Engine {
   constructor(config: OnnxEngineConfigInput, deps: OnnxEngineDeps) {
     this.#config = OnnxEngineConfig.parse(config);
     this.#log = deps.log;
+    this.#dataDir = deps.dataDir ?? defaultDataDir();
+  }
+
+  /**
+   * Starts the consented install (install_runtime = true) in the background; the probes that
+   * follow report its progress, and the first one after it finished starts the host.
+   */
+  #installOnFirstUse(): string {
+    const pin = runtimeState('onnx', this.#dataDir);
+    const installing = { progress: `installing ${pin.package} ${pin.version} into ${pin.dir} (install_runtime = true)` };
+    this.#installing = installing;
+    this.#log.info({ op: 'onnx_runtime', package: pin.package, version: pin.version, dir: pin.dir }, installing.progress);
+    void installRuntime('onnx', {
+      dataDir: this.#dataDir,
+      signal: this.#installAbort.signal,
+      onProgress: (progress) => {
+        if (progress.phase === 'installing') installing.progress = `installing ${pin.package} ${pin.version}: ${progress.fetched}/${progress.total} packages`;
+        else if (progress.phase === 'verifying') installing.progress = `installing ${pin.package} ${pin.version}: verifying`;
+      },
+    }).then(
+      () => {
+        this.#log.info({ op: 'onnx_runtime', dir: pin.dir }, `installed ${pin.package} ${pin.version} in ${pin.dir}`);
+        this.#probeFailure = null;
+      },
+      (error: unknown) => {
+        const reason = `installing ${pin.package} ${pin.version} failed: ${error instanceof Error ? error.message : String(error)}; tried again in ${PROBE_RETRY_MS / 1000} s, or run \`studio-worker engines add onnx\``;
+        this.#log.warn({ op: 'onnx_runtime', err: error }, reason);
+        this.#probeFailure = { reason, at: Date.now() };
+      },
+    ).finally(() => {
+      this.#installing = null;
+    });
+    return installing.progress;
+  }
+
+  /**
+   * What the host imports: a runtime_module the operator set, as given; the default one from
+   * `<data dir>/runtimes/onnx` when `engines add onnx` installed it there, else as a bare name
+   * (the worker's own node_modules: a checkout, or an operator's own `npm i onnxruntime-node`).
+   */
+  #runtimeModule(): string {
+    if (this.#config.runtimeModule !== DEFAULT_RUNTIME) return this.#config.runtimeModule;
+    return locateRuntime('onnx', this.#dataDir) ?? DEFAULT_RUNTIME;
   }
 
   /** Sessions created from a model file so far (a cached session is not counted again). */
@@ -81,7 +137,11 @@ export class OnnxEngine implements Engine {
   async probe(): Promise<EngineAvailability> {
     if (!this.#config.enabled) return { available: false, reason: 'disabled: set enabled = true in the [engines.onnx] table of config.toml' };
     if (this.#runtime) return { available: true, detail: this.#describeRuntime(this.#runtime) };
+    if (this.#installing) return { available: false, reason: this.#installing.progress };
     if (this.#probeFailure && Date.now() - this.#probeFailure.at < PROBE_RETRY_MS) return { available: false, reason: this.#probeFailure.reason };
+    if (this.#config.installRuntime && this.#config.runtimeModule === DEFAULT_RUNTIME && !runtimeState('onnx', this.#dataDir).installed) {
+      return { available: false, reason: this.#installOnFirstUse() };
+    }
     try {
       const host = await this.#ensureHost();
       return { available: true, detail: this.#describeRuntime(host.runtime) };
@@ -109,6 +169,7 @@ export class OnnxEngine implements Engine {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#installAbort.abort();
     clearTimeout(this.#idleTimer);
     const host = this.#host ?? (await this.#starting?.catch(() => null)) ?? null;
     this.#host = null;
@@ -265,7 +326,7 @@ export class OnnxEngine implements Engine {
   async #startHost(): Promise<InferenceHost> {
     const config = this.#config;
     const host = await InferenceHost.start({
-      runtimeModule: config.runtimeModule,
+      runtimeModule: this.#runtimeModule(),
       executionProviders: config.executionProviders,
       intraOpThreads: config.intraOpThreads,
       maxCachedModels: config.maxCachedModels,
@@ -310,13 +371,16 @@ export class OnnxEngine implements Engine {
   #describeRuntime(runtime: RuntimeInfo): string {
     const offered = runtime.backends.map((b) => (b.bundled ? b.name : `${b.name} (separate install)`));
     const offers = offered.length > 0 ? `; build offers ${offered.join(', ')}` : '';
-    return `${this.#config.runtimeModule} ${runtime.version}; using ${this.#config.executionProviders.join(', ')}${offers}`;
+    const module = this.#runtimeModule();
+    const from = module === this.#config.runtimeModule ? '' : ` from ${runtimeState('onnx', this.#dataDir).dir}`;
+    return `${this.#config.runtimeModule} ${runtime.version}${from}; using ${this.#config.executionProviders.join(', ')}${offers}`;
   }
 
   #unavailableReason(error: unknown): string {
     const message = error instanceof Error ? error.message : String(error);
-    if (error instanceof HostStartError && this.#config.runtimeModule === 'onnxruntime-node' && /failed to load/.test(message)) {
-      return `${message}. Install it in the worker (npm i onnxruntime-node; the CPU binaries ship inside the package) or point [engines.onnx] runtime_module at a build`;
+    if (error instanceof HostStartError && this.#config.runtimeModule === DEFAULT_RUNTIME && /failed to load/.test(message)) {
+      const pin = runtimeState('onnx', this.#dataDir);
+      return `${message}. The ONNX runtime is installed on demand: run \`studio-worker engines add onnx\` (${pin.package} ${pin.version}, about 290 MB, from the npm registry into ${pin.dir}) or point [engines.onnx] runtime_module at a build`;
     }
     return message;
   }

@@ -4,5 +4,5 @@ import type { Router } from '../router.ts';
 
 /** `GET /metrics`: Prometheus text exposition (bearer token like every other route). */
 export function metricsRoutes(router: Router, ctx: LocalApiContext): void {
-  router.add('GET', '/metrics', () => ({ bytes: ctx.metrics(), contentType: EXPOSITION_CONTENT_TYPE }));
+  router.add('GET', '/metrics', async () => ({ bytes: await ctx.metrics(), contentType: EXPOSITION_CONTENT_TYPE }));
 }

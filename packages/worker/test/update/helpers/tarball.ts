@@ -4,16 +4,20 @@ import { gzipSync } from 'node:zlib';
 /** One entry for `tarGz`. Names are written as given (tests need hostile ones). */
 export interface TarInput {
   name: string;
-  type?: 'file' | 'directory' | 'symlink' | 'hardlink' | 'fifo';
+  type?: 'file' | 'directory' | 'symlink' | 'hardlink' | 'fifo' | 'chardev' | 'blockdev';
   data?: string | Buffer;
   mode?: number;
   linkname?: string;
   /** Put the name in a pax `path=` record instead of the header (names over 100 bytes need it). */
   pax?: boolean;
+  /** Put the name in a GNU long-name (`L`) entry instead of the header. */
+  gnuLongName?: boolean;
+  /** The header's size field, when it should lie about the data that follows. */
+  headerSize?: number;
 }
 
 const BLOCK = 512;
-const TYPE_FLAGS = { file: '0', directory: '5', symlink: '2', hardlink: '1', fifo: '6' } as const;
+const TYPE_FLAGS = { file: '0', directory: '5', symlink: '2', hardlink: '1', fifo: '6', chardev: '3', blockdev: '4' } as const;
 
 /** A gzip'd ustar archive, built byte by byte so tests control every field. */
 export function tarGz(entries: readonly TarInput[]): Buffer {
@@ -24,10 +28,14 @@ export function tarGz(entries: readonly TarInput[]): Buffer {
       const record = paxRecord('path', entry.name);
       blocks.push(header({ name: 'PaxHeader', size: record.length, typeflag: 'x', mode: 0o644 }), padded(record));
     }
+    if (entry.gnuLongName) {
+      const name = Buffer.from(`${entry.name}\0`);
+      blocks.push(header({ name: '././@LongLink', size: name.length, typeflag: 'L', mode: 0o644 }), padded(name));
+    }
     blocks.push(
       header({
-        name: entry.pax ? 'placeholder-name' : entry.name,
-        size: entry.type === undefined || entry.type === 'file' ? data.length : 0,
+        name: entry.pax || entry.gnuLongName ? 'placeholder-name' : entry.name,
+        size: entry.headerSize ?? (entry.type === undefined || entry.type === 'file' ? data.length : 0),
         typeflag: TYPE_FLAGS[entry.type ?? 'file'],
         mode: entry.mode ?? (entry.type === 'directory' ? 0o755 : 0o644),
         linkname: entry.linkname ?? '',
