@@ -11,8 +11,10 @@ import { TaskKind, TASK_KINDS } from './task.ts';
  * - cancel:   the studio may send `cancel` frames.
  * - resume:   `hello`/`heartbeat` carry `inFlight`, and in-flight jobs survive a reconnect.
  * - prefetch: the worker takes one extra offer while a job runs (`prefetchSlots`).
+ * - split-text-encoders: the worker knows the file roles `clip-l`, `clip-g`, `t5xxl`; a job whose
+ *   model source has one is offered only to such a worker (see `featuresNeededBy`).
  */
-export const PROTOCOL_FEATURES = ['attempt', 'progress', 'cancel', 'resume', 'prefetch'] as const;
+export const PROTOCOL_FEATURES = ['attempt', 'progress', 'cancel', 'resume', 'prefetch', 'split-text-encoders'] as const;
 export type ProtocolFeature = (typeof PROTOCOL_FEATURES)[number];
 
 export const WorkerCapabilities = z.object({
@@ -44,6 +46,17 @@ export const WorkerCapabilities = z.object({
   unavailableEngines: optional(z.array(z.object({ engine: z.string(), reason: z.string() }))),
 });
 export type WorkerCapabilities = z.infer<typeof WorkerCapabilities>;
+
+/** File roles that only a worker announcing 'split-text-encoders' understands. */
+export const SPLIT_TEXT_ENCODER_ROLES: readonly string[] = ['clip-l', 'clip-g', 't5xxl'];
+
+/**
+ * Protocol features a worker must announce to be offered a job for this model source: an original
+ * worker would refuse a file role it does not know as a malformed frame.
+ */
+export function featuresNeededBy(source: { files?: readonly { role: string }[] | undefined }): ProtocolFeature[] {
+  return (source.files ?? []).some((file) => SPLIT_TEXT_ENCODER_ROLES.includes(file.role)) ? ['split-text-encoders'] : [];
+}
 
 /** True when the peer listed the feature. */
 export function hasFeature(caps: Pick<WorkerCapabilities, 'protocolFeatures'> | undefined, feature: ProtocolFeature): boolean {

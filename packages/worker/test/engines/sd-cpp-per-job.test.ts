@@ -20,6 +20,7 @@ import {
   serveFiles,
   waitGone,
   zImageFiles,
+  failure,
 } from './fakes/sd-test-kit.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -40,16 +41,6 @@ async function setup(config: Partial<SdCppEngineConfigInput> = {}) {
   return { engine, files, modelsRoot, workDir, root: root.dir };
 }
 
-/** Run a job expecting a failure; answers the EngineFailure. */
-async function failure(promise: Promise<unknown>): Promise<EngineFailure> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof EngineFailure, `expected an EngineFailure, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the job succeeded but a failure was expected');
-}
 
 async function pngOfSize(bytes: Uint8Array) {
   const meta = await sharp(bytes).metadata();
@@ -270,6 +261,6 @@ describe('sd-cpp per job (fake sd-cli)', () => {
     assert.deepEqual(engine.advertisedModels(), {});
     const probe = await engine.probe();
     assert.ok(probe.available);
-    assert.equal(probe.detail, `sd-cli at ${process.execPath} (per-job)`);
+    assert.equal(probe.detail, `sd-cli at ${process.execPath} (per-job; build master-fake-0000000, commit 0000000)`);
   });
 });

@@ -15,6 +15,7 @@ import { A1111EngineConfig, type A1111EngineConfigInput } from './config.ts';
 import { excerpt, field, settlesWithin, type HttpReply } from './http-json.ts';
 import { encodeImageAs, fromBase64, toBase64 } from './image-io.ts';
 import { fetchImage } from '../shared/input-images.ts';
+import { A1111_SCHEDULERS, checkSampler, samplerNames } from '../shared/samplers.ts';
 import { buildA1111Body, resolveCheckpoint, type A1111GenerationBody, type A1111Inputs } from './payload.ts';
 import { ProgressWatch } from './progress-watch.ts';
 import { serverLock, type ServerLock } from './server-lock.ts';
@@ -99,6 +100,10 @@ export class A1111Engine implements Engine {
     const body = buildA1111Body(task, job.model, job.source.cliDefaults, inputs);
     const route: Route = body.init_images === undefined ? 'txt2img' : 'img2img';
     await this.#checkCheckpoint(resolveCheckpoint(job.model, job.source.cliDefaults), ctx);
+    if (body.sampler_name !== undefined) {
+      const reply = await this.#client.get('/sdapi/v1/samplers', { signal: ctx.signal, timeoutMs: CHECKPOINT_LIST_TIMEOUT_MS });
+      checkSampler(`A1111 at ${this.#config.url}`, body.sampler_name, reply.kind === 'response' && reply.status === 200 ? samplerNames(reply.json) : undefined, A1111_SCHEDULERS);
+    }
 
     if (this.#lock.held) ctx.progress({ phase: 'queued', message: `waiting for another job on A1111 at ${this.#config.url}` });
     const release = await this.#lock.acquire(ctx.signal);

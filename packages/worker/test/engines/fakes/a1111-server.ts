@@ -5,6 +5,8 @@ import { LoopbackHttp, readBody } from '../../helpers/loopback-http.ts';
 import { Changes } from '../../helpers/wait.ts';
 
 /**
+ * Mimics AUTOMATIC1111 stable-diffusion-webui 1.9/1.10 (modules/api/api.py, modules/api/models.py,
+ * modules/shared_state.py, modules/sd_samplers.py).
  * A stand-in for an AUTOMATIC1111 / Forge WebUI started with `--api`, speaking its /sdapi/v1 routes
  * with the real shapes (modules/api/api.py, models.py, shared_state.py):
  *
@@ -14,6 +16,8 @@ import { Changes } from '../../helpers/wait.ts';
  * - /interrupt sets `state.interrupted`: sampling stops and the request returns early with the
  *   partial image (or no image at all when interrupted before sampling), as the real one does;
  * - an unknown `sd_model_checkpoint` silently loads the first checkpoint (A1111 only logs it);
+ * - an unknown `sampler_name` silently becomes the first sampler (1.9+, modules/sd_samplers.py
+ *   get_sampler_and_scheduler; older versions answered 400 "Sampler not found");
  * - errors: FastAPI's 422 validation body, A1111's `{error, detail, body, errors}` exception body,
  *   401 for `--api-auth`, and `{detail: "Not Found"}` for every route when `--api` is off.
  *
@@ -100,6 +104,8 @@ export class FakeA1111 {
   apiEnabled: boolean;
   auth: { username: string; password: string } | undefined;
   samplers: string[];
+  /** The sampler each generation really used (after A1111's silent fallback). */
+  readonly samplersUsed: string[] = [];
   interrupts = 0;
   /** Generation requests received and not yet answered, and the most there ever were at once. */
   generationsInFlight = 0;
@@ -264,6 +270,11 @@ export class FakeA1111 {
     return { progress: Math.min(progress, 1), eta_relative: eta - elapsed, state, current_image: null, textinfo: null };
   }
 
+  #samplerFor(request: Record<string, unknown>): string {
+    const asked = (request.sampler_name ?? request.sampler_index ?? this.samplers[0]) as string;
+    return this.samplers.find((name) => asked === name || asked.startsWith(`${name} `)) ?? (this.samplers[0] as string);
+  }
+
   async #generation(route: 'txt2img' | 'img2img', body: unknown, req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.generationsInFlight++;
     this.maxGenerationsInFlight = Math.max(this.maxGenerationsInFlight, this.generationsInFlight);
@@ -272,8 +283,9 @@ export class FakeA1111 {
       const problems = validate(route, body);
       if (problems.length > 0) return send(res, 422, { detail: problems });
       const request = body as Record<string, unknown>;
-      const sampler = (request.sampler_name ?? request.sampler_index ?? 'Euler') as string;
-      if (!this.samplers.includes(sampler)) return send(res, 400, httpException(400, 'Sampler not found'));
+      // A1111 1.9+ (modules/sd_samplers.py get_sampler_and_scheduler): an unknown sampler name is
+      // silently replaced by the first sampler; only the console says so.
+      this.samplersUsed.push(this.#samplerFor(request));
       const script = this.#scripts.shift();
       if (script?.kind === 'answer') return send(res, script.status, script.body);
       if (route === 'img2img') {
@@ -364,7 +376,7 @@ export class FakeA1111 {
       seed: request.seed === -1 || request.seed === undefined ? 1234567 : request.seed,
       width,
       height,
-      sampler_name: request.sampler_name ?? 'Euler',
+      sampler_name: this.#samplerFor(request),
       cfg_scale: request.cfg_scale ?? 7,
       steps,
       sd_model_name: this.loaded?.model_name,

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@studio-worker/log';
 import { ModelSource, Task, type ModelSourceInput, type TaskInput } from '@studio-worker/protocol';
-import type { EngineContext, EngineJob, EngineProgress, ResolvedModelFile } from '../../../src/engines/engine.ts';
+import assert from 'node:assert/strict';
+import { EngineFailure, type EngineContext, type EngineJob, type EngineProgress, type ResolvedModelFile } from '../../../src/engines/engine.ts';
 import { Changes, pollUntil } from '../../helpers/wait.ts';
 
 export const FAKE_SD_CLI = fileURLToPath(new URL('./sd-cli.mjs', import.meta.url));
@@ -146,4 +147,15 @@ export async function serveFiles(routes: Record<string, { body: Uint8Array; stat
         server.close(() => resolve());
       }),
   };
+}
+
+/** Run a job expecting a failure; answers the EngineFailure. */
+export async function failure(promise: Promise<unknown>): Promise<EngineFailure> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof EngineFailure, `expected an EngineFailure, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('the job succeeded but a failure was expected');
 }
