@@ -15,6 +15,7 @@ import {
   type StudioFrame,
   type WorkerCapabilities,
 } from '@studio-worker/protocol';
+import { featuresNeededBy } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { JobStore, type JobRow, type OfferRow } from './job-store.ts';
 import type { Ports } from './ports.ts';
@@ -701,6 +702,7 @@ export class Dispatcher {
         skipList(session, now),
         now,
         now + this.opts.leaseMs,
+        session.features.has('split-text-encoders'),
       );
       if (!row) break;
       this.sendOffer(session, row);
@@ -710,7 +712,9 @@ export class Dispatcher {
 
   private dispatchJobId(jobId: string): void {
     const row = this.jobs.get(jobId);
-    if (row && row.status === 'queued') this.dispatch({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vram_gb_estimate });
+    if (row && row.status === 'queued') {
+      this.dispatch({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vram_gb_estimate, needs: featuresNeededBy(JSON.parse(row.model_source) as Parameters<typeof featuresNeededBy>[0]) });
+    }
   }
 
   /** Offer one queued job to the longest-idle session that can run it, if any. */
