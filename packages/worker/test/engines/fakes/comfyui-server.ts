@@ -9,8 +9,10 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { Changes } from '../../helpers/wait.ts';
 
 /**
+ * Mimics ComfyUI 0.8.1 (comfyanonymous/ComfyUI at 071ff3e2: server.py, execution.py, main.py,
+ * protocol.py).
  * A fake ComfyUI: real HTTP and WebSocket on 127.0.0.1, the routes and JSON shapes of ComfyUI's
- * server.py / execution.py / main.py (current versions), and a one-at-a-time executor that walks the
+ * server.py / execution.py / main.py, and a one-at-a-time executor that walks the
  * workflow's nodes, reports sampler steps, and writes real PNG / animated WebP files the size of the
  * workflow's EmptyLatentImage. Tests script its behaviour (slow steps, crashes, a silent socket,
  * late history, refused connections) and read what it received.
