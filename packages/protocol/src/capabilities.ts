@@ -13,8 +13,9 @@ import { TaskKind, TASK_KINDS } from './task.ts';
  * - prefetch: the worker takes one extra offer while a job runs (`prefetchSlots`).
  * - split-text-encoders: the worker knows the file roles `clip-l`, `clip-g`, `t5xxl`; a job whose
  *   model source has one is offered only to such a worker (see `featuresNeededBy`).
+ * - preview: progress frames may carry a small `preview` image (≤ 64 KB, ≤ 1 per second per job).
  */
-export const PROTOCOL_FEATURES = ['attempt', 'progress', 'cancel', 'resume', 'prefetch', 'split-text-encoders'] as const;
+export const PROTOCOL_FEATURES = ['attempt', 'progress', 'cancel', 'resume', 'prefetch', 'split-text-encoders', 'preview'] as const;
 export type ProtocolFeature = (typeof PROTOCOL_FEATURES)[number];
 
 export const WorkerCapabilities = z.object({

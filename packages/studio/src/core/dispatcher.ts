@@ -335,7 +335,9 @@ export class Dispatcher {
       this.offerNextFor(session);
     }
     const now = this.now();
-    const { type: _type, jobId: _jobId, attempt: _attempt, ...progress } = frame;
+    const { type: _type, jobId: _jobId, attempt: _attempt, preview, ...progress } = frame;
+    // A live preview goes to the dashboards as it is and is not stored.
+    if (preview !== undefined && this.ports.events.enabled) this.ports.events.publish({ type: 'jobPreview', jobId: frame.jobId, mime: preview.mime, data: preview.data });
     if (this.jobs.setProgress(frame.jobId, session.workerId, frame.attempt ?? claim.attempt, JSON.stringify({ ...progress, at: iso(now) }), now)) {
       this.publishJob(frame.jobId);
     }

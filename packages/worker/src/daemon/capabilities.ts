@@ -5,7 +5,7 @@ import type { RouterCapabilities } from '../engines/router.ts';
 import { AGENT_VERSION } from './version.ts';
 
 /** Protocol extensions this worker always understands; `prefetch` is added when config.toml turns it on. */
-export const WORKER_PROTOCOL_FEATURES: readonly ProtocolFeature[] = ['attempt', 'progress', 'cancel', 'resume', 'split-text-encoders'];
+export const WORKER_PROTOCOL_FEATURES: readonly ProtocolFeature[] = ['attempt', 'progress', 'cancel', 'resume', 'split-text-encoders', 'preview'];
 /** Offers held beyond the running one when prefetch is on. */
 export const PREFETCH_SLOTS = 1;
 
