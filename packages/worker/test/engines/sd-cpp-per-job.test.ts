@@ -63,10 +63,11 @@ describe('sd-cpp per job (fake sd-cli)', () => {
       '-p', 'a red fox', '--negative-prompt', 'blurry',
       '--cfg-scale', '1', '--steps', '4', '-W', '64', '-H', '48', '-o', join(workDir, 'out.png'),
       '--seed', '7', '--sampling-method', 'euler', '--diffusion-fa',
+      '--preview', 'proj', '--preview-path', join(workDir, 'preview.png'),
     ]);
 
     assert.equal(updates[0]?.phase, 'loading');
-    const steps = updates.filter((update) => update.phase === 'generating');
+    const steps = updates.filter((update) => update.phase === 'generating' && update.preview === undefined);
     assert.deepEqual(steps.map((update) => [update.step, update.total]), [[1, 4], [2, 4], [3, 4], [4, 4]]);
     assert.equal(steps[3]?.fraction, 1);
     const phases = updates.map((update) => update.phase);

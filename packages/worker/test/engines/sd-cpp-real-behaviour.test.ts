@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { silentLogger } from '@studio-worker/log';
 import { EngineFailure } from '../../src/engines/engine.ts';
-import { buildSdCliArgs, buildSdServerArgs } from '../../src/engines/sd-cpp/args.ts';
+import { buildSdCliArgs, buildSdServerArgs, previewArgs } from '../../src/engines/sd-cpp/args.ts';
 import { createSdCppEngine, type SdCppEngineConfigInput } from '../../src/engines/sd-cpp/index.ts';
 import { ModelSource, Task, type ImageTask } from '@studio-worker/protocol';
 import { FAKE_SD_CLI, FAKE_SD_SERVER, fakeCommand, flagValue, imageJob, modelFiles, readRecord, recordingContext, scratch, zImageFiles, failure } from './fakes/sd-test-kit.ts';
@@ -110,6 +111,35 @@ describe('sd-cli as sd.cpp 97d29908 behaves', () => {
   });
 });
 
+describe('sd-cli live previews', () => {
+  test('--preview proj --preview-path: the PNG sd-cli rewrites every step comes back as previews with their step', async () => {
+    const { engine, modelsRoot, workDir } = await setup({}, { FAKE_SD_STEP_MS: '300' });
+    const files = await zImageFiles(modelsRoot);
+    const { ctx, updates } = recordingContext(workDir);
+    await engine.run(imageJob({ prompt: 'x', width: 128, height: 64, steps: 8, ext: 'png' }, files), ctx);
+    const argv = readRecord(workDir).argv;
+    assert.equal(flagValue(argv, '--preview'), 'proj');
+    assert.equal(flagValue(argv, '--preview-path'), join(workDir, 'preview.png'));
+    const previews = updates.filter((update) => update.preview !== undefined);
+    assert.ok(previews.length >= 1 && previews.length <= 4, `one a second at most (${previews.length} over 2.4 s)`);
+    for (const update of previews) {
+      assert.equal(update.phase, 'generating');
+      assert.equal(update.preview?.mime, 'image/png');
+      const meta = await sharp(update.preview?.bytes ?? new Uint8Array()).metadata();
+      assert.deepEqual([meta.format, meta.width, meta.height], ['png', 16, 8]);
+    }
+  });
+
+  test('a build without --preview, or preview = "none", gets no preview flags', async () => {
+    const old = await setup({}, { FAKE_SD_LACKS: '--preview' });
+    await old.engine.run(imageJob({ prompt: 'x', width: 32, height: 32, steps: 2, ext: 'png' }, await zImageFiles(old.modelsRoot)), recordingContext(old.workDir).ctx);
+    assert.equal(readRecord(old.workDir).argv.includes('--preview'), false);
+    const off = await setup({ preview: 'none' });
+    await off.engine.run(imageJob({ prompt: 'x', width: 32, height: 32, steps: 2, ext: 'png' }, await zImageFiles(off.modelsRoot)), recordingContext(off.workDir).ctx);
+    assert.equal(readRecord(off.workDir).argv.includes('--preview'), false);
+  });
+});
+
 describe('sd-server as sd.cpp 97d29908 behaves', () => {
   test('(3) <lora:name:w> prompt tags become the lora body field (sd-server ignores prompt tags); the tag leaves the prompt', async () => {
     const { engine, modelsRoot, workDir, lines } = await setup({ mode: 'resident' });
@@ -159,7 +189,7 @@ test('the flag table: every flag our argv builders emit is in sd-cpp-flags.json,
   const job = { files: [...files], source };
   const emitted = (args: string[]) => args.filter((arg) => arg.startsWith('-') && !/^-\d/.test(arg));
   for (const inputs of [{}, { init: '/i.png', mask: '/m.png' }, { ref: '/r.png' }]) {
-    for (const flag of emitted(buildSdCliArgs(job, task, inputs, '/o.png', options))) assert.ok(cliFlags.has(flag), `sd-cli has no ${flag}`);
+    for (const flag of emitted([...buildSdCliArgs(job, task, inputs, '/o.png', options), ...previewArgs('proj', '/p.png')])) assert.ok(cliFlags.has(flag), `sd-cli has no ${flag}`);
   }
   for (const flag of emitted(buildSdServerArgs(job, options))) assert.ok(serverFlags.has(flag), `sd-server has no ${flag}`);
   assert.equal(cliFlags.has('--qwen-image-zero-cond-t'), false, 'removed in bb849711');

@@ -115,7 +115,7 @@ export function modelSwitchArgs(defaults: CliDefaults, options: ModelOptions): s
 }
 
 /** The optional switches modelSwitchArgs may emit: what the engine status reports a build as lacking. */
-export const OPTIONAL_SWITCHES = ['--flow-shift', '--model-args', '--offload-to-cpu', '--diffusion-fa', '--clip_l', '--clip_g', '--t5xxl', '--llm', '--llm_vision'] as const;
+export const OPTIONAL_SWITCHES = ['--flow-shift', '--model-args', '--offload-to-cpu', '--diffusion-fa', '--clip_l', '--clip_g', '--t5xxl', '--llm', '--llm_vision', '--preview'] as const;
 
 /** Local copies of the task's input images (already fetched and sniffed). */
 export interface InputImages {
@@ -146,6 +146,16 @@ export function buildSdCliArgs(job: Pick<EngineJob, 'files' | 'source'>, task: I
   if (values.samplingMethod !== undefined) args.push('--sampling-method', values.samplingMethod);
   args.push(...modelSwitchArgs(job.source.cliDefaults, options), ...options.extraArgs);
   return args;
+}
+
+/**
+ * sd-cli's live preview flags (examples/cli/main.cpp: `--preview`, `--preview-path`; written every
+ * `--preview-interval` steps, default 1), or none when off or when the build does not list them.
+ */
+export function previewArgs(method: 'none' | 'proj' | 'tae' | 'vae', path: string, supportedFlags?: ReadonlySet<string>): string[] {
+  if (method === 'none') return [];
+  if (supportedFlags !== undefined && !(supportedFlags.has('--preview') && supportedFlags.has('--preview-path'))) return [];
+  return ['--preview', method, '--preview-path', path];
 }
 
 /** sd-server's argv for one model: the same model flags and switches, listening on loopback. */

@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import type { ImageTask, TaskKind } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { EngineFailure, filesOfRole, toEngineFailure, type Engine, type EngineAvailability, type EngineContext, type EngineJob, type EngineResult } from '../engine.ts';
-import { buildSdApiRequest, buildSdCliArgs, buildSdServerArgs, modelFileArgs, OPTIONAL_SWITCHES, type InputImages, type ModelOptions } from './args.ts';
+import { buildSdApiRequest, buildSdCliArgs, buildSdServerArgs, modelFileArgs, OPTIONAL_SWITCHES, previewArgs, type InputImages, type ModelOptions } from './args.ts';
 import { HelpReader, type BinaryHelp } from './help.ts';
 import { binDir, lookupProgram, PROGRAM_ENV, type ProgramLookup, type ProgramName, type ResolvedProgram } from './binary.ts';
 import { SdCppEngineConfig, type SdCppEngineConfigInput } from './config.ts';
@@ -88,7 +88,7 @@ export class SdCppEngine implements Engine {
     const resident = this.#resident.current();
     const mode = this.#config.mode === 'resident' ? `resident${resident === undefined ? '' : `, ${resident.label} loaded`}` : 'per-job';
     const help = await this.#help.read(located.program, this.#childEnv(located.program));
-    return { available: true, detail: `${located.program.name} at ${located.program.file} (${mode}; ${describeBuild(help)})` };
+    return { available: true, detail: `${located.program.name} at ${located.program.file} (${mode}; ${describeBuild(help, located.program.name)})` };
   }
 
   advertisedModels(): Partial<Record<TaskKind, readonly string[]>> {
@@ -260,11 +260,14 @@ export class SdCppEngine implements Engine {
       ...(inputs.mask && { mask: inputs.mask.path }),
       ...(inputs.ref && { ref: inputs.ref.path }),
     };
-    const args = buildSdCliArgs(job, task, paths, output, options);
+    const previewPath = join(ctx.workDir, 'preview.png');
+    const preview = previewArgs(this.#config.preview, previewPath, options.supportedFlags);
+    const args = [...buildSdCliArgs(job, task, paths, output, options), ...preview];
     await runSdCli(
       {
         program,
         args,
+        ...(preview.length > 0 && { previewPath }),
         env: this.#childEnv(program),
         limits: this.#limits,
         log: this.#log,
@@ -284,10 +287,11 @@ export class SdCppEngine implements Engine {
 }
 
 /** "build master-669-2d40a8b, commit 2d40a8b; lacks --model-args" for the engine status. */
-function describeBuild(help: BinaryHelp): string {
+function describeBuild(help: BinaryHelp, program: ProgramName): string {
   const build = `build ${help.build ?? 'unknown'}`;
   if (help.flags === undefined) return `${build}; ${help.problem ?? 'its --help was not readable'}, so every flag is passed as configured`;
-  const lacking = OPTIONAL_SWITCHES.filter((flag) => !help.flags?.has(flag));
+  // Live previews are sd-cli's alone.
+  const lacking = OPTIONAL_SWITCHES.filter((flag) => !help.flags?.has(flag) && !(program === 'sd-server' && flag === '--preview'));
   return lacking.length === 0 ? build : `${build}; lacks ${lacking.join(', ')}`;
 }
 

@@ -125,6 +125,12 @@ async function main() {
       process.exit(Number(env.FAKE_SD_EXIT_CODE ?? 1));
     }
     progressBar(step, steps, speedText(stepMs / 1000));
+    // step_callback: the preview (here a projection-sized PNG, 1/8 of the image) rewritten in
+    // place every --preview-interval steps, without a rename, as write_image_to_file does.
+    const previewMethod = options['--preview'] ?? 'none';
+    if (previewMethod !== 'none' && step % Number(options['--preview-interval'] ?? 1) === 0) {
+      writeFileSync(resolve(options['--preview-path'] ?? 'preview.png'), renderPng(Math.max(1, width >> 3), Math.max(1, height >> 3), seed + step));
+    }
     if (hang === 'step' && step === hangAt) {
       hangForever();
       return;
