@@ -28,8 +28,9 @@ export async function runSdCli(run: SdCliRun, ctx: EngineContext): Promise<void>
   const monitor = new GenerationMonitor(
     {
       progress: (update) => {
-        ctx.progress(update);
         if (update.phase === 'generating') preview?.check(update);
+        else if (update.phase === 'encoding') preview?.close();
+        ctx.progress(update);
       },
     },
     run.limits,
@@ -67,6 +68,7 @@ export async function runSdCli(run: SdCliRun, ctx: EngineContext): Promise<void>
     if (outcome.code === 0) return;
     throw new EngineFailure('engine_error', `sd-cli ${describeExit(outcome)}: ${child.lastLine()}`, { retryable: true });
   } finally {
+    preview?.close();
     monitor.stop();
     ctx.signal.removeEventListener('abort', onAbort);
     // Whatever the leader did, nothing it spawned outlives the job.

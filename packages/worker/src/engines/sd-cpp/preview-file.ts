@@ -16,6 +16,8 @@ export class PreviewFile {
   #lastReadAt = -Infinity;
   #lastStamp = '';
   #reading = false;
+  #closed = false;
+  #step: EngineProgress | undefined;
 
   constructor(path: string, report: (update: EngineProgress) => void) {
     this.#path = path;
@@ -24,21 +26,29 @@ export class PreviewFile {
 
   /** A sampling step was reported: send the preview along with it if a new one is there. */
   check(step: EngineProgress): void {
-    if (this.#reading || performance.now() - this.#lastReadAt < READ_EVERY_MS) return;
+    this.#step = step;
+    if (this.#closed || this.#reading || performance.now() - this.#lastReadAt < READ_EVERY_MS) return;
     this.#reading = true;
-    void this.#read(step).finally(() => (this.#reading = false));
+    void this.#read().finally(() => (this.#reading = false));
   }
 
-  async #read(step: EngineProgress): Promise<void> {
+  /** Sampling is over (decoding, or the run ended): a read still under way reports nothing. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  async #read(): Promise<void> {
     try {
       const info = await stat(this.#path);
       const stamp = `${info.mtimeMs}:${info.size}`;
       if (stamp === this.#lastStamp) return;
       const bytes = await readFile(this.#path);
       if (bytes.length < 16 || !bytes.subarray(-8).equals(PNG_END)) return;
+      // Progress never goes back: a preview read after sampling ended is dropped.
+      if (this.#closed || this.#step === undefined) return;
       this.#lastStamp = stamp;
       this.#lastReadAt = performance.now();
-      this.#report({ ...step, preview: { mime: 'image/png', bytes: new Uint8Array(bytes) } });
+      this.#report({ ...this.#step, preview: { mime: 'image/png', bytes: new Uint8Array(bytes) } });
     } catch {
       // Not written yet: there is no preview before the first step.
     }
