@@ -126,6 +126,8 @@ export class OpenAIEngine implements Engine {
   /** The configured dialect, or (for "auto") what the model list and GET {origin}/version say. */
   async #dialect(models: unknown, key: string | undefined, signal?: AbortSignal): Promise<ImagesDialect> {
     if (this.#config.dialect !== 'auto') return this.#config.dialect;
+    // Asked once: a hosted API is not asked for /version at every probe.
+    if (this.#detected !== undefined) return this.#detected;
     const base = new URL(this.#config.baseUrl ?? '');
     const version = await requestJson(`${base.origin}/version`, { method: 'GET', headers: authHeaders(key), timeoutMs: this.#config.probeTimeoutSecs * 1000, ...(signal && { signal }) });
     this.#detected = dialectFrom(models, version.kind === 'response' && version.status === 200 ? version.json : undefined);
