@@ -130,8 +130,10 @@ export class OpenAIEngine implements Engine {
     if (this.#detected !== undefined) return this.#detected;
     const base = new URL(this.#config.baseUrl ?? '');
     const version = await requestJson(`${base.origin}/version`, { method: 'GET', headers: authHeaders(key), timeoutMs: this.#config.probeTimeoutSecs * 1000, ...(signal && { signal }) });
-    this.#detected = dialectFrom(models, version.kind === 'response' && version.status === 200 ? version.json : undefined);
-    return this.#detected;
+    const dialect = dialectFrom(models, version.kind === 'response' && version.status === 200 ? version.json : undefined);
+    // Kept only once the server answered: an unreachable one is asked again next time.
+    if (version.kind === 'response') this.#detected = dialect;
+    return dialect;
   }
 
   /** A job before any probe: ask the server what it is (once). */
