@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { silentLogger } from '@studio-worker/log';
-import { EngineFailure, type EngineJob } from '../../src/engines/engine.ts';
+import type { EngineJob } from '../../src/engines/engine.ts';
 import { createSdCppEngine, type SdCppEngineConfigInput } from '../../src/engines/sd-cpp/index.ts';
 import {
   FAKE_SD_CLI,

@@ -3,15 +3,13 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { silentLogger } from '@studio-worker/log';
-import { EngineFailure } from '../../src/engines/engine.ts';
 import { buildSdCliArgs, buildSdServerArgs, previewArgs } from '../../src/engines/sd-cpp/args.ts';
 import { createSdCppEngine, type SdCppEngineConfigInput } from '../../src/engines/sd-cpp/index.ts';
 import { ModelSource, Task, type ImageTask } from '@studio-worker/protocol';
-import { FAKE_SD_CLI, FAKE_SD_SERVER, fakeCommand, flagValue, imageJob, modelFiles, readRecord, recordingContext, scratch, zImageFiles, failure } from './fakes/sd-test-kit.ts';
+import { FAKE_SD_CLI, FAKE_SD_SERVER, fakeCommand, flagValue, imageJob, modelFiles, readRecord, recordingContext, zImageFiles, failure, engineDirs } from './fakes/sd-test-kit.ts';
 
 const FLAGS = JSON.parse(readFileSync(new URL('./fakes/sd-cpp-flags.json', import.meta.url), 'utf8')) as {
   noValue: string[];
@@ -26,13 +24,8 @@ afterEach(async () => {
 });
 
 async function setup(config: Partial<SdCppEngineConfigInput> = {}, childEnv: Record<string, string> = {}) {
-  const root = await scratch('sdcpp-real-');
-  cleanups.push(root.cleanup);
-  const modelsRoot = join(root.dir, 'models');
-  const workDir = join(root.dir, 'work');
-  const stateDir = join(root.dir, 'state');
-  await mkdir(workDir, { recursive: true });
-  await mkdir(stateDir, { recursive: true });
+  const { modelsRoot, workDir, stateDir, cleanup } = await engineDirs('sdcpp-real-');
+  cleanups.push(cleanup);
   const engine = createSdCppEngine(
     { sdCli: fakeCommand(FAKE_SD_CLI), sdServer: fakeCommand(FAKE_SD_SERVER), vulkanCheck: false, env: { FAKE_SD_STATE_DIR: stateDir, ...childEnv }, ...config },
     { log: silentLogger, modelsRoot, env: { PATH: process.env.PATH } },

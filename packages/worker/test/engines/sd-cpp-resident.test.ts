@@ -1,13 +1,12 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { silentLogger } from '@studio-worker/log';
-import { EngineFailure } from '../../src/engines/engine.ts';
 import { createSdCppEngine, type SdCppEngineConfigInput } from '../../src/engines/sd-cpp/index.ts';
-import { FAKE_SD_SERVER, fakeCommand, imageJob, isRunning, modelFiles, recordingContext, scratch, serveFiles, waitGone, zImageFiles, failure } from './fakes/sd-test-kit.ts';
+import { FAKE_SD_SERVER, fakeCommand, imageJob, isRunning, modelFiles, recordingContext, scratch, serveFiles, waitGone, zImageFiles, failure, engineDirs } from './fakes/sd-test-kit.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -26,13 +25,8 @@ interface RequestLine {
 }
 
 async function setup(config: Partial<SdCppEngineConfigInput> = {}, env: Record<string, string> = {}) {
-  const root = await scratch('sdcpp-resident-');
-  cleanups.push(root.cleanup);
-  const modelsRoot = join(root.dir, 'models');
-  const workDir = join(root.dir, 'work');
-  const stateDir = join(root.dir, 'state');
-  await mkdir(workDir, { recursive: true });
-  await mkdir(stateDir, { recursive: true });
+  const { modelsRoot, workDir, stateDir, cleanup } = await engineDirs('sdcpp-resident-');
+  cleanups.push(cleanup);
   const controlFile = join(stateDir, 'control.json');
   const files = await zImageFiles(modelsRoot);
   const engine = createSdCppEngine(

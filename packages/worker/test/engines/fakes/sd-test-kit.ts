@@ -26,6 +26,15 @@ export async function scratch(prefix = 'sdcpp-'): Promise<{ dir: string; cleanup
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** A scratch root with `models/`, `work/` and `state/` (the fakes' FAKE_SD_STATE_DIR) under it. */
+export async function engineDirs(prefix: string): Promise<{ dir: string; modelsRoot: string; workDir: string; stateDir: string; cleanup: () => Promise<void> }> {
+  const root = await scratch(prefix);
+  const dirs = { dir: root.dir, modelsRoot: join(root.dir, 'models'), workDir: join(root.dir, 'work'), stateDir: join(root.dir, 'state'), cleanup: root.cleanup };
+  await mkdir(dirs.workDir, { recursive: true });
+  await mkdir(dirs.stateDir, { recursive: true });
+  return dirs;
+}
+
 /** Model files as the runner leaves them: `<models_root>/<model>/<file>`, here a few bytes each. */
 export async function modelFiles(modelsRoot: string, model: string, roles: Array<[ResolvedModelFile['role'], string]>): Promise<ResolvedModelFile[]> {
   const dir = join(modelsRoot, model);
