@@ -13,10 +13,13 @@ import { TaskKind, TASK_KINDS } from './task.ts';
  * - prefetch: the worker takes one extra offer while a job runs (`prefetchSlots`).
  * - extended-offers: the worker reads offers beyond the original's closed types: engines and file
  *   roles the original does not know, `cliDefaults` without the four numbers or with extra keys.
+ * - split-text-encoders: the worker knows the file roles `clip-l`, `clip-g`, `t5xxl`; a job whose
+ *   model source has one is offered only to such a worker (see `featuresNeededBy`).
+ * - preview: progress frames may carry a small `preview` image (≤ 64 KB, ≤ 1 per second per job).
  * A peer without `extended-offers` (the original) gets only jobs its parser can read, with the four
  * cliDefaults numbers filled in; see docs/protocol.md "Which peer gets what".
  */
-export const PROTOCOL_FEATURES = ['attempt', 'progress', 'cancel', 'resume', 'prefetch', 'extended-offers'] as const;
+export const PROTOCOL_FEATURES = ['attempt', 'progress', 'cancel', 'resume', 'prefetch', 'extended-offers', 'split-text-encoders', 'preview'] as const;
 export type ProtocolFeature = (typeof PROTOCOL_FEATURES)[number];
 
 export const WorkerCapabilities = z.object({
@@ -48,6 +51,17 @@ export const WorkerCapabilities = z.object({
   unavailableEngines: optional(z.array(z.object({ engine: z.string(), reason: z.string() }))),
 });
 export type WorkerCapabilities = z.infer<typeof WorkerCapabilities>;
+
+/** File roles that only a worker announcing 'split-text-encoders' understands. */
+export const SPLIT_TEXT_ENCODER_ROLES: readonly string[] = ['clip-l', 'clip-g', 't5xxl'];
+
+/**
+ * Protocol features a worker must announce to be offered a job for this model source: an original
+ * worker would refuse a file role it does not know as a malformed frame.
+ */
+export function featuresNeededBy(source: { files?: readonly { role: string }[] | undefined }): ProtocolFeature[] {
+  return (source.files ?? []).some((file) => SPLIT_TEXT_ENCODER_ROLES.includes(file.role)) ? ['split-text-encoders'] : [];
+}
 
 /** True when the peer listed the feature. */
 export function hasFeature(caps: Pick<WorkerCapabilities, 'protocolFeatures'> | undefined, feature: ProtocolFeature): boolean {

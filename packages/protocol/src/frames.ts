@@ -61,6 +61,9 @@ export const ProgressPhase = z.enum(PROGRESS_PHASES);
 export type ProgressPhase = z.infer<typeof ProgressPhase>;
 
 /** progress feature: latest state of a running job. Droppable; the final state never depends on it. */
+/** The largest live preview image a progress frame carries (decoded bytes). */
+export const MAX_PREVIEW_BYTES = 64 * 1024;
+
 export const ProgressFrame = z.object({
   type: z.literal('progress'),
   jobId: JobId,
@@ -71,6 +74,11 @@ export const ProgressFrame = z.object({
   /** 0..1 when known. */
   fraction: optional(z.number().min(0).max(1)),
   message: optional(z.string().max(500)),
+  /**
+   * Extension (feature `preview`): a small image of the generation so far, base64, at most
+   * MAX_PREVIEW_BYTES before encoding; sent at most once a second, only to a studio listing `preview`.
+   */
+  preview: optional(z.object({ mime: z.enum(['image/jpeg', 'image/png', 'image/webp']), data: z.string().max(Math.ceil(MAX_PREVIEW_BYTES / 3) * 4) })),
 });
 
 export const CompleteJsonFrame = z.object({

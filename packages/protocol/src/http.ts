@@ -199,5 +199,7 @@ export const StudioEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('worker'), worker: WorkerView }),
   z.object({ type: z.literal('workerRemoved'), workerId: z.string() }),
   z.object({ type: z.literal('pending'), requests: z.array(PendingRequestView) }),
+  /** A live preview of a running job (from a worker's progress frame); not stored. */
+  z.object({ type: z.literal('jobPreview'), jobId: z.string(), mime: z.string(), data: z.string() }),
 ]);
 export type StudioEvent = z.infer<typeof StudioEvent>;

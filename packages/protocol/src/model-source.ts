@@ -42,6 +42,11 @@ export const FILE_ROLES = [
   'model',
   'workflow',
   'mmproj',
+  // Split text encoders (Flux.1, SD3, Chroma, Wan): sd.cpp's --clip_l, --clip_g, --t5xxl. Not the
+  // original's: a model that has one is offered only to workers announcing 'split-text-encoders'.
+  'clip-l',
+  'clip-g',
+  't5xxl',
 ] as const;
 export const FileRole = z.enum(FILE_ROLES);
 

@@ -38,6 +38,8 @@ describe('config', () => {
     assert.equal(config.wsReconnectAttempts, 0);
     assert.equal(config.localApiPort, 4787);
     assert.equal(config.onlyWhenIdle, false);
+    assert.equal(config.idleAfterSecs, 120);
+    assert.equal(config.pauseWhenGpuBusy, false);
     assert.equal(config.prefetch, false);
     assert.equal(config.failureCooldownSecs, 180);
     assert.equal(config.shutdownGraceSecs, 5);
@@ -52,6 +54,7 @@ describe('config', () => {
       logFlushMs: 1000,
       uploadRetryBaseMs: 1000,
       uploadGiveUpMs: 600000,
+      presenceSampleMs: 5000,
     });
     for (const field of ['workerId', 'authToken', 'installId', 'registrationRequestId', 'registrationSecret', 'label', 'localApiToken'] as const) {
       assert.equal(config[field], undefined, field);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { JobGate } from '../src/daemon/job-gate.ts';
 import { DaemonLock, isProcessAlive, LockHeldError } from '../src/daemon/lock.ts';
-import { parseNvidiaSmiTotal } from '../src/daemon/vram.ts';
+import { parseNvidiaSmiGpus, totalVramGb } from '../src/daemon/vram.ts';
 import { hashRegistrationSecret, newInstallId, newRegistrationSecret } from '../src/registration/index.ts';
 
 describe('job gate', () => {
@@ -108,10 +108,12 @@ describe('daemon lock', () => {
 });
 
 describe('vram detection', () => {
-  it('sums nvidia-smi MiB lines and skips [N/A]', () => {
-    assert.equal(parseNvidiaSmiTotal('24576\n8192\n'), 32768);
-    assert.equal(parseNvidiaSmiTotal('[N/A]\n4096\n'), 4096);
-    assert.equal(parseNvidiaSmiTotal(''), 0);
+  it('reads nvidia-smi name, MiB lines, skips [N/A] and sums them', () => {
+    const gpus = parseNvidiaSmiGpus('NVIDIA GeForce RTX 4090, 24576\nNVIDIA RTX A2000, 8192\n');
+    assert.deepEqual(gpus.map((gpu) => [gpu.vendor, gpu.name, gpu.vramGb]), [['nvidia', 'NVIDIA GeForce RTX 4090', 24], ['nvidia', 'NVIDIA RTX A2000', 8]]);
+    assert.equal(totalVramGb(gpus), 32);
+    assert.equal(totalVramGb(parseNvidiaSmiGpus('Tesla, [N/A]\nTesla T4, 15360\n')), 15);
+    assert.equal(totalVramGb(parseNvidiaSmiGpus('')), 0);
   });
 });
 

@@ -30,7 +30,7 @@ describe('daemon prefetch (real process, fake studio)', () => {
     const daemon = start();
     const connection = await studio.ready(0);
     const hello = connection.frames.find((f) => f.type === 'hello')!;
-    assert.deepEqual(hello.capabilities.protocolFeatures, ['attempt', 'progress', 'cancel', 'resume', 'extended-offers', 'prefetch']);
+    assert.deepEqual(hello.capabilities.protocolFeatures, ['attempt', 'progress', 'cancel', 'resume', 'extended-offers', 'split-text-encoders', 'preview', 'prefetch']);
     assert.equal(hello.capabilities.prefetchSlots, 1);
 
     connection.send(offerFrame({ jobId: 'pf-a', attempt: 1, kind: 'image', delayMs: 2000 }));
@@ -125,7 +125,7 @@ describe('daemon prefetch (real process, fake studio)', () => {
     const daemon = start();
     const connection = await studio.ready(0);
     const hello = connection.frames.find((f) => f.type === 'hello')!;
-    assert.deepEqual(hello.capabilities.protocolFeatures, ['attempt', 'progress', 'cancel', 'resume', 'extended-offers']);
+    assert.deepEqual(hello.capabilities.protocolFeatures, ['attempt', 'progress', 'cancel', 'resume', 'extended-offers', 'split-text-encoders', 'preview']);
     assert.equal('prefetchSlots' in hello.capabilities, false);
     connection.send(offerFrame({ jobId: 'solo-1', delayMs: 1500 }));
     await connection.jobFrame('accept', 'solo-1');

@@ -36,7 +36,7 @@ describe('daemon session (real process, fake studio)', () => {
     assert.equal(caps.engine, 'multi');
     assert.equal(caps.autoEnabled, true);
     assert.equal(caps.vramThresholdGb, 8);
-    assert.deepEqual(caps.protocolFeatures, ['attempt', 'progress', 'cancel', 'resume', 'extended-offers']);
+    assert.deepEqual(caps.protocolFeatures, ['attempt', 'progress', 'cancel', 'resume', 'extended-offers', 'split-text-encoders', 'preview']);
     assert.equal(caps.prefetchSlots, undefined, 'prefetch is off by default');
     assert.ok(caps.taskKinds.includes('llm'));
     assert.ok(caps.supportedModelsPerKind.image.includes('synthetic-image'));

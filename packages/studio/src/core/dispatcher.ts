@@ -18,6 +18,7 @@ import {
   type StudioFrame,
   type WorkerCapabilities,
 } from '@studio-worker/protocol';
+import { featuresNeededBy } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { JobStore, type JobRow, type OfferRow } from './job-store.ts';
 import { frameFor, offerTextFor, originalIncompatibility, takesStoredOffer } from './peer-shapes.ts';
@@ -343,7 +344,9 @@ export class Dispatcher {
       this.offerNextFor(session);
     }
     const now = this.now();
-    const { type: _type, jobId: _jobId, attempt: _attempt, ...progress } = frame;
+    const { type: _type, jobId: _jobId, attempt: _attempt, preview, ...progress } = frame;
+    // A live preview goes to the dashboards as it is and is not stored.
+    if (preview !== undefined && this.ports.events.enabled) this.ports.events.publish({ type: 'jobPreview', jobId: frame.jobId, mime: preview.mime, data: preview.data });
     if (this.jobs.setProgress(frame.jobId, session.workerId, frame.attempt ?? claim.attempt, JSON.stringify({ ...progress, at: iso(now) }), now)) {
       this.publishJob(frame.jobId);
     }
@@ -744,6 +747,7 @@ export class Dispatcher {
         skipList(session, now),
         now,
         now + this.opts.leaseMs,
+        session.features.has('split-text-encoders'),
       );
       if (!row) break;
       this.sendOffer(session, row);
@@ -753,7 +757,9 @@ export class Dispatcher {
 
   private dispatchJobId(jobId: string): void {
     const row = this.jobs.get(jobId);
-    if (row && row.status === 'queued') this.dispatch({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vram_gb_estimate });
+    if (row && row.status === 'queued') {
+      this.dispatch({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vram_gb_estimate, needs: featuresNeededBy(JSON.parse(row.model_source) as Parameters<typeof featuresNeededBy>[0]) });
+    }
   }
 
   /** Offer one queued job to the longest-idle session that can run it, if any. */

@@ -142,8 +142,12 @@ export class JobStore {
     skipJobIds: readonly string[],
     now: number,
     leaseExpiresAt: number,
+    splitTextEncoders = true,
   ): OfferRow | undefined {
     if (kindEngines.length === 0) return undefined;
+    // A worker without 'split-text-encoders' would refuse the file roles clip-l/clip-g/t5xxl as a
+    // malformed offer (featuresNeededBy); the stored source is JSON.stringify output, so the match is exact.
+    const roles = splitTextEncoders ? '' : `AND model_source NOT LIKE '%"role":"clip-%' AND model_source NOT LIKE '%"role":"t5xxl"%'`;
     // One prepared statement per shape (number of pairs, skips); the statement cache keeps them.
     const skip = skipJobIds.length > 0 ? `AND id NOT IN (${skipJobIds.map(() => '?').join(', ')})` : '';
     return this.sql.get<OfferRow>(
@@ -153,7 +157,7 @@ export class JobStore {
          SELECT id FROM jobs INDEXED BY jobs_queue
          WHERE status = 'queued' AND not_before <= ? AND vram_gb_estimate <= ?
            AND (kind || ' ' || engine) IN (${kindEngines.map(() => '?').join(', ')})
-           ${skip}
+           ${skip} ${roles}
          ORDER BY priority DESC, seq
          LIMIT 1
        ) AND status = 'queued'

@@ -1,4 +1,4 @@
-import { promptForTask, type CreateJobRequest, type JobStatus, type JobView, type ModelView } from '@studio-worker/protocol';
+import { featuresNeededBy, promptForTask, type CreateJobRequest, type JobStatus, type JobView, type ModelView } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from './dispatcher.ts';
 import type { JobRow } from './job-store.ts';
@@ -77,7 +77,10 @@ export class Jobs {
       }),
     );
     this.log.debug({ op: 'job', count: rows.length }, 'jobs created');
-    for (const row of rows) this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate });
+    for (const [i, row] of rows.entries()) {
+      const needs = featuresNeededBy(prepared[i]?.model.source ?? {});
+      this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate, needs });
+    }
     // Read back after dispatch so the answer shows a job that was offered at once as claimed.
     return ok(rows.map((row) => jobView(this.dispatcher.jobs.get(row.id) as JobRow)));
   }

@@ -97,6 +97,8 @@ export interface JobTraits {
   kind: string;
   engine: string;
   vramGbEstimate: number;
+  /** Protocol features the worker must announce (featuresNeededBy of the job's model source). */
+  needs?: readonly string[];
 }
 
 /** Whether this session may be offered anything now (capacity, pause, holds, cooldown, presence). */
@@ -112,6 +114,7 @@ export function canTakeOffers(session: Session, now: number): boolean {
 /** Whether this session may run this job (strict routing on engine, kind, VRAM, skip list). */
 export function canRun(session: Session, job: JobTraits, now: number): boolean {
   if (!session.kindEngineSet.has(`${job.kind} ${job.engine}`)) return false;
+  if (job.needs !== undefined && job.needs.some((feature) => !session.features.has(feature))) return false;
   if ((session.capabilities?.vramThresholdGb ?? 0) < job.vramGbEstimate) return false;
   const skipUntil = session.skip.get(job.id);
   return skipUntil === undefined || skipUntil <= now;

@@ -229,6 +229,10 @@ function createSession(token) {
           }
           store.pending = event.requests;
           break;
+        case 'jobPreview':
+          // Only the newest picture of each job is kept; it is dropped when the job ends (job-detail.js).
+          store.previews.set(event.jobId, `data:${event.mime};base64,${event.data}`);
+          break;
         default:
           break; // a newer studio's event type: nothing to show for it yet
       }
@@ -457,7 +461,7 @@ function createSession(token) {
         { jobs: visibleJobs(store), counts: store.counts, filter: store.filter, selectedId: store.selectedId, hasOlder: store.nextBefore !== undefined, loadingOlder: store.loadingOlder },
         actions,
       );
-      renderJobDetail(sections.detail, { job: store.selectedId ? store.jobs.get(store.selectedId) : undefined, result: store.result }, actions);
+      renderJobDetail(sections.detail, { job: store.selectedId ? store.jobs.get(store.selectedId) : undefined, result: store.result, preview: store.selectedId ? store.previews.get(store.selectedId) : undefined }, actions);
     });
   }
 

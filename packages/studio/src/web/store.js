@@ -17,6 +17,8 @@ export function createStore() {
     selectedId: null,
     /** The selected job's result: {key, state, type, url, text, mime, bytes, ext, message}. */
     result: null,
+    /** jobId → data: URL of the newest live preview (feed `jobPreview` events); not persisted. */
+    previews: new Map(),
   };
 }
 
@@ -46,6 +48,7 @@ export function pruneJobs(store) {
   for (const job of oldestFirst.slice(0, store.jobs.size - MAX_JOBS)) {
     if (job.id !== store.selectedId) store.jobs.delete(job.id);
   }
+  for (const id of store.previews.keys()) if (!store.jobs.has(id)) store.previews.delete(id);
 }
 
 /** The rows to show: the filter's jobs, newest first. */

@@ -13,7 +13,7 @@ describe('handshake', () => {
     const w = connectWorker(h);
     const [welcome] = h.channel.of(w.connId, 'welcome');
     assert.equal(welcome?.workerId, w.workerId);
-    assert.deepEqual(welcome?.protocolFeatures, ['attempt', 'progress', 'cancel', 'resume', 'prefetch', 'extended-offers']);
+    assert.deepEqual(welcome?.protocolFeatures, ['attempt', 'progress', 'cancel', 'resume', 'prefetch', 'extended-offers', 'split-text-encoders', 'preview']);
     assert.equal(welcome?.leaseSeconds, 30);
   });
 

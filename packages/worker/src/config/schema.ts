@@ -35,6 +35,8 @@ export const AdvancedSchema = z.object({
   uploadRetryBaseMs: millis(1_000),
   /** A result upload that keeps failing for this long is given up as `fail{upload_failed}`. */
   uploadGiveUpMs: millis(600_000),
+  /** How often user presence (only_when_idle) and other GPU programs (pause_when_gpu_busy) are sampled. */
+  presenceSampleMs: millis(5_000),
 });
 
 export const SyntheticEngineSchema = z.object({ enabled: z.boolean().default(true) });
@@ -71,6 +73,10 @@ export const WorkerConfigSchema = z.object({
   localApiPort: z.number().int().min(0).max(65_535).default(4787),
   localApiToken: z.string().min(1).optional(),
   onlyWhenIdle: z.boolean().default(false),
+  /** With only_when_idle: no keyboard or mouse input for this long means the user is idle. */
+  idleAfterSecs: z.number().min(0).default(120),
+  /** Take no new jobs while another program uses the GPU (nvidia-smi / rocm-smi). */
+  pauseWhenGpuBusy: z.boolean().default(false),
   /** Take one more offer while a job runs, so the engine never waits for an upload. */
   prefetch: z.boolean().default(false),
   /** After 3 failed jobs in a row, refuse offers for this long; 0 never pauses. */
@@ -128,6 +134,8 @@ export const ALLOWED_VALUES: Readonly<Record<string, string>> = {
   local_api_port: 'a whole number from 0 to 65535',
   local_api_token: 'a non-empty string',
   only_when_idle: 'true or false',
+  idle_after_secs: 'a number of seconds ≥ 0',
+  pause_when_gpu_busy: 'true or false',
   prefetch: 'true or false',
   failure_cooldown_secs: 'a number of seconds ≥ 0 (0 = never pause after failed jobs)',
   shutdown_grace_secs: 'a number of seconds ≥ 0',

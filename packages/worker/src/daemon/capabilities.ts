@@ -5,7 +5,7 @@ import type { RouterCapabilities } from '../engines/router.ts';
 import { AGENT_VERSION } from './version.ts';
 
 /** Protocol extensions this worker always understands; `prefetch` is added when config.toml turns it on. */
-export const WORKER_PROTOCOL_FEATURES: readonly ProtocolFeature[] = ['attempt', 'progress', 'cancel', 'resume', 'extended-offers'];
+export const WORKER_PROTOCOL_FEATURES: readonly ProtocolFeature[] = ['attempt', 'progress', 'cancel', 'resume', 'extended-offers', 'split-text-encoders', 'preview'];
 /** Offers held beyond the running one when prefetch is on. */
 export const PREFETCH_SLOTS = 1;
 
@@ -17,10 +17,12 @@ export interface CapabilityInputs {
   paused: boolean;
   /** Models whose files are downloaded and verified, per kind (advertised next to the engines). */
   readyModels?: Partial<Record<TaskKind, readonly string[]>>;
+  /** With only_when_idle: the presence probe's answer; omitted while unknown (original-spec §3.15). */
+  userPresence?: 'idle' | 'active';
 }
 
 /** The capability snapshot sent in hello, every heartbeat and the registration request. */
-export function buildCapabilities({ config, engines, vramTotalGb, paused, readyModels }: CapabilityInputs): WorkerCapabilities {
+export function buildCapabilities({ config, engines, vramTotalGb, paused, readyModels, userPresence }: CapabilityInputs): WorkerCapabilities {
   const perKind: WorkerCapabilities['supportedModelsPerKind'] = {};
   for (const kind of engines.taskKinds) perKind[kind] = sortedUnion(engines.supportedModelsPerKind[kind] ?? [], readyModels?.[kind] ?? []);
   const capabilities: WorkerCapabilities = {
@@ -47,6 +49,7 @@ export function buildCapabilities({ config, engines, vramTotalGb, paused, readyM
     capabilities.prefetchSlots = PREFETCH_SLOTS;
   }
   if (engines.unavailableEngines && engines.unavailableEngines.length > 0) capabilities.unavailableEngines = engines.unavailableEngines;
+  if (config.onlyWhenIdle && userPresence !== undefined) capabilities.userPresence = userPresence;
   return capabilities;
 }
 

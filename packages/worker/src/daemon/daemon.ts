@@ -47,7 +47,9 @@ import {
   WorkerRuntime,
   type SessionState,
 } from '../session/index.ts';
-import { buildCapabilities } from './capabilities.ts';
+import { buildCapabilities, type CapabilityInputs } from './capabilities.ts';
+import { describeGpuProcesses, GpuBusyMonitor } from './gpu-busy.ts';
+import { PresenceMonitor } from './presence.ts';
 import { countingFetch } from './counting-fetch.ts';
 import { applyConfigPatch, editableConfig, type EditableConfig } from './editable-config.ts';
 import { EXIT_ERROR, EXIT_LOCKED, EXIT_OK } from './exit-codes.ts';
@@ -63,7 +65,7 @@ import { isUntaggedDebugLine, LogTap } from './log-tap.ts';
 import { ModelDownloads } from './model-downloads.ts';
 import { StateFile } from './state-file.ts';
 import { AGENT_VERSION, USER_AGENT } from './version.ts';
-import { detectVramGb } from './vram.ts';
+import { detectGpus, totalVramGb, type GpuInfo } from './vram.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
 
 export interface DaemonOptions {
@@ -259,6 +261,9 @@ export class Daemon {
   readonly #stop = new AbortController();
   readonly #stateFile: StateFile;
   readonly #vramTotalGb: number;
+  readonly #gpus: GpuInfo[];
+  readonly #presence: PresenceMonitor;
+  readonly #gpuBusy: GpuBusyMonitor;
   readonly #cooldown: FailureCooldown;
   readonly #provisioner: ModelProvisioner;
   readonly #downloads: ModelDownloads;
@@ -280,13 +285,23 @@ export class Daemon {
   #resolveFinished!: (code: number) => void;
   #mainLoop: Promise<void> = Promise.resolve();
 
-  private constructor(parts: DaemonParts, store: ConfigStore, router: EngineRouter, outbox: Outbox, vramTotalGb: number, catalog: ModelCatalog) {
+  private constructor(parts: DaemonParts, store: ConfigStore, router: EngineRouter, outbox: Outbox, gpus: GpuInfo[], catalog: ModelCatalog) {
     this.#parts = parts;
     this.#log = parts.logs.child('daemon');
     this.store = store;
     this.router = router;
     this.#outbox = outbox;
-    this.#vramTotalGb = vramTotalGb;
+    this.#gpus = gpus;
+    this.#vramTotalGb = totalVramGb(gpus);
+    const sampleMs = () => store.current.advanced.presenceSampleMs;
+    this.#presence = new PresenceMonitor({
+      log: parts.logs.child('presence'),
+      idleAfterMs: () => store.current.idleAfterSecs * 1000,
+      sampleMs,
+      wanted: () => store.current.onlyWhenIdle,
+      onChange: () => this.#stateFile.changed(),
+    });
+    this.#gpuBusy = new GpuBusyMonitor({ log: parts.logs.child('gpu'), sampleMs, wanted: () => store.current.pauseWhenGpuBusy, onChange: () => this.#stateFile.changed() });
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
     const paths = daemonPaths(parts.configPath);
     // models_root changes take effect at the next start (engines were built with it too).
@@ -384,7 +399,8 @@ export class Daemon {
   static async start(parts: DaemonParts): Promise<Daemon> {
     const log = parts.logs.child('daemon');
     log.info({ op: 'startup', version: AGENT_VERSION, pid: process.pid, config: parts.configPath }, `studio-worker ${AGENT_VERSION} starting (pid ${process.pid})`);
-    const vramTotalGb = await detectVramGb(parts.logs.child('vram'));
+    const gpus = await detectGpus({ log: parts.logs.child('vram') });
+    const vramTotalGb = totalVramGb(gpus);
     let config = parts.config;
     if (!parts.configExists) {
       // First run: never promise more VRAM than the card has (original 0.4.9 #119).
@@ -403,7 +419,7 @@ export class Daemon {
     await rm(paths.work, { recursive: true, force: true });
     await mkdir(paths.work, { recursive: true, mode: 0o700 });
     const catalog = await ModelCatalog.load(join(paths.dir, 'models.json'), parts.logs.child('models'));
-    const daemon = new Daemon(parts, store, router, outbox, vramTotalGb, catalog);
+    const daemon = new Daemon(parts, store, router, outbox, gpus, catalog);
     // The local API answers from here on — before the engines are probed and before registration.
     await daemon.#startLocalApi();
     await router.refresh();
@@ -438,10 +454,13 @@ export class Daemon {
    * paused, shutting down or cooling down after failed jobs, so the studio does not offer.
    */
   capabilities(): WorkerCapabilities {
-    const paused = this.#paused || this.#shuttingDown || this.#cooldown.active;
+    const paused = this.#paused || this.#shuttingDown || this.#cooldown.active || this.#gpuBusy.others.length > 0;
     const engines = this.router.capabilities();
     const serves = (engine: string, kind: TaskKind) => (engines.supportedModelsPerKind[kind] ?? []).includes(`${engine}:*`);
-    return buildCapabilities({ config: this.store.current, engines, vramTotalGb: this.#vramTotalGb, paused, readyModels: this.#readyModels.byKind(serves) });
+    const inputs: CapabilityInputs = { config: this.store.current, engines, vramTotalGb: this.#vramTotalGb, paused, readyModels: this.#readyModels.byKind(serves) };
+    const presence = this.#presence.presence;
+    if (presence !== undefined) inputs.userPresence = presence;
+    return buildCapabilities(inputs);
   }
 
   /** What `GET /daemon/status` answers. Never a credential. */
@@ -474,6 +493,9 @@ export class Daemon {
     if (config.workerId) status.workerId = config.workerId;
     if (this.#lastHeartbeat) status.lastHeartbeat = this.#lastHeartbeat;
     if (cooldown.consecutiveFailures > 0 || cooldown.cooldownUntil) status.cooldown = cooldown;
+    if (this.#gpus.length > 0) status.gpus = this.#gpus;
+    if (config.onlyWhenIdle) status.presence = this.#presence.snapshot();
+    if (config.pauseWhenGpuBusy) status.gpuBusy = [...this.#gpuBusy.others];
     return status;
   }
 
@@ -679,7 +701,13 @@ export class Daemon {
     if (this.#paused) return 'worker paused by operator';
     const coolingDown = this.#cooldown.holdBack();
     if (coolingDown !== null) return coolingDown;
-    if (this.store.current.onlyWhenIdle) return 'only_when_idle is on and this worker cannot tell whether its user is idle';
+    const others = this.#gpuBusy.others;
+    if (others.length > 0) return `another program uses the GPU (${describeGpuProcesses(others)}; pause_when_gpu_busy)`;
+    if (this.store.current.onlyWhenIdle) {
+      const presence = this.#presence.snapshot();
+      if (presence.presence === 'unknown') return `only_when_idle is on and this worker cannot tell whether its user is idle${presence.problem ? ` (${presence.problem})` : ''}`;
+      if (presence.presence === 'active') return `only_when_idle is on and the user is active (idle ${presence.idleSecs ?? 0} s, idle_after_secs = ${this.store.current.idleAfterSecs})`;
+    }
     return null;
   }
 
@@ -706,7 +734,13 @@ export class Daemon {
     // Deliberately not unref'd: it also keeps the process alive while the daemon only waits
     // (for approval, after a rejection, after a fatal session end).
     const refresh = setInterval(() => void Promise.all([this.router.refresh(), this.#refreshReadyModels()]).then(() => this.#stateFile.changed()), ENGINE_REFRESH_MS);
-    void this.finished.then(() => clearInterval(refresh));
+    this.#presence.start();
+    this.#gpuBusy.start();
+    void this.finished.then(() => {
+      clearInterval(refresh);
+      this.#presence.stop();
+      this.#gpuBusy.stop();
+    });
     this.#mainLoop = this.#serve().catch((error: unknown) => {
       this.#log.error({ op: 'daemon', err: error }, `the studio loop crashed: ${error instanceof Error ? error.message : String(error)}; restart the daemon`);
       this.#setSession({ state: 'fatal', reason: 'internal error; see the daemon log and restart it' });

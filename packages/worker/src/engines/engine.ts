@@ -66,6 +66,14 @@ export interface EngineProgress {
   /** 0..1 when known. */
   fraction?: number;
   message?: string;
+  /** A picture of the generation so far (ComfyUI's preview frames, A1111's current_image, sd.cpp's preview file). */
+  preview?: EnginePreview;
+}
+
+/** A live preview image as the engine got it; the session shrinks and paces it for the wire. */
+export interface EnginePreview {
+  mime: 'image/jpeg' | 'image/png' | 'image/webp';
+  bytes: Uint8Array;
 }
 
 export interface EngineContext {

@@ -38,6 +38,12 @@ export interface DaemonStatusWire {
   /** The failure cooldown's streak, and its end while the worker pauses itself. */
   cooldown?: { consecutiveFailures: number; cooldownUntil?: string; cooldownAfterFailures?: number; lastFailure?: string };
   vramTotalGb: number;
+  /** The GPUs found at start, per vendor. */
+  gpus?: Array<{ vendor: string; name: string; vramGb: number; source: string }>;
+  /** With only_when_idle: what the presence probe says (unknown holds work back). */
+  presence?: { presence: 'idle' | 'active' | 'unknown'; idleSecs?: number; source?: string; problem?: string };
+  /** With pause_when_gpu_busy: other programs using the GPU now. */
+  gpuBusy?: Array<{ pid: number; name: string }>;
   vramThresholdGb: number;
   modelsRoot: string;
   localApiUrl: string;

@@ -9,6 +9,7 @@ import { CANCELLED_BY_STUDIO, HANDED_BACK_ON_SHUTDOWN, JobAbort } from './job-ab
 import type { ResultDelivery } from './delivery.ts';
 import type { LinkHolder, StudioLink } from './link.ts';
 import type { Outbox, OutboxEntry, OutboxPayload } from './outbox.ts';
+import { PreviewGate } from './preview-gate.ts';
 import { PROGRESS_INTERVAL_MS, ProgressThrottle } from './progress-throttle.ts';
 import { settlesWithin } from './sleep.ts';
 
@@ -109,6 +110,8 @@ interface RunningJob {
   release: (() => void) | null;
   /** A prefetched job's place in the gate's queue, taken when it was accepted. */
   gateTurn: Promise<() => void> | null;
+  /** Live previews waiting for the next progress frame (feature `preview`). */
+  previews: PreviewGate;
   /** Marks `done`. */
   settle: () => void;
 }
@@ -325,6 +328,7 @@ export class JobRunner {
       phase: release ? 'running' : 'waiting',
       release,
       gateTurn: null,
+      previews: new PreviewGate(),
       settle,
     };
     if (!release) {
@@ -359,6 +363,11 @@ export class JobRunner {
   async #run(claim: JobOfferClaim, engine: Engine, job: RunningJob): Promise<void> {
     const log = this.#options.log.child({ jobId: job.jobId, attempt: job.attempt });
     const throttle = new ProgressThrottle(this.#options.progressIntervalMs ?? PROGRESS_INTERVAL_MS, (update) => this.#sendProgress(job, update));
+    // A preview is kept apart from the throttled update: a later step without one must not drop it.
+    const progress = (update: EngineProgress) => {
+      if (update.preview !== undefined && this.#options.links.current?.has('preview')) job.previews.offer(update.preview);
+      throttle.push(update);
+    };
     const signal = job.controller.signal;
     let workDir: string | undefined;
     let outcome: OutboxPayload;
@@ -385,7 +394,7 @@ export class JobRunner {
       try {
         result = await engine.run(
           { jobId: job.jobId, attempt: job.attempt, model: claim.model, task: claim.task, source: claim.modelSource, files },
-          { signal, progress: (update) => throttle.push(update), log, workDir, inputUrls: this.#options.inputUrls?.() },
+          { signal, progress, log, workDir, inputUrls: this.#options.inputUrls?.() },
         );
       } finally {
         engineMs = this.#meter.stop(startedAt);
@@ -485,6 +494,7 @@ export class JobRunner {
       total: wholeOrUndefined(update.total),
       fraction: update.fraction === undefined || !Number.isFinite(update.fraction) ? undefined : Math.min(1, Math.max(0, update.fraction)),
       message: update.message?.slice(0, 500),
+      preview: link.has('preview') ? job.previews.take() : undefined,
     });
   }
 }

@@ -65,7 +65,8 @@ test('txt2img: the request A1111 expects, progress while it loads and samples, a
     override_settings_restore_afterwards: false,
   });
   assert.equal(fake.loaded?.model_name, 'sdxl-turbo', 'the override switched the checkpoint');
-  assert.ok(fake.requests('/sdapi/v1/progress').every((r) => r.query.get('skip_current_image') === 'true'));
+  const polls = fake.requests('/sdapi/v1/progress');
+  assert.ok(polls.filter((r) => r.query.get('skip_current_image') === 'true').length > polls.length / 2, 'most polls skip current_image (it is asked for once a second)');
   const steps = updates.filter((u) => u.phase === 'generating').map((u) => u.step ?? -1);
   assert.deepEqual(steps, [...steps].sort((a, b) => a - b), 'steps only move forward');
   assert.equal(updates.at(-1)?.phase, 'encoding');
@@ -226,4 +227,25 @@ test('checkpoint: an unknown name fails (retryable: another worker may have it) 
   const later = await engine.run(a1111Job({ prompt: 'p', width: 32, height: 32 }, a1111({ checkpoint: 'juggernaut-xl [0123456789]' })), recordingContext().ctx);
   assert.equal(later.type, 'file');
   assert.equal(fake.finished.at(-1)?.checkpoint, 'juggernaut-xl.safetensors [0123456789]');
+});
+
+test('live previews: /progress current_image (A1111’s live preview) becomes preview updates, fetched at most once a second', async (t) => {
+  const fake = await FakeA1111.start({ stepMs: 60, previewEverySteps: 2 });
+  t.after(() => fake.close());
+  const { ctx, updates } = recordingContext();
+  const started = performance.now();
+  await engineFor(fake).run(a1111Job({ prompt: 'a harbour', width: 96, height: 64, steps: 40 }), ctx);
+  const seconds = (performance.now() - started) / 1000;
+
+  const previews = updates.filter((u) => u.preview !== undefined);
+  assert.ok(previews.length >= 2, `previews arrive (${previews.length})`);
+  for (const update of previews) {
+    assert.equal(update.preview?.mime, 'image/png');
+    assert.equal(update.phase, 'generating');
+    const meta = await sharp(update.preview?.bytes ?? new Uint8Array()).metadata();
+    assert.deepEqual([meta.format, meta.width, meta.height], ['png', 96, 64]);
+  }
+  const withImage = fake.received.filter((r) => r.path === '/sdapi/v1/progress' && r.query.get('skip_current_image') === 'false');
+  assert.ok(withImage.length <= Math.ceil(seconds) + 1, `current_image asked for at most once a second (${withImage.length} in ${seconds.toFixed(1)} s)`);
+  assert.ok(fake.received.some((r) => r.path === '/sdapi/v1/progress' && r.query.get('skip_current_image') === 'true'), 'the other polls skip it');
 });

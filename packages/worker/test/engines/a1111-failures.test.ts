@@ -49,7 +49,7 @@ test('timeout_secs: a job still running at the deadline is interrupted and fails
   assert.equal(fake.interrupts, 1);
 });
 
-test('4xx: FastAPI’s 422 validation body and A1111’s "Sampler not found" become bad_input naming the field', async (t) => {
+test('4xx: FastAPI’s 422 validation body becomes bad_input naming the field; an unknown sampler (which A1111 1.9+ silently replaces) fails before generating', async (t) => {
   const fake = await FakeA1111.start();
   t.after(() => fake.close());
   const engine = engineFor(fake);
@@ -60,10 +60,14 @@ test('4xx: FastAPI’s 422 validation body and A1111’s "Sampler not found" bec
   assert.equal(invalid.retryable, false);
   assert.equal(invalid.message, 'A1111 rejected the txt2img request (422): cfg_scale: value is not a valid float');
 
+  const generations = fake.finished.length;
   const sampler = await failureOf(engine.run(job({ prompt: 'p', samplingMethod: 'Euler Ancestral Turbo' }), recordingContext().ctx));
   assert.equal(sampler.code, 'bad_input');
   assert.equal(sampler.retryable, false);
-  assert.match(sampler.message, /\(400\): Sampler not found \(sampler_name "Euler Ancestral Turbo"\)/);
+  assert.match(sampler.message, /has no sampler "Euler Ancestral Turbo" \(it would silently use its default instead\); it has: DPM\+\+ 2M, /);
+  assert.equal(fake.finished.length, generations, 'nothing was generated with the wrong sampler');
+  await engine.run(job({ prompt: 'p', samplingMethod: 'DPM++ 2M Karras', width: 32, height: 32 }), recordingContext().ctx);
+  assert.equal(fake.samplersUsed.at(-1), 'DPM++ 2M', 'a sampler with a scheduler suffix is known');
 });
 
 test('5xx: A1111’s exception body becomes a retryable engine_error carrying the error', async (t) => {

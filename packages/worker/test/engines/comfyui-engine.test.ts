@@ -11,32 +11,9 @@ import { silentLogger } from '@studio-worker/log';
 import { ModelSource, Task, type ImageTask, type ModelSourceInput, type TaskInput } from '@studio-worker/protocol';
 import { EngineFailure, toEngineFailure, type EngineContext, type EngineJob, type EngineProgress } from '../../src/engines/engine.ts';
 import { comfyPromptId, createComfyuiEngine, fillWorkflow, placeholderValues, type ApiWorkflow, type ComfyuiEngineConfigInput } from '../../src/engines/comfyui/index.ts';
-import { FakeComfyUI, type FakeBehaviour } from './fakes/comfyui-server.ts';
+import { FakeComfyUI, TXT2IMG, type FakeBehaviour } from './fakes/comfyui-server.ts';
 
 /** ComfyUI's default txt2img graph, exported with "Save (API Format)", with placeholders. */
-const TXT2IMG: ApiWorkflow = {
-  '3': {
-    class_type: 'KSampler',
-    inputs: {
-      seed: '{{seed}}',
-      steps: '{{steps}}',
-      cfg: '{{cfg}}',
-      sampler_name: '{{sampler}}',
-      scheduler: 'normal',
-      denoise: 1,
-      model: ['4', 0],
-      positive: ['6', 0],
-      negative: ['7', 0],
-      latent_image: ['5', 0],
-    },
-  },
-  '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'sd_xl_base_1.0.safetensors' } },
-  '5': { class_type: 'EmptyLatentImage', inputs: { width: '{{width}}', height: '{{height}}', batch_size: 1 } },
-  '6': { class_type: 'CLIPTextEncode', inputs: { text: '{{prompt}}, highly detailed', clip: ['4', 1] } },
-  '7': { class_type: 'CLIPTextEncode', inputs: { text: '{{negative_prompt}}', clip: ['4', 1] } },
-  '8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] } },
-  '9': { class_type: 'SaveImage', inputs: { filename_prefix: 'studio', images: ['8', 0] } },
-};
 
 interface Harness {
   fake: FakeComfyUI;
@@ -123,11 +100,16 @@ test('progress: ComfyUI events become queued → loading → generating steps �
 
   const phases = updates.map((u) => u.phase);
   for (const phase of ['queued', 'loading', 'generating', 'encoding'] as const) assert.ok(phases.includes(phase), `no ${phase} update in ${phases.join(',')}`);
-  const steps = updates.filter((u) => u.step !== undefined);
+  const steps = updates.filter((u) => u.step !== undefined && u.preview === undefined);
   assert.deepEqual(
     steps.map((u) => [u.step, u.total, u.fraction]),
     [1, 2, 3, 4, 5].map((step) => [step, 5, step / 5]),
   );
+  // ComfyUI's binary preview frames (event 1, image type 1): each step's JPEG, with that step.
+  const previews = updates.filter((u) => u.preview !== undefined);
+  assert.deepEqual(previews.map((u) => [u.step, u.preview?.mime]), [1, 2, 3, 4, 5].map((step) => [step, 'image/jpeg']));
+  const first = await sharp(previews[0]?.preview?.bytes ?? new Uint8Array()).metadata();
+  assert.deepEqual([first.format, first.width], ['jpeg', 64]);
   assert.ok(steps.every((u) => u.phase === 'generating' && /node 3 \(KSampler\) step/.test(u.message ?? '')));
   assert.ok(updates.some((u) => u.phase === 'loading' && /CheckpointLoaderSimple/.test(u.message ?? '')), 'loader nodes are the loading phase');
   assert.ok(phases.lastIndexOf('encoding') > phases.lastIndexOf('generating'));

@@ -203,7 +203,7 @@ test('probe: reachable (200 or 404 on /models) is available; no base_url, an uns
   const bare = await FakeImagesServer.start({ modelsRoute: false });
   t.after(() => Promise.all([fake.close(), bare.close()]));
 
-  assert.deepEqual(await engineFor(fake).probe(), { available: true, detail: `OpenAI-compatible server at ${fake.baseUrl}, 3 models` });
+  assert.deepEqual(await engineFor(fake).probe(), { available: true, detail: `OpenAI-compatible server at ${fake.baseUrl}, 3 models (OpenAI images API)` });
   assert.equal(fake.requests('/v1/models')[0]?.headers.authorization, `Bearer ${KEY}`);
   assert.deepEqual(await engineFor(bare, { apiKeyEnv: undefined }).probe(), { available: true, detail: `OpenAI-compatible server at ${bare.baseUrl} (no /models list)` });
 

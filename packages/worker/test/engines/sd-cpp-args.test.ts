@@ -39,7 +39,7 @@ test('sd-cli argv: model files, prompt, sampling values, output and switches in 
     '--cfg-scale', '1', '--steps', '8', '-W', '768', '-H', '512', '-o', '/w/out.png',
     '--seed', '9',
     '--sampling-method', 'euler',
-    '--flow-shift', '3', '--qwen-image-zero-cond-t', '--offload-to-cpu', '--diffusion-fa',
+    '--flow-shift', '3', '--model-args', 'qwen_image_zero_cond_t=true', '--offload-to-cpu', '--diffusion-fa',
     '--vae-tiling',
   ]);
 });

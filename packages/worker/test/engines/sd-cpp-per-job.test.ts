@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { silentLogger } from '@studio-worker/log';
-import { EngineFailure, type EngineJob } from '../../src/engines/engine.ts';
+import type { EngineJob } from '../../src/engines/engine.ts';
 import { createSdCppEngine, type SdCppEngineConfigInput } from '../../src/engines/sd-cpp/index.ts';
 import {
   FAKE_SD_CLI,
@@ -20,6 +20,7 @@ import {
   serveFiles,
   waitGone,
   zImageFiles,
+  failure,
 } from './fakes/sd-test-kit.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -40,16 +41,6 @@ async function setup(config: Partial<SdCppEngineConfigInput> = {}) {
   return { engine, files, modelsRoot, workDir, root: root.dir };
 }
 
-/** Run a job expecting a failure; answers the EngineFailure. */
-async function failure(promise: Promise<unknown>): Promise<EngineFailure> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof EngineFailure, `expected an EngineFailure, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the job succeeded but a failure was expected');
-}
 
 async function pngOfSize(bytes: Uint8Array) {
   const meta = await sharp(bytes).metadata();
@@ -72,10 +63,11 @@ describe('sd-cpp per job (fake sd-cli)', () => {
       '-p', 'a red fox', '--negative-prompt', 'blurry',
       '--cfg-scale', '1', '--steps', '4', '-W', '64', '-H', '48', '-o', join(workDir, 'out.png'),
       '--seed', '7', '--sampling-method', 'euler', '--diffusion-fa',
+      '--preview', 'proj', '--preview-path', join(workDir, 'preview.png'),
     ]);
 
     assert.equal(updates[0]?.phase, 'loading');
-    const steps = updates.filter((update) => update.phase === 'generating');
+    const steps = updates.filter((update) => update.phase === 'generating' && update.preview === undefined);
     assert.deepEqual(steps.map((update) => [update.step, update.total]), [[1, 4], [2, 4], [3, 4], [4, 4]]);
     assert.equal(steps[3]?.fraction, 1);
     const phases = updates.map((update) => update.phase);
@@ -277,6 +269,6 @@ describe('sd-cpp per job (fake sd-cli)', () => {
     assert.deepEqual(engine.advertisedModels(), {});
     const probe = await engine.probe();
     assert.ok(probe.available);
-    assert.equal(probe.detail, `sd-cli at ${process.execPath} (per-job)`);
+    assert.equal(probe.detail, `sd-cli at ${process.execPath} (per-job; build master-fake-0000000, commit 0000000)`);
   });
 });

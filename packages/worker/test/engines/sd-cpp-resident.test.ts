@@ -1,13 +1,12 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { silentLogger } from '@studio-worker/log';
-import { EngineFailure } from '../../src/engines/engine.ts';
 import { createSdCppEngine, type SdCppEngineConfigInput } from '../../src/engines/sd-cpp/index.ts';
-import { FAKE_SD_SERVER, fakeCommand, imageJob, isRunning, modelFiles, recordingContext, scratch, serveFiles, waitGone, zImageFiles } from './fakes/sd-test-kit.ts';
+import { FAKE_SD_SERVER, fakeCommand, imageJob, isRunning, modelFiles, recordingContext, scratch, serveFiles, waitGone, zImageFiles, failure, engineDirs } from './fakes/sd-test-kit.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -26,13 +25,8 @@ interface RequestLine {
 }
 
 async function setup(config: Partial<SdCppEngineConfigInput> = {}, env: Record<string, string> = {}) {
-  const root = await scratch('sdcpp-resident-');
-  cleanups.push(root.cleanup);
-  const modelsRoot = join(root.dir, 'models');
-  const workDir = join(root.dir, 'work');
-  const stateDir = join(root.dir, 'state');
-  await mkdir(workDir, { recursive: true });
-  await mkdir(stateDir, { recursive: true });
+  const { modelsRoot, workDir, stateDir, cleanup } = await engineDirs('sdcpp-resident-');
+  cleanups.push(cleanup);
   const controlFile = join(stateDir, 'control.json');
   const files = await zImageFiles(modelsRoot);
   const engine = createSdCppEngine(
@@ -55,15 +49,6 @@ async function setup(config: Partial<SdCppEngineConfigInput> = {}, env: Record<s
   };
 }
 
-async function failure(promise: Promise<unknown>): Promise<EngineFailure> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof EngineFailure, `expected an EngineFailure, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the job succeeded but a failure was expected');
-}
 
 describe('sd-cpp resident (fake sd-server)', () => {
   test('two jobs for one model load it once; both answered over /sdapi/v1/txt2img at their own sizes', async () => {
@@ -93,7 +78,7 @@ describe('sd-cpp resident (fake sd-server)', () => {
     assert.equal(engine.residentServer()?.label, 'z_image_turbo-Q4_K.gguf');
     const probe = await engine.probe();
     assert.ok(probe.available);
-    assert.equal(probe.detail, `sd-server at ${process.execPath} (resident, z_image_turbo-Q4_K.gguf loaded)`);
+    assert.equal(probe.detail, `sd-server at ${process.execPath} (resident, z_image_turbo-Q4_K.gguf loaded; build master-fake-0000000, commit 0000000)`);
   });
 
   test('img2img goes to /sdapi/v1/img2img with the sniffed init image, mask and strength; reference mode sends extra_images', async () => {

@@ -76,12 +76,12 @@ describe('sd-cpp: finding sd-cli (probe)', () => {
       assert.ok(probe.available, JSON.stringify(probe));
       return probe.detail;
     };
-    assert.equal(await detail({ sdCli: table }, env), `sd-cli at ${table} (per-job)`);
-    assert.equal(await detail({}, env), `sd-cli at ${fromEnv} (per-job)`);
-    assert.equal(await detail({}, { PATH: env.PATH }), `sd-cli at ${inBin} (per-job)`);
+    assert.equal(await detail({ sdCli: table }, env), `sd-cli at ${table} (per-job; build master-fake-0000000, commit 0000000)`);
+    assert.equal(await detail({}, env), `sd-cli at ${fromEnv} (per-job; build master-fake-0000000, commit 0000000)`);
+    assert.equal(await detail({}, { PATH: env.PATH }), `sd-cli at ${inBin} (per-job; build master-fake-0000000, commit 0000000)`);
     const bare = await engineFor(join(dir, 'bare-models'), {}, { PATH: env.PATH }).probe();
     assert.ok(bare.available);
-    assert.equal(bare.detail, `sd-cli at ${onPath} (per-job)`);
+    assert.equal(bare.detail, `sd-cli at ${onPath} (per-job; build master-fake-0000000, commit 0000000)`);
   });
 });
 
@@ -180,7 +180,7 @@ describe('sd-cpp: pinned release download', () => {
 
       const probe = await engine.probe();
       assert.ok(probe.available, JSON.stringify(probe));
-      assert.equal(probe.detail, `sd-cli at ${join(bin, 'sd-cli')} (per-job)`);
+      assert.equal(probe.detail, `sd-cli at ${join(bin, 'sd-cli')} (per-job; build master-fake-0000000, commit 0000000)`);
       const files = await zImageFiles(modelsRoot);
       const workDir = join(dir, 'work');
       await mkdir(workDir);

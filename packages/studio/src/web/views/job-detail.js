@@ -3,7 +3,7 @@ import { formatBytes, isSynthetic, kindLabel, TERMINAL } from '../format.js';
 import { badge, facts, syntheticTag, timeAgo } from '../widgets.js';
 import { liveProgress, progressView } from './jobs.js';
 
-const REGIONS = ['head', 'banner', 'status', 'actions', 'info', 'result', 'bottom'];
+const REGIONS = ['head', 'banner', 'status', 'preview', 'actions', 'info', 'result', 'bottom'];
 
 export function jobDetailSection() {
   return h(
@@ -48,6 +48,11 @@ export function renderJobDetail(section, view, actions) {
   );
   patchRegion(region('status'), JSON.stringify([job.status, progress ?? null]), () =>
     h('p', { class: 'status-line' }, h('span', { class: 'visually-hidden', text: 'Status: ' }), badge(job.status), progress ? progressView(progress) : null),
+  );
+  // The image forming (live previews from the worker), while the job runs.
+  const preview = canCancel ? view.preview : undefined;
+  patchRegion(region('preview'), preview ?? '', () =>
+    preview ? h('figure', { class: 'live-preview' }, h('img', { src: preview, alt: 'Live preview of the image being generated' }), h('figcaption', { class: 'muted', text: 'Live preview' })) : [],
   );
   patchRegion(region('actions'), `${job.id}|${canCancel}|${canRetry}`, () =>
     canCancel || canRetry

@@ -29,6 +29,9 @@ interface DaemonView {
   cooldownUntil?: string;
   cooldownAfterFailures?: number;
   lastFailure?: string;
+  gpus?: DaemonStatusWire['gpus'];
+  presence?: DaemonStatusWire['presence'];
+  gpuBusy?: DaemonStatusWire['gpuBusy'];
   localApiUrl?: string;
   /** Why the local API could not be asked, when the view comes from state.json. */
   apiProblem?: string;
@@ -77,6 +80,13 @@ export async function statusCommand(configPath: string, io: CliIo): Promise<numb
       engine.available ? `${engine.engine}: available` : `${engine.engine}: unavailable — ${engine.reason ?? 'no reason given'}`,
     );
     rows.push(['engines', engines.length > 0 ? engines.join('; ') : 'none enabled (enable [engines.synthetic] or configure a real engine)']);
+    if (daemon.gpus !== undefined) rows.push(['gpus', daemon.gpus.map((gpu) => `${gpu.name} ${gpu.vramGb} GB (${gpu.source})`).join('; ')]);
+    const presence = daemon.presence;
+    if (presence !== undefined) {
+      const detail = presence.presence === 'unknown' ? (presence.problem ?? 'no probe answered') : `idle ${presence.idleSecs ?? 0} s, from ${presence.source ?? '?'}`;
+      rows.push(['user', `${presence.presence} (${detail}; only_when_idle)`]);
+    }
+    if (daemon.gpuBusy !== undefined && daemon.gpuBusy.length > 0) rows.push(['gpu busy', `${daemon.gpuBusy.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}: taking no new jobs`]);
   } else {
     rows.push(['daemon', 'not running (start it with `studio-worker run`); the rows above and below come from config.toml']);
   }
@@ -136,6 +146,9 @@ function fromApi(status: DaemonStatusWire): DaemonView {
     ...status.cooldown,
   };
   if (status.lastHeartbeat) view.lastHeartbeat = status.lastHeartbeat;
+  if (status.gpus) view.gpus = status.gpus;
+  if (status.presence) view.presence = status.presence;
+  if (status.gpuBusy) view.gpuBusy = status.gpuBusy;
   return view;
 }
 

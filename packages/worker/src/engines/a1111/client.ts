@@ -4,6 +4,8 @@ import { excerpt, field, requestJson, type HttpReply } from './http-json.ts';
 export const A1111_ROUTES = {
   options: '/sdapi/v1/options',
   progress: '/sdapi/v1/progress?skip_current_image=true',
+  /** The same with `current_image`, A1111's live preview (base64, renewed every show_progress_every_n_steps). */
+  progressWithImage: '/sdapi/v1/progress?skip_current_image=false',
   txt2img: '/sdapi/v1/txt2img',
   img2img: '/sdapi/v1/img2img',
   interrupt: '/sdapi/v1/interrupt',
@@ -49,6 +51,8 @@ export interface A1111Progress {
   samplingStep: number;
   samplingSteps: number;
   interrupted: boolean;
+  /** `current_image` when asked for and present. */
+  currentImage?: string;
 }
 
 export function readProgress(json: unknown): A1111Progress | undefined {
@@ -56,7 +60,8 @@ export function readProgress(json: unknown): A1111Progress | undefined {
   const state = field(json, 'state');
   if (typeof progress !== 'number' || typeof state !== 'object' || state === null) return undefined;
   const num = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
-  return {
+  const currentImage = field(json, 'current_image');
+  const read: A1111Progress = {
     progress,
     etaRelative: num(field(json, 'eta_relative')),
     jobCount: num(field(state, 'job_count')),
@@ -67,6 +72,8 @@ export function readProgress(json: unknown): A1111Progress | undefined {
     samplingSteps: num(field(state, 'sampling_steps')),
     interrupted: field(state, 'interrupted') === true,
   };
+  if (typeof currentImage === 'string' && currentImage !== '') read.currentImage = currentImage;
+  return read;
 }
 
 /**

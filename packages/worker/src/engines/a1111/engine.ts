@@ -14,7 +14,8 @@ import { A1111_ROUTES, A1111Client, describeA1111Error, isRouteMissing, readProg
 import { A1111EngineConfig, type A1111EngineConfigInput } from './config.ts';
 import { excerpt, field, settlesWithin, type HttpReply } from './http-json.ts';
 import { encodeImageAs, fromBase64, toBase64 } from './image-io.ts';
-import { fetchImage } from '../shared/input-images.ts';
+import { fetchImage, sniffImageFormat } from '../shared/input-images.ts';
+import { A1111_SCHEDULERS, checkSampler, samplerNames } from '../shared/samplers.ts';
 import { buildA1111Body, resolveCheckpoint, type A1111GenerationBody, type A1111Inputs } from './payload.ts';
 import { ProgressWatch } from './progress-watch.ts';
 import { serverLock, type ServerLock } from './server-lock.ts';
@@ -31,6 +32,8 @@ const INTERRUPT_SETTLE_MS = 400;
 const CHECKPOINT_LIST_TIMEOUT_MS = 10_000;
 /** Input images may come from a slow studio; A1111 itself waits longer than this anyway. */
 const INPUT_TIMEOUT_MS = 120_000;
+/** How often /progress also fetches current_image (the live preview): the wire takes one a second. */
+const PREVIEW_POLL_MS = 1_000;
 
 type Route = 'txt2img' | 'img2img';
 type StopReason = 'cancelled' | 'stalled' | 'deadline';
@@ -99,6 +102,10 @@ export class A1111Engine implements Engine {
     const body = buildA1111Body(task, job.model, job.source.cliDefaults, inputs);
     const route: Route = body.init_images === undefined ? 'txt2img' : 'img2img';
     await this.#checkCheckpoint(resolveCheckpoint(job.model, job.source.cliDefaults), ctx);
+    if (body.sampler_name !== undefined) {
+      const reply = await this.#client.get('/sdapi/v1/samplers', { signal: ctx.signal, timeoutMs: CHECKPOINT_LIST_TIMEOUT_MS });
+      checkSampler(`A1111 at ${this.#config.url}`, body.sampler_name, reply.kind === 'response' && reply.status === 200 ? samplerNames(reply.json) : undefined, A1111_SCHEDULERS);
+    }
 
     if (this.#lock.held) ctx.progress({ phase: 'queued', message: `waiting for another job on A1111 at ${this.#config.url}` });
     const release = await this.#lock.acquire(ctx.signal);
@@ -174,11 +181,22 @@ export class A1111Engine implements Engine {
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     if (ctx.signal.aborted) stop('cancelled');
     const deadline = setTimeout(() => stop('deadline'), this.#config.timeoutSecs * 1000);
+    let lastImagePoll = -Infinity;
     const watch = new ProgressWatch({
-      poll: (signal) => this.#pollProgress(signal),
+      // current_image (a full-size PNG) is asked for at most once a second: the preview pace.
+      poll: (signal) => {
+        const withImage = performance.now() - lastImagePoll >= PREVIEW_POLL_MS;
+        if (withImage) lastImagePoll = performance.now();
+        return this.#pollProgress(signal, withImage);
+      },
       intervalMs: this.#config.progressPollMs,
       stallMs: this.#config.stepTimeoutSecs * 1000,
       onProgress: (update) => ctx.progress(update),
+      onPreview: (base64, last) => {
+        const bytes = fromBase64(base64);
+        const format = sniffImageFormat(bytes);
+        if (format === 'png' || format === 'jpeg' || format === 'webp') ctx.progress({ ...(last ?? { phase: 'generating' }), preview: { mime: `image/${format}`, bytes } });
+      },
       onStall: () => stop('stalled'),
     });
     watch.start();
@@ -200,8 +218,8 @@ export class A1111Engine implements Engine {
     }
   }
 
-  async #pollProgress(signal: AbortSignal): Promise<A1111Progress | undefined> {
-    const reply = await this.#client.get(A1111_ROUTES.progress, { signal });
+  async #pollProgress(signal: AbortSignal, withImage = false): Promise<A1111Progress | undefined> {
+    const reply = await this.#client.get(withImage ? A1111_ROUTES.progressWithImage : A1111_ROUTES.progress, { signal });
     return reply.kind === 'response' && reply.status === 200 ? readProgress(reply.json) : undefined;
   }
 

@@ -8,6 +8,8 @@ export interface ProgressWatchOptions {
   /** No change in this long → `onStall` (once), and the watch stops. */
   stallMs: number;
   onProgress(update: EngineProgress): void;
+  /** A new `current_image` (base64) came with a poll; the last update it belongs to. */
+  onPreview?(base64: string, last: EngineProgress | undefined): void;
   onStall(): void;
 }
 
@@ -20,6 +22,8 @@ export class ProgressWatch {
   readonly #options: ProgressWatchOptions;
   readonly #stop = new AbortController();
   #lastSignature: string | undefined;
+  #lastUpdate: EngineProgress | undefined;
+  #lastImage: string | undefined;
   #lastChange = Date.now();
   #timer: NodeJS.Timeout | undefined;
 
@@ -54,7 +58,14 @@ export class ProgressWatch {
         this.#lastSignature = signature;
         this.#lastChange = Date.now();
         const update = progressUpdate(state);
-        if (update !== undefined) this.#options.onProgress(update);
+        if (update !== undefined) {
+          this.#lastUpdate = update;
+          this.#options.onProgress(update);
+        }
+      }
+      if (state.currentImage !== undefined && state.currentImage !== this.#lastImage) {
+        this.#lastImage = state.currentImage;
+        this.#options.onPreview?.(state.currentImage, this.#lastUpdate);
       }
     }
     if (Date.now() - this.#lastChange >= this.#options.stallMs) {

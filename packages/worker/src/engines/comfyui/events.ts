@@ -14,8 +14,27 @@ export type ComfyEvent =
   | { type: 'execution_success'; promptId: string | undefined }
   | { type: 'execution_error'; promptId: string | undefined; nodeId: string | undefined; nodeType: string | undefined; exceptionType: string | undefined; exceptionMessage: string }
   | { type: 'execution_interrupted'; promptId: string | undefined; nodeId: string | undefined; nodeType: string | undefined }
-  /** A binary preview frame, or an event we do not read (custom nodes send their own). Still proof of life. */
+  /** A latent preview (binary frame, server.py's BinaryEventTypes.PREVIEW_IMAGE). */
+  | { type: 'preview'; mime: 'image/jpeg' | 'image/png'; bytes: Uint8Array }
+  /** An event we do not read (custom nodes send their own). Still proof of life. */
   | { type: 'other'; name: string };
+
+/** server.py's BinaryEventTypes.PREVIEW_IMAGE; its payload starts with the image type: 1 JPEG, 2 PNG. */
+const PREVIEW_IMAGE = 1;
+const IMAGE_TYPES = { 1: 'image/jpeg', 2: 'image/png' } as const;
+
+/**
+ * A binary frame (server.py encode_bytes): a big-endian uint32 event type, then the payload. For
+ * PREVIEW_IMAGE that is a uint32 image type and the image. PREVIEW_IMAGE_WITH_METADATA (4) goes only
+ * to clients announcing `supports_preview_metadata`, which we do not.
+ */
+export function parseComfyBinary(data: Uint8Array): ComfyEvent {
+  if (data.byteLength < 8) return { type: 'other', name: 'binary' };
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const mime = IMAGE_TYPES[view.getUint32(4) as 1 | 2];
+  if (view.getUint32(0) !== PREVIEW_IMAGE || mime === undefined) return { type: 'other', name: 'binary' };
+  return { type: 'preview', mime, bytes: data.subarray(8) };
+}
 
 const Frame = z.looseObject({ type: z.string(), data: z.unknown() });
 const id = z.union([z.string(), z.number()]).transform(String);

@@ -50,6 +50,8 @@ export class PromptFollower {
   /** Events that arrive before ComfyUI has told us the prompt id; replayed once it has. */
   #early: ComfyEvent[] = [];
   #lastNode: string | undefined;
+  /** The last sampler step reported, repeated with each preview of that step. */
+  #lastStep: EngineProgress | undefined;
   #silenceTimer: NodeJS.Timeout | undefined;
   #stepTimer: NodeJS.Timeout | undefined;
   /** ComfyUI is done with the prompt (finished, failed, interrupted, or forgot it). */
@@ -151,15 +153,21 @@ export class PromptFollower {
         const total = Math.max(0, Math.round(event.max));
         const step = Math.max(0, Math.min(Math.round(event.value), total));
         const node = event.node ?? this.#lastNode;
-        this.#o.progress({
+        this.#lastStep = {
           phase: 'generating',
           step,
           total,
           ...(total > 0 ? { fraction: step / total } : {}),
           message: `${node === undefined ? 'sampling' : `node ${this.#describeNode(node)}`} step ${step}/${total}`,
-        });
+        };
+        this.#o.progress(this.#lastStep);
         return;
       }
+      case 'preview':
+        // Sent after each step's progress event: the same step, with the picture.
+        this.#running();
+        this.#o.progress({ ...(this.#lastStep ?? { phase: 'generating' }), preview: { mime: event.mime, bytes: event.bytes } });
+        return;
       case 'executed':
         this.#running();
         return;

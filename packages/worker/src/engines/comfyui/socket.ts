@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { ComfyUnreachable, networkReason } from './api.ts';
-import { parseComfyEvent, type ComfyEvent } from './events.ts';
+import { parseComfyBinary, parseComfyEvent, type ComfyEvent } from './events.ts';
 
 export interface ComfySocketHandlers {
   event(event: ComfyEvent): void;
@@ -58,7 +58,7 @@ export class ComfySocket {
       });
       ws.on('message', (data, isBinary) => {
         if (this.#ws !== ws) return;
-        this.#handlers.event(isBinary ? { type: 'other', name: 'binary' } : parseComfyEvent(data.toString()));
+        this.#handlers.event(isBinary ? parseComfyBinary(asBytes(data)) : parseComfyEvent(data.toString()));
       });
       ws.on('close', (code, reason) => {
         if (!opened || this.#ws !== ws) return;
@@ -77,4 +77,9 @@ export class ComfySocket {
     ws.on('error', () => {});
     ws.terminate();
   }
+}
+
+function asBytes(data: WebSocket.RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
 }

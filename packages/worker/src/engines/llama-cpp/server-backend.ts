@@ -55,6 +55,12 @@ export class ServerBackend implements LlmBackend {
     if (answer.status !== 200) {
       return { available: false, reason: `${this.#name}/models answered ${answer.status}: server_url must be the API base of an OpenAI-compatible server, e.g. "http://127.0.0.1:8081/v1"` };
     }
+    // llama-server lists its models while it is still loading one (its chat answers 503 until
+    // then), so the list is no sign of readiness; its /health is. Other servers have no /health.
+    const health = await getWithTimeout(new URL('/health', url), { headers: authHeaders(key.key), timeoutMs: this.#config.probeTimeoutSecs * 1000 }).catch(() => undefined);
+    if (health?.status === 503) {
+      return { available: false, reason: `${this.#name} is still loading its model (GET /health answered 503); the engine is offered work once it is ready` };
+    }
     const models = modelIds(parseJson(answer.text));
     const listed = models.length === 0 ? '' : ` (models: ${models.slice(0, 5).join(', ')}${models.length > 5 ? ', …' : ''})`;
     return { available: true, detail: `OpenAI-compatible server at ${this.#name}${listed}` };

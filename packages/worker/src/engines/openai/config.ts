@@ -33,6 +33,12 @@ export const OpenAIEngineConfig = z.object({
    * servers that reject it (OpenAI's gpt-image models always answer base64 and refuse the field).
    */
   responseFormat: z.enum(['b64_json', 'url', 'none']).default('b64_json'),
+  /**
+   * How to send what OpenAI's API has no field for (negative prompt, seed, steps): "auto" (default)
+   * asks the server which it is (sd-server lists the model "sd-cpp-local"; LocalAI answers GET
+   * /version), or name it: "openai", "localai", "sd-server".
+   */
+  dialect: z.enum(['auto', 'openai', 'localai', 'sd-server']).default('auto'),
 });
 export type OpenAIEngineConfig = z.output<typeof OpenAIEngineConfig>;
 export type OpenAIEngineConfigInput = z.input<typeof OpenAIEngineConfig>;

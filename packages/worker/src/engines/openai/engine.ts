@@ -14,7 +14,7 @@ import { encodeImageAs, fromBase64 } from '../a1111/image-io.ts';
 import { fetchImage } from '../shared/input-images.ts';
 import { keySource, resolveApiKey, withoutKey } from './api-key.ts';
 import { OpenAIEngineConfig, type OpenAIEngineConfigInput } from './config.ts';
-import { buildImagesBody, describeOpenAIError, resolveServerModel, retryAfterSeconds, type ImagesGenerationBody } from './images-api.ts';
+import { buildImagesBody, dialectFrom, describeOpenAIError, resolveServerModel, retryAfterSeconds, type ImagesDialect, type ImagesGenerationBody } from './images-api.ts';
 
 export interface OpenAIEngineDeps {
   log: Logger;
@@ -37,6 +37,8 @@ export class OpenAIEngine implements Engine {
   readonly kinds: readonly TaskKind[] = ['image'];
   readonly #config: OpenAIEngineConfig;
   readonly #env: NodeJS.ProcessEnv;
+  /** What the last probe found the server to be, when `dialect` is "auto". */
+  #detected: ImagesDialect | undefined;
 
   constructor(config: OpenAIEngineConfig, deps: OpenAIEngineDeps) {
     this.#config = config;
@@ -77,7 +79,8 @@ export class OpenAIEngine implements Engine {
     }
     const models = field(reply.json, 'data');
     const count = Array.isArray(models) ? `, ${models.length} model${models.length === 1 ? '' : 's'}` : '';
-    return { available: true, detail: `OpenAI-compatible server at ${base}${count}` };
+    const dialect = await this.#dialect(reply.json, key.key);
+    return { available: true, detail: `OpenAI-compatible server at ${base}${count} (${DIALECT_NAMES[dialect]})` };
   }
 
   advertisedModels(): Partial<Record<TaskKind, readonly string[]>> {
@@ -98,7 +101,8 @@ export class OpenAIEngine implements Engine {
     const key = resolveApiKey(this.#config, this.#env);
     if (!key.ok) throw new EngineFailure('engine_unavailable', key.reason, { retryable: false });
 
-    const body = buildImagesBody(task, resolveServerModel(job.model, job.source.cliDefaults, this.#config), job.source.cliDefaults, this.#config);
+    const dialect = this.#config.dialect !== 'auto' ? this.#config.dialect : (this.#detected ?? (await this.#detect(key.key, ctx.signal)));
+    const body = buildImagesBody(task, resolveServerModel(job.model, job.source.cliDefaults, this.#config), job.source.cliDefaults, this.#config, dialect);
     const deadline = Date.now() + this.#config.timeoutSecs * 1000;
     const started = Date.now();
     ctx.progress({ phase: 'generating' });
@@ -117,6 +121,25 @@ export class OpenAIEngine implements Engine {
     if (ctx.signal.aborted) throw toEngineFailure(ctx.signal.reason, ctx.signal);
     ctx.log.info({ op: 'openai_request', model: body.model, elapsedMs: Date.now() - started, via: image.kind }, 'image received');
     return { type: 'file', bytes: result.bytes, ext: result.ext };
+  }
+
+  /** The configured dialect, or (for "auto") what the model list and GET {origin}/version say. */
+  async #dialect(models: unknown, key: string | undefined, signal?: AbortSignal): Promise<ImagesDialect> {
+    if (this.#config.dialect !== 'auto') return this.#config.dialect;
+    // Asked once: a hosted API is not asked for /version at every probe.
+    if (this.#detected !== undefined) return this.#detected;
+    const base = new URL(this.#config.baseUrl ?? '');
+    const version = await requestJson(`${base.origin}/version`, { method: 'GET', headers: authHeaders(key), timeoutMs: this.#config.probeTimeoutSecs * 1000, ...(signal && { signal }) });
+    const dialect = dialectFrom(models, version.kind === 'response' && version.status === 200 ? version.json : undefined);
+    // Kept only once the server answered: an unreachable one is asked again next time.
+    if (version.kind === 'response') this.#detected = dialect;
+    return dialect;
+  }
+
+  /** A job before any probe: ask the server what it is (once). */
+  async #detect(key: string | undefined, signal: AbortSignal): Promise<ImagesDialect> {
+    const reply = await requestJson(`${this.#config.baseUrl}/models`, { method: 'GET', headers: authHeaders(key), timeoutMs: this.#config.probeTimeoutSecs * 1000, signal });
+    return this.#dialect(reply.kind === 'response' && reply.status === 200 ? reply.json : undefined, key, signal);
   }
 
   /** The image an answer carries (inline or by URL), or the failure it means. */
@@ -182,6 +205,8 @@ export class OpenAIEngine implements Engine {
     }
   }
 }
+
+const DIALECT_NAMES: Record<ImagesDialect, string> = { openai: 'OpenAI images API', localai: 'LocalAI', 'sd-server': 'stable-diffusion.cpp sd-server' };
 
 function isAboutModel(json: unknown, message: string): boolean {
   return field(json, 'error', 'code') === 'model_not_found' || field(json, 'error', 'param') === 'model' || /\bmodel\b/i.test(message);

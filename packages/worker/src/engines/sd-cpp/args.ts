@@ -1,6 +1,6 @@
-import { dirname } from 'node:path';
+import { basename, dirname, extname } from 'node:path';
 import type { CliDefaults, ImageTask } from '@studio-worker/protocol';
-import { EngineFailure, filesOfRole, type EngineJob } from '../engine.ts';
+import { EngineFailure, filesOfRole, type EngineJob, type ResolvedModelFile } from '../engine.ts';
 
 /** The task's own "steps" default, which means "the caller did not choose" (original-spec §6.3). */
 const UNCHOSEN_STEPS = 20;
@@ -45,14 +45,29 @@ export function resolveGenerationValues(task: ImageTask, defaults: CliDefaults):
 export interface ModelOptions {
   diffusionFa: boolean;
   extraArgs: readonly string[];
+  /**
+   * The long flags the installed binary lists in its `--help` (see help.ts); undefined when that is
+   * not known. Optional switches it lacks are left out; a model file it cannot take fails the job.
+   */
+  supportedFlags?: ReadonlySet<string>;
 }
+
+/** The file roles that name a text encoder file, and sd.cpp's flag for each. */
+const ENCODER_FLAGS = [
+  ['text-encoder', '--llm'],
+  ['text-encoder-vision', '--llm_vision'],
+  ['clip-l', '--clip_l'],
+  ['clip-g', '--clip_g'],
+  ['t5xxl', '--t5xxl'],
+] as const;
 
 /**
  * The flags that say which model to load: `--diffusion-model` (or `--model` when the source only
- * has a full checkpoint), `--vae`, `--llm`, `--llm_vision`, `--lora-model-dir`. Shared by sd-cli
- * and sd-server.
+ * has a full checkpoint), `--vae`, the text encoders (`--llm`, `--llm_vision`, `--clip_l`,
+ * `--clip_g`, `--t5xxl`), `--lora-model-dir`. Shared by sd-cli and sd-server. A file whose flag
+ * the installed build lacks fails the job: without it the model would load wrong or not at all.
  */
-export function modelFileArgs(job: Pick<EngineJob, 'files'>): string[] {
+export function modelFileArgs(job: Pick<EngineJob, 'files'>, supportedFlags?: ReadonlySet<string>): string[] {
   const first = (role: Parameters<typeof filesOfRole>[1]) => filesOfRole(job, role)[0]?.path;
   const diffusion = first('diffusion-model');
   const checkpoint = first('model');
@@ -66,25 +81,41 @@ export function modelFileArgs(job: Pick<EngineJob, 'files'>): string[] {
   }
   const vae = first('vae');
   if (vae !== undefined) args.push('--vae', vae);
-  const llm = first('text-encoder');
-  if (llm !== undefined) args.push('--llm', llm);
-  const vision = first('text-encoder-vision');
-  if (vision !== undefined) args.push('--llm_vision', vision);
+  for (const [role, flag] of ENCODER_FLAGS) {
+    const path = first(role);
+    if (path === undefined) continue;
+    if (supportedFlags !== undefined && !supportedFlags.has(flag)) {
+      throw new EngineFailure('engine_unavailable', `this sd.cpp build has no ${flag} (its --help does not list it), so the "${role}" file cannot be loaded; install a newer sd.cpp`, {
+        retryable: false,
+      });
+    }
+    args.push(flag, path);
+  }
   const lora = first('lora');
   // The runner puts every file of a model in one directory; sd.cpp finds <lora:name:w> there.
   if (lora !== undefined) args.push('--lora-model-dir', dirname(lora));
   return args;
 }
 
-/** Per-model switches from cliDefaults, in the original's order, then ours. */
+/**
+ * Per-model switches from cliDefaults, in the original's order, then ours. zeroCondT is
+ * `--model-args qwen_image_zero_cond_t=true` (sd.cpp removed `--qwen-image-zero-cond-t` in
+ * bb849711). A switch the installed build does not list is left out: it tunes, it is not needed to load.
+ */
 export function modelSwitchArgs(defaults: CliDefaults, options: ModelOptions): string[] {
   const args: string[] = [];
-  if (typeof defaults.flowShift === 'number' && Number.isFinite(defaults.flowShift)) args.push('--flow-shift', formatNumber(defaults.flowShift));
-  if (defaults.zeroCondT === true) args.push('--qwen-image-zero-cond-t');
-  if (defaults.offloadToCpu === true) args.push('--offload-to-cpu');
-  if (options.diffusionFa) args.push('--diffusion-fa');
+  const add = (flag: string, ...values: string[]) => {
+    if (options.supportedFlags === undefined || options.supportedFlags.has(flag)) args.push(flag, ...values);
+  };
+  if (typeof defaults.flowShift === 'number' && Number.isFinite(defaults.flowShift)) add('--flow-shift', formatNumber(defaults.flowShift));
+  if (defaults.zeroCondT === true) add('--model-args', 'qwen_image_zero_cond_t=true');
+  if (defaults.offloadToCpu === true) add('--offload-to-cpu');
+  if (options.diffusionFa) add('--diffusion-fa');
   return args;
 }
+
+/** The optional switches modelSwitchArgs may emit: what the engine status reports a build as lacking. */
+export const OPTIONAL_SWITCHES = ['--flow-shift', '--model-args', '--offload-to-cpu', '--diffusion-fa', '--clip_l', '--clip_g', '--t5xxl', '--llm', '--llm_vision', '--preview'] as const;
 
 /** Local copies of the task's input images (already fetched and sniffed). */
 export interface InputImages {
@@ -100,7 +131,7 @@ export interface InputImages {
  */
 export function buildSdCliArgs(job: Pick<EngineJob, 'files' | 'source'>, task: ImageTask, inputs: InputImages, outputPath: string, options: ModelOptions): string[] {
   const values = resolveGenerationValues(task, job.source.cliDefaults);
-  const args = modelFileArgs(job);
+  const args = modelFileArgs(job, options.supportedFlags);
   args.push('-p', task.prompt);
   if (nonEmpty(task.negativePrompt) !== undefined) args.push('--negative-prompt', task.negativePrompt as string);
   if (inputs.ref !== undefined) {
@@ -117,9 +148,19 @@ export function buildSdCliArgs(job: Pick<EngineJob, 'files' | 'source'>, task: I
   return args;
 }
 
+/**
+ * sd-cli's live preview flags (examples/cli/main.cpp: `--preview`, `--preview-path`; written every
+ * `--preview-interval` steps, default 1), or none when off or when the build does not list them.
+ */
+export function previewArgs(method: 'none' | 'proj' | 'tae' | 'vae', path: string, supportedFlags?: ReadonlySet<string>): string[] {
+  if (method === 'none') return [];
+  if (supportedFlags !== undefined && !(supportedFlags.has('--preview') && supportedFlags.has('--preview-path'))) return [];
+  return ['--preview', method, '--preview-path', path];
+}
+
 /** sd-server's argv for one model: the same model flags and switches, listening on loopback. */
 export function buildSdServerArgs(job: Pick<EngineJob, 'files' | 'source'>, options: ModelOptions): string[] {
-  return [...modelFileArgs(job), ...modelSwitchArgs(job.source.cliDefaults, options), ...options.extraArgs];
+  return [...modelFileArgs(job, options.supportedFlags), ...modelSwitchArgs(job.source.cliDefaults, options), ...options.extraArgs];
 }
 
 export function listenArgs(port: number): string[] {
@@ -136,10 +177,11 @@ export interface SdApiRequest {
   body: Record<string, unknown>;
 }
 
-export function buildSdApiRequest(task: ImageTask, defaults: CliDefaults, images: { init?: Uint8Array; mask?: Uint8Array; ref?: Uint8Array }): SdApiRequest {
+export function buildSdApiRequest(task: ImageTask, defaults: CliDefaults, images: { init?: Uint8Array; mask?: Uint8Array; ref?: Uint8Array }, loraFiles: readonly ResolvedModelFile[] = []): SdApiRequest {
   const values = resolveGenerationValues(task, defaults);
+  const { prompt, lora } = loraFromPrompt(task.prompt, loraFiles);
   const body: Record<string, unknown> = {
-    prompt: task.prompt,
+    prompt,
     negative_prompt: task.negativePrompt ?? '',
     width: values.width,
     height: values.height,
@@ -149,6 +191,7 @@ export function buildSdApiRequest(task: ImageTask, defaults: CliDefaults, images
   };
   if (values.seed !== undefined) body.seed = values.seed;
   if (values.samplingMethod !== undefined) body.sampler_name = values.samplingMethod;
+  if (lora.length > 0) body.lora = lora;
   if (images.ref !== undefined) {
     // Reference mode: sdapi takes reference images as extra_images (sd-cli -r). The mask has no
     // meaning without an init image, as with sd-cli.
@@ -162,6 +205,34 @@ export function buildSdApiRequest(task: ImageTask, defaults: CliDefaults, images
     return { route: '/sdapi/v1/img2img', body };
   }
   return { route: '/sdapi/v1/txt2img', body };
+}
+
+const LORA_TAG = /<lora:([^:>]+):([^>]*)>/g;
+
+/**
+ * sd-server does not read `<lora:name:w>` tags in a prompt (its server APIs disable prompt LoRA
+ * parsing, examples/server/routes_sdapi.cpp at 97d29908): it takes `lora: [{path, multiplier}]`,
+ * `path` relative to --lora-model-dir. The tags are cut out of the prompt and each names one of
+ * the model's lora files by file name or stem, as sd-cli finds them.
+ */
+export function loraFromPrompt(prompt: string, loraFiles: readonly ResolvedModelFile[]): { prompt: string; lora: Array<{ path: string; multiplier: number }> } {
+  const lora: Array<{ path: string; multiplier: number }> = [];
+  for (const match of prompt.matchAll(LORA_TAG)) {
+    const name = (match[1] ?? '').trim();
+    const multiplier = Number(match[2]);
+    if (!Number.isFinite(multiplier)) {
+      throw new EngineFailure('bad_input', `the prompt's LoRA tag "${match[0]}" has no number as its weight; write <lora:name:0.8>`, { retryable: false });
+    }
+    const file = loraFiles.find((candidate) => candidate.filename === name || basename(candidate.filename, extname(candidate.filename)) === name);
+    if (file === undefined) {
+      const known = loraFiles.map((candidate) => basename(candidate.filename, extname(candidate.filename)));
+      throw new EngineFailure('bad_input', `the prompt names LoRA "${name}" but the model has no such lora file (${known.length === 0 ? 'it has none' : `it has ${known.join(', ')}`})`, {
+        retryable: false,
+      });
+    }
+    lora.push({ path: file.filename, multiplier });
+  }
+  return { prompt: lora.length === 0 ? prompt : prompt.replace(LORA_TAG, '').replace(/\s{2,}/g, ' ').trim(), lora };
 }
 
 function base64(bytes: Uint8Array): string {

@@ -40,6 +40,12 @@ export const SdCppEngineConfig = z
     silenceTimeoutSecs: seconds(300),
     /** Pass --diffusion-fa (flash attention in the diffusion model), as the original always did. */
     diffusionFa: z.boolean().default(true),
+    /**
+     * Live previews (sd-cli): `--preview <method>` writes a picture of the latents every step, which
+     * the engine sends on as the job's preview. "proj" is a cheap projection, "tae" needs --taesd,
+     * "vae" decodes fully (slow); "none" turns it off. Left out when the build has no --preview.
+     */
+    preview: z.enum(['none', 'proj', 'tae', 'vae']).default('proj'),
     /** Extra arguments appended to every sd-cli / sd-server command line, e.g. ["--vae-tiling"]. */
     extraArgs: z.array(z.string()).default([]),
     /** Extra environment variables for sd-cli / sd-server (e.g. GGML_VK_VISIBLE_DEVICES). */
@@ -65,6 +71,7 @@ export const SD_CPP_ALLOWED_VALUES: Readonly<Record<string, string>> = {
   'engines.sd-cpp.step_timeout_secs': 'a number of seconds > 0',
   'engines.sd-cpp.silence_timeout_secs': 'a number of seconds > 0',
   'engines.sd-cpp.diffusion_fa': 'true or false',
+  'engines.sd-cpp.preview': '"none", "proj", "tae" or "vae"',
   'engines.sd-cpp.extra_args': 'an array of strings',
   'engines.sd-cpp.env': 'a table of environment variables (string values)',
 };

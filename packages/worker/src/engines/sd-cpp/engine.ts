@@ -3,7 +3,8 @@ import { basename, dirname, join } from 'node:path';
 import type { ImageTask, TaskKind } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { EngineFailure, filesOfRole, toEngineFailure, type Engine, type EngineAvailability, type EngineContext, type EngineJob, type EngineResult } from '../engine.ts';
-import { buildSdApiRequest, buildSdCliArgs, buildSdServerArgs, modelFileArgs, type InputImages, type ModelOptions } from './args.ts';
+import { buildSdApiRequest, buildSdCliArgs, buildSdServerArgs, modelFileArgs, OPTIONAL_SWITCHES, previewArgs, type InputImages, type ModelOptions } from './args.ts';
+import { HelpReader, type BinaryHelp } from './help.ts';
 import { binDir, lookupProgram, PROGRAM_ENV, type ProgramLookup, type ProgramName, type ResolvedProgram } from './binary.ts';
 import { SdCppEngineConfig, type SdCppEngineConfigInput } from './config.ts';
 import { fetchInputImage, type InputImage } from './input-images.ts';
@@ -48,6 +49,7 @@ export class SdCppEngine implements Engine {
   readonly #userAgent: string | undefined;
   readonly #limits: WatchdogLimits;
   readonly #vulkan = new VulkanBuildDetector();
+  readonly #help = new HelpReader();
   readonly #resident: ResidentServers;
   readonly #children = new Set<GroupChild>();
   #install: Promise<InstalledRelease> | undefined;
@@ -85,7 +87,8 @@ export class SdCppEngine implements Engine {
     if (vulkanProblem !== undefined) return { available: false, reason: vulkanProblem };
     const resident = this.#resident.current();
     const mode = this.#config.mode === 'resident' ? `resident${resident === undefined ? '' : `, ${resident.label} loaded`}` : 'per-job';
-    return { available: true, detail: `${located.program.name} at ${located.program.file} (${mode})` };
+    const help = await this.#help.read(located.program, this.#childEnv(located.program));
+    return { available: true, detail: `${located.program.name} at ${located.program.file} (${mode}; ${describeBuild(help, located.program.name)})` };
   }
 
   advertisedModels(): Partial<Record<TaskKind, readonly string[]>> {
@@ -108,8 +111,10 @@ export class SdCppEngine implements Engine {
     const vulkanProblem = await this.#vulkanProblem(located.program);
     if (vulkanProblem !== undefined) throw new EngineFailure('engine_unavailable', vulkanProblem, { retryable: true });
 
+    const help = await this.#help.read(located.program, this.#childEnv(located.program));
     const inputs = await this.#fetchInputs(task, ctx);
     const options: ModelOptions = { diffusionFa: this.#config.diffusionFa, extraArgs: this.#config.extraArgs };
+    if (help.flags !== undefined) options.supportedFlags = help.flags;
     let image: Uint8Array;
     let producer: string;
     if (this.#config.mode === 'resident') {
@@ -118,7 +123,7 @@ export class SdCppEngine implements Engine {
         ...(inputs.init && { init: inputs.init.bytes }),
         ...(inputs.mask && { mask: inputs.mask.bytes }),
         ...(inputs.ref && { ref: inputs.ref.bytes }),
-      });
+      }, filesOfRole(job, 'lora'));
       const args = buildSdServerArgs(job, options);
       const spec = {
         key: JSON.stringify([located.program.command, args, this.#config.env]),
@@ -255,11 +260,14 @@ export class SdCppEngine implements Engine {
       ...(inputs.mask && { mask: inputs.mask.path }),
       ...(inputs.ref && { ref: inputs.ref.path }),
     };
-    const args = buildSdCliArgs(job, task, paths, output, options);
+    const previewPath = join(ctx.workDir, 'preview.png');
+    const preview = previewArgs(this.#config.preview, previewPath, options.supportedFlags);
+    const args = [...buildSdCliArgs(job, task, paths, output, options), ...preview];
     await runSdCli(
       {
         program,
         args,
+        ...(preview.length > 0 && { previewPath }),
         env: this.#childEnv(program),
         limits: this.#limits,
         log: this.#log,
@@ -276,6 +284,15 @@ export class SdCppEngine implements Engine {
       throw new EngineFailure('engine_error', `sd-cli exited with 0 but wrote no image to ${output}`, { retryable: true });
     }
   }
+}
+
+/** "build master-669-2d40a8b, commit 2d40a8b; lacks --model-args" for the engine status. */
+function describeBuild(help: BinaryHelp, program: ProgramName): string {
+  const build = `build ${help.build ?? 'unknown'}`;
+  if (help.flags === undefined) return `${build}; ${help.problem ?? 'its --help was not readable'}, so every flag is passed as configured`;
+  // Live previews are sd-cli's alone.
+  const lacking = OPTIONAL_SWITCHES.filter((flag) => !help.flags?.has(flag) && !(program === 'sd-server' && flag === '--preview'));
+  return lacking.length === 0 ? build : `${build}; lacks ${lacking.join(', ')}`;
 }
 
 function modelLabel(job: EngineJob): string {

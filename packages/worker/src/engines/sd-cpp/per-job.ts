@@ -2,6 +2,7 @@ import type { Logger } from '@studio-worker/log';
 import { EngineFailure, toEngineFailure, type EngineContext } from '../engine.ts';
 import type { ResolvedProgram } from './binary.ts';
 import { GenerationMonitor } from './monitor.ts';
+import { PreviewFile } from './preview-file.ts';
 import { describeExit, GroupChild } from './process.ts';
 import type { WatchdogLimits } from './watchdog.ts';
 
@@ -13,6 +14,8 @@ export interface SdCliRun {
   log: Logger;
   /** Told when the child starts and when it is gone, so close() can reach a running one. */
   onChild?: (child: GroupChild, running: boolean) => void;
+  /** Where sd-cli writes its live preview (`--preview-path`), when previews are on. */
+  previewPath?: string;
 }
 
 /**
@@ -21,7 +24,18 @@ export interface SdCliRun {
  */
 export async function runSdCli(run: SdCliRun, ctx: EngineContext): Promise<void> {
   if (ctx.signal.aborted) throw toEngineFailure(ctx.signal.reason, ctx.signal);
-  const monitor = new GenerationMonitor(ctx, run.limits, 'sd-cli');
+  const preview = run.previewPath === undefined ? undefined : new PreviewFile(run.previewPath, (update) => ctx.progress(update));
+  const monitor = new GenerationMonitor(
+    {
+      progress: (update) => {
+        if (update.phase === 'generating') preview?.check(update);
+        else if (update.phase === 'encoding') preview?.close();
+        ctx.progress(update);
+      },
+    },
+    run.limits,
+    'sd-cli',
+  );
   const child = new GroupChild(run.program.command, run.args, {
     env: run.env,
     cwd: ctx.workDir,
@@ -54,6 +68,7 @@ export async function runSdCli(run: SdCliRun, ctx: EngineContext): Promise<void>
     if (outcome.code === 0) return;
     throw new EngineFailure('engine_error', `sd-cli ${describeExit(outcome)}: ${child.lastLine()}`, { retryable: true });
   } finally {
+    preview?.close();
     monitor.stop();
     ctx.signal.removeEventListener('abort', onAbort);
     // Whatever the leader did, nothing it spawned outlives the job.

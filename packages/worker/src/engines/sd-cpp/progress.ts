@@ -4,7 +4,8 @@ import { StringDecoder } from 'node:string_decoder';
  * What one piece of sd.cpp output says. sd.cpp logs `[INFO ] file.cpp:123 - message` lines (INFO,
  * WARN, DEBUG on stdout, ERROR on stderr) and redraws a progress bar in place with `\r`:
  * `  |=====>     | 3/8 - 1.23s/it` (sampling, VAE tiles; `it/s` when fast) or
- * `… | 120/480 - 512.00MB/s` (tensor loading). Anything else is plain text.
+ * `  |#####      | 120/480 - 512.00MB/s` (tensor loading: `#` without a head since sd.cpp 563137a5,
+ * `=` before). Anything else is plain text.
  */
 export type OutputEvent =
   | { kind: 'bar'; step: number; total: number; unit: 'iteration' | 'bytes' }
@@ -12,7 +13,7 @@ export type OutputEvent =
   | { kind: 'text'; text: string };
 
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
-const BAR = /\|[=> ]*\|\s*(\d+)\/(\d+)\s*-\s*[0-9.]+\s*(s\/it|it\/s|[KMG]?B\/s)\s*$/;
+const BAR = /\|[=#> ]*\|\s*(\d+)\/(\d+)\s*-\s*[0-9.]+\s*(s\/it|it\/s|[KMG]?B\/s)\s*$/;
 const LOG = /^\[(DEBUG|INFO|WARN|ERROR)\s*\]\s?(.*)$/;
 /** A line longer than this is cut, so a runaway child cannot grow our memory. */
 const MAX_LINE = 4096;

@@ -1,6 +1,7 @@
 import type { Logger } from '@studio-worker/log';
 import { EngineFailure, toEngineFailure, type EngineContext } from '../engine.ts';
 import { listenArgs, type SdApiRequest } from './args.ts';
+import { checkSampler, samplerNames } from '../shared/samplers.ts';
 import { freeLoopbackPort, httpExchange } from './http.ts';
 import { GenerationMonitor } from './monitor.ts';
 import { describeExit, GroupChild, type ChildExit } from './process.ts';
@@ -24,6 +25,8 @@ class ResidentServer {
   readonly spec: ServerSpec;
   readonly port: number;
   readonly child: GroupChild;
+  /** What GET /sdapi/v1/samplers listed, read once per server. */
+  samplers: Promise<string[] | undefined> | undefined;
   #listener: ((line: string) => void) | undefined;
 
   constructor(spec: ServerSpec, port: number, log: Logger) {
@@ -94,6 +97,11 @@ export class ResidentServers {
     if (ctx.signal.aborted) throw toEngineFailure(ctx.signal.reason, ctx.signal);
     if (this.#closed) throw new EngineFailure('engine_unavailable', 'the sd-cpp engine is shutting down', { retryable: true });
     const server = await this.#ensure(spec, ctx);
+    const sampler = request.body.sampler_name;
+    if (typeof sampler === 'string') {
+      server.samplers ??= readSamplers(server.url);
+      checkSampler(`sd-server (${server.spec.label})`, sampler, await server.samplers);
+    }
     return this.#send(server, request, ctx);
   }
 
@@ -237,6 +245,16 @@ function readImage(status: number, body: Buffer): Uint8Array {
   const first = Array.isArray(images) ? images.find((image): image is string => typeof image === 'string' && image !== '') : undefined;
   if (first === undefined) throw new EngineFailure('engine_error', 'sd-server answered 200 without an image', { retryable: true });
   return new Uint8Array(Buffer.from(first.replace(/^data:[^,]*,/, ''), 'base64'));
+}
+
+/** sd-server's sampler list; undefined when it cannot be read (then the name is sent unchecked). */
+async function readSamplers(url: string): Promise<string[] | undefined> {
+  try {
+    const answer = await httpExchange(`${url}/sdapi/v1/samplers`, { method: 'GET', timeoutMs: READY_REQUEST_TIMEOUT_MS });
+    return answer.status === 200 ? samplerNames(JSON.parse(answer.body.toString('utf8'))) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function delay(ms: number): Promise<void> {

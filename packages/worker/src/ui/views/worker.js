@@ -80,11 +80,21 @@ export function createWorkerView(ctx) {
       ]),
     ]);
 
-    patchRegion(regions.machine, JSON.stringify([status.machineName, status.platform, status.vramTotalGb, status.vramThresholdGb, status.modelsRoot, health?.modelsRootFreeBytes ?? null]), () =>
+    const presence = status.presence;
+    const presenceText = presence
+      ? presence.presence === 'unknown'
+        ? `cannot tell (${presence.problem ?? 'no probe answered'}): taking no jobs`
+        : `${presence.presence === 'idle' ? 'away' : 'at the computer'}, idle ${formatDuration(presence.idleSecs ?? 0)} (${presence.source})`
+      : null;
+    const busy = status.gpuBusy?.length ? `${status.gpuBusy.map((p) => p.name.split(/[\\/]/).pop()).join(', ')} uses the GPU: taking no new jobs` : null;
+    patchRegion(regions.machine, JSON.stringify([status.machineName, status.platform, status.vramTotalGb, status.gpus ?? null, presenceText, busy, status.vramThresholdGb, status.modelsRoot, health?.modelsRootFreeBytes ?? null]), () =>
       facts([
         ['Machine', status.machineName ?? null],
         ['System', status.platform ?? null],
         ['GPU memory', status.vramTotalGb > 0 ? formatGb(status.vramTotalGb) : 'no GPU detected'],
+        ...(status.gpus ?? []).map((gpu) => [gpu.name, `${formatGb(gpu.vramGb)} (${gpu.source})`]),
+        ['User (only when idle)', presenceText],
+        ['Other GPU programs', busy],
         ['Offered to the studio', `${formatGb(status.vramThresholdGb)} (change it under Config)`],
         ['Models folder', h('code', { text: status.modelsRoot })],
         ['Free space there', Number.isFinite(health?.modelsRootFreeBytes) ? formatBytes(health.modelsRootFreeBytes) : null],

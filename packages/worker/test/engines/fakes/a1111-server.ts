@@ -5,6 +5,8 @@ import { LoopbackHttp, readBody } from '../../helpers/loopback-http.ts';
 import { Changes } from '../../helpers/wait.ts';
 
 /**
+ * Mimics AUTOMATIC1111 stable-diffusion-webui 1.9/1.10 (modules/api/api.py, modules/api/models.py,
+ * modules/shared_state.py, modules/sd_samplers.py).
  * A stand-in for an AUTOMATIC1111 / Forge WebUI started with `--api`, speaking its /sdapi/v1 routes
  * with the real shapes (modules/api/api.py, models.py, shared_state.py):
  *
@@ -14,6 +16,8 @@ import { Changes } from '../../helpers/wait.ts';
  * - /interrupt sets `state.interrupted`: sampling stops and the request returns early with the
  *   partial image (or no image at all when interrupted before sampling), as the real one does;
  * - an unknown `sd_model_checkpoint` silently loads the first checkpoint (A1111 only logs it);
+ * - an unknown `sampler_name` silently becomes the first sampler (1.9+, modules/sd_samplers.py
+ *   get_sampler_and_scheduler; older versions answered 400 "Sampler not found");
  * - errors: FastAPI's 422 validation body, A1111's `{error, detail, body, errors}` exception body,
  *   401 for `--api-auth`, and `{detail: "Not Found"}` for every route when `--api` is off.
  *
@@ -60,6 +64,11 @@ export interface FakeA1111Options {
   /** `--api` off: every /sdapi route is FastAPI's 404. */
   apiEnabled?: boolean;
   samplers?: string[];
+  /**
+   * opts.show_progress_every_n_steps (A1111's default 10): /progress's `current_image` (unless
+   * `skip_current_image=true`) is a live preview PNG of the generation size, renewed every n steps.
+   */
+  previewEverySteps?: number;
 }
 
 export function fakeCheckpoint(name: string, hash: string): FakeCheckpoint {
@@ -100,6 +109,11 @@ export class FakeA1111 {
   apiEnabled: boolean;
   auth: { username: string; password: string } | undefined;
   samplers: string[];
+  previewEverySteps: number;
+  /** shared.state.current_image as base64 PNG (set_current_image), and the step it was made at. */
+  #currentImage: { base64: string; step: number } | undefined;
+  /** The sampler each generation really used (after A1111's silent fallback). */
+  readonly samplersUsed: string[] = [];
   interrupts = 0;
   /** Generation requests received and not yet answered, and the most there ever were at once. */
   generationsInFlight = 0;
@@ -138,6 +152,7 @@ export class FakeA1111 {
     this.loadMs = options.loadMs ?? 0;
     this.apiEnabled = options.apiEnabled ?? true;
     this.auth = options.auth;
+    this.previewEverySteps = options.previewEverySteps ?? 10;
     this.samplers = options.samplers ?? DEFAULT_SAMPLERS;
     this.#http = new LoopbackHttp((req, res) => void this.#handle(req, res));
   }
@@ -229,7 +244,7 @@ export class FakeA1111 {
       case 'GET /sdapi/v1/samplers':
         return send(res, 200, this.samplers.map((name) => ({ name, aliases: [], options: {} })));
       case 'GET /sdapi/v1/progress':
-        return send(res, 200, this.#progress());
+        return send(res, 200, this.#progress(url.searchParams.get('skip_current_image') === 'true'));
       case 'POST /sdapi/v1/interrupt':
         this.state.interrupted = true;
         this.interrupts++;
@@ -253,15 +268,21 @@ export class FakeA1111 {
   }
 
   /** modules/api/api.py progressapi, quirks included (a stale sampling_steps while job_count is -1). */
-  #progress() {
+  #progress(skipCurrentImage: boolean) {
     const state = { ...this.state };
     if (this.state.job_count === 0) return { progress: 0, eta_relative: 0, state, current_image: null, textinfo: null };
+    const currentImage = skipCurrentImage ? null : (this.#currentImage?.base64 ?? null);
     let progress = 0.01;
     if (this.state.job_count > 0) progress += this.state.job_no / this.state.job_count;
     if (this.state.sampling_steps > 0) progress += (1 / this.state.job_count) * (this.state.sampling_step / this.state.sampling_steps);
     const elapsed = (Date.now() - this.#timeStart) / 1000;
     const eta = elapsed / progress;
-    return { progress: Math.min(progress, 1), eta_relative: eta - elapsed, state, current_image: null, textinfo: null };
+    return { progress: Math.min(progress, 1), eta_relative: eta - elapsed, state, current_image: currentImage, textinfo: null };
+  }
+
+  #samplerFor(request: Record<string, unknown>): string {
+    const asked = (request.sampler_name ?? request.sampler_index ?? this.samplers[0]) as string;
+    return this.samplers.find((name) => asked === name || asked.startsWith(`${name} `)) ?? (this.samplers[0] as string);
   }
 
   async #generation(route: 'txt2img' | 'img2img', body: unknown, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -272,8 +293,9 @@ export class FakeA1111 {
       const problems = validate(route, body);
       if (problems.length > 0) return send(res, 422, { detail: problems });
       const request = body as Record<string, unknown>;
-      const sampler = (request.sampler_name ?? request.sampler_index ?? 'Euler') as string;
-      if (!this.samplers.includes(sampler)) return send(res, 400, httpException(400, 'Sampler not found'));
+      // A1111 1.9+ (modules/sd_samplers.py get_sampler_and_scheduler): an unknown sampler name is
+      // silently replaced by the first sampler; only the console says so.
+      this.samplersUsed.push(this.#samplerFor(request));
       const script = this.#scripts.shift();
       if (script?.kind === 'answer') return send(res, script.status, script.body);
       if (route === 'img2img') {
@@ -346,11 +368,17 @@ export class FakeA1111 {
         if (this.state.interrupted) break; // the CFG denoiser raises InterruptedException; the last latent is kept
         this.state.sampling_step = i;
         sampled = true;
+        // set_current_image: a new live preview every show_progress_every_n_steps steps.
+        if ((i + 1) % this.previewEverySteps === 0) {
+          const level = Math.round((255 * (i + 1)) / samplingSteps);
+          this.#currentImage = { base64: await renderPng(Number(request.width ?? 512), Number(request.height ?? 512), [level, 96, 255 - level]), step: i };
+        }
         this.changes.signal();
       }
       this.state.job_no += 1; // state.nextjob()
       this.state.sampling_step = 0;
     }
+    this.#currentImage = undefined;
     const interrupted = this.state.interrupted;
     const width = Number(request.width ?? 512);
     const height = Number(request.height ?? 512);
@@ -364,7 +392,7 @@ export class FakeA1111 {
       seed: request.seed === -1 || request.seed === undefined ? 1234567 : request.seed,
       width,
       height,
-      sampler_name: request.sampler_name ?? 'Euler',
+      sampler_name: this.#samplerFor(request),
       cfg_scale: request.cfg_scale ?? 7,
       steps,
       sd_model_name: this.loaded?.model_name,

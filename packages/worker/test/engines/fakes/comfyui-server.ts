@@ -9,8 +9,10 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { Changes } from '../../helpers/wait.ts';
 
 /**
+ * Mimics ComfyUI 0.8.1 (comfyanonymous/ComfyUI at 071ff3e2: server.py, execution.py, main.py,
+ * protocol.py).
  * A fake ComfyUI: real HTTP and WebSocket on 127.0.0.1, the routes and JSON shapes of ComfyUI's
- * server.py / execution.py / main.py (current versions), and a one-at-a-time executor that walks the
+ * server.py / execution.py / main.py, and a one-at-a-time executor that walks the
  * workflow's nodes, reports sampler steps, and writes real PNG / animated WebP files the size of the
  * workflow's EmptyLatentImage. Tests script its behaviour (slow steps, crashes, a silent socket,
  * late history, refused connections) and read what it received.
@@ -490,8 +492,9 @@ export class FakeComfyUI {
       });
       if (item.behaviour.crashAtStep === step) throw new Crash(item.behaviour.crashException.type, item.behaviour.crashException.message);
       this.#send(sid, 'progress', { value: step, max: steps, prompt_id: item.promptId, node: nodeId });
-      // server.py encode_bytes: a big-endian event type (1 = preview), then the image type (2 = PNG) and the image.
-      if (item.behaviour.previews) this.#deliver(sid, Buffer.concat([uint32(1), uint32(2), Buffer.from([0x89, 0x50, 0x4e, 0x47])]));
+      // server.py encode_bytes + send_image: a big-endian event type (1 = PREVIEW_IMAGE), then the
+      // image type (1 = JPEG, latent_preview.py's default format) and the image, after the step's progress.
+      if (item.behaviour.previews) this.#deliver(sid, Buffer.concat([uint32(1), uint32(1), await previewJpeg(step, steps)]));
       this.changes.signal();
     }
   }
@@ -638,3 +641,36 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** A latent preview: a small JPEG that brightens as the steps go by, so a test can see it change. */
+function previewJpeg(step: number, steps: number): Promise<Buffer> {
+  const level = Math.round((255 * step) / steps);
+  return sharp({ create: { width: 64, height: 64, channels: 3, background: { r: level, g: 64, b: 255 - level } } })
+    .jpeg({ quality: 80 })
+    .toBuffer();
+}
+
+/** A txt2img API-format workflow with the engine's placeholders, as the tests and the e2e chain use it. */
+export const TXT2IMG: Workflow = {
+  '3': {
+    class_type: 'KSampler',
+    inputs: {
+      seed: '{{seed}}',
+      steps: '{{steps}}',
+      cfg: '{{cfg}}',
+      sampler_name: '{{sampler}}',
+      scheduler: 'normal',
+      denoise: 1,
+      model: ['4', 0],
+      positive: ['6', 0],
+      negative: ['7', 0],
+      latent_image: ['5', 0],
+    },
+  },
+  '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'sd_xl_base_1.0.safetensors' } },
+  '5': { class_type: 'EmptyLatentImage', inputs: { width: '{{width}}', height: '{{height}}', batch_size: 1 } },
+  '6': { class_type: 'CLIPTextEncode', inputs: { text: '{{prompt}}, highly detailed', clip: ['4', 1] } },
+  '7': { class_type: 'CLIPTextEncode', inputs: { text: '{{negative_prompt}}', clip: ['4', 1] } },
+  '8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] } },
+  '9': { class_type: 'SaveImage', inputs: { filename_prefix: 'studio', images: ['8', 0] } },
+};

@@ -2,8 +2,11 @@
 /**
  * A stand-in for llama.cpp's `llama-server`, started the way the engine starts the real one:
  *   llama-server -m <gguf> --host 127.0.0.1 --port <port> -c <ctx> --jinja [extra args]
- * Like the real server it rejects arguments it does not know, listens before the model is loaded and
- * answers /health (and the chat routes) with 503 "Loading model" meanwhile, fails to load a model file
+ * Mimics llama.cpp's tools/server (server.cpp / server-http.cpp, releases b5000–b6900): like the
+ * real server it rejects arguments it does not know, listens before the model is loaded and
+ * answers /health (and the chat routes) with 503 "Loading model" meanwhile — but /models,
+ * /v1/models and /api/tags with 200, as middleware_server_state lets them through while loading
+ * ("allow the models endpoint to be accessed during loading"), so a model list is no readiness sign — fails to load a model file
  * that does not exist with llama.cpp's own log lines and exit code 1, serves /v1/models and
  * /v1/chat/completions (streaming and not) through the OpenAI fake, and exits on SIGTERM.
  *
@@ -78,10 +81,11 @@ fake.on('token', (count) => {
   }
 });
 
+const MODEL_LISTS = new Set(['/models', '/v1/models', '/api/tags']);
 const loadingError = JSON.stringify({ error: { code: 503, message: 'Loading model', type: 'unavailable_error' } });
 const server = createServer((req, res) => {
   const path = new URL(req.url ?? '/', 'http://fake').pathname;
-  if (!loaded) {
+  if (!loaded && !MODEL_LISTS.has(path)) {
     res.writeHead(503, { 'content-type': 'application/json; charset=utf-8' });
     res.end(loadingError);
     return;

@@ -6,6 +6,8 @@ import { readBody } from '../../helpers/loopback-http.ts';
 import { Changes } from '../../helpers/wait.ts';
 
 /**
+ * Mimics llama.cpp's llama-server (ggml-org/llama.cpp at 00dd0816: tools/server/server-http.cpp,
+ * server-context.cpp, server-common.cpp) and OpenAI's chat completions reference.
  * A faithful fake of an OpenAI-compatible chat server, shaped like llama-server's answers
  * (tools/server: `chat.completion.chunk` events with a role-only first chunk, one token per chunk, a
  * final chunk with `finish_reason`, `usage` and `timings`, then `data: [DONE]`; errors as

@@ -5,6 +5,8 @@ import { LoopbackHttp, readBody } from '../../helpers/loopback-http.ts';
 import { Changes } from '../../helpers/wait.ts';
 
 /**
+ * Mimics OpenAI's images API reference (POST /v1/images/generations) and, with `localai`, LocalAI
+ * (mudler/LocalAI at 82c191af: core/http/endpoints/openai/image.go, core/http/routes/localai.go).
  * A stand-in for an OpenAI-compatible images server (OpenAI's API reference, LocalAI):
  *
  * - `GET /v1/models` → `{object: "list", data: [{id, object: "model", created, owned_by}]}`;
@@ -14,7 +16,10 @@ import { Changes } from '../../helpers/wait.ts';
  * - the bearer key is checked on every route, with OpenAI's 401 bodies (which quote a masked key);
  * - strict mode (OpenAI's own behaviour) answers 400 `Unknown parameter: 'x'.` to fields outside
  *   its images API; `rejects` refuses known ones too (gpt-image models refuse `response_format`);
- * - errors are `{error: {message, type, param, code}}`.
+ * - errors are `{error: {message, type, param, code}}`;
+ * - `localai`: GET /version answers `{version}`, and a generation reads what LocalAI reads: the
+ *   negative prompt from `prompt` split at "|" (a `negative_prompt` field is ignored), `step`
+ *   (default 15) and `seed`; `applied` records it.
  *
  * Tests script the next generations (slow, an error status with headers, a custom answer, a hang)
  * and read what was received.
@@ -49,6 +54,16 @@ export interface FakeImagesOptions {
   sizes?: string[];
   /** The format when the request names none. */
   defaultFormat?: 'b64_json' | 'url';
+  /** Behave as LocalAI of this version (lenient, GET /version, prompt "positive|negative"). */
+  localai?: { version: string };
+}
+
+/** What LocalAI's image endpoint used from one request. */
+export interface LocalAiApplied {
+  positive: string;
+  negative: string;
+  step: number;
+  seed: number | undefined;
 }
 
 /** Parameters of OpenAI's POST /v1/images/generations. */
@@ -63,6 +78,8 @@ export class FakeImagesServer {
   options: FakeImagesOptions;
   /** Generation requests whose client went away before the answer. */
   disconnected = 0;
+  /** With `localai`: what each generation used. */
+  readonly applied: LocalAiApplied[] = [];
   readonly #scripts: ImagesScript[] = [];
   readonly #files = new Map<string, Buffer>();
   readonly #http: LoopbackHttp;
@@ -120,6 +137,7 @@ export class FakeImagesServer {
       const created = 1_700_000_000;
       return send(res, 200, { object: 'list', data: (this.options.models ?? ['stablediffusion', 'dall-e-3']).map((id) => ({ id, object: 'model', created, owned_by: 'system' })) });
     }
+    if (route === 'GET /version' && this.options.localai !== undefined) return send(res, 200, { version: this.options.localai.version });
     if (route === 'POST /v1/images/generations') return this.#generate(body, req, res);
     if (req.method === 'GET' && path.startsWith('/generated/')) {
       const file = this.#files.get(path);
@@ -167,6 +185,11 @@ export class FakeImagesServer {
       }
     }
     const request = body as Record<string, unknown>;
+    if (this.options.localai !== undefined) {
+      const [positive = '', negative = ''] = String(request.prompt).split('|');
+      const step = typeof request.step === 'number' && request.step !== 0 ? request.step : 15;
+      this.applied.push({ positive, negative, step, seed: typeof request.seed === 'number' ? request.seed : undefined });
+    }
     const [width, height] = sizeOf(String(request.size ?? '1024x1024'));
     const png = await sharp({ create: { width, height, channels: 3, background: { r: 30, g: 120, b: 200 } } }).png().toBuffer();
     const format = (request.response_format as string | undefined) ?? this.options.defaultFormat ?? 'url';
@@ -185,7 +208,7 @@ export class FakeImagesServer {
     }
     const request = body as Record<string, unknown>;
     for (const key of Object.keys(request)) {
-      const unknown = this.options.strict !== false && !KNOWN_PARAMS.has(key);
+      const unknown = this.options.strict !== false && this.options.localai === undefined && !KNOWN_PARAMS.has(key);
       if (unknown || this.options.rejects?.includes(key)) return openAiError(`Unknown parameter: '${key}'.`, 'invalid_request_error', key, 'unknown_parameter');
     }
     if (typeof request.prompt !== 'string' || request.prompt === '') {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// A faithful fake of stable-diffusion.cpp's sd-cli (examples/cli): the same flags, the same
+// A faithful fake of stable-diffusion.cpp's sd-cli (examples/cli/main.cpp at commit 97d29908, the
+// pinned release master-669-2d40a8b; flags from sd-cpp-flags.json, extracted from that commit): the same flags, the same
 // validation and exit codes, the same log lines ([INFO ] on stdout, [ERROR] on stderr) and progress
 // bar, and a real PNG of the requested size at -o. Runs on any Node >= 18.
 //
@@ -12,12 +13,15 @@
 //   FAKE_SD_IGNORE_SIGTERM ignore SIGTERM (only SIGKILL stops it)
 //   FAKE_SD_GRANDCHILD     spawn a grandchild (that also ignores SIGTERM) in the same process group
 //   FAKE_SD_SKIP_OUTPUT    exit 0 without writing the image
+//   FAKE_SD_LACKS          comma-separated flags this build does not have (an older build): unknown
+//                          to the parser and missing from --help
 // It records itself in argv.json next to the output: { argv, pid, grandchildPid, env }.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
   CLI_ONLY,
+  printHelp,
   contextErrors,
   loadableImage,
   log,
@@ -37,6 +41,11 @@ if (env.FAKE_SD_IGNORE_SIGTERM) process.on('SIGTERM', () => log('WARN', 'main.cp
 
 if (argv[0] === '--version') {
   process.stdout.write('stable-diffusion.cpp version master-fake-0000000, commit 0000000\n');
+  process.exit(0);
+}
+
+if (argv.includes('--help') || argv.includes('-h')) {
+  printHelp('sd-cli', CLI_ONLY);
   process.exit(0);
 }
 
@@ -100,7 +109,7 @@ async function main() {
   const width = options['--width'] ?? 512;
   const height = options['--height'] ?? 512;
   const steps = options['--steps'] ?? 20;
-  const seed = options['--seed'] ?? 42;
+  const seed = Number(options['--seed'] ?? 42);
   const stepMs = Number(env.FAKE_SD_STEP_MS ?? 2);
   const crashAt = Number(env.FAKE_SD_CRASH_AT_STEP ?? 0);
   const hangAt = Number(env.FAKE_SD_HANG_AT_STEP ?? 1);
@@ -116,6 +125,12 @@ async function main() {
       process.exit(Number(env.FAKE_SD_EXIT_CODE ?? 1));
     }
     progressBar(step, steps, speedText(stepMs / 1000));
+    // step_callback: the preview (here a projection-sized PNG, 1/8 of the image) rewritten in
+    // place every --preview-interval steps, without a rename, as write_image_to_file does.
+    const previewMethod = options['--preview'] ?? 'none';
+    if (previewMethod !== 'none' && step % Number(options['--preview-interval'] ?? 1) === 0) {
+      writeFileSync(resolve(options['--preview-path'] ?? 'preview.png'), renderPng(Math.max(1, width >> 3), Math.max(1, height >> 3), seed + step));
+    }
     if (hang === 'step' && step === hangAt) {
       hangForever();
       return;

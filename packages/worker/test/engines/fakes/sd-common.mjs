@@ -1,52 +1,46 @@
 // Shared parts of the fake sd-cli and sd-server: stable-diffusion.cpp's option table, its log and
 // progress-bar output, and a PNG writer. Plain JavaScript that runs on any Node >= 18.
+// Mimics stable-diffusion.cpp at commit 97d29908 (pinned release master-669-2d40a8b):
+// examples/common/common.cpp (options tables, parse_options, ArgOptions::print), src/core/util.cpp
+// (print_progress_line, pretty_progress, pretty_bytes_progress), examples/common/log.cpp.
 import { existsSync, readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { extname } from 'node:path';
 
-// Option names as examples/common/common.hpp declares them (sd-cli README, sd-server README).
-const STRING_OPTIONS = [
-  ['-m', '--model'], ['', '--clip_l'], ['', '--clip_g'], ['', '--clip_vision'], ['', '--t5xxl'],
-  ['', '--llm'], ['', '--llm_vision'], ['', '--qwen2vl'], ['', '--qwen2vl_vision'],
-  ['', '--diffusion-model'], ['', '--high-noise-diffusion-model'], ['', '--vae'], ['', '--taesd'], ['', '--tae'],
-  ['', '--control-net'], ['', '--embd-dir'], ['', '--lora-model-dir'], ['', '--tensor-type-rules'],
-  ['', '--photo-maker'], ['', '--upscale-model'], ['', '--type'], ['', '--rng'], ['', '--sampler-rng'],
-  ['', '--prediction'], ['', '--lora-apply-mode'], ['', '--vae-tile-size'], ['', '--vae-relative-tile-size'],
-  ['-p', '--prompt'], ['-n', '--negative-prompt'], ['-i', '--init-img'], ['', '--end-img'], ['', '--mask'],
-  ['', '--control-image'], ['', '--control-video'], ['', '--pm-id-images-dir'], ['', '--pm-id-embed-path'],
-  ['', '--sampling-method'], ['', '--high-noise-sampling-method'], ['', '--scheduler'], ['', '--sigmas'],
-  ['', '--skip-layers'], ['', '--cache-mode'], ['', '--cache-option'], ['', '--cache-preset'], ['', '--scm-mask'],
-  ['', '--scm-policy'],
-];
-const REPEATED_OPTIONS = [['-r', '--ref-image']];
-const INT_OPTIONS = [
-  ['-t', '--threads'], ['', '--chroma-t5-mask-pad'], ['-H', '--height'], ['-W', '--width'], ['', '--steps'],
-  ['', '--high-noise-steps'], ['', '--clip-skip'], ['-b', '--batch-count'], ['', '--video-frames'], ['', '--fps'],
-  ['', '--timestep-shift'], ['', '--upscale-repeats'], ['', '--upscale-tile-size'], ['-s', '--seed'],
-];
-const FLOAT_OPTIONS = [
-  ['', '--vae-tile-overlap'], ['', '--cfg-scale'], ['', '--img-cfg-scale'], ['', '--guidance'], ['', '--slg-scale'],
-  ['', '--skip-layer-start'], ['', '--skip-layer-end'], ['', '--eta'], ['', '--flow-shift'], ['', '--strength'],
-  ['', '--pm-style-strength'], ['', '--control-strength'], ['', '--moe-boundary'], ['', '--vace-strength'],
-];
-const BOOL_OPTIONS = [
-  ['', '--vae-tiling'], ['', '--force-sdxl-vae-conv-scale'], ['', '--offload-to-cpu'], ['', '--mmap'],
-  ['', '--control-net-cpu'], ['', '--clip-on-cpu'], ['', '--vae-on-cpu'], ['', '--fa'], ['', '--diffusion-fa'],
-  ['', '--diffusion-conv-direct'], ['', '--vae-conv-direct'], ['', '--circular'], ['', '--circularx'],
-  ['', '--circulary'], ['', '--chroma-disable-dit-mask'], ['', '--qwen-image-zero-cond-t'],
-  ['', '--chroma-enable-t5-mask'], ['-v', '--verbose'], ['', '--color'], ['', '--increase-ref-index'],
-  ['', '--disable-auto-resize-ref-image'],
-];
-export const CLI_ONLY = {
-  string: [['-o', '--output'], ['', '--preview-path'], ['-M', '--mode'], ['', '--preview']],
-  int: [['', '--output-begin-idx'], ['', '--preview-interval']],
-  bool: [['', '--canny'], ['', '--convert-name'], ['', '--taesd-preview-only'], ['', '--preview-noisy']],
-};
-export const SERVER_ONLY = {
-  string: [['-l', '--listen-ip'], ['', '--serve-html-path']],
-  int: [['', '--listen-port']],
-  bool: [],
-};
+// The option table: ONE data file (sd-cpp-flags.json, extracted from sd.cpp's options tables at the
+// commit it names) that the argv builder's test checks our flags against too.
+const FLAGS = JSON.parse(readFileSync(new URL('./sd-cpp-flags.json', import.meta.url), 'utf8'));
+export const FLAG_TABLE = FLAGS;
+/** Flags this fake build pretends not to have (FAKE_SD_LACKS="--a,--b"): an older or trimmed build. */
+const LACKS = new Set((process.env.FAKE_SD_LACKS ?? '').split(',').filter(Boolean));
+export const CLI_ONLY = FLAGS.cli;
+export const SERVER_ONLY = FLAGS.server;
+
+/** [short, long, kind] of every option a program accepts: the common tables plus its own. */
+function optionList(extra) {
+  const out = [];
+  for (const tables of [FLAGS.common, extra]) {
+    for (const kind of ['string', 'int', 'float', 'bool', 'manual']) {
+      for (const entry of tables[kind]) {
+        const names = entry.split(' ');
+        const long = names[names.length - 1];
+        const short = names.length > 1 ? names[0] : '';
+        if (LACKS.has(long)) continue;
+        let effective = kind;
+        if (kind === 'manual') effective = FLAGS.noValue.includes(long) ? 'bool' : FLAGS.repeated.includes(long) ? 'repeated' : 'string';
+        out.push([short, long, effective]);
+      }
+    }
+  }
+  return out;
+}
+
+/** print_usage + ArgOptions::print: `  -m, --model <string>    …`, one line per option. */
+export function printHelp(program, extra) {
+  const hint = { string: ' <string>', int: ' <int>', float: ' <float>', bool: '', repeated: ' <string>' };
+  const lines = optionList(extra).map(([short, long, kind]) => `  ${short ? `${short}, ` : ''}${long}${hint[kind]}`);
+  process.stdout.write(`stable-diffusion.cpp version master-fake-0000000, commit 0000000\nUsage: ${program} [options]\n\nOptions:\n${lines.join('\n')}\n`);
+}
 
 export const SAMPLE_METHODS = [
   'euler', 'euler_a', 'heun', 'dpm2', 'dpm++2s_a', 'dpm++2m', 'dpm++2mv2', 'ipndm', 'ipndm_v', 'lcm',
@@ -59,20 +53,10 @@ export const SAMPLE_METHODS = [
  */
 export function parseArgs(argv, extra) {
   const kinds = new Map();
-  const add = (list, kind) => {
-    for (const [short, long] of list) {
-      if (short) kinds.set(short, { kind, long });
-      kinds.set(long, { kind, long });
-    }
-  };
-  add(STRING_OPTIONS, 'string');
-  add(REPEATED_OPTIONS, 'repeated');
-  add(INT_OPTIONS, 'int');
-  add(FLOAT_OPTIONS, 'float');
-  add(BOOL_OPTIONS, 'bool');
-  add(extra.string, 'string');
-  add(extra.int, 'int');
-  add(extra.bool, 'bool');
+  for (const [short, long, kind] of optionList(extra)) {
+    if (short) kinds.set(short, { kind, long });
+    kinds.set(long, { kind, long });
+  }
   const options = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -106,12 +90,16 @@ export function log(level, file, line, message) {
   else process.stdout.write(text);
 }
 
-/** util.cpp's pretty_progress: redrawn in place with \r, a newline after the last step. */
-export function progressBar(step, steps, speedText) {
+/**
+ * src/core/util.cpp's print_progress_line: redrawn in place with \r, a newline after the last step.
+ * Sampling bars (pretty_progress) draw `=` with a `>` head; the tensor-loading bar
+ * (pretty_bytes_progress, since 563137a5) draws `#` without a head.
+ */
+export function progressBar(step, steps, speedText, fill = '=', head = true) {
   const width = 50;
   const current = Math.floor((step * width) / steps);
   let bar = '  |';
-  for (let i = 0; i < width; i++) bar += i > current ? ' ' : i === current && i !== width - 1 ? '>' : '=';
+  for (let i = 0; i < width; i++) bar += i > current ? ' ' : head && i === current && i !== width - 1 ? '>' : fill;
   bar += '|';
   process.stdout.write(`\r${bar} ${step}/${steps} - ${speedText}\x1b[K${step === steps ? '\n' : ''}`);
 }
@@ -122,13 +110,13 @@ export function speedText(seconds) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Loading as sd.cpp logs it, with the tensor-loading bar (MB/s). */
+/** Loading as sd.cpp logs it, with the tensor-loading bar (`#`, MB/s). */
 export async function simulateLoad(files, loadMs) {
   for (const [what, path] of files) log('INFO', 'stable-diffusion.cpp', 236, `loading ${what} from '${path}'`);
   const chunks = 4;
   for (let i = 1; i <= chunks; i++) {
     if (loadMs > 0) await sleep(loadMs / chunks);
-    progressBar(i, chunks, '812.35MB/s');
+    progressBar(i, chunks, '812.35MB/s', '#', false);
   }
   log('INFO', 'model.cpp', 2339, `loading tensors completed, taking ${(loadMs / 1000).toFixed(2)}s`);
   log('INFO', 'stable-diffusion.cpp', 704, 'total params memory size = 6133.62MB (VRAM 6133.62MB, RAM 0.00MB)');
@@ -215,6 +203,7 @@ export function modelFiles(options) {
   if (options['--diffusion-model']) files.push(['diffusion model', options['--diffusion-model']]);
   if (options['--llm'] ?? options['--qwen2vl']) files.push(['llm', options['--llm'] ?? options['--qwen2vl']]);
   if (options['--llm_vision'] ?? options['--qwen2vl_vision']) files.push(['llm vision', options['--llm_vision'] ?? options['--qwen2vl_vision']]);
+  for (const flag of ['--clip_l', '--clip_g', '--t5xxl']) if (options[flag]) files.push([flag.slice(2), options[flag]]);
   if (options['--vae']) files.push(['vae', options['--vae']]);
   return files;
 }
@@ -237,6 +226,7 @@ export function contextErrors(options) {
 }
 
 export function validateGeneration(options) {
+  if (options['--seed'] !== undefined && !/^-?\d+$/.test(options['--seed'])) return 'error: invalid parameter for argument: --seed';
   const method = options['--sampling-method'];
   if (method !== undefined && !SAMPLE_METHODS.includes(method)) return `error: invalid sample method ${method}`;
   for (const key of ['--width', '--height', '--steps']) {

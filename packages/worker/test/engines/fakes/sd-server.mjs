@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// A faithful fake of stable-diffusion.cpp's sd-server (examples/server): the same context flags,
+// A faithful fake of stable-diffusion.cpp's sd-server (examples/server at commit 97d29908, the pinned
+// release master-669-2d40a8b: main.cpp, runtime.cpp, routes_sdapi.cpp, routes_openai.cpp; flags from
+// sd-cpp-flags.json, extracted from that commit): the same context flags,
 // the model loaded once at start (and only then listening), the progress bar on stdout during each
 // generation, and the documented routes with their JSON shapes (examples/server/api.md):
 //   GET  /v1/models                  {data:[{id:"sd-cpp-local",object:"model",owned_by:"local"}]}
@@ -10,6 +12,15 @@
 //                                    400 {"error":"..."} / 500 {"error":"...","message"?}
 //   POST /v1/images/generations      {created, output_format, data:[{b64_json}]}
 // One generation at a time (the real one holds a mutex around generate_image).
+// As the real one:
+// - `<lora:name:w>` tags in a prompt are NOT parsed (server APIs disable prompt LoRA parsing); LoRAs
+//   come in the sdapi body as `lora: [{path, multiplier}]`, `path` relative to --lora-model-dir
+//   ("invalid lora path: …" 400 otherwise);
+// - the OpenAI route reads only prompt/n/size/output_format; extra values (seed, negative_prompt,
+//   sample_params.sample_steps …) come from `<sd_cpp_extra_args>{json}</sd_cpp_extra_args>` in the
+//   prompt, which is cut out of it;
+// - an unknown sampler_name on the sdapi route is ignored (the default sampler is used);
+// - requests.log records what was applied (`applied`: prompt, negative_prompt, seed, steps, sampler, loras).
 //
 // Scripted through the environment (fixed for the process):
 //   FAKE_SD_STATE_DIR       loads.log (one JSON line per model load) and requests.log go here
@@ -31,6 +42,7 @@ import {
   renderPng,
   SAMPLE_METHODS,
   SERVER_ONLY,
+  printHelp,
   simulateLoad,
   sleep,
   speedText,
@@ -40,6 +52,11 @@ import {
 const env = process.env;
 const argv = process.argv.slice(2);
 if (env.FAKE_SD_IGNORE_SIGTERM) process.on('SIGTERM', () => log('WARN', 'main.cpp', 1, 'ignoring SIGTERM'));
+
+if (argv.includes('--help') || argv.includes('-h')) {
+  printHelp('sd-server', SERVER_ONLY);
+  process.exit(0);
+}
 
 const parsed = parseArgs(argv, SERVER_ONLY);
 if (parsed.error) {
@@ -100,9 +117,65 @@ function exclusive(work) {
   return run;
 }
 
+/** routes_openai.cpp's extract_and_remove_sd_cpp_extra_args: the JSON inside the tag, cut out of the prompt. */
+function extractExtraArgs(prompt) {
+  const match = /<sd_cpp_extra_args>(.*?)<\/sd_cpp_extra_args>/.exec(prompt);
+  if (match === null) return { prompt, extra: undefined };
+  return { prompt: prompt.replace(/<sd_cpp_extra_args>(.*?)<\/sd_cpp_extra_args>/g, ''), extra: match[1] };
+}
+
+/** runtime.cpp's refresh_lora_cache + get_lora_full_path: files under --lora-model-dir by relative path. */
+function loraPath(path) {
+  const dir = options['--lora-model-dir'];
+  if (!dir || path.includes('..')) return undefined;
+  const full = join(dir, path);
+  return existsSync(full) && /\.(safetensors|ckpt|pt|gguf)$/.test(path) ? full : undefined;
+}
+
+/** build_sdapi_img_gen_request's reading of the body; answers {error} or the values applied. */
+function applyBody(body) {
+  const applied = {
+    prompt: body.prompt,
+    negative_prompt: body.negative_prompt ?? '',
+    seed: body.seed ?? -1,
+    steps: body.steps ?? options['--steps'] ?? 20,
+    sampler: SAMPLE_METHODS.includes(body.sampler_name) ? body.sampler_name : (options['--sampling-method'] ?? 'euler_a'),
+    loras: [],
+  };
+  const { prompt, extra } = extractExtraArgs(String(body.prompt ?? ''));
+  applied.prompt = prompt;
+  if (extra !== undefined) {
+    let json;
+    try {
+      json = JSON.parse(extra);
+    } catch {
+      return { error: 'invalid sd_cpp_extra_args' };
+    }
+    if (typeof json.seed === 'number') applied.seed = json.seed;
+    if (typeof json.negative_prompt === 'string') applied.negative_prompt = json.negative_prompt;
+    const sample = json.sample_params ?? {};
+    if (Number.isInteger(sample.sample_steps)) applied.steps = sample.sample_steps;
+    if (SAMPLE_METHODS.includes(sample.sample_method)) applied.sampler = sample.sample_method;
+  }
+  if (Array.isArray(body.lora)) {
+    for (const item of body.lora) {
+      if (typeof item !== 'object' || item === null) continue;
+      if (typeof item.path !== 'string' || item.path === '') return { error: 'lora.path required' };
+      const full = loraPath(item.path);
+      if (full === undefined) return { error: `invalid lora path: ${item.path}` };
+      applied.loras.push({ path: full, multiplier: item.multiplier ?? 1 });
+    }
+  }
+  return { applied };
+}
+
 async function generate(body, img2img) {
   const script = control();
   if (typeof body.prompt !== 'string' || body.prompt === '') return { status: 400, json: { error: 'prompt required' } };
+  const reading = applyBody(body);
+  if (reading.error) return { status: 400, json: { error: reading.error } };
+  const applied = reading.applied;
+  record('applied.log', { pid: process.pid, applied });
   const width = body.width ?? 512;
   const height = body.height ?? 512;
   if (width <= 0 || height <= 0) return { status: 400, json: { error: 'width and height must be positive' } };
@@ -113,10 +186,10 @@ async function generate(body, img2img) {
     }
   }
   if (script.status) return { status: script.status, json: { error: script.error ?? 'server_error', message: 'scripted failure' } };
-  const steps = body.steps ?? options['--steps'] ?? 20;
-  const seed = body.seed ?? -1;
+  const steps = applied.steps;
+  const seed = applied.seed;
   const stepMs = script.stepMs ?? 2;
-  log('INFO', 'stable-diffusion.cpp', 3093, `sampling using ${body.sampler_name || 'euler_a'} method`);
+  log('INFO', 'stable-diffusion.cpp', 3093, `sampling using ${applied.sampler} method`);
   log('INFO', 'stable-diffusion.cpp', 3104, `generating image: 1/1 - seed ${seed}`);
   for (let step = 1; step <= steps; step++) {
     await sleep(stepMs);
@@ -132,7 +205,7 @@ async function generate(body, img2img) {
   log('INFO', 'stable-diffusion.cpp', 3171, 'decoding 1 latents');
   log('INFO', 'stable-diffusion.cpp', 3230, 'generate_image completed in 0.05s');
   const png = renderPng(width, height, seed < 0 ? 1234 : seed);
-  const info = { prompt: body.prompt, seed, cfg_scale: body.cfg_scale, width, height, steps, sampler_name: body.sampler_name, sd_model_name: basename(modelPath) };
+  const info = { prompt: applied.prompt, seed, cfg_scale: body.cfg_scale, width, height, steps, sampler_name: applied.sampler, sd_model_name: basename(modelPath) };
   if (img2img) info.denoising_strength = body.denoising_strength;
   return { status: 200, json: { images: [png.toString('base64')], parameters: body, info: JSON.stringify(info) } };
 }
@@ -167,7 +240,8 @@ async function handle(req, res) {
     record('requests.log', { pid: process.pid, route: url.pathname, body: summarise(body) });
     if (url.pathname === '/v1/images/generations') {
       const [w, h] = String(body.size ?? '512x512').split('x').map(Number);
-      const answer = await exclusive(() => generate({ prompt: body.prompt, width: w, height: h, steps: body.steps }, false));
+      // Only prompt, n, size and output_format are read here; the rest comes from <sd_cpp_extra_args>.
+      const answer = await exclusive(() => generate({ prompt: body.prompt, width: w, height: h }, false));
       if (answer.status !== 200) return send(res, answer.status, answer.json);
       return send(res, 200, { created: Math.floor(Date.now() / 1000), output_format: 'png', data: [{ b64_json: answer.json.images[0] }] });
     }

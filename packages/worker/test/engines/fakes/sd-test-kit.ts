@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@studio-worker/log';
 import { ModelSource, Task, type ModelSourceInput, type TaskInput } from '@studio-worker/protocol';
-import type { EngineContext, EngineJob, EngineProgress, ResolvedModelFile } from '../../../src/engines/engine.ts';
+import assert from 'node:assert/strict';
+import { EngineFailure, type EngineContext, type EngineJob, type EngineProgress, type ResolvedModelFile } from '../../../src/engines/engine.ts';
 import { inputUrlPolicy } from '../../../src/net/url-policy.ts';
 import { Changes, pollUntil } from '../../helpers/wait.ts';
 
@@ -24,6 +25,15 @@ export function fakeCommand(script: string): string[] {
 export async function scratch(prefix = 'sdcpp-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A scratch root with `models/`, `work/` and `state/` (the fakes' FAKE_SD_STATE_DIR) under it. */
+export async function engineDirs(prefix: string): Promise<{ dir: string; modelsRoot: string; workDir: string; stateDir: string; cleanup: () => Promise<void> }> {
+  const root = await scratch(prefix);
+  const dirs = { dir: root.dir, modelsRoot: join(root.dir, 'models'), workDir: join(root.dir, 'work'), stateDir: join(root.dir, 'state'), cleanup: root.cleanup };
+  await mkdir(dirs.workDir, { recursive: true });
+  await mkdir(dirs.stateDir, { recursive: true });
+  return dirs;
 }
 
 /** Model files as the runner leaves them: `<models_root>/<model>/<file>`, here a few bytes each. */
@@ -151,4 +161,15 @@ export async function serveFiles(routes: Record<string, { body: Uint8Array; stat
         server.close(() => resolve());
       }),
   };
+}
+
+/** Run a job expecting a failure; answers the EngineFailure. */
+export async function failure(promise: Promise<unknown>): Promise<EngineFailure> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof EngineFailure, `expected an EngineFailure, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('the job succeeded but a failure was expected');
 }
