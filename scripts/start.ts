@@ -9,11 +9,12 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogRoot } from '@studio-worker/log';
 import { startStudio, type RunningStudio } from '@studio-worker/studio/node';
-import { readConfig, saveConfig } from 'studio-worker';
+import { EXIT_DISPLACED, EXIT_LOCKED, EXIT_OK, readConfig, saveConfig } from 'studio-worker';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const WORKER_BIN = join(ROOT, 'packages', 'worker', 'bin', 'studio-worker.js');
-const EXIT_LOCKED = 3;
+/** How often the launcher looks whether the process that started it is still there. */
+const PARENT_POLL_MS = 1_000;
 
 const { values: args } = parseArgs({
   options: {
@@ -132,6 +133,15 @@ function startWorker(): void {
       process.stderr.write(`the local worker is already running from ${workerConfigPath} (another npm start?); not starting a second one\n`);
       return;
     }
+    if (code === EXIT_DISPLACED) {
+      process.stderr.write(`the local worker stopped: another process connected with its worker id (see ${workerConfigPath}); not restarting it, the studio keeps running\n`);
+      return;
+    }
+    if (code === EXIT_OK || signal === 'SIGTERM' || signal === 'SIGINT') {
+      // Someone stopped the worker on purpose (kill, a supervisor): the whole launcher stops with it.
+      void stop(`worker ${signal ?? `exit ${code}`}`);
+      return;
+    }
     // A crash loop must not spin: back off, and reset once a run lasted a minute.
     if (Date.now() - started > 60_000) restarts = 0;
     const delay = Math.min(1000 * 2 ** restarts++, 30_000);
@@ -140,13 +150,27 @@ function startWorker(): void {
   });
 }
 
-async function stop(signal: string): Promise<void> {
+/**
+ * A repeat signal within this window is the same request arriving twice (Ctrl-C reaches the whole
+ * process group and npm forwards its own copy a moment later), not an impatient second one.
+ */
+const REPEAT_SIGNAL_WINDOW_MS = 500;
+let stoppingSince = 0;
+
+function onSignal(signal: NodeJS.Signals): void {
   if (stopping) {
+    if (performance.now() - stoppingSince < REPEAT_SIGNAL_WINDOW_MS) return;
     process.stderr.write('second signal: exiting now\n');
     worker?.kill('SIGKILL');
     process.exit(1);
   }
+  void stop(signal);
+}
+
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
   stopping = true;
+  stoppingSince = performance.now();
   log.root.info({ op: 'shutdown', signal }, 'stopping the local worker, then the studio');
   const child = worker;
   if (child && child.exitCode === null) {
@@ -161,5 +185,14 @@ async function stop(signal: string): Promise<void> {
   process.exit(0);
 }
 
-process.on('SIGINT', () => void stop('SIGINT'));
-process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+// A closed terminal.
+process.on('SIGHUP', onSignal);
+
+// The process that started us is gone (npm or a shell killed without forwarding a signal): we were
+// re-parented, and nobody is left to stop us. Stop as if told to.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void stop('parent_gone');
+}, PARENT_POLL_MS).unref();

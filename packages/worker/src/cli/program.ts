@@ -25,6 +25,7 @@ Exit codes:
   2  usage error: unknown command or option, or a bad argument
   3  another daemon already runs for this config dir (run)
   4  no daemon is running for this config dir (pause, resume, logs --follow)
+  5  run: a newer process connected with this worker id (studio close 4003); services and PM2 do not restart on it
 `;
 
 /** Run the CLI with `argv` (as in process.argv, node and script first); resolves with the exit code. */

@@ -50,7 +50,8 @@ import {
 import { buildCapabilities } from './capabilities.ts';
 import { countingFetch } from './counting-fetch.ts';
 import { applyConfigPatch, editableConfig, type EditableConfig } from './editable-config.ts';
-import { EXIT_ERROR, EXIT_LOCKED, EXIT_OK } from './exit-codes.ts';
+import { detectSupervisor } from '../update/supervision.ts';
+import { EXIT_DISPLACED, EXIT_ERROR, EXIT_LOCKED, EXIT_OK } from './exit-codes.ts';
 import { FailureCooldown } from './failure-cooldown.ts';
 import { freeBytesAt } from './health.ts';
 import { JobBoard } from './job-board.ts';
@@ -278,6 +279,8 @@ export class Daemon {
   #shuttingDown = false;
   #shutdownStartedAt = 0;
   #resolveFinished!: (code: number) => void;
+  /** What the process exits with once shut down (EXIT_DISPLACED after a 4003). */
+  #exitCode = EXIT_OK;
   #mainLoop: Promise<void> = Promise.resolve();
 
   private constructor(parts: DaemonParts, store: ConfigStore, router: EngineRouter, outbox: Outbox, vramTotalGb: number, catalog: ModelCatalog) {
@@ -525,12 +528,13 @@ export class Daemon {
     this.#downloads.close();
     await this.#provisioner.close();
     await this.router.closeAll();
-    this.#setSession({ state: 'stopped' });
+    // A fatal end (displaced) stays in state.json: it says why this daemon is not running.
+    if (this.#session.state !== 'fatal') this.#setSession({ state: 'stopped' });
     await this.#stateFile.settled();
     await this.#stopLocalApi();
     this.#log.info({ op: 'shutdown' }, 'stopped');
     this.#parts.lock.release();
-    this.#resolveFinished(EXIT_OK);
+    this.#resolveFinished(this.#exitCode);
   }
 
   /**
@@ -780,6 +784,15 @@ export class Daemon {
       );
       if (outcome.kind === 'stopped') return;
       if (outcome.kind === 'fatal') {
+        if (outcome.displaced) {
+          // A newer process holds this worker id: exit with a code that services and PM2 are told
+          // not to restart on (a restart would displace the newer one, and the two would take turns).
+          // launchd cannot be told "not this code" (KeepAlive restarts every non-zero exit), so under
+          // launchd the displaced daemon exits 0 instead.
+          this.#exitCode = detectSupervisor() === 'launchd' ? EXIT_OK : EXIT_DISPLACED;
+          void this.shutdown('displaced');
+          return;
+        }
         // No more connection attempts; the process stays up so a supervisor does not restart the fight.
         await untilAborted(stop);
         return;

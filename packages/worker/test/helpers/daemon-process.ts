@@ -62,11 +62,11 @@ export class DaemonProcess extends WorkerProcess {
   readonly configPath: string;
   readonly dir: string;
 
-  /** `script`: another entry point, run as `<script> <configPath>` (see scripted-daemon.ts). */
-  constructor(configPath: string, extraArgs: string[] = [], options: { script?: string } = {}) {
+  /** `script`: another entry point, run as `<script> <configPath>` (see scripted-daemon.ts); `env`: added to the environment. */
+  constructor(configPath: string, extraArgs: string[] = [], options: { script?: string; env?: Record<string, string> } = {}) {
     const args = options.script ? [options.script, configPath] : [CLI, 'run', '--config', configPath, ...extraArgs];
     // In the test runner's process group, like a daemon started from a terminal.
-    super([process.execPath, ...args], { cwd: REPO_ROOT, env: { ...process.env, STUDIO_WORKER_LOG: 'debug', NO_PRETTY_LOGS: '1' }, ownGroup: false });
+    super([process.execPath, ...args], { cwd: REPO_ROOT, env: { ...process.env, STUDIO_WORKER_LOG: 'debug', NO_PRETTY_LOGS: '1', ...options.env }, ownGroup: false });
     this.configPath = configPath;
     this.dir = resolve(configPath, '..');
   }

@@ -9,7 +9,7 @@ export interface Scenario {
   studio: FakeStudio;
   config: TestConfig;
   /** The real daemon; `script` runs another entry point instead (see scripted-daemon.ts). */
-  start(options?: { script?: string }): DaemonProcess;
+  start(options?: { script?: string; env?: Record<string, string> }): DaemonProcess;
 }
 
 /**
