@@ -175,7 +175,7 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
       return { requestId, secret };
     };
 
-    await register('render-node-7', 'Render node 7');
+    const first = await register('render-node-7', 'Render node 7');
     const request = page.locator('#pending li.card', { hasText: 'render-node-7' });
     await request.waitFor();
     const text = await request.innerText();
@@ -185,6 +185,15 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
     await request.waitFor({ state: 'detached' });
     const approved = page.locator('#workers li.card', { hasText: 'Render node 7' });
     await approved.waitFor();
+    // Approved, not yet connected: not "offline, last heartbeat never".
+    await approved.locator('.badge', { hasText: /^approved, waiting for it to connect$/ }).waitFor();
+    assert.doesNotMatch(await approved.innerText(), /Last heartbeat/);
+    await shot('approved-waiting');
+    const answer = (await (await fetch(`${studio.url}/graphics/api/workers/register-requests/${first.requestId}`, { headers: { authorization: `Bearer ${first.secret}` } })).json()) as RegistrationPoll;
+    assert.equal(answer.status, 'approved');
+    const renderNode = answer.status === 'approved' ? await ScriptedWorker.connect(studio.url, answer.workerId, answer.authToken, imageWorkerCapabilities('render-node-7')) : undefined;
+    await approved.locator('.badge', { hasText: /^online$/ }).waitFor();
+    renderNode?.close();
     await approved.locator('.badge', { hasText: /^offline$/ }).waitFor();
 
     const second = await register('render-node-8', 'Render node 8');

@@ -15,10 +15,10 @@ describe('daemon registration (real process, fake studio)', () => {
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
-  async function setup(options: { approved?: boolean; extra?: string } = {}) {
+  async function setup(options: { approved?: boolean; extra?: string; timings?: Record<string, number> } = {}) {
     const studio = await FakeStudio.start();
     cleanups.push(() => studio.close());
-    const config: TestConfig = await makeConfig(studio.url, { approved: options.approved ?? false, extra: options.extra });
+    const config: TestConfig = await makeConfig(studio.url, { approved: options.approved ?? false, extra: options.extra, timings: options.timings });
     cleanups.push(() => config.cleanup());
     const start = () => {
       const daemon = new DaemonProcess(config.configPath);
@@ -66,6 +66,21 @@ describe('daemon registration (real process, fake studio)', () => {
     assert.equal(saved.registrationSecret, undefined);
     assert.equal(saved.installId, request.installId);
     assert.equal((await stat(config.configPath)).mode & 0o777, 0o600);
+    assert.equal((await daemon.stop()).code, 0);
+  });
+
+  it('with the default poll interval (30 s), an approval reaches the waiting worker within 2 s', async () => {
+    const { studio, start } = await setup({ timings: { registration_poll_ms: 30_000 } });
+    let approvedAt: number | undefined;
+    studio.onRegisterRequest = () => ({ status: 200, body: { requestId: 'rr-fast', status: 'pending' } });
+    studio.onPoll = () =>
+      approvedAt === undefined ? { status: 200, body: { status: 'pending' } } : { status: 200, body: { status: 'approved', workerId: 'w-fast', authToken: 'tok-SECRET-fast' } };
+    const daemon = start();
+    await studio.waitFor(() => studio.polls[1], 'two polls (the worker polls while it waits)', 10_000);
+    approvedAt = performance.now();
+    await studio.connection(0);
+    const tookMs = performance.now() - approvedAt;
+    assert.ok(tookMs < 2_000, `the approval took ${Math.round(tookMs)} ms to reach the worker`);
     assert.equal((await daemon.stop()).code, 0);
   });
 

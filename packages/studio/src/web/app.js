@@ -340,7 +340,7 @@ function createSession(token) {
       await api.approve(request.requestId);
       store.pending = store.pending.filter((r) => r.requestId !== request.requestId);
       render();
-      announce(`Approved ${request.machineName}. It appears under Workers and connects once it picks up its token.`);
+      announce(`Approved ${request.machineName}. It appears under Workers, approved and waiting for it to connect, until it picks up its token.`);
     });
   }
 
