@@ -27,6 +27,8 @@ export const ENTRY_POINTS = {
   cli: 'src/cli/main.ts',
   /** The ONNX inference host, a child process of the daemon. */
   'onnx-host': 'src/engines/onnx/host.ts',
+  /** A large synthetic render, a child process a cancel can kill. */
+  'synthetic-render': 'src/engines/synthetic/render-child.ts',
   /** The launcher's decision (which installed version to run), loaded by the bin. */
   launch: 'src/update/launch.ts',
   /** The package's module API (`import … from 'studio-worker'`). */
