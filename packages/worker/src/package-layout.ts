@@ -48,6 +48,13 @@ export const UI_DIR = join(PACKAGE_ROOT, BUNDLED ? 'dist' : 'src', 'ui');
 /** The web kit the UI imports from `/kit/` (shared with the studio dashboard): copied to `dist/kit/` by the build. */
 export const KIT_DIR = BUNDLED ? join(PACKAGE_ROOT, 'dist', 'kit') : KIT_SOURCE_DIR;
 
+/**
+ * The repository root when this code runs from a checkout of the studio-worker repository (the
+ * sources, with `scripts/start.ts` two folders up), else undefined. There the CLI is run as
+ * `npm run worker -- …` and its default config is the one `npm start` gives its local worker.
+ */
+export const CHECKOUT_ROOT = ((root: string) => (!BUNDLED && existsSync(join(root, 'scripts', 'start.ts')) ? root : undefined))(join(PACKAGE_ROOT, '..', '..'));
+
 /** The `studio-worker` bin (service units and autostart entries start it). */
 export const WORKER_BIN = join(PACKAGE_ROOT, 'bin', 'studio-worker.js');
 

@@ -173,7 +173,7 @@ describe('daemon registration (real process, fake studio)', () => {
     const result = await runCliProcess(['register', '--reset', '--label', 'attic box', '--api-base-url', 'https://studio.example/', '--config', config.configPath]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /registration reset/);
-    assert.match(result.stdout, /next: run `studio-worker run`/);
+    assert.ok(result.stdout.includes(`next: npm run worker -- run --config ${config.configPath}  (it sends a registration request`), result.stdout);
     const saved = await readConfigFile(config.configPath);
     for (const field of ['workerId', 'authToken', 'installId', 'registrationRequestId', 'registrationSecret'] as const) assert.equal(saved[field], undefined, field);
     assert.equal(saved.label, 'attic box');

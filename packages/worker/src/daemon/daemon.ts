@@ -50,6 +50,7 @@ import {
 import { buildCapabilities } from './capabilities.ts';
 import { countingFetch } from './counting-fetch.ts';
 import { applyConfigPatch, editableConfig, type EditableConfig } from './editable-config.ts';
+import { commandHint } from '../cli/invocation.ts';
 import { detectSupervisor } from '../update/supervision.ts';
 import { EXIT_DISPLACED, EXIT_ERROR, EXIT_LOCKED, EXIT_OK } from './exit-codes.ts';
 import { FailureCooldown } from './failure-cooldown.ts';
@@ -642,7 +643,7 @@ export class Daemon {
         token,
         discoveryFile: discoveryPath(dir),
         routes: localApiRoutes(this.#apiContext()),
-        ui: new StaticUi(this.#parts.uiDir),
+        ui: new StaticUi(this.#parts.uiDir, undefined, { configDir: dir, uiCommand: commandHint(this.#parts.configPath, 'ui') }),
         health: () => this.#health(),
         log,
       });

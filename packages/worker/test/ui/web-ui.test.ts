@@ -390,7 +390,10 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     other.on('pageerror', (error) => pageErrors.push(error.message));
     await other.goto(`${discovery.url}/`);
     await other.getByRole('heading', { name: 'Open the worker’s web UI' }).waitFor();
-    await other.getByText('studio-worker ui', { exact: true }).first().waitFor();
+    // This daemon's own config and the command that opens its UI as typed here (a checkout), not ~/.config.
+    assert.equal(await other.locator('#token-ui-command').textContent(), `npm run worker -- ui --config ${config.configPath}`);
+    assert.equal(await other.locator('#token-config-dir').textContent(), config.dir);
+    assert.doesNotMatch(await other.locator('.token-page').innerText(), /~\/\.config/);
     await other.getByLabel('Local API token').fill('not-the-token');
     await other.getByRole('button', { name: 'Open' }).click();
     const error = other.locator('#token-error');

@@ -7,6 +7,14 @@ import { DaemonUnreachableError, type DaemonStatusWire } from '../../local-api/i
 import { describeRegistration, type RegistrationState } from '../../registration/index.ts';
 import { describeSession, type SessionState } from '../../session/state.ts';
 import type { CliIo } from '../io.ts';
+import { commandHint, type ConfigSource } from '../invocation.ts';
+
+/** What `status` says about where the config came from. */
+const CONFIG_SOURCE_NOTE: Record<ConfigSource, string> = {
+  flag: '',
+  'npm-start': " (npm start's local worker: the default in this checkout; --config picks another)",
+  user: '',
+};
 import { findDaemon } from './daemon-via-api.ts';
 import { runningDaemonState } from './running.ts';
 
@@ -35,7 +43,7 @@ interface DaemonView {
  * `studio-worker status`: the config, the registration, and what the running daemon reports — asked
  * over its local API, else read from its state.json; without a daemon, what the config says.
  */
-export async function statusCommand(configPath: string, io: CliIo): Promise<number> {
+export async function statusCommand(configPath: string, io: CliIo, source: ConfigSource = 'flag'): Promise<number> {
   let loaded;
   try {
     loaded = await readConfig(configPath);
@@ -57,12 +65,12 @@ export async function statusCommand(configPath: string, io: CliIo): Promise<numb
         : { state: 'pristine' });
 
   const rows: Array<[string, string]> = [
-    ['config', exists ? configPath : `${configPath} (not created yet; the defaults apply)`],
+    ['config', `${configPath}${CONFIG_SOURCE_NOTE[source]}${exists ? '' : ' (not created yet; the defaults apply)'}`],
     ['studio', httpApiBase(config.apiBaseUrl)],
     ['registration', describeRegistration(registration, config.workerId)],
   ];
   if (daemon) {
-    rows.push(['daemon', `running (pid ${daemon.pid}, version ${daemon.version}${daemon.paused ? ', paused: takes no studio jobs until `studio-worker resume`' : ''})`]);
+    rows.push(['daemon', `running (pid ${daemon.pid}, version ${daemon.version}${daemon.paused ? `, paused: takes no studio jobs until \`${commandHint(configPath, 'resume')}\`` : ''})`]);
     if (daemon.localApiUrl) rows.push(['local api', daemon.localApiUrl]);
     if (daemon.apiProblem) rows.push(['local api', `${daemon.apiProblem} (the rows below come from state.json)`]);
     rows.push(['session', `${describeSession(daemon.session)}${daemon.lastHeartbeat ? ` (last heartbeat ${clockTime(new Date(daemon.lastHeartbeat), new Date())})` : ''}`]);
@@ -75,7 +83,7 @@ export async function statusCommand(configPath: string, io: CliIo): Promise<numb
     );
     rows.push(['engines', engines.length > 0 ? engines.join('; ') : 'none enabled (enable [engines.synthetic] or configure a real engine)']);
   } else {
-    rows.push(['daemon', 'not running (start it with `studio-worker run`); the rows above and below come from config.toml']);
+    rows.push(['daemon', `not running (start it with \`${commandHint(configPath, 'run')}\`); the rows above and below come from config.toml`]);
   }
   rows.push(['vram threshold', `${config.vramThresholdGb} GB`]);
   rows.push(['models root', config.modelsRoot]);
