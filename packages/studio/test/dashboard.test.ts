@@ -95,7 +95,8 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
   test('submits a prompt, shows its progress live, then the result image', async () => {
     // Longer than a row shows: the row is shortened, the job and the detail keep all of it.
     const prompt = `A lighthouse on a cliff at dusk, ${'with waves and gulls and rain, '.repeat(8)}END-OF-PROMPT`;
-    await page.getByLabel('Model').selectOption('synthetic-image');
+    // Preselected: a model the online worker runs now (not the first seeded one, which nobody serves).
+    assert.equal(await page.getByLabel('Model').inputValue(), 'synthetic-image');
     await page.locator('#image-prompt').fill(prompt);
     await page.locator('#image-width').fill('64');
     await page.locator('#image-height').fill('48');
@@ -213,9 +214,22 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
     assert.deepEqual(workers.map((w) => w.label).sort(), ['audio-box-test', 'gpu-box-test']);
   });
 
-  test('the model picker says when no online worker runs a model’s engine', async () => {
+  test('the model picker groups models no online worker runs apart; submitting one says where the job waits and why', async () => {
+    const waitingGroup = page.locator('#submit-model optgroup[data-group="waiting"]');
+    assert.match((await waitingGroup.getAttribute('label')) ?? '', /No online worker runs these/);
+    assert.ok((await waitingGroup.locator('option').allTextContents()).some((text) => text.includes('z-image-turbo-q4_k_m.gguf') && text.includes('needs sd-cpp')));
+    assert.ok(!(await waitingGroup.locator('option').allTextContents()).some((text) => text.includes('synthetic-image')), 'a model the worker serves is not in the waiting group');
     await page.getByLabel('Model').selectOption('z-image-turbo-q4_k_m.gguf');
     await page.locator('#submit-model-note', { hasText: 'No online worker runs the "sd-cpp" engine' }).waitFor();
+    await page.locator('#image-prompt').fill('waits for a real engine');
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    const waiting = page.locator('#submit-waiting');
+    await waiting.waitFor();
+    assert.match((await waiting.textContent()) ?? '', /^Job \S+ is queued in the studio and waits there: no online worker runs the "sd-cpp" engine/);
+    await shot('submit-waiting');
+    const jobId = /^Job (\S+)/.exec((await waiting.textContent()) ?? '')?.[1];
+    await api(`/jobs/${jobId}/cancel`, { method: 'POST' });
+    await page.locator(`button.job-row[data-job-id="${jobId}"] .badge`, { hasText: /^cancelled$/ }).waitFor();
     await page.getByLabel('Model').selectOption('synthetic-image');
     const note = await page.locator('#submit-model-note').textContent();
     assert.ok(!note?.includes('No online worker'), 'a model the connected worker serves has no warning');
