@@ -50,6 +50,8 @@ import {
 import { buildCapabilities } from './capabilities.ts';
 import { countingFetch } from './counting-fetch.ts';
 import { applyConfigPatch, editableConfig, type EditableConfig } from './editable-config.ts';
+import { autostartInstalled } from '../ops/autostart.ts';
+import { currentHost } from '../ops/host.ts';
 import { commandHint } from '../cli/invocation.ts';
 import { detectSupervisor } from '../update/supervision.ts';
 import { EXIT_DISPLACED, EXIT_ERROR, EXIT_LOCKED, EXIT_OK } from './exit-codes.ts';
@@ -282,6 +284,10 @@ export class Daemon {
   #resolveFinished!: (code: number) => void;
   /** What the process exits with once shut down (EXIT_DISPLACED after a 4003). */
   #exitCode = EXIT_OK;
+  /** How this worker was installed (a git checkout never auto-updates), once known. */
+  #installKind: DaemonStatusWire['startup']['installKind'] = 'unknown';
+  /** Whether a login entry starts the daemon (looked at on start and with every engine refresh). */
+  #autostartInstalled = false;
   #mainLoop: Promise<void> = Promise.resolve();
 
   private constructor(parts: DaemonParts, store: ConfigStore, router: EngineRouter, outbox: Outbox, vramTotalGb: number, catalog: ModelCatalog) {
@@ -473,6 +479,7 @@ export class Daemon {
       logsSeq: this.#parts.logRing.seq,
       uptimeSecs: Math.round((Date.now() - this.#startedAt) / 1000),
       machine: { name: hostname(), platform: `${process.platform} ${process.arch}`, nodeVersion: process.version, cpus: availableParallelism(), memoryGb: Math.round(totalmem() / 2 ** 30) },
+      startup: { installKind: this.#installKind, autostartInstalled: this.#autostartInstalled, setupCommand: commandHint(this.#parts.configPath, 'setup') },
     };
     if (config.workerId) status.workerId = config.workerId;
     if (this.#lastHeartbeat) status.lastHeartbeat = this.#lastHeartbeat;
@@ -709,7 +716,11 @@ export class Daemon {
     void this.#startUpdater();
     // Deliberately not unref'd: it also keeps the process alive while the daemon only waits
     // (for approval, after a rejection, after a fatal session end).
-    const refresh = setInterval(() => void Promise.all([this.router.refresh(), this.#refreshReadyModels()]).then(() => this.#stateFile.changed()), ENGINE_REFRESH_MS);
+    void this.#refreshAutostart();
+    const refresh = setInterval(
+      () => void Promise.all([this.router.refresh(), this.#refreshReadyModels(), this.#refreshAutostart()]).then(() => this.#stateFile.changed()),
+      ENGINE_REFRESH_MS,
+    );
     void this.finished.then(() => clearInterval(refresh));
     this.#mainLoop = this.#serve().catch((error: unknown) => {
       this.#log.error({ op: 'daemon', err: error }, `the studio loop crashed: ${error instanceof Error ? error.message : String(error)}; restart the daemon`);
@@ -727,11 +738,16 @@ export class Daemon {
     const dir = daemonPaths(this.#parts.configPath).dir;
     await recordStartup(dir, { version: AGENT_VERSION }).catch((error: unknown) => log.warn({ op: 'auto_update', err: error }, 'could not record this start (started.json)'));
     const kind = await detectInstallKind(OWN_PACKAGE_ROOT, updatePaths(defaultDataDir()).versions);
+    this.#installKind = kind.kind;
     if (kind.kind === 'git') {
       log.info({ op: 'auto_update', root: kind.root }, `auto-update is off: this worker runs from a git checkout (${kind.root}); update it with git pull and npm install`);
       return;
     }
     if (!this.#shuttingDown) this.updater.start();
+  }
+
+  async #refreshAutostart(): Promise<void> {
+    this.#autostartInstalled = await autostartInstalled(currentHost()).catch(() => false);
   }
 
   /** `POST /daemon/update/check`: one look at the feed (never installs). */

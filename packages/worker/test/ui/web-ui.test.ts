@@ -59,7 +59,8 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     // Pending until the test approves; then the worker gets its id and token on the next poll.
     studio.onPoll = () => (approve ? { status: 200, body: { status: 'approved', workerId: 'w-ui', authToken: 'tok-SECRET-ui-0123456789' } } : { status: 200, body: { status: 'pending' } });
     config = await makeConfig(studio.url, { approved: false, extra: EPHEMERAL_PORT });
-    daemon = new DaemonProcess(config.configPath);
+    // Its login entry would live under XDG_CONFIG_HOME/autostart: none there.
+    daemon = new DaemonProcess(config.configPath, [], { env: { XDG_CONFIG_HOME: config.dir } });
     discovery = await discoveryOf(daemon);
     api = new Api(discovery);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -108,6 +109,10 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     const sdCpp = page.locator('tr[data-engine="sd-cpp"]');
     await sdCpp.getByText('unavailable', { exact: true }).waitFor();
     assert.ok(((await sdCpp.locator('td.wrap').textContent()) ?? '').length > 0, 'an unavailable engine says why');
+    // No GPU here: the page does not claim a clamp that did not happen.
+    const machine = (await page.locator('#machine').innerText()) ?? '';
+    assert.match(machine, /not detected/);
+    assert.match(machine, /8 GB, as set: no GPU memory was detected, so nothing limits it/);
     const daemonPanel = page.locator('#daemon');
     assert.match((await daemonPanel.innerText()) ?? '', new RegExp(discovery.url.replace(/[.:/]/g, '\\$&')));
     await shot('worker-connected');
@@ -281,6 +286,14 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     await vram.waitFor();
     assert.equal(await vram.inputValue(), '8');
     assert.ok(!(await page.locator('#page-config').innerText()).includes('SECRET'), 'no secret on the page');
+    // What really happens, not config.toml's wish (both default to true there): a git checkout never
+    // auto-updates, and nothing starts this worker at login.
+    const autoUpdate = page.getByLabel('Install new versions automatically');
+    assert.deepEqual([await autoUpdate.isChecked(), await autoUpdate.isDisabled()], [false, true]);
+    assert.match((await page.locator('#cfg-autoUpdateEnabled-hint').textContent()) ?? '', /git checkout, which is updated with git/);
+    const autoStart = page.getByLabel('Start the worker when I log in');
+    assert.deepEqual([await autoStart.isChecked(), await autoStart.isDisabled()], [false, true]);
+    assert.equal(await page.locator('#cfg-autoStart-hint').textContent(), `No login entry starts it. To add one: npm run worker -- setup --config ${config.configPath}`);
 
     await vram.fill('-1');
     const vramError = page.locator('#cfg-vramThresholdGb-error');

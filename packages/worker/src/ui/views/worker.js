@@ -84,8 +84,8 @@ export function createWorkerView(ctx) {
       facts([
         ['Machine', status.machineName ?? null],
         ['System', status.platform ?? null],
-        ['GPU memory', status.vramTotalGb > 0 ? formatGb(status.vramTotalGb) : 'no GPU detected'],
-        ['Offered to the studio', `${formatGb(status.vramThresholdGb)} (change it under Config)`],
+        ['GPU memory', status.vramTotalGb > 0 ? formatGb(status.vramTotalGb) : 'not detected (neither nvidia-smi nor an AMD card answered)'],
+        ['Offered to the studio', offeredText(status)],
         ['Models folder', h('code', { text: status.modelsRoot })],
         ['Free space there', Number.isFinite(health?.modelsRootFreeBytes) ? formatBytes(health.modelsRootFreeBytes) : null],
       ]),
@@ -169,4 +169,15 @@ function updateView(update) {
     default:
       return [];
   }
+}
+
+/**
+ * The threshold as it really applies: config.toml's value is clamped to the detected GPU memory
+ * only when some was detected (on first run); without a detection it is taken as set.
+ */
+function offeredText(status) {
+  const offered = formatGb(status.vramThresholdGb);
+  if (!(status.vramTotalGb > 0)) return `${offered}, as set: no GPU memory was detected, so nothing limits it (change it under Config)`;
+  if (status.vramThresholdGb > status.vramTotalGb) return `${offered}, more than the ${formatGb(status.vramTotalGb)} detected (change it under Config)`;
+  return `${offered} (change it under Config)`;
 }
