@@ -161,6 +161,7 @@ function updateView(update) {
     case 'done': {
       const r = update.result ?? {};
       if (r.error) return h('p', { class: 'error' }, h('strong', { text: 'Could not check for updates: ' }), r.error);
+      if (r.gitCheckout) return h('p', {}, h('strong', { text: 'A git checkout: ' }), `update it with git (git pull, then npm install) in ${r.gitCheckout}.`);
       if (r.available) {
         return h('p', {}, h('strong', { text: `Version ${r.latest} is available` }), ` (this is ${r.current}${r.prerelease ? '; the new one is a prerelease' : ''}). With auto-update on (Config), the worker installs it by itself.`);
       }
