@@ -259,6 +259,19 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
     assert.equal((await api<JobView>(`/jobs/${jobId}`)).status, 'queued');
   });
 
+  test('batch jobs are listed in creation order (they share a createdAt)', async () => {
+    const { jobs } = await api<{ jobs: JobView[] }>('/jobs/batch', {
+      method: 'POST',
+      body: JSON.stringify({ jobs: Array.from({ length: 12 }, (_, i) => ({ model: 'synthetic-llm', task: { kind: 'llm', messages: [{ role: 'user', content: `batch #${i}` }] } })) }),
+    });
+    const newestFirst = jobs.map((job) => job.id).reverse();
+    await page.locator(`button.job-row[data-job-id="${newestFirst[0]}"]`).waitFor();
+    await page.waitForFunction((ids) => ids.every((id) => document.querySelector(`button.job-row[data-job-id="${id}"]`)), newestFirst);
+    const listed = await page.locator('button.job-row').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-job-id')));
+    assert.deepEqual(listed.slice(0, 12), newestFirst);
+    for (const job of jobs) await api(`/jobs/${job.id}/cancel`, { method: 'POST' });
+  });
+
   test('a bad token brings back the sign-in form with an error; the form signs in', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     try {

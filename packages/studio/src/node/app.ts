@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { API_PREFIX } from '@studio-worker/protocol';
 import { fileInside, KIT_DIR, KIT_URL_PREFIX } from '@studio-worker/web-kit';
+import { TASK_TEXT_LIMITS } from '../core/index.ts';
 import { errorResponse } from './http-errors.ts';
 import type { Env, RouteDeps } from './routes/context.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -42,7 +43,15 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
     if (c.req.path.endsWith('/complete')) return next();
     return bodyLimit({
       maxSize: 4 * 1024 * 1024,
-      onError: (ctx) => errorResponse(ctx, 413, 'too_large', 'the request body is larger than 4 MiB; send fewer jobs per batch'),
+      onError: (ctx) =>
+        errorResponse(
+          ctx,
+          413,
+          'too_large',
+          ctx.req.path.endsWith('/jobs/batch')
+            ? 'the request body is larger than 4 MiB; send fewer jobs per batch'
+            : `the request body is larger than 4 MiB, the cap for JSON bodies; a job's prompt may be at most ${TASK_TEXT_LIMITS.promptChars} characters (LLM messages ${TASK_TEXT_LIMITS.messageChars})`,
+        ),
     })(c, next);
   });
 
