@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogRoot } from '@studio-worker/log';
 import { startStudio, type RunningStudio } from '@studio-worker/studio/node';
@@ -49,9 +49,18 @@ const adminTokenFile = join(dataDir, 'admin-token');
 // start. `studio serve` alone stores only the hash and shows a generated token once.
 const savedAdminToken = existsSync(adminTokenFile) ? readFileSync(adminTokenFile, 'utf8').trim() : undefined;
 
+const printsLink = process.stdout.isTTY === true;
+const shownTokenFile = relative(process.cwd(), adminTokenFile).startsWith('..') ? adminTokenFile : relative(process.cwd(), adminTokenFile);
+const signInHint = process.env.STUDIO_ADMIN_TOKEN
+  ? 'The token is the STUDIO_ADMIN_TOKEN this studio was started with.'
+  : printsLink
+    ? `npm start printed a dashboard link with the token; the token is also in ${shownTokenFile}.`
+    : `The token is in ${shownTokenFile} (npm start printed no link with it: its output is not a terminal).`;
+
 let studio: RunningStudio;
 try {
   studio = await startStudio({
+    signInHint,
     dataDir: join(dataDir, 'studio'),
     port,
     host: args.host as string,
@@ -73,7 +82,7 @@ const adminToken = process.env.STUDIO_ADMIN_TOKEN || studio.generatedAdminToken 
 const workerConfigPath = join(dataDir, 'local-worker', 'config.toml');
 const workerId = args['no-worker'] ? undefined : await provisionLocalWorker();
 
-const dashboard = adminToken && process.stdout.isTTY ? `${studio.url}/#token=${adminToken}` : `${studio.url}/ (admin token in ${adminTokenFile})`;
+const dashboard = adminToken && printsLink ? `${studio.url}/#token=${adminToken}` : `${studio.url}/ (admin token in ${adminTokenFile})`;
 process.stdout.write(
   `\n  studio     ${studio.url}\n  dashboard  ${dashboard}\n` +
     (workerId ? `  worker     ${workerId} (local, config ${workerConfigPath})\n` : '') +

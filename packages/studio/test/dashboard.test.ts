@@ -12,6 +12,7 @@ import { startStudio, type RunningStudio } from '../src/node/server.ts';
 import {
   contrastProblems,
   focusRing,
+  jobRowsListed,
   overflowsHorizontally,
   resultAudioLoaded,
   resultImageLoaded,
@@ -266,7 +267,7 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
     });
     const newestFirst = jobs.map((job) => job.id).reverse();
     await page.locator(`button.job-row[data-job-id="${newestFirst[0]}"]`).waitFor();
-    await page.waitForFunction((ids) => ids.every((id) => document.querySelector(`button.job-row[data-job-id="${id}"]`)), newestFirst);
+    await page.waitForFunction(jobRowsListed, newestFirst);
     const listed = await page.locator('button.job-row').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-job-id')));
     assert.deepEqual(listed.slice(0, 12), newestFirst);
     for (const job of jobs) await api(`/jobs/${job.id}/cancel`, { method: 'POST' });

@@ -25,6 +25,8 @@ const STATIC_TYPES: Record<string, string> = {
 
 export interface AppInfo {
   version: string;
+  /** Told to the sign-in page in index.html (a meta tag): where the admin token is. */
+  signInHint?: string;
 }
 
 /** The studio's HTTP surface: the API under /graphics/api, the dashboard at /. */
@@ -76,7 +78,8 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
       return errorResponse(c, 404, 'not_found', `no page ${c.req.path}`);
     }
     try {
-      const body = await readFile(file);
+      const bytes = await readFile(file);
+      const body = path === '/index.html' && info.signInHint ? Buffer.from(withMeta(bytes.toString('utf8'), 'studio-sign-in-hint', info.signInHint)) : bytes;
       return c.body(body, 200, { 'content-type': STATIC_TYPES[extname(file)] as string, 'cache-control': 'no-cache' });
     } catch {
       return errorResponse(c, 404, 'not_found', `no page ${c.req.path}`);
@@ -88,4 +91,10 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
     return errorResponse(c, 500, 'internal_error', 'the studio failed to handle this request; see its log');
   });
   return app;
+}
+
+/** The page with `<meta name="…" content="…">` (HTML-escaped) added to its head. */
+function withMeta(html: string, name: string, content: string): string {
+  const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return html.replace('</head>', `<meta name="${name}" content="${escape(content)}"></head>`);
 }

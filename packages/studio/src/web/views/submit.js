@@ -114,7 +114,9 @@ export function submitSection({ onSubmit }) {
             )
           : null,
       );
-      const keep = models.some((m) => m.id === previous) && (chosenByOperator || !waitingReason(models.find((m) => m.id === previous)));
+      // Until the operator picks, the preselection follows what runs now (a worker may come online
+      // with some of its kinds first).
+      const keep = chosenByOperator && models.some((m) => m.id === previous);
       const best = ready.find((m) => !isSynthetic(m.id)) ?? ready.find((m) => m.kind === 'image') ?? ready[0] ?? models[0];
       select.value = keep ? previous : (best?.id ?? '');
       showKind();
