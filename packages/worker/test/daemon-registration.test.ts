@@ -92,7 +92,10 @@ describe('daemon registration (real process, fake studio)', () => {
     assert.equal(state.registration.reason, 'unknown machine');
     const line = await daemon.waitForLog((l) => l.level === 'error' && l.op === 'registration', 'the rejection');
     assert.match(line.msg, /unknown machine/);
-    assert.match(line.msg, /studio-worker register --reset/);
+    // The fix as typed here (a checkout), with this daemon's config: it runs as printed.
+    assert.ok(line.msg.includes(`run \`npm run worker -- register --reset --config ${config.configPath}\``), line.msg);
+    const status = await runCliProcess(['status', '--config', config.configPath]);
+    assert.ok(status.stdout.includes(`run \`npm run worker -- register --reset --config ${config.configPath}\` and restart`), status.stdout);
     // The process stays up (a supervisor would only restart the request loop otherwise).
     assert.equal(daemon.exitInfo, undefined);
     const exit = await daemon.stop();

@@ -700,6 +700,7 @@ export class Daemon {
       userAgent: USER_AGENT,
       capabilities: () => this.capabilities(),
       log: this.#parts.logs.child('registration'),
+      resetCommand: commandHint(this.#parts.configPath, 'register --reset'),
       onState: () => this.#stateFile.changed(),
     });
   }

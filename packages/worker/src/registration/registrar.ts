@@ -13,6 +13,8 @@ export interface RegistrarOptions {
   /** The capability snapshot sent with the request (what the operator sees before approving). */
   capabilities: () => WorkerCapabilities;
   log: Logger;
+  /** `register --reset` as typed where this worker runs (with its --config); default the plain command. */
+  resetCommand?: string;
   /** Called on every state change (the daemon writes state.json). */
   onState?: (state: RegistrationState) => void;
   now?: () => Date;
@@ -143,7 +145,7 @@ export class Registrar {
         await store.update((current) => withoutFields(current, ['registrationRequestId', 'registrationSecret']), 'registration: rejected');
         log.error(
           { op: 'registration', requestId, reason: poll.reason },
-          `the studio operator rejected this worker${poll.reason ? `: ${poll.reason}` : ''}. To ask again, run \`${RESET_HINT}\` and restart the daemon`,
+          `the studio operator rejected this worker${poll.reason ? `: ${poll.reason}` : ''}. To ask again, run \`${this.#options.resetCommand ?? RESET_HINT}\` and restart the daemon`,
         );
         return this.#set({ state: 'rejected', reason: poll.reason });
       case 'stale':

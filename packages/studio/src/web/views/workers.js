@@ -1,5 +1,5 @@
 import { h, patchList, patchRegion } from '/kit/dom.js';
-import { describeModelEntry, formatGb, kindLabel } from '../format.js';
+import { describeModelEntry, describeVram, kindLabel } from '../format.js';
 import { badge, facts, timeAgo } from '../widgets.js';
 
 /** Online first, then by name. */
@@ -68,7 +68,7 @@ function workerCard(worker, actions) {
       ['Worker id', h('code', { text: worker.id })],
       ['Last heartbeat', waiting ? null : h('span', { class: 'heartbeat' })],
       ['Current jobs', currentJobs(worker, actions)],
-      ['VRAM', caps ? vramText(caps) : null],
+      ['VRAM', caps ? describeVram(caps.vramTotalGb, caps.vramThresholdGb) : null],
       ['Serves', caps ? servedKinds(caps) : h('span', { class: 'muted', text: 'not reported yet (never connected)' })],
       ['Unavailable', caps?.unavailableEngines?.length ? unavailable(caps.unavailableEngines) : null],
       ['Failures in a row', worker.consecutiveFailures > 0 ? String(worker.consecutiveFailures) : null],
@@ -129,10 +129,4 @@ function unavailable(engines) {
     { class: 'unavailable' },
     engines.map((e) => h('li', {}, h('strong', { text: e.engine }), `: ${e.reason}`)),
   );
-}
-
-/** The worker's GPU memory and its threshold, without claiming a clamp that did not happen (no GPU memory detected). */
-function vramText(caps) {
-  if (!(caps.vramTotalGb > 0)) return `not detected (takes jobs up to ${formatGb(caps.vramThresholdGb)}, as its operator set)`;
-  return `${formatGb(caps.vramTotalGb)} (jobs up to ${formatGb(caps.vramThresholdGb)})`;
 }

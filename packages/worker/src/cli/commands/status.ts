@@ -67,7 +67,7 @@ export async function statusCommand(configPath: string, io: CliIo, source: Confi
   const rows: Array<[string, string]> = [
     ['config', `${configPath}${CONFIG_SOURCE_NOTE[source]}${exists ? '' : ' (not created yet; the defaults apply)'}`],
     ['studio', httpApiBase(config.apiBaseUrl)],
-    ['registration', describeRegistration(registration, config.workerId)],
+    ['registration', describeRegistration(registration, config.workerId, commandHint(configPath, 'register --reset'))],
   ];
   if (daemon) {
     rows.push(['daemon', `running (pid ${daemon.pid}, version ${daemon.version}${daemon.paused ? `, paused: takes no studio jobs until \`${commandHint(configPath, 'resume')}\`` : ''})`]);
