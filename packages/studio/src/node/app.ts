@@ -3,7 +3,7 @@ import { extname, join, normalize } from 'node:path';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { API_PREFIX } from '@studio-worker/protocol';
-import { fileInside, KIT_DIR, KIT_URL_PREFIX } from '@studio-worker/web-kit';
+import { fileInside, KIT_DIR, KIT_URL_PREFIX, withMetaTags } from '@studio-worker/web-kit';
 import { TASK_TEXT_LIMITS } from '../core/index.ts';
 import { errorResponse } from './http-errors.ts';
 import type { Env, RouteDeps } from './routes/context.ts';
@@ -79,7 +79,7 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
     }
     try {
       const bytes = await readFile(file);
-      const body = path === '/index.html' && info.signInHint ? Buffer.from(withMeta(bytes.toString('utf8'), 'studio-sign-in-hint', info.signInHint)) : bytes;
+      const body = path === '/index.html' && info.signInHint ? Buffer.from(withMetaTags(bytes.toString('utf8'), { 'studio-sign-in-hint': info.signInHint })) : bytes;
       return c.body(body, 200, { 'content-type': STATIC_TYPES[extname(file)] as string, 'cache-control': 'no-cache' });
     } catch {
       return errorResponse(c, 404, 'not_found', `no page ${c.req.path}`);
@@ -91,10 +91,4 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
     return errorResponse(c, 500, 'internal_error', 'the studio failed to handle this request; see its log');
   });
   return app;
-}
-
-/** The page with `<meta name="…" content="…">` (HTML-escaped) added to its head. */
-function withMeta(html: string, name: string, content: string): string {
-  const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  return html.replace('</head>', `<meta name="${name}" content="${escape(content)}"></head>`);
 }

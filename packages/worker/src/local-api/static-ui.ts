@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
-import { fileInside, KIT_URL_PREFIX } from '@studio-worker/web-kit';
+import { fileInside, KIT_URL_PREFIX, withMetaTags } from '@studio-worker/web-kit';
 import { KIT_DIR, UI_DIR } from '../package-layout.ts';
 
 /** Where the web UI's files live once installed (index.html + assets). */
@@ -29,11 +29,9 @@ export interface SignInHints {
   uiCommand: string;
 }
 
-/** index.html with the hints as `<meta name="studio-worker-…">` tags (HTML-escaped), read by the sign-in page. */
+/** index.html with the hints as `<meta name="studio-worker-…">` tags, read by the sign-in page. */
 function withSignInHints(html: Buffer, where: SignInHints): Buffer {
-  const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  const metas = `<meta name="studio-worker-config-dir" content="${escape(where.configDir)}"><meta name="studio-worker-ui-command" content="${escape(where.uiCommand)}">`;
-  return Buffer.from(html.toString('utf8').replace('</head>', `${metas}</head>`));
+  return Buffer.from(withMetaTags(html.toString('utf8'), { 'studio-worker-config-dir': where.configDir, 'studio-worker-ui-command': where.uiCommand }));
 }
 
 export interface StaticFile {
