@@ -3,13 +3,13 @@
 // process group) stop both cleanly, and no worker process is left behind.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import sharp from 'sharp';
 import { StudioApi } from '../helpers/api.ts';
-import { Proc, ROOT } from '../helpers/processes.ts';
+import { Proc, ROOT, WORKER_BIN } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const dirs: string[] = [];
@@ -153,6 +153,24 @@ describe('npm start (the embedded default)', () => {
     process.kill(workerPid, 'SIGTERM');
     assert.equal((await exited).code, 0, output().slice(-2000));
     assert.doesNotMatch(output(), /restarting/);
+  });
+
+  it('a local worker displaced by a copy of its credentials (4003) is not restarted; the studio keeps running', { timeout: 60_000 }, async (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'e2e-start-'));
+    dirs.push(dataDir);
+    const { child, api, workerPid, output } = await launchInGroup(dataDir, t);
+    // The same worker id and token from another config dir: the studio keeps the newest session.
+    const copyDir = mkdtempSync(join(tmpdir(), 'e2e-copy-'));
+    dirs.push(copyDir);
+    const config = readFileSync(join(dataDir, 'local-worker', 'config.toml'), 'utf8').replace(/^local_api_port.*$/m, '');
+    writeFileSync(join(copyDir, 'config.toml'), `${config}\nlocal_api_port = 0\n`, { mode: 0o600 });
+    const copy = new Proc('copy-worker', [WORKER_BIN, 'run', '--config', join(copyDir, 'config.toml')], {});
+    t.after(() => copy.stop('SIGKILL'));
+    await waitFor('the launcher to report the displaced worker', () => /another process connected with its worker id/.test(output()), { timeoutMs: 20_000 });
+    await waitFor('the displaced worker process to be gone', () => !alive(workerPid), { timeoutMs: 10_000 });
+    assert.equal(child.exitCode, null, 'the launcher (and its studio) keeps running');
+    assert.doesNotMatch(output(), /local worker exited; restarting/);
+    assert.equal((await api.workers()).filter((w) => w.state === 'online').length, 1, 'the copy is the one online');
   });
 });
 
