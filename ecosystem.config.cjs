@@ -6,7 +6,7 @@
 //   worker        the stable variant: the built bundle (packages/worker/dist, `npm run build`), no
 //                 watcher, for chewing through a queue while the sources change under it
 // Both worker apps use ONE config (one worker id) on purpose: run one of them at a time. A second
-// one finds the daemon lock taken and exits 3, and `stop_exit_codes: [3]` keeps PM2 from restarting
+// one finds the daemon lock taken and exits 3, and `stop_exit_codes: [3, 5]` keeps PM2 from restarting
 // it, so the two can never fight over the worker id.
 //
 // Overrides (read when PM2 loads this file): STUDIO_DEV_DATA_DIR (default .data), STUDIO_PORT (4780),
@@ -60,8 +60,9 @@ const worker = (name, script, nodeArgs) => ({
   // PM2's own watcher stays off: node's watcher restarts only the daemon, inside one PM2 process.
   watch: false,
   autorestart: true,
-  // 3 = another daemon holds the lock for this config (the other flavour runs): stay stopped.
-  stop_exit_codes: [3],
+  // 3 = another daemon holds the lock for this config (the other flavour runs); 5 = displaced by a
+  // newer process with the same worker id (close 4003): stay stopped, or the two would take turns.
+  stop_exit_codes: [3, 5],
   kill_timeout: WORKER_KILL_TIMEOUT_MS,
   // Only the top process gets PM2's signal: the daemon stops its own engines after handing the job
   // back. A tree kill would signal the engine processes at the same moment and fail their job.

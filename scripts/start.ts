@@ -5,15 +5,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogRoot } from '@studio-worker/log';
 import { startStudio, type RunningStudio } from '@studio-worker/studio/node';
-import { readConfig, saveConfig } from 'studio-worker';
+import { EXIT_DISPLACED, EXIT_LOCKED, EXIT_OK, readConfig, saveConfig } from 'studio-worker';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const WORKER_BIN = join(ROOT, 'packages', 'worker', 'bin', 'studio-worker.js');
-const EXIT_LOCKED = 3;
+/** How often the launcher looks whether the process that started it is still there. */
+const PARENT_POLL_MS = 1_000;
 
 const { values: args } = parseArgs({
   options: {
@@ -48,9 +49,18 @@ const adminTokenFile = join(dataDir, 'admin-token');
 // start. `studio serve` alone stores only the hash and shows a generated token once.
 const savedAdminToken = existsSync(adminTokenFile) ? readFileSync(adminTokenFile, 'utf8').trim() : undefined;
 
+const printsLink = process.stdout.isTTY === true;
+const shownTokenFile = relative(process.cwd(), adminTokenFile).startsWith('..') ? adminTokenFile : relative(process.cwd(), adminTokenFile);
+const signInHint = process.env.STUDIO_ADMIN_TOKEN
+  ? 'The token is the STUDIO_ADMIN_TOKEN this studio was started with.'
+  : printsLink
+    ? `npm start printed a dashboard link with the token; the token is also in ${shownTokenFile}.`
+    : `The token is in ${shownTokenFile} (npm start printed no link with it: its output is not a terminal).`;
+
 let studio: RunningStudio;
 try {
   studio = await startStudio({
+    signInHint,
     dataDir: join(dataDir, 'studio'),
     port,
     host: args.host as string,
@@ -72,7 +82,7 @@ const adminToken = process.env.STUDIO_ADMIN_TOKEN || studio.generatedAdminToken 
 const workerConfigPath = join(dataDir, 'local-worker', 'config.toml');
 const workerId = args['no-worker'] ? undefined : await provisionLocalWorker();
 
-const dashboard = adminToken && process.stdout.isTTY ? `${studio.url}/#token=${adminToken}` : `${studio.url}/ (admin token in ${adminTokenFile})`;
+const dashboard = adminToken && printsLink ? `${studio.url}/#token=${adminToken}` : `${studio.url}/ (admin token in ${adminTokenFile})`;
 process.stdout.write(
   `\n  studio     ${studio.url}\n  dashboard  ${dashboard}\n` +
     (workerId ? `  worker     ${workerId} (local, config ${workerConfigPath})\n` : '') +
@@ -132,6 +142,15 @@ function startWorker(): void {
       process.stderr.write(`the local worker is already running from ${workerConfigPath} (another npm start?); not starting a second one\n`);
       return;
     }
+    if (code === EXIT_DISPLACED) {
+      process.stderr.write(`the local worker stopped: another process connected with its worker id (see ${workerConfigPath}); not restarting it, the studio keeps running\n`);
+      return;
+    }
+    if (code === EXIT_OK || signal === 'SIGTERM' || signal === 'SIGINT') {
+      // Someone stopped the worker on purpose (kill, a supervisor): the whole launcher stops with it.
+      void stop(`worker ${signal ?? `exit ${code}`}`);
+      return;
+    }
     // A crash loop must not spin: back off, and reset once a run lasted a minute.
     if (Date.now() - started > 60_000) restarts = 0;
     const delay = Math.min(1000 * 2 ** restarts++, 30_000);
@@ -140,13 +159,27 @@ function startWorker(): void {
   });
 }
 
-async function stop(signal: string): Promise<void> {
+/**
+ * A repeat signal within this window is the same request arriving twice (Ctrl-C reaches the whole
+ * process group and npm forwards its own copy a moment later), not an impatient second one.
+ */
+const REPEAT_SIGNAL_WINDOW_MS = 500;
+let stoppingSince = 0;
+
+function onSignal(signal: NodeJS.Signals): void {
   if (stopping) {
+    if (performance.now() - stoppingSince < REPEAT_SIGNAL_WINDOW_MS) return;
     process.stderr.write('second signal: exiting now\n');
     worker?.kill('SIGKILL');
     process.exit(1);
   }
+  void stop(signal);
+}
+
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
   stopping = true;
+  stoppingSince = performance.now();
   log.root.info({ op: 'shutdown', signal }, 'stopping the local worker, then the studio');
   const child = worker;
   if (child && child.exitCode === null) {
@@ -161,5 +194,14 @@ async function stop(signal: string): Promise<void> {
   process.exit(0);
 }
 
-process.on('SIGINT', () => void stop('SIGINT'));
-process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+// A closed terminal.
+process.on('SIGHUP', onSignal);
+
+// The process that started us is gone (npm or a shell killed without forwarding a signal): we were
+// re-parented, and nobody is left to stop us. Stop as if told to.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void stop('parent_gone');
+}, PARENT_POLL_MS).unref();

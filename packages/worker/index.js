@@ -21,6 +21,7 @@ export const {
   readDaemonState,
   AGENT_VERSION,
   USER_AGENT,
+  EXIT_DISPLACED,
   EXIT_ERROR,
   EXIT_LOCKED,
   EXIT_OK,

@@ -2,14 +2,14 @@
 // a prompt becomes an image; SIGTERM (what PM2/systemd send) and Ctrl-C (SIGINT to the whole
 // process group) stop both cleanly, and no worker process is left behind.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import sharp from 'sharp';
 import { StudioApi } from '../helpers/api.ts';
-import { Proc, ROOT } from '../helpers/processes.ts';
+import { Proc, ROOT, WORKER_BIN } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const dirs: string[] = [];
@@ -39,8 +39,15 @@ async function launch(dataDir: string): Promise<{ proc: Proc; api: StudioApi; wo
  * The launcher spawned by hand in its own process group, like a terminal's foreground job. (Proc
  * would SIGKILL the whole group when the launcher exits, and these tests are about that group.)
  */
-async function launchInGroup(dataDir: string, t: TestContext): Promise<{ child: ChildProcess; api: StudioApi; workerPid: number; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
-  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'start.ts'), '--port', '0', '--data-dir', dataDir], {
+async function launchInGroup(
+  dataDir: string,
+  t: TestContext,
+  via: 'node' | 'npm' = 'node',
+): Promise<{ child: ChildProcess; api: StudioApi; workerPid: number; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
+  const options = ['--port', '0', '--data-dir', dataDir];
+  // `npm`: the real `npm start`, as a user or a supervisor runs it (npm, then whatever its script starts).
+  const [command, args] = via === 'npm' ? ['npm', ['start', '--', ...options]] : [process.execPath, [join(ROOT, 'scripts', 'start.ts'), ...options]];
+  const child = spawn(command, args, {
     cwd: ROOT,
     detached: true,
     env: { ...process.env, NO_PRETTY_LOGS: '1', STUDIO_ADMIN_TOKEN: '' },
@@ -123,4 +130,56 @@ describe('npm start (the embedded default)', () => {
     // The studio recorded the claim as handed back (not lost to a lease, not failed).
     assert.match(output(), /"op":"claim"[^\n]*"ending":"handed_back"/, 'the worker handed the job back before exiting');
   });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} to the npm process itself (what a supervisor sends) stops the launcher and its worker cleanly`, { timeout: 60_000 }, async (t) => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'e2e-start-'));
+      dirs.push(dataDir);
+      const { child: npm, output } = await launchInGroup(dataDir, t, 'npm');
+      const group = groupPids(npm.pid as number);
+      assert.ok(group.length >= 3, `npm, the launcher and the worker run: ${group.join(' ')}`);
+      process.kill(npm.pid as number, signal);
+      await waitFor('every process of npm start to exit', () => groupPids(npm.pid as number).length === 0, { timeoutMs: 20_000 });
+      const daemonLog = readFileSync(join(dataDir, 'local-worker', 'logs', 'daemon.log'), 'utf8');
+      assert.match(daemonLog, /"op":"shutdown"[^\n]*"msg":"stopped"/, 'the worker stopped gracefully');
+      assert.doesNotMatch(output(), /second signal/, output().slice(-2000));
+    });
+  }
+
+  it('SIGTERM to the local worker alone stops the launcher too (exit 0), instead of restarting it', { timeout: 60_000 }, async (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'e2e-start-'));
+    dirs.push(dataDir);
+    const { workerPid, exited, output } = await launchInGroup(dataDir, t);
+    process.kill(workerPid, 'SIGTERM');
+    assert.equal((await exited).code, 0, output().slice(-2000));
+    assert.doesNotMatch(output(), /restarting/);
+  });
+
+  it('a local worker displaced by a copy of its credentials (4003) is not restarted; the studio keeps running', { timeout: 60_000 }, async (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'e2e-start-'));
+    dirs.push(dataDir);
+    const { child, api, workerPid, output } = await launchInGroup(dataDir, t);
+    // The same worker id and token from another config dir: the studio keeps the newest session.
+    const copyDir = mkdtempSync(join(tmpdir(), 'e2e-copy-'));
+    dirs.push(copyDir);
+    const config = readFileSync(join(dataDir, 'local-worker', 'config.toml'), 'utf8').replace(/^local_api_port.*$/m, '');
+    writeFileSync(join(copyDir, 'config.toml'), `${config}\nlocal_api_port = 0\n`, { mode: 0o600 });
+    const copy = new Proc('copy-worker', [WORKER_BIN, 'run', '--config', join(copyDir, 'config.toml')], {});
+    t.after(() => copy.stop('SIGKILL'));
+    await waitFor('the launcher to report the displaced worker', () => /another process connected with its worker id/.test(output()), { timeoutMs: 20_000 });
+    await waitFor('the displaced worker process to be gone', () => !alive(workerPid), { timeoutMs: 10_000 });
+    assert.equal(child.exitCode, null, 'the launcher (and its studio) keeps running');
+    assert.doesNotMatch(output(), /local worker exited; restarting/);
+    assert.equal((await api.workers()).filter((w) => w.state === 'online').length, 1, 'the copy is the one online');
+  });
 });
+
+/** The live processes of a process group (Linux and macOS `ps`). */
+function groupPids(pgid: number): number[] {
+  const out = spawnSync('ps', ['-o', 'pid=,stat=', '-g', String(pgid)], { encoding: 'utf8' }).stdout;
+  return out
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([pid, stat]) => pid && stat && !stat.startsWith('Z'))
+    .map(([pid]) => Number(pid));
+}

@@ -58,8 +58,9 @@ const requireHere = createRequire(import.meta.url);
 
 /**
  * stdout, written synchronously (nothing is lost on exit; SonicBoom retries a busy pipe). On a TTY
- * the lines are pretty-printed with pino-pretty when it is installed (`NO_PRETTY_LOGS=1` keeps JSON);
- * elsewhere they stay JSON, for log collectors.
+ * each event is one pretty line (pino-pretty, when it is installed; `NO_PRETTY_LOGS=1` keeps JSON):
+ * a terminal is read by a person, and a start banner must not drown in field dumps. Elsewhere the
+ * lines stay JSON, for log collectors (and the log file always gets the full JSON).
  */
 export function consoleDestination(fd = 1): DestinationStream {
   const out = pino.destination({ fd, sync: true });
@@ -80,6 +81,7 @@ function loadPrettyFormatter(): ((line: string) => string) | null {
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'pid,app,hostname,module',
       messageFormat: '{if module}[{module}] {end}{msg}',
+      singleLine: true,
     });
     return (line) => {
       try {

@@ -65,19 +65,16 @@ export function createLogRoot(options: RootLoggerOptions): LogRoot {
   };
 }
 
+/** On a terminal the console destination (one pretty line per event); elsewhere JSON, written asynchronously. */
 function prettyIfTty(): DestinationStream {
-  if (process.stdout.isTTY && !process.env.NO_PRETTY_LOGS) {
-    try {
-      return pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } });
-    } catch {
-      // pino-pretty is a dev dependency; without it, plain JSON is fine.
-    }
-  }
+  if (process.stdout.isTTY && !process.env.NO_PRETTY_LOGS) return consoleDestination();
   return pino.destination({ fd: 1, sync: false });
 }
 
 /** A logger that drops everything (tests and library defaults). */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+import { consoleDestination } from './destinations.ts';
 
 export { consoleDestination, DeferredDestination, fanOut } from './destinations.ts';
 export { DEFAULT_LOG_FILE_MAX_BYTES, DEFAULT_LOG_FILES_KEPT, RotatingFileDestination, type RotatingFileOptions } from './rotating-file.ts';

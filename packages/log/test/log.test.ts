@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createLogRoot, levelFor, parseLogFilter } from '../src/index.ts';
@@ -46,5 +48,23 @@ describe('STUDIO_WORKER_LOG filter', () => {
     const text = JSON.stringify(lines);
     assert.ok(!/SECRET/.test(text), text);
     assert.match(text, /\[redacted\]/);
+  });
+});
+
+describe('on a terminal', () => {
+  it('every log event is one line (studio and worker destinations), fields included', () => {
+    // `script` gives the program a pseudo-terminal as stdout, as a user's terminal does.
+    const program = `${process.execPath} ${join(import.meta.dirname, 'fixtures', 'tty-logger.ts')}`;
+    const run = spawnSync('script', ['-qec', program, '/dev/null'], { encoding: 'utf8', env: { ...process.env, NO_PRETTY_LOGS: '', TERM: 'dumb' } });
+    assert.equal(run.status, 0, run.stderr);
+    // Colours stripped: the test reads the text.
+    const lines = run.stdout
+      .replace(/\x1B\[[0-9;]*m/g, '')
+      .split(/\r?\n/)
+      .filter((line) => line.trim() !== '');
+    assert.equal(lines.length, 3, `one line per event:\n${run.stdout}`);
+    assert.match(lines[0] ?? '', /\[http\] first event .*sd-cli not found/);
+    assert.match(lines[1] ?? '', /\[engine\] second event .*"engine":"sd-cpp"/);
+    assert.match(lines[2] ?? '', /third event .*"taskKinds":\["image","llm"\]/);
   });
 });

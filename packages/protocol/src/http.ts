@@ -142,6 +142,8 @@ export type AttemptView = z.infer<typeof AttemptView>;
 
 export const JobView = z.object({
   id: z.string(),
+  /** Creation order (jobs of one batch share createdAt); lists are newest first by it. */
+  seq: optional(z.number()),
   status: JobStatus,
   model: z.string(),
   kind: TaskKind,

@@ -12,6 +12,7 @@ import { startStudio, type RunningStudio } from '../src/node/server.ts';
 import {
   contrastProblems,
   focusRing,
+  jobRowsListed,
   overflowsHorizontally,
   resultAudioLoaded,
   resultImageLoaded,
@@ -95,7 +96,8 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
   test('submits a prompt, shows its progress live, then the result image', async () => {
     // Longer than a row shows: the row is shortened, the job and the detail keep all of it.
     const prompt = `A lighthouse on a cliff at dusk, ${'with waves and gulls and rain, '.repeat(8)}END-OF-PROMPT`;
-    await page.getByLabel('Model').selectOption('synthetic-image');
+    // Preselected: a model the online worker runs now (not the first seeded one, which nobody serves).
+    assert.equal(await page.getByLabel('Model').inputValue(), 'synthetic-image');
     await page.locator('#image-prompt').fill(prompt);
     await page.locator('#image-width').fill('64');
     await page.locator('#image-height').fill('48');
@@ -175,7 +177,7 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
       return { requestId, secret };
     };
 
-    await register('render-node-7', 'Render node 7');
+    const first = await register('render-node-7', 'Render node 7');
     const request = page.locator('#pending li.card', { hasText: 'render-node-7' });
     await request.waitFor();
     const text = await request.innerText();
@@ -185,6 +187,15 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
     await request.waitFor({ state: 'detached' });
     const approved = page.locator('#workers li.card', { hasText: 'Render node 7' });
     await approved.waitFor();
+    // Approved, not yet connected: not "offline, last heartbeat never".
+    await approved.locator('.badge', { hasText: /^approved, waiting for it to connect$/ }).waitFor();
+    assert.doesNotMatch(await approved.innerText(), /Last heartbeat/);
+    await shot('approved-waiting');
+    const answer = (await (await fetch(`${studio.url}/graphics/api/workers/register-requests/${first.requestId}`, { headers: { authorization: `Bearer ${first.secret}` } })).json()) as RegistrationPoll;
+    assert.equal(answer.status, 'approved');
+    const renderNode = answer.status === 'approved' ? await ScriptedWorker.connect(studio.url, answer.workerId, answer.authToken, imageWorkerCapabilities('render-node-7')) : undefined;
+    await approved.locator('.badge', { hasText: /^online$/ }).waitFor();
+    renderNode?.close();
     await approved.locator('.badge', { hasText: /^offline$/ }).waitFor();
 
     const second = await register('render-node-8', 'Render node 8');
@@ -204,9 +215,22 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
     assert.deepEqual(workers.map((w) => w.label).sort(), ['audio-box-test', 'gpu-box-test']);
   });
 
-  test('the model picker says when no online worker runs a model’s engine', async () => {
+  test('the model picker groups models no online worker runs apart; submitting one says where the job waits and why', async () => {
+    const waitingGroup = page.locator('#submit-model optgroup[data-group="waiting"]');
+    assert.match((await waitingGroup.getAttribute('label')) ?? '', /No online worker runs these/);
+    assert.ok((await waitingGroup.locator('option').allTextContents()).some((text) => text.includes('z-image-turbo-q4_k_m.gguf') && text.includes('needs sd-cpp')));
+    assert.ok(!(await waitingGroup.locator('option').allTextContents()).some((text) => text.includes('synthetic-image')), 'a model the worker serves is not in the waiting group');
     await page.getByLabel('Model').selectOption('z-image-turbo-q4_k_m.gguf');
     await page.locator('#submit-model-note', { hasText: 'No online worker runs the "sd-cpp" engine' }).waitFor();
+    await page.locator('#image-prompt').fill('waits for a real engine');
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    const waiting = page.locator('#submit-waiting');
+    await waiting.waitFor();
+    assert.match((await waiting.textContent()) ?? '', /^Job \S+ is queued in the studio and waits there: no online worker runs the "sd-cpp" engine/);
+    await shot('submit-waiting');
+    const jobId = /^Job (\S+)/.exec((await waiting.textContent()) ?? '')?.[1];
+    await api(`/jobs/${jobId}/cancel`, { method: 'POST' });
+    await page.locator(`button.job-row[data-job-id="${jobId}"] .badge`, { hasText: /^cancelled$/ }).waitFor();
     await page.getByLabel('Model').selectOption('synthetic-image');
     const note = await page.locator('#submit-model-note').textContent();
     assert.ok(!note?.includes('No online worker'), 'a model the connected worker serves has no warning');
@@ -234,6 +258,19 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
     await detail.getByRole('button', { name: 'Retry job' }).click();
     await detail.locator('.status-line .badge', { hasText: /^queued$/ }).waitFor();
     assert.equal((await api<JobView>(`/jobs/${jobId}`)).status, 'queued');
+  });
+
+  test('batch jobs are listed in creation order (they share a createdAt)', async () => {
+    const { jobs } = await api<{ jobs: JobView[] }>('/jobs/batch', {
+      method: 'POST',
+      body: JSON.stringify({ jobs: Array.from({ length: 12 }, (_, i) => ({ model: 'synthetic-llm', task: { kind: 'llm', messages: [{ role: 'user', content: `batch #${i}` }] } })) }),
+    });
+    const newestFirst = jobs.map((job) => job.id).reverse();
+    await page.locator(`button.job-row[data-job-id="${newestFirst[0]}"]`).waitFor();
+    await page.waitForFunction(jobRowsListed, newestFirst);
+    const listed = await page.locator('button.job-row').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-job-id')));
+    assert.deepEqual(listed.slice(0, 12), newestFirst);
+    for (const job of jobs) await api(`/jobs/${job.id}/cancel`, { method: 'POST' });
   });
 
   test('a bad token brings back the sign-in form with an error; the form signs in', async () => {

@@ -48,3 +48,15 @@ export function resolveKitImportsInNode(): void {
 }
 
 let kitHooksRegistered = false;
+
+/**
+ * A page with `<meta name="…" content="…">` tags (HTML-escaped) added to its head: how a server tells
+ * a static page something about itself (the dashboard's and the worker UI's sign-in hints).
+ */
+export function withMetaTags(html: string, metas: Readonly<Record<string, string>>): string {
+  const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const tags = Object.entries(metas)
+    .map(([name, content]) => `<meta name="${escape(name)}" content="${escape(content)}">`)
+    .join('');
+  return html.replace('</head>', `${tags}</head>`);
+}

@@ -8,5 +8,5 @@ export { Daemon, runDaemon, type DaemonOptions } from './daemon/daemon.ts';
 export { JobGate, type Release } from './daemon/job-gate.ts';
 export { readDaemonState, type DaemonState } from './daemon/state-file.ts';
 export { AGENT_VERSION, USER_AGENT } from './daemon/version.ts';
-export { EXIT_ERROR, EXIT_LOCKED, EXIT_OK, EXIT_USAGE } from './daemon/exit-codes.ts';
+export { EXIT_DISPLACED, EXIT_ERROR, EXIT_LOCKED, EXIT_OK, EXIT_USAGE } from './daemon/exit-codes.ts';
 export { runCli } from './cli/program.ts';

@@ -28,6 +28,8 @@ export const ENTRY_POINTS = {
   cli: 'src/cli/main.ts',
   /** The ONNX inference host, a child process of the daemon. */
   'onnx-host': 'src/engines/onnx/host.ts',
+  /** A large synthetic render, a child process a cancel can kill. */
+  'synthetic-render': 'src/engines/synthetic/render-child.ts',
   /** The launcher's decision (which installed version to run), loaded by the bin. */
   launch: 'src/update/launch.ts',
   /** The package's module API (`import … from 'studio-worker'`). */
@@ -46,6 +48,13 @@ export const UI_DIR = join(PACKAGE_ROOT, BUNDLED ? 'dist' : 'src', 'ui');
 
 /** The web kit the UI imports from `/kit/` (shared with the studio dashboard): copied to `dist/kit/` by the build. */
 export const KIT_DIR = BUNDLED ? join(PACKAGE_ROOT, 'dist', 'kit') : KIT_SOURCE_DIR;
+
+/**
+ * The repository root when this code runs from a checkout of the studio-worker repository (the
+ * sources, with `scripts/start.ts` two folders up), else undefined. There the CLI is run as
+ * `npm run worker -- …` and its default config is the one `npm start` gives its local worker.
+ */
+export const CHECKOUT_ROOT = ((root: string) => (!BUNDLED && existsSync(join(root, 'scripts', 'start.ts')) ? root : undefined))(join(PACKAGE_ROOT, '..', '..'));
 
 /** The `studio-worker` bin (service units and autostart entries start it, unless SINGLE_FILE). */
 export const WORKER_BIN = join(PACKAGE_ROOT, 'bin', 'studio-worker.js');

@@ -3,7 +3,9 @@ import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { DaemonProcess } from './helpers/daemon-process.ts';
+import { existsSync } from 'node:fs';
+import { EXIT_DISPLACED } from '../src/daemon/exit-codes.ts';
+import { DaemonProcess, readState } from './helpers/daemon-process.ts';
 import { offerFrame } from './helpers/fake-studio.ts';
 import { outboxEmpty, outboxFiles, useScenarios } from './helpers/scenario.ts';
 import { pollUntil } from './helpers/wait.ts';
@@ -40,20 +42,32 @@ describe('daemon lifecycle (real process, fake studio)', () => {
     assert.equal((await daemon.stop()).code, 0);
   });
 
-  it('error{duplicate_worker} + close 4003 stops for good: zero further connection attempts, process alive', async () => {
-    const { studio, start } = await scenario({ timings: { reconnect_initial_ms: 10 } });
+  it('error{duplicate_worker} + close 4003 stops for good: zero further connection attempts, the process exits with EXIT_DISPLACED', async () => {
+    const { studio, start, config } = await scenario({ timings: { reconnect_initial_ms: 10 } });
+    const configDir = config.dir;
     const daemon = start();
     const connection = await studio.ready(0);
     connection.send({ type: 'error', code: 'duplicate_worker', message: 'a newer session took over' });
     connection.close(4003, 'duplicate worker');
-    const state = await daemon.waitForState((s) => s.session.state === 'fatal', 'the fatal state');
-    assert.match(state.session.reason, /same worker id/);
-    assert.match(state.session.reason, /Stop the other one/);
     const line = await daemon.waitForLog((l) => l.level === 'error' && l.op === 'session', 'the fatal log line');
     assert.match(line.msg, /same worker id/);
-    assert.equal(daemon.exitInfo, undefined, 'the process stays up');
-    assert.equal((await daemon.stop()).code, 0);
+    assert.match(line.msg, /Stop the other one/);
+    const exit = await daemon.exited(10_000);
+    assert.equal(exit.code, EXIT_DISPLACED, 'its own exit code, so services and PM2 leave it stopped');
     assert.equal(studio.upgrades.length, 1, 'no reconnect fight');
+    const state = await readState(configDir);
+    assert.equal(state.session.state, 'fatal', 'state.json says why it stopped');
+    assert.match(state.session.reason, /same worker id/);
+    assert.ok(!existsSync(join(configDir, 'daemon.lock')), 'the lock is released');
+  });
+
+  it('under launchd (which restarts every non-zero exit) a displaced daemon exits 0, so KeepAlive leaves it stopped', async () => {
+    const { studio, start } = await scenario({ timings: { reconnect_initial_ms: 10 } });
+    const daemon = start({ env: { STUDIO_WORKER_SUPERVISED: 'launchd' } });
+    const connection = await studio.ready(0);
+    connection.close(4003, 'duplicate worker');
+    assert.equal((await daemon.exited(10_000)).code, 0);
+    assert.equal(studio.upgrades.length, 1);
   });
 
   it('a bare close 4004 (worker deleted) stops for good and says how to register again', async () => {

@@ -15,10 +15,10 @@ describe('daemon registration (real process, fake studio)', () => {
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
-  async function setup(options: { approved?: boolean; extra?: string } = {}) {
+  async function setup(options: { approved?: boolean; extra?: string; timings?: Record<string, number> } = {}) {
     const studio = await FakeStudio.start();
     cleanups.push(() => studio.close());
-    const config: TestConfig = await makeConfig(studio.url, { approved: options.approved ?? false, extra: options.extra });
+    const config: TestConfig = await makeConfig(studio.url, { approved: options.approved ?? false, extra: options.extra, timings: options.timings });
     cleanups.push(() => config.cleanup());
     const start = () => {
       const daemon = new DaemonProcess(config.configPath);
@@ -69,6 +69,21 @@ describe('daemon registration (real process, fake studio)', () => {
     assert.equal((await daemon.stop()).code, 0);
   });
 
+  it('with the default poll interval (30 s), an approval reaches the waiting worker within 2 s', async () => {
+    const { studio, start } = await setup({ timings: { registration_poll_ms: 30_000 } });
+    let approvedAt: number | undefined;
+    studio.onRegisterRequest = () => ({ status: 200, body: { requestId: 'rr-fast', status: 'pending' } });
+    studio.onPoll = () =>
+      approvedAt === undefined ? { status: 200, body: { status: 'pending' } } : { status: 200, body: { status: 'approved', workerId: 'w-fast', authToken: 'tok-SECRET-fast' } };
+    const daemon = start();
+    await studio.waitFor(() => studio.polls[1], 'two polls (the worker polls while it waits)', 10_000);
+    approvedAt = performance.now();
+    await studio.connection(0);
+    const tookMs = performance.now() - approvedAt;
+    assert.ok(tookMs < 2_000, `the approval took ${Math.round(tookMs)} ms to reach the worker`);
+    assert.equal((await daemon.stop()).code, 0);
+  });
+
   it('a rejection is logged with the fix and sends no more requests', async () => {
     const { studio, config, start } = await setup();
     studio.onPoll = () => ({ status: 200, body: { status: 'rejected', reason: 'unknown machine' } });
@@ -77,7 +92,10 @@ describe('daemon registration (real process, fake studio)', () => {
     assert.equal(state.registration.reason, 'unknown machine');
     const line = await daemon.waitForLog((l) => l.level === 'error' && l.op === 'registration', 'the rejection');
     assert.match(line.msg, /unknown machine/);
-    assert.match(line.msg, /studio-worker register --reset/);
+    // The fix as typed here (a checkout), with this daemon's config: it runs as printed.
+    assert.ok(line.msg.includes(`run \`npm run worker -- register --reset --config ${config.configPath}\``), line.msg);
+    const status = await runCliProcess(['status', '--config', config.configPath]);
+    assert.ok(status.stdout.includes(`run \`npm run worker -- register --reset --config ${config.configPath}\` and restart`), status.stdout);
     // The process stays up (a supervisor would only restart the request loop otherwise).
     assert.equal(daemon.exitInfo, undefined);
     const exit = await daemon.stop();
@@ -158,7 +176,7 @@ describe('daemon registration (real process, fake studio)', () => {
     const result = await runCliProcess(['register', '--reset', '--label', 'attic box', '--api-base-url', 'https://studio.example/', '--config', config.configPath]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /registration reset/);
-    assert.match(result.stdout, /next: run `studio-worker run`/);
+    assert.ok(result.stdout.includes(`next: npm run worker -- run --config ${config.configPath}  (it sends a registration request`), result.stdout);
     const saved = await readConfigFile(config.configPath);
     for (const field of ['workerId', 'authToken', 'installId', 'registrationRequestId', 'registrationSecret'] as const) assert.equal(saved[field], undefined, field);
     assert.equal(saved.label, 'attic box');

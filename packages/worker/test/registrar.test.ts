@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { silentLogger } from '@studio-worker/log';
 import type { WorkerCapabilities } from '@studio-worker/protocol';
 import { ConfigStore, defaultConfig, loadConfig } from '../src/config/index.ts';
-import { Registrar, type RegistrationState } from '../src/registration/index.ts';
+import { Registrar, registrationPollDelayMs, type RegistrationState } from '../src/registration/index.ts';
 import { FakeStudio } from './helpers/fake-studio.ts';
 
 const capabilities: WorkerCapabilities = {
@@ -106,5 +106,21 @@ describe('registrar (in-process, fake studio)', () => {
     await studio.waitFor(() => studio.registerRequests[0], 'the request');
     stop.abort();
     assert.equal(await waiting, 'stopped');
+  });
+});
+
+describe('registration poll schedule', () => {
+  it('polls every second for ten minutes, then doubles each minute up to registration_poll_ms', () => {
+    const minute = 60_000;
+    assert.equal(registrationPollDelayMs(0, 30_000), 1_000);
+    assert.equal(registrationPollDelayMs(9 * minute + 59_000, 30_000), 1_000);
+    assert.equal(registrationPollDelayMs(10 * minute, 30_000), 2_000);
+    assert.equal(registrationPollDelayMs(11 * minute, 30_000), 4_000);
+    assert.equal(registrationPollDelayMs(13 * minute, 30_000), 16_000);
+    assert.equal(registrationPollDelayMs(14 * minute, 30_000), 30_000);
+    assert.equal(registrationPollDelayMs(24 * 60 * minute, 30_000), 30_000);
+    // A configured interval under a second (tests) is used as it is.
+    assert.equal(registrationPollDelayMs(0, 40), 40);
+    assert.equal(registrationPollDelayMs(60 * minute, 40), 40);
   });
 });

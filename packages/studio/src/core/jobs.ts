@@ -5,7 +5,11 @@ import type { JobRow } from './job-store.ts';
 import type { ModelRegistry } from './models.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, type Result } from './result.ts';
+import { taskTextProblem } from './task-limits.ts';
 import { jobView } from './views.ts';
+
+/** The most jobs one list answer holds. */
+export const MAX_LIST_LIMIT = 500;
 
 export interface JobsOptions {
   /** Retryable failures a job may have before it fails for good. */
@@ -51,6 +55,8 @@ export class Jobs {
       if (model.value.kind !== request.task.kind) {
         return fail(400, 'kind_mismatch', `${where}model "${request.model}" makes ${model.value.kind} results but task.kind is "${request.task.kind}"`);
       }
+      const tooLong = taskTextProblem(request.task);
+      if (tooLong) return fail(400, 'task_too_long', where + tooLong);
       prepared.push({ request, model: model.value });
     }
     const rows = this.ports.sql.transaction(() =>
@@ -92,7 +98,7 @@ export class Jobs {
   }
 
   list(filter: { status?: JobStatus; before?: number; limit?: number }): { jobs: JobView[]; nextBefore?: number } {
-    const limit = Math.min(Math.max(filter.limit ?? 50, 1), 500);
+    const limit = Math.min(Math.max(filter.limit ?? 50, 1), MAX_LIST_LIMIT);
     const rows = this.dispatcher.jobs.list({ status: filter.status, beforeSeq: filter.before, limit });
     const last = rows.at(-1);
     return { jobs: rows.map((r) => jobView(r)), nextBefore: rows.length === limit && last ? last.seq : undefined };

@@ -12,6 +12,7 @@ export function resultPath(jobId: string): string {
 export function jobView(row: JobRow, attempts?: ReturnType<JobStore['attempts']>): JobView {
   const view: JobView = {
     id: row.id,
+    seq: row.seq,
     status: row.status,
     model: row.model,
     kind: row.kind,

@@ -3,7 +3,8 @@ import { extname, join, normalize } from 'node:path';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { API_PREFIX } from '@studio-worker/protocol';
-import { fileInside, KIT_DIR, KIT_URL_PREFIX } from '@studio-worker/web-kit';
+import { fileInside, KIT_DIR, KIT_URL_PREFIX, withMetaTags } from '@studio-worker/web-kit';
+import { TASK_TEXT_LIMITS } from '../core/index.ts';
 import { errorResponse } from './http-errors.ts';
 import type { Env, RouteDeps } from './routes/context.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -24,6 +25,8 @@ const STATIC_TYPES: Record<string, string> = {
 
 export interface AppInfo {
   version: string;
+  /** Told to the sign-in page in index.html (a meta tag): where the admin token is. */
+  signInHint?: string;
 }
 
 /** The studio's HTTP surface: the API under /graphics/api, the dashboard at /. */
@@ -42,7 +45,15 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
     if (c.req.path.endsWith('/complete')) return next();
     return bodyLimit({
       maxSize: 4 * 1024 * 1024,
-      onError: (ctx) => errorResponse(ctx, 413, 'too_large', 'the request body is larger than 4 MiB; send fewer jobs per batch'),
+      onError: (ctx) =>
+        errorResponse(
+          ctx,
+          413,
+          'too_large',
+          ctx.req.path.endsWith('/jobs/batch')
+            ? 'the request body is larger than 4 MiB; send fewer jobs per batch'
+            : `the request body is larger than 4 MiB, the cap for JSON bodies; a job's prompt may be at most ${TASK_TEXT_LIMITS.promptChars} characters (LLM messages ${TASK_TEXT_LIMITS.messageChars})`,
+        ),
     })(c, next);
   });
 
@@ -67,7 +78,8 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
       return errorResponse(c, 404, 'not_found', `no page ${c.req.path}`);
     }
     try {
-      const body = await readFile(file);
+      const bytes = await readFile(file);
+      const body = path === '/index.html' && info.signInHint ? Buffer.from(withMetaTags(bytes.toString('utf8'), { 'studio-sign-in-hint': info.signInHint })) : bytes;
       return c.body(body, 200, { 'content-type': STATIC_TYPES[extname(file)] as string, 'cache-control': 'no-cache' });
     } catch {
       return errorResponse(c, 404, 'not_found', `no page ${c.req.path}`);

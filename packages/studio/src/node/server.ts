@@ -25,6 +25,11 @@ export interface StudioOptions {
   /** Registration requests allowed per source address per minute. */
   registerRequestsPerMinute?: number;
   log?: Logger;
+  /**
+   * Where the sign-in page says the admin token is, when the launcher knows better than "printed at
+   * the first start" (npm start keeps it in a file and prints a link only on a terminal).
+   */
+  signInHint?: string;
 }
 
 export interface RunningStudio {
@@ -70,7 +75,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
       now: () => Date.now(),
       commit: () => sql.commit(),
     },
-    { version: STUDIO_VERSION },
+    { version: STUDIO_VERSION, signInHint: options.signInHint },
   );
   const server = createAdaptorServer({ fetch: app.fetch, hostname: options.host }) as Server;
   server.keepAliveTimeout = 65_000;

@@ -62,6 +62,7 @@ function createSession(token) {
   /** Events that arrive while the lists are being fetched; applied on top of the answers. */
   let buffered = null;
   let countsTimer;
+  let modelsTimer;
   let verifying = false;
   let renderQueued = false;
   let feedState = { state: 'connecting' };
@@ -208,6 +209,21 @@ function createSession(token) {
     }, 250);
   }
 
+  /** Ask again which models an online worker runs (debounced): the picker's groups and preselection follow. */
+  function refreshModelsSoon() {
+    clearTimeout(modelsTimer);
+    modelsTimer = setTimeout(async () => {
+      try {
+        const answer = await api.models();
+        if (stopped) return;
+        store.models = answer.models;
+        submit.setModels(store.models);
+      } catch {
+        // The next worker change or reconnect tries again.
+      }
+    }, 100);
+  }
+
   // ---------------------------------------------------------------- events
 
   function applyEvents(events) {
@@ -216,11 +232,16 @@ function createSession(token) {
         case 'job':
           applyJob(event.job);
           break;
-        case 'worker':
+        case 'worker': {
+          const before = store.workers.get(event.worker.id);
           store.workers.set(event.worker.id, event.worker);
+          // Which models run now follows who is online and what they serve (not every heartbeat).
+          if (!before || before.state !== event.worker.state || JSON.stringify(before.capabilities) !== JSON.stringify(event.worker.capabilities)) refreshModelsSoon();
           break;
+        }
         case 'workerRemoved':
           store.workers.delete(event.workerId);
+          refreshModelsSoon();
           break;
         case 'pending':
           if (event.requests.length > store.pending.length) {
@@ -311,6 +332,7 @@ function createSession(token) {
     if (store.filter && store.filter !== job.status) void setFilter('');
     select(job.id);
     announce(`Job ${job.id} created; it is ${job.status}.`);
+    return job;
   }
 
   async function cancelJob(jobId) {
@@ -344,7 +366,7 @@ function createSession(token) {
       await api.approve(request.requestId);
       store.pending = store.pending.filter((r) => r.requestId !== request.requestId);
       render();
-      announce(`Approved ${request.machineName}. It appears under Workers and connects once it picks up its token.`);
+      announce(`Approved ${request.machineName}. It appears under Workers, approved and waiting for it to connect, until it picks up its token.`);
     });
   }
 
@@ -495,6 +517,7 @@ function createSession(token) {
       feed.stop();
       clearInterval(ticker);
       clearTimeout(countsTimer);
+      clearTimeout(modelsTimer);
       dropResult();
     },
   };

@@ -1,5 +1,7 @@
 // Display formatting only: nothing here changes data that is sent anywhere.
 
+import { formatGb } from '/kit/format.js';
+
 export { absoluteTime, formatGb, relativeTime, truncate } from '/kit/format.js';
 
 export const KIND_LABELS = {
@@ -31,4 +33,10 @@ export function formatBytes(bytes) {
 /** "sd-cpp:*" means the engine serves any model of the kind. */
 export function describeModelEntry(entry) {
   return entry.endsWith(':*') ? `${entry.slice(0, -2)} (any model)` : entry;
+}
+
+/** A worker's GPU memory and threshold, without claiming a clamp that did not happen (no GPU memory detected). */
+export function describeVram(totalGb, thresholdGb) {
+  if (!(totalGb > 0)) return `not detected (takes jobs up to ${formatGb(thresholdGb)}, as its operator set)`;
+  return `${formatGb(totalGb)} (jobs up to ${formatGb(thresholdGb)})`;
 }

@@ -44,7 +44,7 @@ export function recount(store, from, to) {
 /** Forget the oldest jobs beyond MAX_JOBS (never the selected one). */
 export function pruneJobs(store) {
   if (store.jobs.size <= MAX_JOBS) return;
-  const oldestFirst = [...store.jobs.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  const oldestFirst = [...store.jobs.values()].sort((a, b) => newestFirst(b, a));
   for (const job of oldestFirst.slice(0, store.jobs.size - MAX_JOBS)) {
     if (job.id !== store.selectedId) store.jobs.delete(job.id);
   }
@@ -55,7 +55,13 @@ export function pruneJobs(store) {
 export function visibleJobs(store) {
   return [...store.jobs.values()]
     .filter((job) => !store.filter || job.status === store.filter)
-    .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+    .sort(newestFirst);
+}
+
+/** Creation order, newest first: by `seq` (jobs of one batch share createdAt), else by time. */
+function newestFirst(a, b) {
+  if (a.seq !== undefined && b.seq !== undefined) return b.seq - a.seq;
+  return b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id);
 }
 
 /**

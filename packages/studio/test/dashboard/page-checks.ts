@@ -21,3 +21,13 @@ export function resultAudioLoaded(): boolean {
   const audio = document.querySelector('#job-detail audio');
   return !!audio && audio.readyState >= 1 && audio.duration > 0;
 }
+
+/** True once a job row is listed for every one of `ids`. */
+export function jobRowsListed(ids: string[]): boolean {
+  return ids.every((id) => document.querySelector(`button.job-row[data-job-id="${id}"]`));
+}
+
+/** True once the New job form's model picker has `id` selected. */
+export function modelSelected(id: string): boolean {
+  return document.querySelector('#submit-model')?.value === id;
+}

@@ -162,9 +162,66 @@ describe('bad input gets a clear status and message, and stores nothing', () => 
     assert.equal(after.jobs.length, before.jobs.length);
   });
 
-  it('413 for a JSON body over 4 MiB', async () => {
+  it('413 for a JSON body over 4 MiB: a single job is not told to send fewer jobs per batch', async () => {
     const res = await api('/jobs', json({ model: 'synthetic-image', task: { kind: 'image', prompt: 'x'.repeat(5 * 1024 * 1024) } }));
     assert.equal(res.status, 413);
+    const single = ((await res.json()) as { message: string }).message;
+    assert.doesNotMatch(single, /batch/);
+    assert.match(single, /4 MiB/);
+    assert.match(single, /prompt/);
+    const batch = await api('/jobs/batch', json({ jobs: [{ model: 'synthetic-image', task: { kind: 'image', prompt: 'x'.repeat(5 * 1024 * 1024) } }] }));
+    assert.equal(batch.status, 413);
+    assert.match(((await batch.json()) as { message: string }).message, /send fewer jobs per batch/);
+  });
+
+  it('400 for prompts and messages over the documented caps (a 200,000-character prompt is refused); nothing is created', async () => {
+    const before = (await (await api('/jobs')).json()) as { jobs: unknown[] };
+    const cases: Array<[unknown, RegExp]> = [
+      [{ model: 'synthetic-image', task: { kind: 'image', prompt: 'p'.repeat(200_000) } }, /^task\.prompt is 200000 characters long; the studio takes at most 10000/],
+      [{ model: 'synthetic-image', task: { kind: 'image', prompt: 'ok', negativePrompt: 'n'.repeat(10_001) } }, /^task\.negativePrompt is 10001 characters long; the studio takes at most 10000/],
+      [{ model: 'synthetic-tts', task: { kind: 'audio_tts', text: 't'.repeat(10_001) } }, /^task\.text is 10001 characters long/],
+      [{ model: 'synthetic-llm', task: { kind: 'llm', messages: [{ role: 'user', content: 'm'.repeat(60_000) }, { role: 'user', content: 'm'.repeat(60_000) }] } }, /^task\.messages hold 120000 characters; the studio takes at most 100000/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await api('/jobs', json(body));
+      assert.equal(res.status, 400);
+      const answer = (await res.json()) as { error: string; message: string };
+      assert.equal(answer.error, 'task_too_long');
+      assert.match(answer.message, message);
+    }
+    const batch = await api('/jobs/batch', json({ jobs: [{ model: 'synthetic-image', task: { kind: 'image', prompt: 'fine' } }, cases[0]?.[0]] }));
+    assert.equal(batch.status, 400);
+    assert.match(((await batch.json()) as { message: string }).message, /^jobs\[1\]: task\.prompt is 200000 characters long/);
+    const exactly = await api('/jobs', json({ model: 'synthetic-image', task: { kind: 'image', prompt: 'p'.repeat(10_000) } }));
+    assert.equal(exactly.status, 201, 'the cap itself is allowed');
+    await api(`/jobs/${((await exactly.json()) as { id: string }).id}/cancel`, { method: 'POST' });
+    const after = (await (await api('/jobs')).json()) as { jobs: unknown[] };
+    assert.equal(after.jobs.length, before.jobs.length + 1);
+  });
+
+  it('GET /jobs: each bad query parameter is named on its own (limit=-1 is about limit)', async () => {
+    const limit = await api('/jobs?limit=-1');
+    assert.equal(limit.status, 400);
+    const limitMessage = ((await limit.json()) as { message: string }).message;
+    assert.match(limitMessage, /^limit must be a whole number from 1 to 500 \(got "-1"\)/);
+    assert.doesNotMatch(limitMessage, /before/);
+    const before = await api('/jobs?before=abc');
+    assert.equal(before.status, 400);
+    assert.match(((await before.json()) as { message: string }).message, /^before must be a whole number/);
+    assert.equal((await api('/jobs?limit=0')).status, 400);
+    assert.equal((await api('/jobs?limit=500')).status, 200);
+  });
+
+  it('batch jobs keep their creation order in GET /jobs (newest first, by seq)', async () => {
+    const created = await api('/jobs/batch', json({ jobs: Array.from({ length: 12 }, (_, i) => ({ model: 'synthetic-llm', assetName: `order-${i}`, task: { kind: 'llm', messages: [{ role: 'user', content: `#${i}` }] } })) }));
+    assert.equal(created.status, 201);
+    const { jobs } = (await (await api('/jobs?limit=12')).json()) as { jobs: Array<{ assetName: string; seq: number; createdAt: string }> };
+    assert.deepEqual(
+      jobs.map((job) => job.assetName),
+      Array.from({ length: 12 }, (_, i) => `order-${11 - i}`),
+    );
+    assert.ok(jobs.every((job, i) => i === 0 || job.seq < (jobs[i - 1] as { seq: number }).seq), 'seq says the order');
+    for (const job of (await created.json() as { jobs: Array<{ id: string }> }).jobs) await api(`/jobs/${job.id}/cancel`, { method: 'POST' });
   });
 
   it('unknown routes and ids answer 404 with a message', async () => {

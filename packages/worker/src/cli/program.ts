@@ -1,6 +1,4 @@
-import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { defaultConfigPath } from '../config/index.ts';
 import { runDaemon } from '../daemon/daemon.ts';
 import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../daemon/exit-codes.ts';
 import { AGENT_VERSION } from '../daemon/version.ts';
@@ -16,6 +14,7 @@ import { registerCommand } from './commands/register.ts';
 import { resumeCommand } from './commands/resume.ts';
 import { setThresholdCommand } from './commands/set-threshold.ts';
 import { statusCommand } from './commands/status.ts';
+import { resolveConfigPath } from './invocation.ts';
 import { processIo, type CliIo } from './io.ts';
 
 /** Shown after `--help`; docs/local-api.md lists the same. */
@@ -26,6 +25,7 @@ Exit codes:
   2  usage error: unknown command or option, or a bad argument
   3  another daemon already runs for this config dir (run)
   4  no daemon is running for this config dir (pause, resume, logs --follow)
+  5  run: a newer process connected with this worker id (studio close 4003); services and PM2 do not restart on it
 `;
 
 /** Run the CLI with `argv` (as in process.argv, node and script first); resolves with the exit code. */
@@ -34,17 +34,15 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
   const program = new Command()
     .name('studio-worker')
     .description('Lend this machine to a studio: registers, takes jobs over a WebSocket, runs them on a local engine.')
-    .option('--config <file>', 'config.toml to use (default: the per-user config dir)')
+    .option('--config <file>', "config.toml to use (default: in a checkout, npm start's local worker when it exists; else the per-user config dir)")
     .version(`studio-worker ${AGENT_VERSION}`, '-V, --version', 'print the version')
     .showHelpAfterError('(run `studio-worker --help` for usage)')
     .configureOutput({ writeOut: (text) => io.out(text), writeErr: (text) => io.err(text) })
     .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride();
 
-  const configPath = (command: Command): string => {
-    const file = (command.optsWithGlobals() as { config?: string }).config;
-    return resolve(file ?? defaultConfigPath());
-  };
+  const resolved = (command: Command) => resolveConfigPath((command.optsWithGlobals() as { config?: string }).config);
+  const configPath = (command: Command): string => resolved(command).path;
 
   program
     .command('run')
@@ -67,7 +65,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     .command('status')
     .description('show the registration, the session and the engines')
     .action(async (_options, command: Command) => {
-      exitCode = await statusCommand(configPath(command), io);
+      const { path, source } = resolved(command);
+      exitCode = await statusCommand(path, io, source);
     });
 
   program

@@ -1,6 +1,6 @@
 export { ConfigError, type ConfigErrorCode } from './errors.ts';
 export { defaultConfig, describeConfigIssues, loadConfig, parseConfigText, readConfig, renderConfigToml, saveConfig, type ReadConfigResult } from './file.ts';
-export { configDirOf, daemonPaths, defaultConfigPath, defaultModelsRoot, expandHome } from './paths.ts';
+export { configDirOf, daemonPaths, defaultConfigPath, defaultModelsRoot, expandHome, npmStartConfigPath } from './paths.ts';
 export {
   DEFAULT_API_BASE_URL,
   DEFAULT_AUTO_UPDATE_FEED,

@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const APP_DIR_NAME = 'studio-worker';
 export const CONFIG_FILE_NAME = 'config.toml';
@@ -19,6 +19,15 @@ export function defaultConfigPath(env: Env = process.env, platform: NodeJS.Platf
     return join(appData, APP_DIR_NAME, CONFIG_FILE_NAME);
   }
   return join(home, '.config', APP_DIR_NAME, CONFIG_FILE_NAME);
+}
+
+/**
+ * The config `npm start` gives its local worker in a checkout at `root`: under its data dir
+ * (`STUDIO_DATA_DIR`, default `<root>/.data`), `local-worker/config.toml`.
+ */
+export function npmStartConfigPath(root: string, env: Env = process.env): string {
+  const dataDir = env.STUDIO_DATA_DIR?.trim();
+  return join(dataDir ? resolve(dataDir) : join(root, '.data'), 'local-worker', CONFIG_FILE_NAME);
 }
 
 /** Default `models_root`: `$XDG_DATA_HOME/studio-worker/models`, else `~/.local/share/studio-worker/models`. */

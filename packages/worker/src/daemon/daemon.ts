@@ -52,7 +52,11 @@ import { describeGpuProcesses, GpuBusyMonitor } from './gpu-busy.ts';
 import { PresenceMonitor } from './presence.ts';
 import { countingFetch } from './counting-fetch.ts';
 import { applyConfigPatch, editableConfig, type EditableConfig } from './editable-config.ts';
-import { EXIT_ERROR, EXIT_LOCKED, EXIT_OK } from './exit-codes.ts';
+import { autostartInstalled } from '../ops/autostart.ts';
+import { currentHost } from '../ops/host.ts';
+import { commandHint } from '../cli/invocation.ts';
+import { detectSupervisor } from '../update/supervision.ts';
+import { EXIT_DISPLACED, EXIT_ERROR, EXIT_LOCKED, EXIT_OK } from './exit-codes.ts';
 import { FailureCooldown } from './failure-cooldown.ts';
 import { freeBytesAt } from './health.ts';
 import { JobBoard } from './job-board.ts';
@@ -283,6 +287,12 @@ export class Daemon {
   #shuttingDown = false;
   #shutdownStartedAt = 0;
   #resolveFinished!: (code: number) => void;
+  /** What the process exits with once shut down (EXIT_DISPLACED after a 4003). */
+  #exitCode = EXIT_OK;
+  /** How this worker was installed (a git checkout never auto-updates), once known. */
+  #installKind: DaemonStatusWire['startup']['installKind'] = 'unknown';
+  /** Whether a login entry starts the daemon (looked at on start and with every engine refresh). */
+  #autostartInstalled = false;
   #mainLoop: Promise<void> = Promise.resolve();
 
   private constructor(parts: DaemonParts, store: ConfigStore, router: EngineRouter, outbox: Outbox, gpus: GpuInfo[], catalog: ModelCatalog) {
@@ -489,6 +499,7 @@ export class Daemon {
       logsSeq: this.#parts.logRing.seq,
       uptimeSecs: Math.round((Date.now() - this.#startedAt) / 1000),
       machine: { name: hostname(), platform: `${process.platform} ${process.arch}`, nodeVersion: process.version, cpus: availableParallelism(), memoryGb: Math.round(totalmem() / 2 ** 30) },
+      startup: { installKind: this.#installKind, autostartInstalled: this.#autostartInstalled, setupCommand: commandHint(this.#parts.configPath, 'setup') },
     };
     if (config.workerId) status.workerId = config.workerId;
     if (this.#lastHeartbeat) status.lastHeartbeat = this.#lastHeartbeat;
@@ -548,12 +559,13 @@ export class Daemon {
     this.#downloads.close();
     await this.#provisioner.close();
     await this.router.closeAll();
-    this.#setSession({ state: 'stopped' });
+    // A fatal end (displaced) stays in state.json: it says why this daemon is not running.
+    if (this.#session.state !== 'fatal') this.#setSession({ state: 'stopped' });
     await this.#stateFile.settled();
     await this.#stopLocalApi();
     this.#log.info({ op: 'shutdown' }, 'stopped');
     this.#parts.lock.release();
-    this.#resolveFinished(EXIT_OK);
+    this.#resolveFinished(this.#exitCode);
   }
 
   /**
@@ -661,7 +673,7 @@ export class Daemon {
         token,
         discoveryFile: discoveryPath(dir),
         routes: localApiRoutes(this.#apiContext()),
-        ui: new StaticUi(this.#parts.uiDir),
+        ui: new StaticUi(this.#parts.uiDir, undefined, { configDir: dir, uiCommand: commandHint(this.#parts.configPath, 'ui') }),
         health: () => this.#health(),
         log,
       });
@@ -717,6 +729,7 @@ export class Daemon {
       userAgent: USER_AGENT,
       capabilities: () => this.capabilities(),
       log: this.#parts.logs.child('registration'),
+      resetCommand: commandHint(this.#parts.configPath, 'register --reset'),
       onState: () => this.#stateFile.changed(),
     });
   }
@@ -733,7 +746,11 @@ export class Daemon {
     void this.#startUpdater();
     // Deliberately not unref'd: it also keeps the process alive while the daemon only waits
     // (for approval, after a rejection, after a fatal session end).
-    const refresh = setInterval(() => void Promise.all([this.router.refresh(), this.#refreshReadyModels()]).then(() => this.#stateFile.changed()), ENGINE_REFRESH_MS);
+    void this.#refreshAutostart();
+    const refresh = setInterval(
+      () => void Promise.all([this.router.refresh(), this.#refreshReadyModels(), this.#refreshAutostart()]).then(() => this.#stateFile.changed()),
+      ENGINE_REFRESH_MS,
+    );
     this.#presence.start();
     this.#gpuBusy.start();
     void this.finished.then(() => {
@@ -757,11 +774,16 @@ export class Daemon {
     const dir = daemonPaths(this.#parts.configPath).dir;
     await recordStartup(dir, { version: AGENT_VERSION }).catch((error: unknown) => log.warn({ op: 'auto_update', err: error }, 'could not record this start (started.json)'));
     const kind = await detectInstallKind(OWN_PACKAGE_ROOT, updatePaths(defaultDataDir()).versions);
+    this.#installKind = kind.kind;
     if (kind.kind === 'git') {
       log.info({ op: 'auto_update', root: kind.root }, `auto-update is off: this worker runs from a git checkout (${kind.root}); update it with git pull and npm install`);
       return;
     }
     if (!this.#shuttingDown) this.updater.start();
+  }
+
+  async #refreshAutostart(): Promise<void> {
+    this.#autostartInstalled = await autostartInstalled(currentHost()).catch(() => false);
   }
 
   /** `POST /daemon/update/check`: one look at the feed (never installs). */
@@ -815,6 +837,15 @@ export class Daemon {
       );
       if (outcome.kind === 'stopped') return;
       if (outcome.kind === 'fatal') {
+        if (outcome.displaced) {
+          // A newer process holds this worker id: exit with a code that services and PM2 are told
+          // not to restart on (a restart would displace the newer one, and the two would take turns).
+          // launchd cannot be told "not this code" (KeepAlive restarts every non-zero exit), so under
+          // launchd the displaced daemon exits 0 instead.
+          this.#exitCode = detectSupervisor() === 'launchd' ? EXIT_OK : EXIT_DISPLACED;
+          void this.shutdown('displaced');
+          return;
+        }
         // No more connection attempts; the process stays up so a supervisor does not restart the fight.
         await untilAborted(stop);
         return;

@@ -8,3 +8,8 @@ export const EXIT_USAGE = 2;
 export const EXIT_LOCKED = 3;
 /** A command that needs the running daemon (pause, resume) found none for this config dir. */
 export const EXIT_NO_DAEMON = 4;
+/**
+ * The studio closed the session with 4003: a newer process took over this worker id. Services and
+ * PM2 list this code as "do not restart" (a restart would only displace the newer one in turn).
+ */
+export const EXIT_DISPLACED = 5;

@@ -185,9 +185,10 @@ export class EngineRouter {
       // Heartbeats refresh often; only changes are worth a log line.
       if (previous !== undefined && sameAvailability(previous, availability)) return;
       if (availability.available) {
-        this.#log.info({ op: 'engine_probe', engine: engine.name, available: true, detail: availability.detail }, 'engine available');
+        // The message names the engine and why: `logs` and the web UI show the message, not the fields.
+        this.#log.info({ op: 'engine_probe', engine: engine.name, available: true, detail: availability.detail }, `engine ${engine.name} available${availability.detail ? `: ${availability.detail}` : ''}`);
       } else {
-        this.#log.warn({ op: 'engine_probe', engine: engine.name, available: false, reason: availability.reason }, 'engine unavailable');
+        this.#log.warn({ op: 'engine_probe', engine: engine.name, available: false, reason: availability.reason }, `engine ${engine.name} unavailable: ${availability.reason ?? 'no reason given'}`);
       }
     });
   }

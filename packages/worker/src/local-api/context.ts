@@ -59,6 +59,12 @@ export interface DaemonStatusWire {
   uptimeSecs: number;
   /** This machine, for the UI's Worker page. */
   machine: { name: string; platform: string; nodeVersion: string; cpus: number; memoryGb: number };
+  /**
+   * What really happens at start-up and for updates, which the UI shows instead of the config's
+   * wish: auto-update runs only in an installed package (`installKind` git: never), and only a
+   * login entry (`setup`) starts the daemon at login. `setupCommand`: how to add that entry here.
+   */
+  startup: { installKind: 'git' | 'package' | 'versioned' | 'unknown'; autostartInstalled: boolean; setupCommand: string };
 }
 
 export interface ConfigWriteResult {

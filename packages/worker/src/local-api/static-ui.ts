@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
-import { fileInside, KIT_URL_PREFIX } from '@studio-worker/web-kit';
+import { fileInside, KIT_URL_PREFIX, withMetaTags } from '@studio-worker/web-kit';
 import { KIT_DIR, UI_DIR } from '../package-layout.ts';
 
 /** Where the web UI's files live once installed (index.html + assets). */
@@ -22,6 +22,17 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.txt': 'text/plain; charset=utf-8',
   '.map': 'application/json; charset=utf-8',
 };
+
+/** What the sign-in page tells a visitor without a token: this daemon's config dir and the command that opens the UI. */
+export interface SignInHints {
+  configDir: string;
+  uiCommand: string;
+}
+
+/** index.html with the hints as `<meta name="studio-worker-…">` tags, read by the sign-in page. */
+function withSignInHints(html: Buffer, where: SignInHints): Buffer {
+  return Buffer.from(withMetaTags(html.toString('utf8'), { 'studio-worker-config-dir': where.configDir, 'studio-worker-ui-command': where.uiCommand }));
+}
 
 export interface StaticFile {
   body: Buffer;
@@ -45,10 +56,13 @@ or use the CLI (<code>studio-worker status</code>, <code>studio-worker logs --fo
 export class StaticUi {
   readonly dir: string;
   readonly kitDir: string;
+  readonly #where: SignInHints | undefined;
 
-  constructor(dir = DEFAULT_UI_DIR, kitDir = KIT_DIR) {
+  /** `where`: told to the sign-in page (in index.html's meta tags), so it names this daemon's config and command. */
+  constructor(dir = DEFAULT_UI_DIR, kitDir = KIT_DIR, where?: SignInHints) {
     this.dir = resolve(dir);
     this.kitDir = resolve(kitDir);
+    this.#where = where;
   }
 
   /** Whether the request is one for the UI (answered by `serve`). */
@@ -67,7 +81,9 @@ export class StaticUi {
     if (file === null) return null;
     try {
       if (!(await stat(file)).isFile()) return null;
-      return { body: await readFile(file), contentType: CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream' };
+      const body = await readFile(file);
+      if (index && this.#where) return { body: withSignInHints(body, this.#where), contentType: CONTENT_TYPES['.html'] as string };
+      return { body, contentType: CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream' };
     } catch {
       if (index) return { body: Buffer.from(NOT_INSTALLED_PAGE), contentType: CONTENT_TYPES['.html'] as string };
       return null;

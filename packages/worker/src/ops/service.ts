@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configDirOf } from '../config/index.ts';
-import { EXIT_LOCKED } from '../daemon/exit-codes.ts';
+import { EXIT_DISPLACED, EXIT_LOCKED } from '../daemon/exit-codes.ts';
 import { EXIT_RESTART, SUPERVISED_ENV } from '../update/supervision.ts';
 import { OpsError } from './errors.ts';
 import { fileExists, removeFile, writeIfChanged } from './files.ts';
@@ -50,8 +50,10 @@ export function systemdUnit(argv: readonly string[], spec: ServiceSpec): string 
     `Environment=${systemdArg(`${SUPERVISED_ENV}=systemd`)}`,
     'Restart=on-failure',
     'RestartSec=5',
-    // A second daemon for the same config exits 3 at once; restarting it would only repeat that.
-    `RestartPreventExitStatus=${EXIT_LOCKED}`,
+    // A second daemon for the same config exits 3 at once; restarting it would only repeat that. A
+    // daemon displaced by a newer one with the same worker id (4003) exits 5; a restart would displace
+    // the newer one in turn.
+    `RestartPreventExitStatus=${EXIT_LOCKED} ${EXIT_DISPLACED}`,
     // The update's "restart me": restarted whatever Restart= says, and not logged as a failure.
     `RestartForceExitStatus=${EXIT_RESTART}`,
     `SuccessExitStatus=${EXIT_RESTART}`,

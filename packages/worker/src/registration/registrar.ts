@@ -1,6 +1,7 @@
 import { httpApiBase, type WorkerCapabilities } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { withoutFields, type ConfigStore } from '../config/index.ts';
+import { reconnectDelayMs } from '../session/backoff.ts';
 import { sleep, untilAborted } from '../session/sleep.ts';
 import { createRegisterRequest, pollRegisterRequest } from '../studio-api/index.ts';
 import { hashRegistrationSecret, newInstallId, newRegistrationSecret } from './credentials.ts';
@@ -12,9 +13,27 @@ export interface RegistrarOptions {
   /** The capability snapshot sent with the request (what the operator sees before approving). */
   capabilities: () => WorkerCapabilities;
   log: Logger;
+  /** `register --reset` as typed where this worker runs (with its --config); default the plain command. */
+  resetCommand?: string;
   /** Called on every state change (the daemon writes state.json). */
   onState?: (state: RegistrationState) => void;
   now?: () => Date;
+}
+
+/** How often a fresh request is polled: an operator approving it from the dashboard sees it connect at once. */
+export const REGISTRATION_FAST_POLL_MS = 1_000;
+/** How long the fast polling lasts before it backs off towards `registration_poll_ms`. */
+export const REGISTRATION_FAST_PHASE_MS = 10 * 60_000;
+
+/**
+ * The wait before the next registration poll, `waitingMs` into the wait: 1 s for the first ten
+ * minutes (someone is likely at the dashboard), then doubling each further minute up to
+ * `registration_poll_ms` (default 30 s), so a request nobody looks at costs the studio little.
+ * A configured interval below 1 s (tests) is used as it is.
+ */
+export function registrationPollDelayMs(waitingMs: number, configuredMs: number): number {
+  if (configuredMs <= REGISTRATION_FAST_POLL_MS || waitingMs < REGISTRATION_FAST_PHASE_MS) return Math.min(configuredMs, REGISTRATION_FAST_POLL_MS);
+  return reconnectDelayMs(Math.floor((waitingMs - REGISTRATION_FAST_PHASE_MS) / 60_000) + 2, REGISTRATION_FAST_POLL_MS, configuredMs);
 }
 
 /**
@@ -25,6 +44,8 @@ export interface RegistrarOptions {
 export class Registrar {
   readonly #options: RegistrarOptions;
   #state: RegistrationState;
+  /** Failed round trips in a row (the request or the poll): they back off instead of polling fast. */
+  #failures = 0;
 
   constructor(options: RegistrarOptions) {
     this.#options = options;
@@ -40,6 +61,7 @@ export class Registrar {
    * restarting it would only send the request again) and waits for `stop`.
    */
   async untilApproved(stop: AbortSignal): Promise<'approved' | 'stopped'> {
+    const waitingSince = performance.now();
     while (!stop.aborted) {
       const state = await this.tick();
       if (state.state === 'approved') return 'approved';
@@ -47,7 +69,10 @@ export class Registrar {
         await untilAborted(stop);
         return 'stopped';
       }
-      await sleep(this.#options.store.current.advanced.registrationPollMs, stop);
+      const configuredMs = this.#options.store.current.advanced.registrationPollMs;
+      // A studio that fails (down, rate limiting) is asked again with backoff, not every second.
+      const delayMs = this.#failures > 0 ? reconnectDelayMs(this.#failures, Math.min(configuredMs, REGISTRATION_FAST_POLL_MS), configuredMs) : registrationPollDelayMs(performance.now() - waitingSince, configuredMs);
+      await sleep(delayMs, stop);
     }
     return 'stopped';
   }
@@ -87,12 +112,14 @@ export class Registrar {
       };
       const created = await createRegisterRequest(client, body);
       if (created.kind === 'error') {
+        this.#failures++;
         log.warn(
           { op: 'registration', status: created.status, apiBase: client.apiBase },
-          `registration request failed: ${created.status ?? 'no answer'} — ${created.message}; retrying in ${this.#pollSeconds()}`,
+          `registration request failed: ${created.status ?? 'no answer'} — ${created.message}; retrying`,
         );
         return this.#set({ state: 'pristine' });
       }
+      this.#failures = 0;
       await store.update((current) => ({ ...current, registrationRequestId: created.requestId }), 'registration: request sent');
       log.info(
         { op: 'registration', requestId: created.requestId, installId: config.installId },
@@ -103,6 +130,7 @@ export class Registrar {
 
     const requestId = config.registrationRequestId;
     const poll = await pollRegisterRequest(client, requestId, secret);
+    this.#failures = poll.kind === 'error' ? this.#failures + 1 : 0;
     switch (poll.kind) {
       case 'pending':
         return this.#set({ state: 'pending', requestId, since: this.#sinceFor(requestId) });
@@ -117,7 +145,7 @@ export class Registrar {
         await store.update((current) => withoutFields(current, ['registrationRequestId', 'registrationSecret']), 'registration: rejected');
         log.error(
           { op: 'registration', requestId, reason: poll.reason },
-          `the studio operator rejected this worker${poll.reason ? `: ${poll.reason}` : ''}. To ask again, run \`${RESET_HINT}\` and restart the daemon`,
+          `the studio operator rejected this worker${poll.reason ? `: ${poll.reason}` : ''}. To ask again, run \`${this.#options.resetCommand ?? RESET_HINT}\` and restart the daemon`,
         );
         return this.#set({ state: 'rejected', reason: poll.reason });
       case 'stale':
@@ -130,7 +158,7 @@ export class Registrar {
       case 'error':
         log.warn(
           { op: 'registration', requestId, status: poll.status },
-          `registration poll failed: ${poll.status ?? 'no answer'} — ${poll.message}; retrying in ${this.#pollSeconds()}`,
+          `registration poll failed: ${poll.status ?? 'no answer'} — ${poll.message}; retrying`,
         );
         return this.#set({ state: 'pending', requestId, since: this.#sinceFor(requestId) });
     }
@@ -153,11 +181,6 @@ export class Registrar {
 
   #now(): Date {
     return this.#options.now?.() ?? new Date();
-  }
-
-  #pollSeconds(): string {
-    const ms = this.#options.store.current.advanced.registrationPollMs;
-    return ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${ms} ms`;
   }
 
   #set(state: RegistrationState): RegistrationState {

@@ -7,15 +7,15 @@ export type RegistrationState =
 
 export const RESET_HINT = 'studio-worker register --reset';
 
-/** One line for `studio-worker status`. */
-export function describeRegistration(state: RegistrationState, workerId?: string): string {
+/** One line for `studio-worker status`; `resetCommand`: the reset as it is typed here (with its --config). */
+export function describeRegistration(state: RegistrationState, workerId?: string, resetCommand: string = RESET_HINT): string {
   switch (state.state) {
     case 'approved':
       return workerId ? `approved as ${workerId}` : 'approved';
     case 'pending':
       return `pending operator approval (request ${state.requestId}${state.since ? `, since ${state.since}` : ''})`;
     case 'rejected':
-      return `rejected: ${state.reason || '(no reason given)'} — run \`${RESET_HINT}\` and restart the daemon to ask again`;
+      return `rejected: ${state.reason || '(no reason given)'} — run \`${resetCommand}\` and restart the daemon to ask again`;
     case 'pristine':
       return 'not registered (the daemon sends a registration request when it starts)';
   }

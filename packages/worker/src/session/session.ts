@@ -24,7 +24,8 @@ export type SessionEnd =
   | { kind: 'stopped'; reason: string; welcomed: boolean }
   | { kind: 'disconnected'; reason: string; welcomed: boolean }
   | { kind: 'auth_failed'; reason: string; welcomed: boolean }
-  | { kind: 'fatal'; reason: string; welcomed: boolean };
+  /** `displaced`: a newer process took over this worker id (4003); the daemon exits with EXIT_DISPLACED. */
+  | { kind: 'fatal'; reason: string; welcomed: boolean; displaced?: true };
 
 /** What a session needs from the rest of the worker. */
 export interface SessionHost {
@@ -47,7 +48,7 @@ export interface SessionHost {
 }
 
 export function duplicateWorkerReason(workerId: string): string {
-  return `another process connected with the same worker id (${workerId}), and the studio keeps only the newest; this one stops for good so the two do not take turns. Stop the other one, then restart this daemon`;
+  return `another process connected with the same worker id (${workerId}), and the studio keeps only the newest; this one exits for good so the two do not take turns. Stop the other one, then restart this daemon`;
 }
 export const WORKER_DELETED_REASON = 'this worker was deleted in the studio; run `studio-worker register --reset` and restart the daemon to register again';
 
@@ -177,7 +178,7 @@ export class StudioSession {
       case 'auth_failed':
         return this.#finish({ kind: 'auth_failed', reason: `the studio refused the auth token: ${frame.message}`, welcomed: this.#welcomed });
       case 'duplicate_worker':
-        return this.#finish({ kind: 'fatal', reason: duplicateWorkerReason(this.#host.workerId), welcomed: this.#welcomed });
+        return this.#finish({ kind: 'fatal', reason: duplicateWorkerReason(this.#host.workerId), welcomed: this.#welcomed, displaced: true });
       case 'worker_deleted':
         return this.#finish({ kind: 'fatal', reason: WORKER_DELETED_REASON, welcomed: this.#welcomed });
       case 'stale_attempt':
@@ -195,7 +196,7 @@ export class StudioSession {
       const action = closeActionFor(code);
       const said = reason ? `: ${reason}` : '';
       if (action === 'reregister') this.#end = { kind: 'auth_failed', reason: `the studio closed the connection with 4001 (auth failed)${said}`, welcomed };
-      else if (code === CloseCode.DuplicateWorker) this.#end = { kind: 'fatal', reason: duplicateWorkerReason(this.#host.workerId), welcomed };
+      else if (code === CloseCode.DuplicateWorker) this.#end = { kind: 'fatal', reason: duplicateWorkerReason(this.#host.workerId), welcomed, displaced: true };
       else if (code === CloseCode.WorkerDeleted) this.#end = { kind: 'fatal', reason: WORKER_DELETED_REASON, welcomed };
       else this.#end = { kind: 'disconnected', reason: code === 1006 ? 'connection lost' : `the studio closed the connection (${code}${said})`, welcomed };
       this.#teardown();

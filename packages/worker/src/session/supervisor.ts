@@ -22,7 +22,7 @@ export type SupervisorOutcome =
   /** The studio refused the token (401 upgrade, close 4001, `error{auth_failed}`): register again. */
   | { kind: 'reregister'; reason: string }
   /** Duplicate worker, deleted worker, or the reconnect cap: never connect again. */
-  | { kind: 'fatal'; reason: string }
+  | { kind: 'fatal'; reason: string; displaced?: true }
   | { kind: 'stopped' };
 
 /**
@@ -64,7 +64,7 @@ export async function superviseSessions(options: SupervisorOptions, stop: AbortS
     if (end.kind === 'fatal') {
       log.error({ op: 'session', reason: end.reason }, `stopped talking to the studio for good: ${end.reason}`);
       options.onState({ state: 'fatal', reason: end.reason });
-      return { kind: 'fatal', reason: end.reason };
+      return { kind: 'fatal', reason: end.reason, ...(end.displaced ? { displaced: true as const } : {}) };
     }
     if (end.welcomed) attempt = 0;
     attempt++;

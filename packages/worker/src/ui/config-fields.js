@@ -19,6 +19,8 @@ const isNumber = (value) => typeof value === 'number' && Number.isFinite(value);
 /**
  * Groups of fields in the order the page shows them. `check(value)` answers what the value must be
  * when it is wrong (the daemon's wording), else undefined. `restart`: applies after a restart.
+ * `actual(status)`: what really happens, when that is not the config's value to edit
+ * ({value, note}: the field shows it read-only, with the note), else undefined.
  */
 export const CONFIG_GROUPS = [
   {
@@ -79,7 +81,14 @@ export const CONFIG_GROUPS = [
   {
     title: 'Auto-update',
     fields: [
-      { name: 'autoUpdateEnabled', label: 'Install new versions automatically', type: 'checkbox' },
+      {
+        name: 'autoUpdateEnabled',
+        label: 'Install new versions automatically',
+        type: 'checkbox',
+        // A git checkout is never updated by the daemon, whatever config.toml says.
+        actual: (status) =>
+          status?.startup?.installKind === 'git' ? { value: false, note: 'Off here: this worker runs from a git checkout, which is updated with git (git pull, then npm install).' } : undefined,
+      },
       {
         name: 'autoUpdateIntervalSecs',
         label: 'Check every (seconds)',
@@ -113,7 +122,18 @@ export const CONFIG_GROUPS = [
   {
     title: 'Start-up and notifications',
     fields: [
-      { name: 'autoStart', label: 'Start the worker when I log in', type: 'checkbox' },
+      {
+        name: 'autoStart',
+        label: 'Start the worker when I log in',
+        type: 'checkbox',
+        // Only a login entry starts it; the config value is what the studio is told.
+        actual: (status) =>
+          status?.startup
+            ? status.startup.autostartInstalled
+              ? { value: true, note: `A login entry starts it. To remove it: ${status.startup.setupCommand} --remove` }
+              : { value: false, note: `No login entry starts it. To add one: ${status.startup.setupCommand}` }
+            : undefined,
+      },
       { name: 'startMinimised', label: 'Start without opening a window', type: 'checkbox' },
       { name: 'notifyOnComplete', label: 'Notify me when a job completes', type: 'checkbox' },
       { name: 'notifyOnFailure', label: 'Notify me when a job fails', type: 'checkbox' },

@@ -231,6 +231,11 @@ test('refresh picks up availability changes and logs only the changes', async ()
       ['sd-cpp', true],
     ],
   );
+  // `logs` and the web UI show the message alone: it names the engine and the reason.
+  assert.deepEqual(
+    probes.map((line) => line.msg),
+    ['engine sd-cpp unavailable: sd-cli not found', 'engine sd-cpp available'],
+  );
 });
 
 test('concurrent refresh calls share one round of probes', async () => {

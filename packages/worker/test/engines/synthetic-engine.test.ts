@@ -7,6 +7,7 @@ import { silentLogger } from '@studio-worker/log';
 import { ModelSource, Task, TASK_KINDS, type ModelSourceInput, type TaskInput } from '@studio-worker/protocol';
 import { EngineFailure, type EngineContext, type EngineJob, type EngineProgress } from '../../src/engines/engine.ts';
 import { createSyntheticEngine, renderSyntheticImage, renderSyntheticWav } from '../../src/engines/synthetic/index.ts';
+import { CHILD_RENDER_PIXELS } from '../../src/engines/synthetic/render.ts';
 
 function job(task: TaskInput, source: Partial<ModelSourceInput> = {}): EngineJob {
   return { jobId: 'job-1', model: 'synthetic-image', task: Task.parse(task), source: ModelSource.parse({ engine: 'synthetic', ...source }), files: [] };
@@ -169,4 +170,39 @@ test('delayMs that is not a positive number is ignored', async () => {
     await engine.run(job({ kind: 'audio_stt', inputUrl: 'x' }, { cliDefaults: { delayMs } }), ctx);
     assert.deepEqual(updates, [{ phase: 'generating', step: 1, total: 1, fraction: 1 }], `delayMs ${String(delayMs)}`);
   }
+});
+
+for (const [kind, side] of [
+  ['image', 8192],
+  ['video', 4096],
+] as const) {
+  test(`cancel while rendering a ${side}² ${kind}: the engine stops within 1 s (painting looks at the signal between row bands; a large render runs in a child process the cancel kills)`, async () => {
+    const engine = createSyntheticEngine();
+    const controller = new AbortController();
+    const { ctx } = context(controller.signal);
+    const started = performance.now();
+    const running = engine.run(job({ kind, prompt: 'a huge canvas', width: side, height: side }), ctx);
+    // The cancel is due 300 ms into the render. A render that blocks the event loop delays the
+    // cancel itself, so the time counts from when it was due, as a cancel frame would have arrived.
+    const dueAt = started + 300;
+    let firedAt = 0;
+    setTimeout(() => {
+      firedAt = performance.now();
+      controller.abort(new Error('cancelled by studio'));
+    }, 300);
+    await assert.rejects(running, { name: 'EngineFailure', code: 'cancelled' });
+    const stoppedAt = performance.now();
+    assert.ok(firedAt > 0, 'the cancel was delivered');
+    assert.ok(stoppedAt - dueAt < 1_000, `cancel → engine stopped took ${Math.round(stoppedAt - dueAt)} ms (the cancel itself fired ${Math.round(firedAt - dueAt)} ms late)`);
+  });
+}
+
+test('a render above CHILD_RENDER_PIXELS (in its own process) gives the same bytes as one in-process', async () => {
+  const side = Math.ceil(Math.sqrt(CHILD_RENDER_PIXELS)) + 1;
+  const { ctx } = context();
+  const result = await createSyntheticEngine().run(job({ kind: 'image', prompt: 'big and exact', width: side, height: side, ext: 'png' }), ctx);
+  assert.equal(result.type, 'file');
+  const expected = await renderSyntheticImage('big and exact', side, side, 'png');
+  assert.equal(result.type === 'file' && result.ext, 'png');
+  assert.ok(result.type === 'file' && Buffer.from(result.bytes).equals(Buffer.from(expected.bytes)), 'identical bytes');
 });

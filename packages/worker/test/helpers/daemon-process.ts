@@ -8,7 +8,7 @@ import { WorkerProcess } from './worker-process.ts';
 
 export type { LogLine } from './worker-process.ts';
 
-const REPO_ROOT = resolve(fileURLToPath(new URL('../../../../', import.meta.url)));
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../../../../', import.meta.url)));
 const CLI = join(REPO_ROOT, 'packages/worker/src/cli/main.ts');
 
 export const TEST_AUTH_TOKEN = 'tok-SECRET-auth-0123456789abcdef';

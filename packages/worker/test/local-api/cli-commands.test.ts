@@ -101,7 +101,8 @@ describe('CLI commands against a running daemon and without one (real processes)
     // A local-api.json left by a daemon that was killed must not count as a running daemon.
     await writeFile(join(config.dir, 'local-api.json'), stale);
     const cli = (...args: string[]) => runCliProcess([...args, '--config', config.configPath]);
-    const expected = `no daemon is running for ${config.dir}; start it with studio-worker run`;
+    // From a checkout the CLI is `npm run worker --`, and the hint names the config it was given.
+    const expected = `no daemon is running for ${config.dir}; start it with npm run worker -- run --config ${config.configPath}`;
 
     for (const command of ['pause', 'resume']) {
       const result = await cli(command);
@@ -126,7 +127,7 @@ describe('CLI commands against a running daemon and without one (real processes)
     assert.equal(parseConfigText(await readFile(config.configPath, 'utf8')).vramThresholdGb, 3);
     const status = await cli('status');
     assert.equal(status.code, 0);
-    assert.match(status.stdout, /daemon:\s+not running \(start it with `studio-worker run`\)/);
+    assert.ok(status.stdout.includes(`daemon:         not running (start it with \`npm run worker -- run --config ${config.configPath}\`)`), status.stdout);
     assert.match(status.stdout, /vram threshold:\s+3 GB/);
   });
 
@@ -135,7 +136,7 @@ describe('CLI commands against a running daemon and without one (real processes)
     try {
       const result = await runCliProcess(['logs', '--config', join(dir, 'config.toml')]);
       assert.equal(result.code, 4);
-      assert.match(result.stderr, /no daemon is running for .*; start it with studio-worker run \(and there is no log file at .*daemon\.log yet\)/);
+      assert.match(result.stderr, /no daemon is running for .*; start it with npm run worker -- run --config .*config\.toml \(and there is no log file at .*daemon\.log yet\)/);
       const help = await runCliProcess(['--help']);
       assert.equal(help.code, 0);
       assert.match(help.stdout, /Exit codes:\n\s+0 {2}done\n\s+1 {2}.*\n\s+2 {2}usage error.*\n\s+3 {2}another daemon already runs.*\n\s+4 {2}no daemon is running/);

@@ -147,7 +147,8 @@ describe('supervised service', () => {
       'Environment="STUDIO_WORKER_LOG=info"',
       'Restart=on-failure',
       'RestartSec=5',
-      'RestartPreventExitStatus=3',
+      // 3: another daemon holds the lock; 5: displaced by a newer session with the same worker id (4003).
+      'RestartPreventExitStatus=3 5',
       // An update exits 75 and systemd starts the launcher again (the successor would die with the cgroup).
       'Environment="STUDIO_WORKER_SUPERVISED=systemd"',
       'RestartForceExitStatus=75',

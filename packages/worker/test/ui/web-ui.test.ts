@@ -60,7 +60,8 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     studio.onPoll = () => (approve ? { status: 200, body: { status: 'approved', workerId: 'w-ui', authToken: 'tok-SECRET-ui-0123456789' } } : { status: 200, body: { status: 'pending' } });
     // The model files come from a plain-http loopback server: allowed explicitly.
     config = await makeConfig(studio.url, { approved: false, extra: `${EPHEMERAL_PORT}\nallow_loopback_http = true` });
-    daemon = new DaemonProcess(config.configPath);
+    // Its login entry would live under XDG_CONFIG_HOME/autostart: none there.
+    daemon = new DaemonProcess(config.configPath, [], { env: { XDG_CONFIG_HOME: config.dir } });
     discovery = await discoveryOf(daemon);
     api = new Api(discovery);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -109,6 +110,10 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     const sdCpp = page.locator('tr[data-engine="sd-cpp"]');
     await sdCpp.getByText('unavailable', { exact: true }).waitFor();
     assert.ok(((await sdCpp.locator('td.wrap').textContent()) ?? '').length > 0, 'an unavailable engine says why');
+    // No GPU here: the page does not claim a clamp that did not happen.
+    const machine = (await page.locator('#machine').innerText()) ?? '';
+    assert.match(machine, /not detected/);
+    assert.match(machine, /8 GB, as set: no GPU memory was detected, so nothing limits it/);
     const daemonPanel = page.locator('#daemon');
     assert.match((await daemonPanel.innerText()) ?? '', new RegExp(discovery.url.replace(/[.:/]/g, '\\$&')));
     await shot('worker-connected');
@@ -120,8 +125,9 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     await result.locator('p').filter({ hasNotText: 'Checking' }).waitFor();
     const answer = await api.post('/daemon/update/check');
     const text = (await result.innerText()).trim();
-    if (answer.status === 404) assert.ok(text.includes(answer.json.message), `the 404's message is shown: ${text}`);
-    else assert.ok(text.length > 0);
+    // This daemon runs from the checkout: it asks no feed and says so.
+    assert.equal(answer.status, 200);
+    assert.equal(text, `A git checkout: update it with git (git pull, then npm install) in ${answer.json.gitCheckout}.`);
   });
 
   test('a studio job shows in the header and under Now running with progress, then in the history with its thumbnail', async () => {
@@ -282,6 +288,14 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     await vram.waitFor();
     assert.equal(await vram.inputValue(), '8');
     assert.ok(!(await page.locator('#page-config').innerText()).includes('SECRET'), 'no secret on the page');
+    // What really happens, not config.toml's wish (both default to true there): a git checkout never
+    // auto-updates, and nothing starts this worker at login.
+    const autoUpdate = page.getByLabel('Install new versions automatically');
+    assert.deepEqual([await autoUpdate.isChecked(), await autoUpdate.isDisabled()], [false, true]);
+    assert.match((await page.locator('#cfg-autoUpdateEnabled-hint').textContent()) ?? '', /git checkout, which is updated with git/);
+    const autoStart = page.getByLabel('Start the worker when I log in');
+    assert.deepEqual([await autoStart.isChecked(), await autoStart.isDisabled()], [false, true]);
+    assert.equal(await page.locator('#cfg-autoStart-hint').textContent(), `No login entry starts it. To add one: npm run worker -- setup --config ${config.configPath}`);
 
     await vram.fill('-1');
     const vramError = page.locator('#cfg-vramThresholdGb-error');
@@ -391,7 +405,10 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     other.on('pageerror', (error) => pageErrors.push(error.message));
     await other.goto(`${discovery.url}/`);
     await other.getByRole('heading', { name: 'Open the worker’s web UI' }).waitFor();
-    await other.getByText('studio-worker ui', { exact: true }).first().waitFor();
+    // This daemon's own config and the command that opens its UI as typed here (a checkout), not ~/.config.
+    assert.equal(await other.locator('#token-ui-command').textContent(), `npm run worker -- ui --config ${config.configPath}`);
+    assert.equal(await other.locator('#token-config-dir').textContent(), config.dir);
+    assert.doesNotMatch(await other.locator('.token-page').innerText(), /~\/\.config/);
     await other.getByLabel('Local API token').fill('not-the-token');
     await other.getByRole('button', { name: 'Open' }).click();
     const error = other.locator('#token-error');

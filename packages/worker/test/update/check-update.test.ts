@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { checkUpdateCommand } from '../../src/cli/commands/check-update.ts';
 import { captureIo } from '../helpers/capture-io.ts';
+import { runCliProcess } from '../helpers/daemon-process.ts';
 import { USER_AGENT } from '../../src/daemon/version.ts';
 import { BadVersions } from '../../src/update/bad-versions.ts';
 import { updatePaths } from '../../src/update/paths.ts';
@@ -47,6 +48,18 @@ describe('studio-worker check-update', () => {
     const code = await checkUpdateCommand(configPath, io, { currentVersion, dataDir: join(dir, name, 'data'), packageRoot, fetch: recorder.fetch });
     return { code, io };
   }
+
+  it('on a git checkout: says "git checkout: update with git", exits 0, and asks no feed (the real CLI, from this repository)', async () => {
+    const configPath = join(dir, 'checkout', 'config.toml');
+    await mkdir(join(dir, 'checkout'), { recursive: true });
+    // A feed that would answer 404, as the npm registry does for an unpublished name.
+    await writeFile(configPath, `auto_update_feed = "${feed.url('/not-published')}"\n`);
+    const result = await runCliProcess(['check-update', '--config', configPath]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^git checkout: update with git \(git pull, then npm install\) — \//);
+    assert.equal(result.stderr, '');
+    assert.equal(feed.requests.length, 0, 'the feed is not asked');
+  });
 
   it('prints "up to date: X" and exits 0 when nothing newer is there', async () => {
     feed.npm([{ version: '0.1.0', tarball }, { version: '0.0.9', tarball }], { latest: '0.1.0' });

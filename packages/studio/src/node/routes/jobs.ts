@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { CreateJobRequest, CreateJobsBatch, JobStatus, mimeForExt } from '@studio-worker/protocol';
 import { errorResponse, readJson, respond } from '../http-errors.ts';
+import { MAX_LIST_LIMIT } from '../../core/index.ts';
 import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 
 /** The job queue API (admin). */
@@ -31,8 +32,11 @@ export function jobRoutes(deps: RouteDeps): Hono<Env> {
     }
     const before = c.req.query('before');
     const limit = c.req.query('limit');
-    if ((before !== undefined && !/^\d+$/.test(before)) || (limit !== undefined && !/^\d+$/.test(limit))) {
-      return errorResponse(c, 400, 'invalid_request', '"before" and "limit" must be whole numbers');
+    if (limit !== undefined && !(/^\d+$/.test(limit) && Number(limit) >= 1 && Number(limit) <= MAX_LIST_LIMIT)) {
+      return errorResponse(c, 400, 'invalid_request', `limit must be a whole number from 1 to ${MAX_LIST_LIMIT} (got "${limit.slice(0, 40)}")`);
+    }
+    if (before !== undefined && !/^\d+$/.test(before)) {
+      return errorResponse(c, 400, 'invalid_request', `before must be a whole number: the nextBefore of the previous page (got "${before.slice(0, 40)}")`);
     }
     return c.json({
       ...jobs.list({ status: status as JobStatus | undefined, before: before ? Number(before) : undefined, limit: limit ? Number(limit) : undefined }),

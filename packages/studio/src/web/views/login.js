@@ -40,7 +40,9 @@ export function renderLogin(root, { error, onSubmit }) {
     h(
       'p',
       { id: 'admin-token-help', class: 'hint' },
-      'The studio prints the token and a dashboard link with it when it first starts. Lost it? Run ',
+      // The launcher that started this studio says where its token is (npm start: a file).
+      document.querySelector('meta[name="studio-sign-in-hint"]')?.getAttribute('content') || 'The studio prints the token and a dashboard link with it when it first starts.',
+      ' Lost it? Run ',
       h('code', { text: 'npx studio admin-token' }),
       ' for a new one.',
     ),

@@ -1,5 +1,5 @@
 import { h, patchList } from '/kit/dom.js';
-import { formatGb, kindLabel } from '../format.js';
+import { describeVram, kindLabel } from '../format.js';
 import { facts, timeAgo } from '../widgets.js';
 
 /** Registration requests waiting for the operator. Hidden entirely when there are none. */
@@ -33,7 +33,7 @@ function requestCard(request, actions) {
     h('div', { class: 'card-head' }, h('h3', { id: titleId, text: name })),
     facts([
       ['User', request.username || '—'],
-      ['VRAM', `${formatGb(request.vramTotalGb)} (jobs up to ${formatGb(request.vramThresholdGb)})`],
+      ['VRAM', describeVram(request.vramTotalGb, request.vramThresholdGb)],
       ['Kinds', request.taskKinds.length ? request.taskKinds.map(kindLabel).join(', ') : 'none'],
       ['Models', request.supportedModels.length ? request.supportedModels.join(', ') : null],
       ['From', h('code', { text: request.sourceIp })],

@@ -12,6 +12,11 @@ export function submitSection({ onSubmit }) {
   const note = h('p', { class: 'hint', id: 'submit-model-note' });
   const errorBox = h('p', { class: 'error', role: 'alert', id: 'submit-error' });
   errorBox.hidden = true;
+  // After submitting a job for a model no online worker runs: where it waits, and why.
+  const waitingBox = h('p', { class: 'hint warning-text', role: 'status', id: 'submit-waiting' });
+  waitingBox.hidden = true;
+  /** The operator picked a model themselves: refreshes keep it instead of picking the best one again. */
+  let chosenByOperator = false;
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Submit job');
   const fieldsets = {
     image: visualFields('image'),
@@ -36,10 +41,16 @@ export function submitSection({ onSubmit }) {
         if (!model) return;
         const task = taskFrom(model.kind, fieldsets[model.kind]);
         errorBox.hidden = true;
+        waitingBox.hidden = true;
         submit.disabled = true;
         submit.textContent = 'Submitting…';
         try {
-          await onSubmit(model.id, task);
+          const job = await onSubmit(model.id, task);
+          const why = waitingReason(model);
+          if (why && job) {
+            waitingBox.textContent = `Job ${job.id} is queued in the studio and waits there: ${why}. It runs as soon as such a worker connects.`;
+            waitingBox.hidden = false;
+          }
         } catch (error) {
           errorBox.textContent = error.message;
           errorBox.hidden = false;
@@ -52,6 +63,7 @@ export function submitSection({ onSubmit }) {
     h('div', { class: 'field' }, h('label', { for: 'submit-model', text: 'Model' }), select, note),
     Object.values(fieldsets),
     errorBox,
+    waitingBox,
     h('div', { class: 'form-actions' }, submit),
   );
 
@@ -69,25 +81,44 @@ export function submitSection({ onSubmit }) {
     note.classList.toggle('warning-text', Boolean(model && isSynthetic(model.id)));
     submit.disabled = !model;
   }
-  select.addEventListener('change', showKind);
+  select.addEventListener('change', () => {
+    chosenByOperator = true;
+    showKind();
+  });
 
   const section = h('section', { class: 'panel', id: 'submit', 'aria-labelledby': 'submit-title' }, h('h2', { id: 'submit-title', text: 'New job' }), form);
 
   return {
     section,
-    /** Refresh the picker; keeps the current choice when that model is still enabled. */
+    /**
+     * Refresh the picker: models an online worker runs now, grouped by kind, then those none does in
+     * a group of their own. Preselects one that runs now (a real model before a synthetic one) until
+     * the operator picks one themselves; their choice is kept while it stays enabled.
+     */
     setModels(all) {
       models = all.filter((m) => m.enabled);
       const previous = select.value;
-      const groups = KIND_ORDER.map((kind) => [kind, models.filter((m) => m.kind === kind)]).filter(([, list]) => list.length > 0);
+      const ready = models.filter((m) => !waitingReason(m));
+      const waiting = models.filter((m) => waitingReason(m));
+      const groups = KIND_ORDER.map((kind) => [kind, ready.filter((m) => m.kind === kind)]).filter(([, list]) => list.length > 0);
+      const label = (m) => (m.displayName ? `${m.displayName} (${m.id})` : m.id);
       setChildren(
         select,
         models.length === 0 ? h('option', { value: '', text: 'No enabled models' }) : null,
-        groups.map(([kind, list]) =>
-          h('optgroup', { label: kindLabel(kind) }, list.map((m) => h('option', { value: m.id }, m.displayName ? `${m.displayName} (${m.id})` : m.id))),
-        ),
+        groups.map(([kind, list]) => h('optgroup', { label: kindLabel(kind) }, list.map((m) => h('option', { value: m.id }, label(m))))),
+        waiting.length
+          ? h(
+              'optgroup',
+              { label: 'No online worker runs these (jobs wait in the queue)', 'data-group': 'waiting' },
+              waiting.map((m) => h('option', { value: m.id }, `${label(m)} — ${kindLabel(m.kind)}, needs ${m.source.engine}`)),
+            )
+          : null,
       );
-      if (models.some((m) => m.id === previous)) select.value = previous;
+      // Until the operator picks, the preselection follows what runs now (a worker may come online
+      // with some of its kinds first).
+      const keep = chosenByOperator && models.some((m) => m.id === previous);
+      const best = ready.find((m) => !isSynthetic(m.id)) ?? ready.find((m) => m.kind === 'image') ?? ready[0] ?? models[0];
+      select.value = keep ? previous : (best?.id ?? '');
       showKind();
     },
   };
@@ -131,9 +162,17 @@ function taskFrom(kind, fieldset) {
   }
 }
 
-/** Why a job for this model would wait: no online worker runs its engine (strict routing). */
-function waitingNote(model) {
+/** Why a job for this model would wait, or '' when an online worker runs it now (strict routing: only its engine serves it). */
+function waitingReason(model) {
   if (model.workersOnline === undefined || model.workersOnline > 0) return '';
-  if (model.waitingReason) return model.waitingReason;
-  return `No online worker runs the "${model.source.engine}" engine for this model yet: jobs wait in the queue until one connects.`;
+  // The studio's own reason, when it knows more than "no worker runs the engine" (workers that run
+  // it but speak the original protocol, or take smaller jobs).
+  if (model.waitingReason && !model.waitingReason.startsWith('No online worker runs')) return model.waitingReason.replace(/\.$/, '');
+  const vram = model.vramGbEstimate ? ` and takes jobs of ${model.vramGbEstimate} GB` : '';
+  return `no online worker runs the "${model.source.engine}" engine${vram} for ${model.kind === 'image' ? 'this model' : `this ${kindLabel(model.kind)} model`}`;
+}
+
+function waitingNote(model) {
+  const why = waitingReason(model);
+  return why ? `${why[0].toUpperCase()}${why.slice(1)} yet: jobs wait in the queue until one connects.` : '';
 }

@@ -1,5 +1,5 @@
 import { h, patchList, patchRegion } from '/kit/dom.js';
-import { describeModelEntry, formatGb, kindLabel } from '../format.js';
+import { describeModelEntry, describeVram, kindLabel } from '../format.js';
 import { badge, facts, timeAgo } from '../widgets.js';
 
 /** Online first, then by name. */
@@ -24,7 +24,10 @@ export function renderWorkers(section, workers, actions) {
     // Every heartbeat changes lastHeartbeatAt; that one field is patched in place.
     signature: (w) => JSON.stringify({ ...w, lastHeartbeatAt: undefined }),
     render: (w) => workerCard(w, actions),
-    update: (node, w) => patchRegion(node.querySelector('.heartbeat'), w.lastHeartbeatAt ?? '', () => timeAgo(w.lastHeartbeatAt)),
+    update: (node, w) => {
+      const heartbeat = node.querySelector('.heartbeat');
+      if (heartbeat) patchRegion(heartbeat, w.lastHeartbeatAt ?? '', () => timeAgo(w.lastHeartbeatAt));
+    },
   });
 }
 
@@ -42,6 +45,9 @@ function workerCard(worker, actions) {
   const caps = worker.capabilities;
   const titleId = `worker-${worker.id}-name`;
   const cooling = worker.coolingDownUntil && Date.parse(worker.coolingDownUntil) > Date.now();
+  // Approved but never connected: it picks up its token at its next registration poll (within a
+  // second or two while it waits), then connects.
+  const waiting = worker.state === 'offline' && !worker.lastHeartbeatAt && !worker.connectedAt;
   return h(
     'li',
     { class: `card worker ${worker.state}`, 'aria-labelledby': titleId },
@@ -52,7 +58,7 @@ function workerCard(worker, actions) {
       h(
         'div',
         { class: 'badges' },
-        badge(worker.state),
+        waiting ? badge('approved, waiting for it to connect', 'waiting') : badge(worker.state),
         worker.paused ? badge('paused') : null,
         cooling ? badge('cooling down', 'cooling') : null,
       ),
@@ -60,9 +66,9 @@ function workerCard(worker, actions) {
     facts([
       ['Machine', [worker.machineName || '—', caps?.username ? ` (${caps.username})` : '']],
       ['Worker id', h('code', { text: worker.id })],
-      ['Last heartbeat', h('span', { class: 'heartbeat' })],
+      ['Last heartbeat', waiting ? null : h('span', { class: 'heartbeat' })],
       ['Current jobs', currentJobs(worker, actions)],
-      ['VRAM', caps ? `${formatGb(caps.vramTotalGb)} (jobs up to ${formatGb(caps.vramThresholdGb)})` : null],
+      ['VRAM', caps ? describeVram(caps.vramTotalGb, caps.vramThresholdGb) : null],
       ['Serves', caps ? servedKinds(caps) : h('span', { class: 'muted', text: 'not reported yet (never connected)' })],
       ['Unavailable', caps?.unavailableEngines?.length ? unavailable(caps.unavailableEngines) : null],
       ['Failures in a row', worker.consecutiveFailures > 0 ? String(worker.consecutiveFailures) : null],

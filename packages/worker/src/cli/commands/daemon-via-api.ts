@@ -2,10 +2,11 @@ import { configDirOf } from '../../config/index.ts';
 import { EXIT_ERROR, EXIT_NO_DAEMON } from '../../daemon/exit-codes.ts';
 import { DaemonUnreachableError, errorMessage, LocalApiClient, type ApiAnswer } from '../../local-api/index.ts';
 import type { CliIo } from '../io.ts';
+import { commandHint } from '../invocation.ts';
 
 /** What a command tells the user when it needs a daemon and none runs. */
 export function noDaemonMessage(configPath: string): string {
-  return `no daemon is running for ${configDirOf(configPath)}; start it with studio-worker run`;
+  return `no daemon is running for ${configDirOf(configPath)}; start it with ${commandHint(configPath, 'run')}`;
 }
 
 /** The running daemon's local API for this config, or null when no daemon runs. */

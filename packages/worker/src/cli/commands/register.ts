@@ -3,6 +3,7 @@ import { ConfigError, readConfig, saveConfig, withoutFields } from '../../config
 import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../../daemon/exit-codes.ts';
 import { detectVramGb } from '../../daemon/vram.ts';
 import type { CliIo } from '../io.ts';
+import { commandHint } from '../invocation.ts';
 import { runningDaemonPid } from './running.ts';
 
 export interface RegisterOptions {
@@ -67,11 +68,11 @@ export async function registerCommand(configPath: string, options: RegisterOptio
   if (options.reset) io.out('registration reset: worker id, token, install id and any pending request were cleared');
   const pid = await runningDaemonPid(configPath);
   if (pid !== null) {
-    io.out(`next: a daemon is running (pid ${pid}) with the old settings; restart it (kill ${pid}, then studio-worker run) so it uses the new ones`);
+    io.out(`next: a daemon is running (pid ${pid}) with the old settings; restart it (kill ${pid}, then ${commandHint(configPath, 'run')}) so it uses the new ones`);
   } else if (next.workerId && next.authToken) {
-    io.out(`next: run \`studio-worker run\`; this worker is already approved as ${next.workerId}`);
+    io.out(`next: ${commandHint(configPath, 'run')}  (this worker is already approved as ${next.workerId})`);
   } else {
-    io.out('next: run `studio-worker run`; it sends a registration request, then approve this worker in the studio dashboard');
+    io.out(`next: ${commandHint(configPath, 'run')}  (it sends a registration request; then approve this worker in the studio dashboard)`);
   }
   return EXIT_OK;
 }

@@ -10,6 +10,14 @@ import type { CliIo } from '../io.ts';
 import { BUNDLED } from '../../package-layout.ts';
 import { defaultDataDir } from '../../update/paths.ts';
 import { onDemandRuntimes, runtimeState } from '../../update/runtimes.ts';
+import { commandHint, type ConfigSource } from '../invocation.ts';
+
+/** What `status` says about where the config came from. */
+const CONFIG_SOURCE_NOTE: Record<ConfigSource, string> = {
+  flag: '',
+  'npm-start': " (npm start's local worker: the default in this checkout; --config picks another)",
+  user: '',
+};
 import { findDaemon } from './daemon-via-api.ts';
 import { runningDaemonState } from './running.ts';
 
@@ -41,7 +49,7 @@ interface DaemonView {
  * `studio-worker status`: the config, the registration, and what the running daemon reports — asked
  * over its local API, else read from its state.json; without a daemon, what the config says.
  */
-export async function statusCommand(configPath: string, io: CliIo): Promise<number> {
+export async function statusCommand(configPath: string, io: CliIo, source: ConfigSource = 'flag'): Promise<number> {
   let loaded;
   try {
     loaded = await readConfig(configPath);
@@ -63,12 +71,12 @@ export async function statusCommand(configPath: string, io: CliIo): Promise<numb
         : { state: 'pristine' });
 
   const rows: Array<[string, string]> = [
-    ['config', exists ? configPath : `${configPath} (not created yet; the defaults apply)`],
+    ['config', `${configPath}${CONFIG_SOURCE_NOTE[source]}${exists ? '' : ' (not created yet; the defaults apply)'}`],
     ['studio', httpApiBase(config.apiBaseUrl)],
-    ['registration', describeRegistration(registration, config.workerId)],
+    ['registration', describeRegistration(registration, config.workerId, commandHint(configPath, 'register --reset'))],
   ];
   if (daemon) {
-    rows.push(['daemon', `running (pid ${daemon.pid}, version ${daemon.version}${daemon.paused ? ', paused: takes no studio jobs until `studio-worker resume`' : ''})`]);
+    rows.push(['daemon', `running (pid ${daemon.pid}, version ${daemon.version}${daemon.paused ? `, paused: takes no studio jobs until \`${commandHint(configPath, 'resume')}\`` : ''})`]);
     if (daemon.localApiUrl) rows.push(['local api', daemon.localApiUrl]);
     if (daemon.apiProblem) rows.push(['local api', `${daemon.apiProblem} (the rows below come from state.json)`]);
     rows.push(['session', `${describeSession(daemon.session)}${daemon.lastHeartbeat ? ` (last heartbeat ${clockTime(new Date(daemon.lastHeartbeat), new Date())})` : ''}`]);
@@ -88,7 +96,7 @@ export async function statusCommand(configPath: string, io: CliIo): Promise<numb
     }
     if (daemon.gpuBusy !== undefined && daemon.gpuBusy.length > 0) rows.push(['gpu busy', `${daemon.gpuBusy.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}: taking no new jobs`]);
   } else {
-    rows.push(['daemon', 'not running (start it with `studio-worker run`); the rows above and below come from config.toml']);
+    rows.push(['daemon', `not running (start it with \`${commandHint(configPath, 'run')}\`); the rows above and below come from config.toml`]);
   }
   const missing = missingRuntimes(config.engines as Record<string, { enabled?: unknown } | undefined>);
   if (missing.length > 0) rows.push(['runtimes', missing.join('; ')]);

@@ -1,10 +1,9 @@
 import { TASK_KINDS, type Task, type TaskKind } from '@studio-worker/protocol';
 import type { Engine, EngineAvailability, EngineContext, EngineJob, EngineResult } from '../engine.ts';
 import { renderSyntheticWav } from './audio.ts';
-import { renderSyntheticImage } from './image.ts';
 import { requestedDelayMs, simulateGeneration, throwIfAborted } from './pacing.ts';
+import { renderSynthetic } from './render.ts';
 import { syntheticChatCompletion, syntheticTranscript } from './text.ts';
-import { renderSyntheticVideo } from './video.ts';
 
 /** The suffix of each kind's own model id, e.g. audio_stt → "synthetic-stt". */
 const MODEL_SUFFIX: Record<TaskKind, string> = {
@@ -36,18 +35,18 @@ export class SyntheticEngine implements Engine {
 
   async run(job: EngineJob, ctx: EngineContext): Promise<EngineResult> {
     await simulateGeneration(requestedDelayMs(job.source?.cliDefaults), ctx);
-    const result = await produce(job.task);
+    const result = await produce(job.task, ctx.signal);
     // Encoding a large image takes a moment; an abort during it must still win over the result.
     throwIfAborted(ctx.signal);
     return result;
   }
 }
 
-async function produce(task: Task): Promise<EngineResult> {
+async function produce(task: Task, signal: AbortSignal): Promise<EngineResult> {
   switch (task.kind) {
     case 'image': {
       // The original's size when the task gives none.
-      const image = await renderSyntheticImage(task.prompt, task.width ?? 512, task.height ?? 512, task.ext);
+      const image = await renderSynthetic({ kind: 'image', prompt: task.prompt, width: task.width ?? 512, height: task.height ?? 512, ext: task.ext }, signal);
       return { type: 'file', bytes: image.bytes, ext: image.ext };
     }
     case 'llm':
@@ -57,7 +56,7 @@ async function produce(task: Task): Promise<EngineResult> {
     case 'audio_tts':
       return { type: 'file', bytes: renderSyntheticWav(task.text), ext: 'wav' };
     case 'video': {
-      const video = await renderSyntheticVideo(task.prompt, task.width, task.height);
+      const video = await renderSynthetic({ kind: 'video', prompt: task.prompt, width: task.width, height: task.height, ext: 'webp' }, signal);
       return { type: 'file', bytes: video.bytes, ext: video.ext };
     }
   }

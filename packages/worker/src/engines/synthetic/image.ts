@@ -1,5 +1,7 @@
+import { setImmediate } from 'node:timers/promises';
 import sharp from 'sharp';
 import { EngineFailure } from '../engine.ts';
+import { throwIfAborted } from './pacing.ts';
 import { sha256Bytes } from './digest.ts';
 import { stampLabel } from './pixel-font.ts';
 
@@ -32,12 +34,16 @@ export function saturatingAddU8(a: number, b: number): number {
   return Math.min(255, a + b);
 }
 
+/** Rows painted between two looks at the abort signal: about a million pixels, a few milliseconds. */
+const BAND_PIXELS = 1 << 20;
+
 /**
  * The procedural pattern (original-spec §6.2) at the requested size, without the label: four
  * concentric square rings from the prompt's hash, overlaid with a sine/cosine ripple.
- * Packed RGB, row-major.
+ * Packed RGB, row-major. With a `signal`, the rows are painted in bands and the event loop turns
+ * between them, so a cancel is seen within milliseconds even at 8192².
  */
-export function syntheticPattern(prompt: string, width: number, height: number): Uint8Array {
+export async function syntheticPattern(prompt: string, width: number, height: number, signal?: AbortSignal): Promise<Uint8Array> {
   assertSize(width, height);
   const d = sha256Bytes(prompt);
   const palette = [0, 1, 2, 3].map((ring) => [d[ring * 3] ?? 0, d[ring * 3 + 1] ?? 0, d[ring * 3 + 2] ?? 0] as const);
@@ -52,26 +58,34 @@ export function syntheticPattern(prompt: string, width: number, height: number):
     distX[x] = Math.abs(x - cx) / (width / 2);
   }
   const rgb = new Uint8Array(width * height * 3);
+  const band = Math.max(1, Math.floor(BAND_PIXELS / width));
   let offset = 0;
-  for (let y = 0; y < height; y++) {
-    const cosY = Math.cos(y / 24);
-    const distY = Math.abs(y - cy) / (height / 2);
-    for (let x = 0; x < width; x++) {
-      const cheb = Math.max(distX[x] ?? 0, distY);
-      const ring = Math.min(Math.floor(cheb * 6), 3);
-      const base = palette[ring] ?? [0, 0, 0];
-      const phase = ((sinX[x] ?? 0) + cosY) * 12;
-      rgb[offset++] = saturatingAddU8(base[0], i8AsU8(phase));
-      rgb[offset++] = saturatingAddU8(base[1], i8AsU8(phase * 0.7));
-      rgb[offset++] = saturatingAddU8(base[2], i8AsU8(phase * 1.3));
+  for (let y0 = 0; y0 < height; y0 += band) {
+    if (signal) {
+      throwIfAborted(signal);
+      if (y0 > 0) await setImmediate();
+    }
+    for (let y = y0; y < Math.min(height, y0 + band); y++) {
+      const cosY = Math.cos(y / 24);
+      const distY = Math.abs(y - cy) / (height / 2);
+      for (let x = 0; x < width; x++) {
+        const cheb = Math.max(distX[x] ?? 0, distY);
+        const ring = Math.min(Math.floor(cheb * 6), 3);
+        const base = palette[ring] ?? [0, 0, 0];
+        const phase = ((sinX[x] ?? 0) + cosY) * 12;
+        rgb[offset++] = saturatingAddU8(base[0], i8AsU8(phase));
+        rgb[offset++] = saturatingAddU8(base[1], i8AsU8(phase * 0.7));
+        rgb[offset++] = saturatingAddU8(base[2], i8AsU8(phase * 1.3));
+      }
     }
   }
+  if (signal) throwIfAborted(signal);
   return rgb;
 }
 
 /** The pattern with the "SYNTHETIC" label stamped in (the label is skipped on tiny images). */
-export function syntheticPixels(prompt: string, width: number, height: number): Uint8Array {
-  const rgb = syntheticPattern(prompt, width, height);
+export async function syntheticPixels(prompt: string, width: number, height: number, signal?: AbortSignal): Promise<Uint8Array> {
+  const rgb = await syntheticPattern(prompt, width, height, signal);
   stampLabel(rgb, width, height);
   return rgb;
 }
@@ -80,8 +94,8 @@ export function syntheticPixels(prompt: string, width: number, height: number): 
  * The synthetic engine's image for a prompt, encoded. Pure and deterministic, so tests and the
  * studio's chaos oracle can regenerate the exact bytes a worker uploaded.
  */
-export async function renderSyntheticImage(prompt: string, width: number, height: number, ext: string): Promise<SyntheticImage> {
-  const rgb = syntheticPixels(prompt, width, height);
+export async function renderSyntheticImage(prompt: string, width: number, height: number, ext: string, signal?: AbortSignal): Promise<SyntheticImage> {
+  const rgb = await syntheticPixels(prompt, width, height, signal);
   // Only PNG and WebP are produced; any other request (jpg, …) gets PNG and says so through `ext`,
   // because a lossy format would make the output depend on the encoder build.
   const encoding: SyntheticImageExt = ext === 'webp' ? 'webp' : 'png';

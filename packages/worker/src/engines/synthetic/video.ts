@@ -22,14 +22,14 @@ export function syntheticVideoFrameCount(width: number, height: number): number 
  * synthetic image of the prompt; frame i is the image of `"<prompt> #<i>"`. The task's seconds, fps
  * and requested container are ignored (the original did the same with a single frame).
  */
-export async function renderSyntheticVideo(prompt: string, width: number, height: number): Promise<SyntheticVideo> {
+export async function renderSyntheticVideo(prompt: string, width: number, height: number, signal?: AbortSignal): Promise<SyntheticVideo> {
   assertSize(width, height);
   const frames = syntheticVideoFrameCount(width, height);
   const frameBytes = width * height * 3;
   // A single frame is used as is: at 8192² a copy would cost another 200 MB.
-  const stack = frames === 1 ? syntheticPixels(prompt, width, height) : new Uint8Array(frameBytes * frames);
+  const stack = frames === 1 ? await syntheticPixels(prompt, width, height, signal) : new Uint8Array(frameBytes * frames);
   for (let i = 0; frames > 1 && i < frames; i++) {
-    stack.set(syntheticPixels(i === 0 ? prompt : `${prompt} #${i}`, width, height), i * frameBytes);
+    stack.set(await syntheticPixels(i === 0 ? prompt : `${prompt} #${i}`, width, height, signal), i * frameBytes);
   }
   const image =
     frames === 1

@@ -21,6 +21,12 @@ export function createConfigView(ctx) {
   let base = null;
   let inputs = new Map();
   let saving = false;
+  /** The `actual` answers the form was built with; the form is rebuilt when the daemon reports others. */
+  let builtFor = '';
+
+  function actualKey() {
+    return JSON.stringify(ctx.store.status?.startup ?? null);
+  }
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     void save();
@@ -28,6 +34,7 @@ export function createConfigView(ctx) {
 
   function build(config) {
     base = config;
+    builtFor = actualKey();
     inputs = new Map();
     const groups = fieldsFor(config);
     setChildren(
@@ -49,10 +56,17 @@ export function createConfigView(ctx) {
     );
   }
 
-  function fieldView(field, value) {
+  function fieldView(field, configValue) {
     const id = `cfg-${field.name}`;
     const hintId = `${id}-hint`;
     const errorId = `${id}-error`;
+    const actual = field.actual?.(ctx.store.status);
+    if (actual) {
+      // What really happens, not an edit of config.toml: shown read-only, never part of a save.
+      const input = h('input', { id, name: field.name, type: 'checkbox', checked: actual.value, disabled: true, 'aria-describedby': hintId });
+      return h('div', { class: 'field check', 'data-field': field.name }, input, h('label', { for: id, text: field.label }), h('p', { class: 'hint', id: hintId, text: actual.note }));
+    }
+    const value = configValue;
     const describedBy = [field.hint || field.restart ? hintId : null, errorId].filter(Boolean).join(' ');
     const common = { id, name: field.name, 'aria-describedby': describedBy, 'data-focus-key': id, onInput: () => onEdit(field), onChange: () => onEdit(field) };
     const input =
@@ -162,7 +176,7 @@ export function createConfigView(ctx) {
       return;
     }
     // Rebuild from the daemon's copy only when nothing is being edited (a save rebuilds itself).
-    if (!base || (!sameValue(config, base) && Object.keys(patch()).length === 0)) build(config);
+    if (!base || ((!sameValue(config, base) || builtFor !== actualKey()) && Object.keys(patch()).length === 0)) build(config);
   }
 
   return {

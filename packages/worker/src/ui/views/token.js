@@ -5,6 +5,10 @@ import { h, setChildren } from '/kit/dom.js';
  * opens this page with the token), and a field to paste the token from local-api.json.
  */
 export function renderTokenPage(main, { error, onSubmit }) {
+  // The daemon that served this page names its own config dir and how to open the UI from a terminal.
+  const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.getAttribute('content') || '';
+  const configDir = meta('studio-worker-config-dir');
+  const uiCommand = meta('studio-worker-ui-command') || 'studio-worker ui';
   const input = h('input', { id: 'token-input', name: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, 'aria-describedby': error ? 'token-help token-error' : 'token-help' });
   const form = h(
     'form',
@@ -32,7 +36,7 @@ export function renderTokenPage(main, { error, onSubmit }) {
         'p',
         { id: 'token-help' },
         'This page shows and controls the studio-worker daemon on this computer. It needs the daemon’s local API token. The easy way: run ',
-        h('code', { text: 'studio-worker ui' }),
+        h('code', { id: 'token-ui-command', text: uiCommand }),
         ' in a terminal; it starts the daemon if needed and opens this page with the token.',
       ),
       h(
@@ -42,13 +46,18 @@ export function renderTokenPage(main, { error, onSubmit }) {
         h('code', { text: 'token' }),
         ' field of ',
         h('code', { text: 'local-api.json' }),
-        ' in the worker’s config folder: ',
-        h('code', { text: '~/.config/studio-worker/' }),
-        ' on Linux, ',
-        h('code', { text: '~/Library/Application Support/studio-worker/' }),
-        ' on macOS, ',
-        h('code', { text: '%APPDATA%\\studio-worker\\' }),
-        ' on Windows.',
+        ' in the worker’s config folder',
+        ...(configDir
+          ? [': ', h('code', { id: 'token-config-dir', text: configDir }), '.']
+          : [
+              ': ',
+              h('code', { text: '~/.config/studio-worker/' }),
+              ' on Linux, ',
+              h('code', { text: '~/Library/Application Support/studio-worker/' }),
+              ' on macOS, ',
+              h('code', { text: '%APPDATA%\\studio-worker\\' }),
+              ' on Windows.',
+            ]),
       ),
       form,
       h('p', { class: 'hint', text: 'The token stays in this browser tab only (session storage) and is sent to this computer’s daemon, nowhere else.' }),

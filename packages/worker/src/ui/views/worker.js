@@ -91,11 +91,11 @@ export function createWorkerView(ctx) {
       facts([
         ['Machine', status.machineName ?? null],
         ['System', status.platform ?? null],
-        ['GPU memory', status.vramTotalGb > 0 ? formatGb(status.vramTotalGb) : 'no GPU detected'],
+        ['GPU memory', status.vramTotalGb > 0 ? formatGb(status.vramTotalGb) : 'not detected (no GPU answered: nvidia-smi, AMD sysfs, Apple, Win32_VideoController)'],
         ...(status.gpus ?? []).map((gpu) => [gpu.name, `${formatGb(gpu.vramGb)} (${gpu.source})`]),
         ['User (only when idle)', presenceText],
         ['Other GPU programs', busy],
-        ['Offered to the studio', `${formatGb(status.vramThresholdGb)} (change it under Config)`],
+        ['Offered to the studio', offeredText(status)],
         ['Models folder', h('code', { text: status.modelsRoot })],
         ['Free space there', Number.isFinite(health?.modelsRootFreeBytes) ? formatBytes(health.modelsRootFreeBytes) : null],
       ]),
@@ -171,6 +171,7 @@ function updateView(update) {
     case 'done': {
       const r = update.result ?? {};
       if (r.error) return h('p', { class: 'error' }, h('strong', { text: 'Could not check for updates: ' }), r.error);
+      if (r.gitCheckout) return h('p', {}, h('strong', { text: 'A git checkout: ' }), `update it with git (git pull, then npm install) in ${r.gitCheckout}.`);
       if (r.available) {
         return h('p', {}, h('strong', { text: `Version ${r.latest} is available` }), ` (this is ${r.current}${r.prerelease ? '; the new one is a prerelease' : ''}). With auto-update on (Config), the worker installs it by itself.`);
       }
@@ -179,4 +180,15 @@ function updateView(update) {
     default:
       return [];
   }
+}
+
+/**
+ * The threshold as it really applies: config.toml's value is clamped to the detected GPU memory
+ * only when some was detected (on first run); without a detection it is taken as set.
+ */
+function offeredText(status) {
+  const offered = formatGb(status.vramThresholdGb);
+  if (!(status.vramTotalGb > 0)) return `${offered}, as set: no GPU memory was detected, so nothing limits it (change it under Config)`;
+  if (status.vramThresholdGb > status.vramTotalGb) return `${offered}, more than the ${formatGb(status.vramTotalGb)} detected (change it under Config)`;
+  return `${offered} (change it under Config)`;
 }
