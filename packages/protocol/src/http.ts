@@ -108,7 +108,12 @@ export type CreateJobRequest = z.infer<typeof CreateJobRequest>;
 export type CreateJobInput = z.input<typeof CreateJobRequest>;
 
 export const MAX_BATCH_JOBS = 1000;
-export const CreateJobsBatch = z.object({ jobs: z.array(CreateJobRequest).min(1).max(MAX_BATCH_JOBS) });
+/** A client's idempotency key (`Idempotency-Key` header, or `key` in a batch entry). */
+export const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,200}$/, '1 to 200 printable ASCII characters without spaces');
+/** A batch entry: a job, and optionally its idempotency key (the same key and body answer the same job). */
+export const KeyedJobRequest = CreateJobRequest.extend({ key: optional(IdempotencyKey) });
+export type KeyedJobInput = z.input<typeof KeyedJobRequest>;
+export const CreateJobsBatch = z.object({ jobs: z.array(KeyedJobRequest).min(1).max(MAX_BATCH_JOBS) });
 
 export const JobProgress = z.object({
   phase: ProgressPhase,
@@ -169,6 +174,10 @@ export const JobView = z.object({
 });
 export type JobView = z.infer<typeof JobView>;
 
+/** The answer to POST /jobs/batch: one job per entry, in order; `created` counts the new ones. */
+export const CreateJobsBatchResult = z.object({ jobs: z.array(JobView), created: z.number() });
+export type CreateJobsBatchResult = z.infer<typeof CreateJobsBatchResult>;
+
 // ---------------------------------------------------------------- workers
 
 export const WorkerView = z.object({
@@ -197,3 +206,9 @@ export const StudioEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('pending'), requests: z.array(PendingRequestView) }),
 ]);
 export type StudioEvent = z.infer<typeof StudioEvent>;
+
+// ---------------------------------------------------------------- clients following many jobs
+
+export const JobLookupRequest = z.object({ ids: z.array(z.string().min(1).max(100)).min(1).max(MAX_BATCH_JOBS) });
+export const JobLookupResult = z.object({ jobs: z.array(JobView), missing: z.array(z.string()) });
+export type JobLookupResult = z.infer<typeof JobLookupResult>;

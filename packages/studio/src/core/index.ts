@@ -10,7 +10,7 @@ import { migrate } from './schema.ts';
 export * from './ports.ts';
 export * from './result.ts';
 export { Dispatcher, encodeOffer, DEFAULT_DISPATCHER_OPTIONS, type DispatcherOptions, type UploadedResult } from './dispatcher.ts';
-export { Jobs, type JobResult } from './jobs.ts';
+export { Jobs, ADMIN_OWNER, type JobResult, type JobSubmission, type Submitted } from './jobs.ts';
 export { ModelRegistry } from './models.ts';
 export { Registration } from './registration.ts';
 export { AdminAuth } from './admin-auth.ts';

@@ -1,6 +1,7 @@
 import { promptForTask, type CreateJobRequest, type JobStatus, type JobView, type ModelView } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from './dispatcher.ts';
+import { JobKeyStore } from './job-keys.ts';
 import type { JobRow } from './job-store.ts';
 import type { ModelRegistry } from './models.ts';
 import type { Ports } from './ports.ts';
@@ -10,6 +11,22 @@ import { jobView } from './views.ts';
 export interface JobsOptions {
   /** Retryable failures a job may have before it fails for good. */
   defaultMaxAttempts: number;
+}
+
+/** Who made a job when no API token did: the operator's admin token. */
+export const ADMIN_OWNER = 'admin';
+
+export interface JobSubmission {
+  request: CreateJobRequest;
+  /** The client's idempotency key: the same key (and body) answers the same job. */
+  key?: string;
+}
+
+export interface Submitted {
+  /** One job per entry, in entry order (a replayed entry answers the job it made before). */
+  jobs: JobView[];
+  /** How many of them were made by this call. */
+  created: number;
 }
 
 export type JobResult =
@@ -23,6 +40,7 @@ export class Jobs {
   private readonly models: ModelRegistry;
   private readonly opts: JobsOptions;
   private readonly log: Logger;
+  private readonly keys: JobKeyStore;
   private seq: number;
 
   constructor(ports: Ports, dispatcher: Dispatcher, models: ModelRegistry, opts: JobsOptions, log: Logger) {
@@ -31,6 +49,7 @@ export class Jobs {
     this.models = models;
     this.opts = opts;
     this.log = log;
+    this.keys = new JobKeyStore(ports.sql);
     this.seq = dispatcher.jobs.maxSeq();
   }
 
@@ -42,19 +61,58 @@ export class Jobs {
 
   /** Create several jobs in one transaction: all of them, or (on any bad entry) none. */
   createMany(requests: readonly CreateJobRequest[]): Result<JobView[]> {
+    const submitted = this.submit(ADMIN_OWNER, requests.map((request) => ({ request })));
+    return submitted.ok ? ok(submitted.value.jobs) : submitted;
+  }
+
+  /**
+   * Create jobs, each under an optional idempotency key: a key already used by this owner with the
+   * same body answers the job it made then (also across restarts; keys live in SQL), with a
+   * different body it is a 409. New jobs and their keys commit in one transaction, all or none.
+   */
+  submit(owner: string, entries: readonly JobSubmission[]): Result<Submitted> {
     const now = this.ports.clock.now();
-    const prepared: Array<{ request: CreateJobRequest; model: ModelView }> = [];
-    for (const [index, request] of requests.entries()) {
-      const model = this.models.resolve(request.model);
-      const where = requests.length > 1 ? `jobs[${index}]: ` : '';
-      if (!model.ok) return fail(model.error.status, model.error.code, where + model.error.message);
-      if (model.value.kind !== request.task.kind) {
-        return fail(400, 'kind_mismatch', `${where}model "${request.model}" makes ${model.value.kind} results but task.kind is "${request.task.kind}"`);
+    const where = (index: number) => (entries.length > 1 ? `jobs[${index}]: ` : '');
+    // Each entry is a job made earlier (a replay) or a slot in the list of jobs to make now.
+    const plan: Array<{ existing: string } | { fresh: number }> = [];
+    const fresh: Array<{ request: CreateJobRequest; model: ModelView; key?: { key: string; hash: string } }> = [];
+    const inBatch = new Map<string, { hash: string; index: number; slot: { existing: string } | { fresh: number } }>();
+    for (const [index, { request, key }] of entries.entries()) {
+      let keyed: { key: string; hash: string } | undefined;
+      if (key !== undefined) {
+        const hash = this.ports.crypto.sha256Hex(JSON.stringify(request));
+        const twin = inBatch.get(key);
+        if (twin) {
+          if (twin.hash !== hash) {
+            return fail(409, 'idempotency_conflict', `${where(index)}idempotency key "${key}" is also used by jobs[${twin.index}] with a different body; give each job its own key`);
+          }
+          plan.push(twin.slot);
+          continue;
+        }
+        const prior = this.keys.find(owner, key);
+        if (prior) {
+          if (prior.requestHash !== hash) {
+            return fail(409, 'idempotency_conflict', `${where(index)}idempotency key "${key}" was already used for job ${prior.jobId} with a different body; resend the same body to get that job back, or use a new key for a new job`);
+          }
+          const slot = { existing: prior.jobId };
+          plan.push(slot);
+          inBatch.set(key, { hash, index, slot });
+          continue;
+        }
+        keyed = { key, hash };
       }
-      prepared.push({ request, model: model.value });
+      const model = this.models.resolve(request.model);
+      if (!model.ok) return fail(model.error.status, model.error.code, where(index) + model.error.message);
+      if (model.value.kind !== request.task.kind) {
+        return fail(400, 'kind_mismatch', `${where(index)}model "${request.model}" makes ${model.value.kind} results but task.kind is "${request.task.kind}"`);
+      }
+      const slot = { fresh: fresh.length };
+      plan.push(slot);
+      if (keyed) inBatch.set(keyed.key, { hash: keyed.hash, index, slot });
+      fresh.push({ request, model: model.value, key: keyed });
     }
     const rows = this.ports.sql.transaction(() =>
-      prepared.map(({ request, model }) => {
+      fresh.map(({ request, model, key }) => {
         const id = `job-${this.ports.crypto.randomHex(8)}`;
         const row = {
           id,
@@ -73,19 +131,33 @@ export class Jobs {
           now,
         };
         this.dispatcher.jobs.insert(row);
+        if (key) this.keys.insert(owner, key.key, key.hash, id, now);
         return row;
       }),
     );
-    this.log.debug({ op: 'job', count: rows.length }, 'jobs created');
+    if (rows.length > 0) this.log.debug({ op: 'job', count: rows.length, replayed: entries.length - rows.length }, 'jobs created');
     for (const row of rows) this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate });
     // Read back after dispatch so the answer shows a job that was offered at once as claimed.
-    return ok(rows.map((row) => jobView(this.dispatcher.jobs.get(row.id) as JobRow)));
+    const ids = plan.map((slot) => ('existing' in slot ? slot.existing : (rows[slot.fresh] as { id: string }).id));
+    return ok({ jobs: ids.map((id) => jobView(this.dispatcher.jobs.get(id) as JobRow)), created: rows.length });
   }
 
   get(id: string): Result<JobView> {
     const row = this.dispatcher.jobs.get(id);
     if (!row) return fail(404, 'unknown_job', `job ${id} does not exist`);
     return ok(jobView(row, this.dispatcher.jobs.attempts(id)));
+  }
+
+  /** Several jobs by id (without their attempt history), for clients that follow a batch; unknown ids are listed apart. */
+  lookup(ids: readonly string[]): { jobs: JobView[]; missing: string[] } {
+    const jobs: JobView[] = [];
+    const missing: string[] = [];
+    for (const id of ids) {
+      const row = this.dispatcher.jobs.get(id);
+      if (row) jobs.push(jobView(row));
+      else missing.push(id);
+    }
+    return { jobs, missing };
   }
 
   list(filter: { status?: JobStatus; before?: number; limit?: number }): { jobs: JobView[]; nextBefore?: number } {

@@ -133,6 +133,19 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_held ON jobs (worker_id) WHERE status IN ('claimed', 'running');
   CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status IN ('claimed', 'running');
   `,
+  // Idempotent submission: a client's key (scoped to who sent it) names one job for good, so a
+  // retried POST answers the job it already made. The hash of the request body tells a retry from a
+  // reuse of the key for a different job.
+  `
+  CREATE TABLE job_keys (
+    owner TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, key)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -9,6 +9,7 @@ import type { Env, RouteDeps } from './routes/context.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { modelRoutes } from './routes/models.ts';
 import { registrationRoutes } from './routes/registration.ts';
+import { submitRoutes } from './routes/submit.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { workerRoutes } from './routes/workers.ts';
 
@@ -52,6 +53,7 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   api.route('/', registrationRoutes(deps));
   api.route('/', uploadRoutes(deps));
   api.route('/', workerRoutes(deps));
+  api.route('/', submitRoutes(deps));
   api.route('/', jobRoutes(deps));
   api.route('/', modelRoutes(deps));
   api.all('*', (c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}; see the README for the API`));
