@@ -2,6 +2,7 @@ import {
   API_PREFIX,
   type ApiError,
   type CreateJobInput,
+  type CreatedToken,
   type CreateJobsBatchResult,
   type JobLookupResult,
   type JobStatus,
@@ -10,6 +11,8 @@ import {
   type ModelEntryInput,
   type ModelView,
   type PendingRequestView,
+  type TokenScope,
+  type TokenView,
   type WorkerView,
 } from '@studio-worker/protocol';
 
@@ -178,6 +181,21 @@ export class StudioClient {
       if (Date.now() > deadline) throw new StudioApiError(0, 'timeout', `job ${id} is still ${job.status} after ${options.timeoutMs} ms`);
       await sleep(options.intervalMs ?? 1000, options.signal);
     }
+  }
+
+  // ------------------------------------------------------------ API tokens (admin)
+
+  /** Create a scoped token; the answer holds the token itself, shown this once. */
+  createToken(name: string, scope: TokenScope): Promise<CreatedToken> {
+    return this.json('POST', '/tokens', { name, scope });
+  }
+
+  async tokens(): Promise<TokenView[]> {
+    return (await this.json<{ tokens: TokenView[] }>('GET', '/tokens')).tokens;
+  }
+
+  revokeToken(id: string): Promise<TokenView> {
+    return this.json('POST', `/tokens/${encodeURIComponent(id)}/revoke`);
   }
 
   // ------------------------------------------------------------ workers

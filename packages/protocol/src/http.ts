@@ -212,3 +212,22 @@ export type StudioEvent = z.infer<typeof StudioEvent>;
 export const JobLookupRequest = z.object({ ids: z.array(z.string().min(1).max(100)).min(1).max(MAX_BATCH_JOBS) });
 export const JobLookupResult = z.object({ jobs: z.array(JobView), missing: z.array(z.string()) });
 export type JobLookupResult = z.infer<typeof JobLookupResult>;
+
+// ---------------------------------------------------------------- API tokens
+
+/** admin: everything; submit: create jobs, read/cancel its own jobs and their results; read: read-only. */
+export const TokenScope = z.enum(['admin', 'submit', 'read']);
+export type TokenScope = z.infer<typeof TokenScope>;
+export const CreateTokenRequest = z.object({ name: z.string().min(1).max(100), scope: TokenScope });
+export const TokenView = z.object({
+  id: z.string(),
+  name: z.string(),
+  scope: TokenScope,
+  createdAt: z.string(),
+  lastUsedAt: optional(z.string()),
+  revokedAt: optional(z.string()),
+});
+export type TokenView = z.infer<typeof TokenView>;
+/** The answer to creating a token: the only time the token itself is shown. */
+export const CreatedToken = TokenView.extend({ token: z.string() });
+export type CreatedToken = z.infer<typeof CreatedToken>;

@@ -1,5 +1,7 @@
 import type { Logger } from '@studio-worker/log';
+import { Access } from './access.ts';
 import { AdminAuth } from './admin-auth.ts';
+import { ApiTokens } from './api-tokens.ts';
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { Jobs, type JobsOptions } from './jobs.ts';
 import { ModelRegistry } from './models.ts';
@@ -10,10 +12,12 @@ import { migrate } from './schema.ts';
 export * from './ports.ts';
 export * from './result.ts';
 export { Dispatcher, encodeOffer, DEFAULT_DISPATCHER_OPTIONS, type DispatcherOptions, type UploadedResult } from './dispatcher.ts';
-export { Jobs, ADMIN_OWNER, type JobResult, type JobSubmission, type Submitted } from './jobs.ts';
+export { Jobs, type JobResult, type JobSubmission, type Submitted } from './jobs.ts';
 export { ModelRegistry } from './models.ts';
 export { Registration } from './registration.ts';
 export { AdminAuth } from './admin-auth.ts';
+export { ApiTokens } from './api-tokens.ts';
+export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
 export { jobView, workerView, resultPath } from './views.ts';
 export { decideAfterClaim } from './retry-policy.ts';
@@ -34,6 +38,8 @@ export interface StudioCore {
   models: ModelRegistry;
   registration: Registration;
   admin: AdminAuth;
+  tokens: ApiTokens;
+  access: Access;
   options: CoreOptions;
 }
 
@@ -44,12 +50,16 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
   const dispatcher = new Dispatcher(ports, opts, log.child({ module: 'dispatcher' }));
   const models = new ModelRegistry(ports);
   models.seed();
+  const admin = new AdminAuth(ports);
+  const tokens = new ApiTokens(ports);
   return {
     dispatcher,
     models,
     jobs: new Jobs(ports, dispatcher, models, opts, log.child({ module: 'jobs' })),
     registration: new Registration(ports, dispatcher, opts, log.child({ module: 'registration' })),
-    admin: new AdminAuth(ports),
+    admin,
+    tokens,
+    access: new Access(ports.sql, admin, tokens),
     options: opts,
   };
 }

@@ -1,7 +1,8 @@
 import { promptForTask, type CreateJobRequest, type JobStatus, type JobView, type ModelView } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from './dispatcher.ts';
-import { JobKeyStore } from './job-keys.ts';
+import type { Caller } from './access.ts';
+import { ADMIN_OWNER, JobKeyStore } from './job-keys.ts';
 import type { JobRow } from './job-store.ts';
 import type { ModelRegistry } from './models.ts';
 import type { Ports } from './ports.ts';
@@ -12,9 +13,6 @@ export interface JobsOptions {
   /** Retryable failures a job may have before it fails for good. */
   defaultMaxAttempts: number;
 }
-
-/** Who made a job when no API token did: the operator's admin token. */
-export const ADMIN_OWNER = 'admin';
 
 export interface JobSubmission {
   request: CreateJobRequest;
@@ -132,6 +130,7 @@ export class Jobs {
         };
         this.dispatcher.jobs.insert(row);
         if (key) this.keys.insert(owner, key.key, key.hash, id, now);
+        if (owner !== ADMIN_OWNER) this.keys.own(id, owner);
         return row;
       }),
     );
@@ -148,13 +147,16 @@ export class Jobs {
     return ok(jobView(row, this.dispatcher.jobs.attempts(id)));
   }
 
-  /** Several jobs by id (without their attempt history), for clients that follow a batch; unknown ids are listed apart. */
-  lookup(ids: readonly string[]): { jobs: JobView[]; missing: string[] } {
+  /**
+   * Several jobs by id (without their attempt history), for clients that follow a batch; unknown
+   * ids are listed apart. A submit-scoped caller sees only its own jobs (the others are unknown).
+   */
+  lookup(ids: readonly string[], caller: Caller): { jobs: JobView[]; missing: string[] } {
     const jobs: JobView[] = [];
     const missing: string[] = [];
     for (const id of ids) {
       const row = this.dispatcher.jobs.get(id);
-      if (row) jobs.push(jobView(row));
+      if (row && (caller.scope !== 'submit' || this.keys.ownerOf(id) === caller.owner)) jobs.push(jobView(row));
       else missing.push(id);
     }
     return { jobs, missing };

@@ -146,6 +146,23 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (owner, key)
   );
   `,
+  // Scoped API tokens (admin | submit | read), stored as hashes; and which token made a job, for
+  // the submit scope's "its own jobs" (jobs the admin token made have no row here).
+  `
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE TABLE job_owners (
+    job_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -10,6 +10,8 @@ import { jobRoutes } from './routes/jobs.ts';
 import { modelRoutes } from './routes/models.ts';
 import { registrationRoutes } from './routes/registration.ts';
 import { submitRoutes } from './routes/submit.ts';
+import { authenticate } from './routes/access.ts';
+import { tokenRoutes } from './routes/tokens.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { workerRoutes } from './routes/workers.ts';
 
@@ -47,6 +49,7 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
     })(c, next);
   });
 
+  api.use('*', authenticate(deps));
   api.get('/health', (c) =>
     c.json({ ok: true, version: info.version, workersOnline: deps.core.dispatcher.sessionCount() }),
   );
@@ -56,6 +59,7 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   api.route('/', submitRoutes(deps));
   api.route('/', jobRoutes(deps));
   api.route('/', modelRoutes(deps));
+  api.route('/', tokenRoutes(deps));
   api.all('*', (c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}; see the README for the API`));
 
   app.route(API_PREFIX, api);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { StudioApiError, StudioClient } from '@studio-worker/client';
-import { JOB_STATUSES, ModelEntry, type CreateJobInput, type JobStatus, type JobView } from '@studio-worker/protocol';
+import { JOB_STATUSES, ModelEntry, TokenScope, type CreateJobInput, type JobStatus, type JobView } from '@studio-worker/protocol';
 import { EXIT, runBackfill, type Io } from './backfill.ts';
 import { assetPath, saveResult, withExt } from './results.ts';
 
@@ -14,6 +14,7 @@ export function registerClientCommands(program: Command, io: Io = { stdout: proc
   const jobs = withConnection(program.command('jobs').description('submit, follow and fetch jobs on a running studio'));
   const workers = withConnection(program.command('workers').description("the studio's workers and pending registrations"));
   const models = withConnection(program.command('models').description("the studio's model registry"));
+  const tokens = withConnection(program.command('tokens').description('scoped API tokens for scripts and integrations (admin)'));
 
   jobs
     .command('submit')
@@ -178,6 +179,29 @@ export function registerClientCommands(program: Command, io: Io = { stdout: proc
     .command('enable')
     .argument('<id>')
     .action(async (id: string, _opts, cmd: Command) => print(io, await clientFor(cmd).enableModel(id), { json: true }));
+
+  tokens
+    .command('create')
+    .description('create a token and print it once: admin (everything), submit (make jobs, read/cancel its own, fetch their results) or read')
+    .addOption(new Option('--scope <scope>', 'what the token may do').choices([...TokenScope.options]).makeOptionMandatory())
+    .requiredOption('--name <name>', 'what the token is for (shown in lists)')
+    .action(async (opts, cmd: Command) => {
+      const created = await clientFor(cmd).createToken(opts.name, opts.scope);
+      if (jsonOutput(cmd)) return void io.stdout.write(`${JSON.stringify(created, null, 2)}\n`);
+      io.stdout.write(`${created.token}\n`);
+      io.stderr.write(`token ${created.id} (${created.scope}) printed above; it is shown only this once\n`);
+    });
+  tokens
+    .command('list')
+    .action(async (_opts, cmd: Command) => {
+      const all = await clientFor(cmd).tokens();
+      if (jsonOutput(cmd)) return void io.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+      for (const t of all) io.stdout.write(`${t.id}\t${t.scope}\t${t.name}\tcreated ${t.createdAt}\tlast used ${t.lastUsedAt ?? 'never'}${t.revokedAt ? `\trevoked ${t.revokedAt}` : ''}\n`);
+    });
+  tokens
+    .command('revoke')
+    .argument('<id>')
+    .action(async (id: string, _opts, cmd: Command) => print(io, await clientFor(cmd).revokeToken(id), { json: true }));
 }
 
 /** --url, --token and --json on a command group (its subcommands read them with optsWithGlobals). */

@@ -3,7 +3,8 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from '@studio-worker/log';
 import type { RateLimiter, StudioCore } from '../../core/index.ts';
 import type { AssetStore } from '../assets.ts';
-import { bearer, errorResponse } from '../http-errors.ts';
+import { errorResponse } from '../http-errors.ts';
+import { callerOf } from './access.ts';
 
 /** What every route module gets. */
 export interface RouteDeps {
@@ -19,11 +20,14 @@ export interface RouteDeps {
 
 export type Env = { Bindings: HttpBindings };
 
-/** Admin routes need the operator's bearer token. */
-export function requireAdmin(deps: RouteDeps): MiddlewareHandler<Env> {
+/**
+ * Operator routes need the admin token or an API token; `authenticate` (access.ts) has already
+ * checked that token's scope for this route.
+ */
+export function requireAdmin(_deps: RouteDeps): MiddlewareHandler<Env> {
   return async (c, next) => {
-    if (!deps.core.admin.verify(bearer(c))) {
-      return errorResponse(c, 401, 'unauthorized', 'send the admin token as "Authorization: Bearer <token>" (printed when the studio first started, or set STUDIO_ADMIN_TOKEN)');
+    if (!callerOf(c)) {
+      return errorResponse(c, 401, 'unauthorized', 'send the admin token or an API token as "Authorization: Bearer <token>" (the admin token was printed when the studio first started, or set STUDIO_ADMIN_TOKEN)');
     }
     await next();
   };

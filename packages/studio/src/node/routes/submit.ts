@@ -1,7 +1,8 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
+import type { Caller } from '../../core/index.ts';
 import { CreateJobRequest, CreateJobsBatch, IdempotencyKey, JobLookupRequest } from '@studio-worker/protocol';
-import { ADMIN_OWNER } from '../../core/index.ts';
 import { errorResponse, fromError, readJson } from '../http-errors.ts';
+import { callerOf } from './access.ts';
 import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 
 /**
@@ -21,7 +22,7 @@ export function submitRoutes(deps: RouteDeps): Hono<Env> {
     if (key && !key.success) return errorResponse(c, 400, 'invalid_request', 'the Idempotency-Key header must be 1 to 200 printable ASCII characters without spaces');
     const body = await readJson(c, CreateJobRequest);
     if (!body.ok) return body.response;
-    const submitted = jobs.submit(ADMIN_OWNER, [{ request: body.value, key: key?.data }]);
+    const submitted = jobs.submit(owner(c), [{ request: body.value, key: key?.data }]);
     if (!submitted.ok) return fromError(c, submitted.error);
     if (submitted.value.created === 0) c.header('idempotent-replayed', 'true');
     return c.json(submitted.value.jobs[0], submitted.value.created === 0 ? 200 : 201);
@@ -32,7 +33,7 @@ export function submitRoutes(deps: RouteDeps): Hono<Env> {
     const body = await readJson(c, CreateJobsBatch);
     if (!body.ok) return body.response;
     const submitted = jobs.submit(
-      ADMIN_OWNER,
+      owner(c),
       body.value.jobs.map(({ key, ...request }) => ({ request, key })),
     );
     if (!submitted.ok) return fromError(c, submitted.error);
@@ -42,8 +43,14 @@ export function submitRoutes(deps: RouteDeps): Hono<Env> {
   app.post('/jobs/lookup', async (c) => {
     const body = await readJson(c, JobLookupRequest);
     if (!body.ok) return body.response;
-    return c.json(jobs.lookup(body.value.ids));
+    const caller = callerOf(c) as Caller;
+    return c.json(jobs.lookup(body.value.ids, caller));
   });
 
   return app;
+}
+
+/** Jobs and idempotency keys are filed under the caller that made them (requireAdmin ran, so there is one). */
+function owner(c: Context): string {
+  return (callerOf(c) as Caller).owner;
 }
