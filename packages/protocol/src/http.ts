@@ -231,3 +231,53 @@ export type TokenView = z.infer<typeof TokenView>;
 /** The answer to creating a token: the only time the token itself is shown. */
 export const CreatedToken = TokenView.extend({ token: z.string() });
 export type CreatedToken = z.infer<typeof CreatedToken>;
+
+// ---------------------------------------------------------------- job events: webhooks and the SSE stream
+
+export const WebhookEventStatus = z.enum(['done', 'failed', 'cancelled']);
+export const CreateWebhookRequest = z.object({
+  /** https, or http to a loopback address (local receivers, tests). */
+  url: z.string().url().max(2000),
+  /** Which job endings are delivered (default: all three). */
+  events: z.array(WebhookEventStatus).min(1).default(['done', 'failed', 'cancelled']),
+});
+export const WebhookView = z.object({
+  id: z.string(),
+  url: z.string(),
+  events: z.array(WebhookEventStatus),
+  createdAt: z.string(),
+  pending: z.number(),
+  delivered: z.number(),
+  failed: z.number(),
+});
+export type WebhookView = z.infer<typeof WebhookView>;
+/** The answer to creating a webhook: the only time its signing secret is shown. */
+export const CreatedWebhook = WebhookView.extend({ secret: z.string() });
+export type CreatedWebhook = z.infer<typeof CreatedWebhook>;
+export const WebhookDeliveryView = z.object({
+  id: z.number(),
+  eventId: z.string(),
+  jobId: z.string(),
+  type: z.string(),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  attempts: z.number(),
+  nextAt: optional(z.string()),
+  createdAt: z.string(),
+  deliveredAt: optional(z.string()),
+  lastStatus: optional(z.number()),
+  lastError: optional(z.string()),
+});
+export type WebhookDeliveryView = z.infer<typeof WebhookDeliveryView>;
+
+/** One job event, as a webhook body and as the `data` of a server-sent event. */
+export const JobEvent = z.object({
+  /** `evt_<n>`: the same event always has the same id (deduplicate deliveries by it). */
+  id: z.string(),
+  type: z.string(),
+  jobId: z.string(),
+  status: JobStatus,
+  at: z.string(),
+  /** The job as it is when the event is sent (terminal events only). */
+  job: optional(JobView),
+});
+export type JobEvent = z.infer<typeof JobEvent>;

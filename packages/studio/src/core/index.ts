@@ -2,6 +2,7 @@ import type { Logger } from '@studio-worker/log';
 import { Access } from './access.ts';
 import { AdminAuth } from './admin-auth.ts';
 import { ApiTokens } from './api-tokens.ts';
+import { Webhooks } from './webhooks.ts';
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { Jobs, type JobsOptions } from './jobs.ts';
 import { ModelRegistry } from './models.ts';
@@ -17,6 +18,7 @@ export { ModelRegistry } from './models.ts';
 export { Registration } from './registration.ts';
 export { AdminAuth } from './admin-auth.ts';
 export { ApiTokens } from './api-tokens.ts';
+export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
 export { jobView, workerView, resultPath } from './views.ts';
@@ -40,6 +42,7 @@ export interface StudioCore {
   admin: AdminAuth;
   tokens: ApiTokens;
   access: Access;
+  webhooks: Webhooks;
   options: CoreOptions;
 }
 
@@ -60,6 +63,7 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     admin,
     tokens,
     access: new Access(ports.sql, admin, tokens),
+    webhooks: new Webhooks(ports, dispatcher.jobs),
     options: opts,
   };
 }

@@ -163,6 +163,54 @@ const MIGRATIONS: readonly string[] = [
     owner TEXT NOT NULL
   );
   `,
+  // Job events for integrations: every status change, written by triggers in the transaction that
+  // made it (so no code path can forget one, on either host). The server-sent events stream reads
+  // them by id (Last-Event-ID); terminal ones fan out into the webhook outbox, also by trigger, so
+  // a delivery exists exactly when its event does.
+  `
+  CREATE TABLE job_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE TRIGGER job_event_on_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO job_events (job_id, status, at) VALUES (NEW.id, NEW.status, NEW.updated_at);
+  END;
+  CREATE TRIGGER job_event_on_status AFTER UPDATE OF status ON jobs WHEN NEW.status <> OLD.status BEGIN
+    INSERT INTO job_events (job_id, status, at) VALUES (NEW.id, NEW.status, NEW.updated_at);
+  END;
+
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    -- JSON list of the statuses that are delivered (terminal ones only)
+    events TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    deleted_at INTEGER
+  );
+  CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    -- pending | delivered | failed (gave up after the retry window)
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    UNIQUE (webhook_id, event_id)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE status = 'pending';
+  CREATE TRIGGER webhook_outbox AFTER INSERT ON job_events WHEN NEW.status IN ('done', 'failed', 'cancelled') BEGIN
+    INSERT INTO webhook_deliveries (webhook_id, event_id, next_at, created_at)
+      SELECT id, NEW.id, NEW.at, NEW.at FROM webhooks
+      WHERE deleted_at IS NULL AND EXISTS (SELECT 1 FROM json_each(webhooks.events) WHERE value = NEW.status);
+  END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

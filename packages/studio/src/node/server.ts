@@ -12,6 +12,7 @@ import { REALTIME_PATH, RealtimeHub } from './realtime.ts';
 import { NodeSql } from './sqlite.ts';
 import { CommittedChannel } from './committed-channel.ts';
 import { WorkerSockets } from './worker-sockets.ts';
+import { startWebhookSender } from './webhook-sender.ts';
 import { STUDIO_VERSION } from './version.ts';
 
 export interface StudioOptions {
@@ -89,6 +90,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
 
   const ticker = setInterval(() => (core as StudioCore).dispatcher.tick(), 1000);
   const pruner = setInterval(() => (core as StudioCore).dispatcher.pruneLogs(), 10 * 60_000);
+  const webhookSender = startWebhookSender(core, log.child({ module: 'webhooks' }), () => sql.commit());
   log.info({ op: 'start', url, dataDir: options.dataDir, version: STUDIO_VERSION }, 'studio listening');
 
   let closed = false;
@@ -103,6 +105,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
       closed = true;
       clearInterval(ticker);
       clearInterval(pruner);
+      await webhookSender.stop();
       sockets.closeAll();
       hub.close();
       await new Promise<void>((resolve) => {
