@@ -163,21 +163,23 @@ const MIGRATIONS: readonly string[] = [
     owner TEXT NOT NULL
   );
   `,
-  // Job events for integrations: every status change, written by triggers in the transaction that
-  // made it (so no code path can forget one, on either host). The server-sent events stream reads
-  // them by id (Last-Event-ID); terminal ones fan out into the webhook outbox, also by trigger, so
-  // a delivery exists exactly when its event does.
+  // Job events for integrations: every ending of a job (done, failed, cancelled; again after an
+  // operator retry), written by a trigger in the transaction that ended it, so no code path can
+  // forget one, on either host. Only endings: one row per job keeps the hot path cheap (every
+  // status change would double the SQL work per job). The server-sent events stream reads them by
+  // id (Last-Event-ID); they fan out into the webhook outbox, also by trigger, so a delivery exists
+  // exactly when its event does.
   `
+  -- A rowid key (no AUTOINCREMENT: that costs a second write per event); ids only grow as long as
+  -- the newest event is never deleted, which pruning by age respects.
   CREATE TABLE job_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     job_id TEXT NOT NULL,
     status TEXT NOT NULL,
     at INTEGER NOT NULL
   );
-  CREATE TRIGGER job_event_on_insert AFTER INSERT ON jobs BEGIN
-    INSERT INTO job_events (job_id, status, at) VALUES (NEW.id, NEW.status, NEW.updated_at);
-  END;
-  CREATE TRIGGER job_event_on_status AFTER UPDATE OF status ON jobs WHEN NEW.status <> OLD.status BEGIN
+  CREATE TRIGGER job_event_on_end AFTER UPDATE OF status ON jobs
+  WHEN NEW.status IN ('done', 'failed', 'cancelled') AND NEW.status <> OLD.status BEGIN
     INSERT INTO job_events (job_id, status, at) VALUES (NEW.id, NEW.status, NEW.updated_at);
   END;
 
@@ -205,7 +207,7 @@ const MIGRATIONS: readonly string[] = [
     UNIQUE (webhook_id, event_id)
   );
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE status = 'pending';
-  CREATE TRIGGER webhook_outbox AFTER INSERT ON job_events WHEN NEW.status IN ('done', 'failed', 'cancelled') BEGIN
+  CREATE TRIGGER webhook_outbox AFTER INSERT ON job_events BEGIN
     INSERT INTO webhook_deliveries (webhook_id, event_id, next_at, created_at)
       SELECT id, NEW.id, NEW.at, NEW.at FROM webhooks
       WHERE deleted_at IS NULL AND EXISTS (SELECT 1 FROM json_each(webhooks.events) WHERE value = NEW.status);
