@@ -13,6 +13,7 @@ import { submitRoutes } from './routes/submit.ts';
 import { authenticate } from './routes/access.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { eventRoutes } from './routes/events.ts';
+import { openApiRoutes } from './routes/openapi.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { workerRoutes } from './routes/workers.ts';
 
@@ -62,6 +63,7 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   api.route('/', modelRoutes(deps));
   api.route('/', tokenRoutes(deps));
   api.route('/', eventRoutes(deps));
+  api.route('/', openApiRoutes(deps, info.version));
   api.all('*', (c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}; see the README for the API`));
 
   app.route(API_PREFIX, api);
