@@ -3,6 +3,7 @@ import { Access } from './access.ts';
 import { AdminAuth } from './admin-auth.ts';
 import { ApiTokens } from './api-tokens.ts';
 import { Webhooks } from './webhooks.ts';
+import { MetricsSource } from './metrics.ts';
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { Jobs, type JobsOptions } from './jobs.ts';
 import { ModelRegistry } from './models.ts';
@@ -18,6 +19,7 @@ export { ModelRegistry } from './models.ts';
 export { Registration } from './registration.ts';
 export { AdminAuth } from './admin-auth.ts';
 export { ApiTokens } from './api-tokens.ts';
+export { MetricsSource, type MetricsSnapshot } from './metrics.ts';
 export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
@@ -43,6 +45,7 @@ export interface StudioCore {
   tokens: ApiTokens;
   access: Access;
   webhooks: Webhooks;
+  metrics: MetricsSource;
   options: CoreOptions;
 }
 
@@ -64,6 +67,7 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     tokens,
     access: new Access(ports.sql, admin, tokens),
     webhooks: new Webhooks(ports, dispatcher.jobs),
+    metrics: new MetricsSource(ports, dispatcher),
     options: opts,
   };
 }

@@ -93,6 +93,7 @@ export const API_ROUTES: readonly RouteDoc[] = [
   { method: 'post', path: '/webhooks', summary: 'Add a webhook endpoint; the answer is the only time its signing secret is shown', auth: 'admin', body: CreateWebhookRequest, response: CreatedWebhook, status: 201 },
   { method: 'delete', path: '/webhooks/{id}', summary: 'Remove a webhook endpoint (pending deliveries are dropped)', auth: 'admin', response: Ok },
   { method: 'get', path: '/webhooks/{id}/deliveries', summary: 'Deliveries of an endpoint, newest first', auth: 'admin', query: { status: 'pending | delivered | failed', limit: '1 to 1000' }, response: z.array(WebhookDeliveryView) },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics: open jobs by model and status, workers online by engine, endings, attempts, dispatch latency, upload bytes', auth: 'read', response: 'text/plain' },
   { method: 'get', path: '/events', summary: 'Server-sent events of job endings (event: job, data: JobEvent); resume with Last-Event-ID or ?after=<n>', auth: 'read', query: { after: 'event number to start after' }, response: 'text/event-stream' },
 ];
 

@@ -14,6 +14,7 @@ import { authenticate } from './routes/access.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { eventRoutes } from './routes/events.ts';
 import { openApiRoutes } from './routes/openapi.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { workerRoutes } from './routes/workers.ts';
 
@@ -64,6 +65,7 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   api.route('/', tokenRoutes(deps));
   api.route('/', eventRoutes(deps));
   api.route('/', openApiRoutes(deps, info.version));
+  api.route('/', metricsRoutes(deps));
   api.all('*', (c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}; see the README for the API`));
 
   app.route(API_PREFIX, api);
