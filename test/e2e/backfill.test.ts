@@ -8,10 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { JobView } from '@studio-worker/protocol';
-import { Proc, ROOT, startApprovedWorkers, startStudioProcess, type StudioProc } from '../helpers/processes.ts';
+import { startApprovedWorkers, startStudioProcess, studioCli, type Proc, type StudioProc } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const STUDIO_BIN = join(ROOT, 'packages', 'studio', 'bin', 'studio.js');
 const JOBS = 60;
 let dir: string;
 let studio: StudioProc;
@@ -31,9 +30,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function cli(args: string[]): Proc {
-  return new Proc('studio-cli', [STUDIO_BIN, ...args], { STUDIO_URL: studio.url, STUDIO_TOKEN: studio.api.token });
-}
+const cli = (args: string[]) => studioCli(studio, args);
 
 function filesUnder(root: string): string[] {
   return readdirSync(root, { recursive: true, withFileTypes: true })

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TokenView } from '@studio-worker/protocol';
-import { Proc, ROOT, startStudioProcess, type StudioProc } from '../helpers/processes.ts';
+import { runStudioCli, startStudioProcess, type StudioProc } from '../helpers/processes.ts';
 
 let dir: string;
 let studio: StudioProc;
@@ -23,11 +23,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(args: string[]): Promise<{ code: number | null; output: string }> {
-  const proc = new Proc('studio-cli', [join(ROOT, 'packages/studio/bin/studio.js'), ...args], { STUDIO_URL: studio.url, STUDIO_TOKEN: studio.api.token });
-  const { code } = await proc.exited;
-  return { code, output: proc.output };
-}
+const cli = (args: string[]) => runStudioCli(studio, args);
 
 async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const res = await studio.api.request(method, path, body, token);

@@ -189,3 +189,15 @@ export async function startApprovedWorkers(studio: StudioProc, dir: string, name
   await waitFor(`${names.length} workers online`, async () => (await studio.api.workers()).filter((w) => w.state === 'online').length >= names.length);
   return procs;
 }
+
+/** A `studio …` client command (jobs, tokens, gc, backup …) as a process, pointed at a running studio. */
+export function studioCli(studio: StudioProc, args: string[]): Proc {
+  return new Proc('studio-cli', [STUDIO_BIN, ...args], { STUDIO_URL: studio.url, STUDIO_TOKEN: studio.api.token });
+}
+
+/** Run a `studio …` command to its end. */
+export async function runStudioCli(studio: StudioProc, args: string[]): Promise<{ code: number | null; output: string }> {
+  const proc = studioCli(studio, args);
+  const { code } = await proc.exited;
+  return { code, output: proc.output };
+}

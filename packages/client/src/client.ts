@@ -3,6 +3,10 @@ import {
   type ApiError,
   type CreateJobInput,
   type CreatedToken,
+  type CreatedWebhook,
+  type StorageView,
+  type WebhookDeliveryView,
+  type WebhookView,
   type CreateJobsBatchResult,
   type JobLookupResult,
   type JobStatus,
@@ -196,6 +200,33 @@ export class StudioClient {
 
   revokeToken(id: string): Promise<TokenView> {
     return this.json('POST', `/tokens/${encodeURIComponent(id)}/revoke`);
+  }
+
+  // ------------------------------------------------------------ webhooks, retention (admin)
+
+  createWebhook(url: string, events?: Array<'done' | 'failed' | 'cancelled'>): Promise<CreatedWebhook> {
+    return this.json('POST', '/webhooks', events ? { url, events } : { url });
+  }
+
+  async webhooks(): Promise<WebhookView[]> {
+    return (await this.json<{ webhooks: WebhookView[] }>('GET', '/webhooks')).webhooks;
+  }
+
+  deleteWebhook(id: string): Promise<{ ok: true; id: string }> {
+    return this.json('DELETE', `/webhooks/${encodeURIComponent(id)}`);
+  }
+
+  deliveries(webhookId: string, status?: 'pending' | 'delivered' | 'failed'): Promise<WebhookDeliveryView[]> {
+    return this.json('GET', `/webhooks/${encodeURIComponent(webhookId)}/deliveries${status ? `?status=${status}` : ''}`);
+  }
+
+  storage(): Promise<StorageView> {
+    return this.json('GET', '/storage');
+  }
+
+  /** Run the retention now (default: the studio's configured age). */
+  gc(olderThanDays?: number): Promise<StorageView & { olderThanDays: number; expiredJobs: number; freedBytes: number; prunedEvents: number }> {
+    return this.json('POST', '/gc', olderThanDays === undefined ? {} : { olderThanDays });
   }
 
   // ------------------------------------------------------------ workers

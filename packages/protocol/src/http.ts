@@ -170,6 +170,8 @@ export const JobView = z.object({
   updatedAt: z.string(),
   notBefore: optional(z.string()),
   result: optional(JobResultView),
+  /** When the retention policy deleted the result (the job itself is kept). */
+  resultExpiredAt: optional(z.string()),
   attempts: optional(z.array(AttemptView)),
 });
 export type JobView = z.infer<typeof JobView>;
@@ -281,3 +283,15 @@ export const JobEvent = z.object({
   job: optional(JobView),
 });
 export type JobEvent = z.infer<typeof JobEvent>;
+
+// ---------------------------------------------------------------- retention
+
+export const GcRequest = z.object({ olderThanDays: optional(z.number().min(0)) });
+export const StorageView = z.object({
+  resultFiles: z.number(),
+  resultBytes: z.number(),
+  jsonResults: z.number(),
+  expiredJobs: z.number(),
+  retentionDays: z.number().nullable(),
+});
+export type StorageView = z.infer<typeof StorageView>;

@@ -4,6 +4,7 @@ import { AdminAuth } from './admin-auth.ts';
 import { ApiTokens } from './api-tokens.ts';
 import { Webhooks } from './webhooks.ts';
 import { MetricsSource } from './metrics.ts';
+import { Retention } from './retention.ts';
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { Jobs, type JobsOptions } from './jobs.ts';
 import { ModelRegistry } from './models.ts';
@@ -20,6 +21,7 @@ export { Registration } from './registration.ts';
 export { AdminAuth } from './admin-auth.ts';
 export { ApiTokens } from './api-tokens.ts';
 export { MetricsSource, type MetricsSnapshot } from './metrics.ts';
+export { Retention, type GcReport, type StorageReport } from './retention.ts';
 export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
@@ -46,6 +48,7 @@ export interface StudioCore {
   access: Access;
   webhooks: Webhooks;
   metrics: MetricsSource;
+  retention: Retention;
   options: CoreOptions;
 }
 
@@ -68,6 +71,7 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     access: new Access(ports.sql, admin, tokens),
     webhooks: new Webhooks(ports, dispatcher.jobs),
     metrics: new MetricsSource(ports, dispatcher),
+    retention: new Retention(ports),
     options: opts,
   };
 }

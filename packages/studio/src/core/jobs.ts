@@ -177,6 +177,7 @@ export class Jobs {
     const row = this.dispatcher.jobs.get(id);
     if (!row) return fail(404, 'unknown_job', `job ${id} does not exist`);
     if (row.status !== 'done') return fail(409, 'not_done', `job ${id} is ${row.status}; a result exists once it is done`);
+    if (row.result_type === 'expired') return fail(410, 'result_expired', `the result of job ${id} was deleted by the studio's retention policy; submit the job again to make a new one`);
     if (row.result_type === 'file' && row.result_file) {
       return ok({ type: 'file', fileName: row.result_file, ext: row.result_ext ?? 'bin', bytes: row.result_bytes ?? 0 });
     }

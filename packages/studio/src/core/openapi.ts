@@ -11,6 +11,7 @@ import {
   CreateJobsBatchResult,
   CreateTokenRequest,
   CreateWebhookRequest,
+  GcRequest,
   JobLookupRequest,
   JobLookupResult,
   JobView,
@@ -21,6 +22,7 @@ import {
   RegisterRequestCreated,
   RegistrationPoll,
   RejectRequestBody,
+  StorageView,
   TokenView,
   WebhookDeliveryView,
   WebhookView,
@@ -94,6 +96,8 @@ export const API_ROUTES: readonly RouteDoc[] = [
   { method: 'delete', path: '/webhooks/{id}', summary: 'Remove a webhook endpoint (pending deliveries are dropped)', auth: 'admin', response: Ok },
   { method: 'get', path: '/webhooks/{id}/deliveries', summary: 'Deliveries of an endpoint, newest first', auth: 'admin', query: { status: 'pending | delivered | failed', limit: '1 to 1000' }, response: z.array(WebhookDeliveryView) },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics: open jobs by model and status, workers online by engine, endings, attempts, dispatch latency, upload bytes', auth: 'read', response: 'text/plain' },
+  { method: 'get', path: '/storage', summary: 'Disk use of results and the retention setting', auth: 'read', response: StorageView },
+  { method: 'post', path: '/gc', summary: 'Run the retention now: delete results older than olderThanDays (default: the configured retention); jobs stay, marked expired', auth: 'admin', body: GcRequest, response: StorageView.extend({ olderThanDays: z.number(), expiredJobs: z.number(), freedBytes: z.number(), prunedEvents: z.number() }) },
   { method: 'get', path: '/events', summary: 'Server-sent events of job endings (event: job, data: JobEvent); resume with Last-Event-ID or ?after=<n>', auth: 'read', query: { after: 'event number to start after' }, response: 'text/event-stream' },
 ];
 

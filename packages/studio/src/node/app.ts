@@ -15,6 +15,7 @@ import { tokenRoutes } from './routes/tokens.ts';
 import { eventRoutes } from './routes/events.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { storageRoutes } from './routes/storage.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { workerRoutes } from './routes/workers.ts';
 
@@ -30,6 +31,8 @@ const STATIC_TYPES: Record<string, string> = {
 
 export interface AppInfo {
   version: string;
+  /** Results older than this many days are deleted (undefined: kept forever). */
+  retentionDays?: number;
 }
 
 /** The studio's HTTP surface: the API under /graphics/api, the dashboard at /. */
@@ -66,6 +69,7 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   api.route('/', eventRoutes(deps));
   api.route('/', openApiRoutes(deps, info.version));
   api.route('/', metricsRoutes(deps));
+  api.route('/', storageRoutes(deps, info.retentionDays));
   api.all('*', (c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}; see the README for the API`));
 
   app.route(API_PREFIX, api);

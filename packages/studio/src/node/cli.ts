@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { silentLogger } from '@studio-worker/log';
 import { createStudioCore } from '../core/index.ts';
+import { registerDataCommands } from './backup.ts';
 import { registerClientCommands } from './client-cli/index.ts';
 import { nodeCrypto } from './crypto.ts';
 import { startStudio } from './server.ts';
@@ -35,13 +36,15 @@ program
   .option('--lease-seconds <n>', 'how long a claim lives without a heartbeat from its worker', positiveNumber('--lease-seconds'), 30)
   .option('--max-attempts <n>', 'retryable failures before a job fails for good', positiveNumber('--max-attempts'), 3)
   .option('--max-upload-mb <n>', 'largest result file accepted', positiveNumber('--max-upload-mb'), 256)
-  .action(async (opts: { port: number; host: string; dataDir: string; leaseSeconds: number; maxAttempts: number; maxUploadMb: number }) => {
+  .option('--retention-days <n>', 'delete results older than this (jobs stay, marked expired); default: keep forever', positiveNumber('--retention-days'), process.env.STUDIO_RETENTION_DAYS ? Number(process.env.STUDIO_RETENTION_DAYS) : undefined)
+  .action(async (opts: { port: number; host: string; dataDir: string; leaseSeconds: number; maxAttempts: number; maxUploadMb: number; retentionDays?: number }) => {
     const studio = await startStudio({
       port: opts.port,
       host: opts.host,
       dataDir: resolve(opts.dataDir),
       core: { leaseMs: opts.leaseSeconds * 1000, defaultMaxAttempts: Math.round(opts.maxAttempts) },
       maxUploadBytes: Math.round(opts.maxUploadMb * 1024 * 1024),
+      retentionDays: opts.retentionDays,
     });
     printAdminToken(studio.url, studio.generatedAdminToken);
     process.stderr.write(`studio ${STUDIO_VERSION} listening on ${studio.url} (dashboard: ${studio.url}/)\n`);
@@ -70,6 +73,7 @@ program
   });
 
 registerClientCommands(program);
+registerDataCommands(program);
 
 /** The generated admin token is shown once, on the terminal (never in the log). */
 export function printAdminToken(url: string, token: string | undefined): void {

@@ -12,7 +12,7 @@ import { REALTIME_PATH, RealtimeHub } from './realtime.ts';
 import { NodeSql } from './sqlite.ts';
 import { CommittedChannel } from './committed-channel.ts';
 import { WorkerSockets } from './worker-sockets.ts';
-import { startWebhookSender } from './webhook-sender.ts';
+import { startBackground } from './background.ts';
 import { STUDIO_VERSION } from './version.ts';
 
 export interface StudioOptions {
@@ -26,6 +26,8 @@ export interface StudioOptions {
   /** Registration requests allowed per source address per minute. */
   registerRequestsPerMinute?: number;
   log?: Logger;
+  /** Results older than this many days are deleted hourly (jobs stay, marked expired); unset: kept forever. */
+  retentionDays?: number;
 }
 
 export interface RunningStudio {
@@ -70,7 +72,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
       now: () => Date.now(),
       commit: () => sql.commit(),
     },
-    { version: STUDIO_VERSION },
+    { version: STUDIO_VERSION, retentionDays: options.retentionDays },
   );
   const server = createAdaptorServer({ fetch: app.fetch, hostname: options.host }) as Server;
   server.keepAliveTimeout = 65_000;
@@ -90,7 +92,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
 
   const ticker = setInterval(() => (core as StudioCore).dispatcher.tick(), 1000);
   const pruner = setInterval(() => (core as StudioCore).dispatcher.pruneLogs(), 10 * 60_000);
-  const webhookSender = startWebhookSender(core, log.child({ module: 'webhooks' }), () => sql.commit());
+  const background = startBackground(core, assets, log.child({ module: 'background' }), () => sql.commit(), options.retentionDays);
   log.info({ op: 'start', url, dataDir: options.dataDir, version: STUDIO_VERSION }, 'studio listening');
 
   let closed = false;
@@ -105,7 +107,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
       closed = true;
       clearInterval(ticker);
       clearInterval(pruner);
-      await webhookSender.stop();
+      await background.stop();
       sockets.closeAll();
       hub.close();
       await new Promise<void>((resolve) => {

@@ -202,6 +202,14 @@ export function registerClientCommands(program: Command, io: Io = { stdout: proc
     .command('revoke')
     .argument('<id>')
     .action(async (id: string, _opts, cmd: Command) => print(io, await clientFor(cmd).revokeToken(id), { json: true }));
+
+  withConnection(program.command('gc'))
+    .description('delete old results now (default: older than the studio\'s --retention-days); jobs stay, marked expired')
+    .option('--older-than-days <n>', 'age in days (0: every result)', Number)
+    .action(async (opts, cmd: Command) => print(io, await clientFor(cmd).gc(opts.olderThanDays), { json: true }));
+  withConnection(program.command('storage'))
+    .description('disk use of results and the retention setting')
+    .action(async (_opts, cmd: Command) => print(io, await clientFor(cmd).storage(), { json: true }));
 }
 
 /** --url, --token and --json on a command group (its subcommands read them with optsWithGlobals). */
