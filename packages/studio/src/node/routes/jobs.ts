@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import { JobStatus, mimeForExt } from '@studio-worker/protocol';
 import { errorResponse, readJson, respond } from '../http-errors.ts';
@@ -34,7 +35,9 @@ export function jobRoutes(deps: RouteDeps): Hono<Env> {
     if (result.value.type === 'json') return c.body(result.value.json, 200, { 'content-type': 'application/json' });
     const file = deps.assets.open(result.value.fileName);
     if (!file) return errorResponse(c, 500, 'result_missing', `the result file of job ${c.req.param('id')} is missing from the data directory`);
-    return new Response(file.stream as unknown as ReadableStream, {
+    // A web stream that owns the file stream: a client that goes away cancels it (and closes the
+    // file) instead of undici closing a stream it already closed, which crashed the process.
+    return new Response(Readable.toWeb(file.stream) as ReadableStream, {
       status: 200,
       headers: {
         'content-type': mimeForExt(result.value.ext),
