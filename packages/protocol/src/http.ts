@@ -295,3 +295,20 @@ export const StorageView = z.object({
   retentionDays: z.number().nullable(),
 });
 export type StorageView = z.infer<typeof StorageView>;
+
+// ---------------------------------------------------------------- results gallery
+
+const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'a date such as 2026-12-01 or 2026-12-01T10:00:00Z');
+export const GalleryQuery = z.object({
+  model: optional(z.string().max(200)),
+  gameId: optional(z.string().max(200)),
+  /** A part of the asset name, case-insensitive. */
+  asset: optional(z.string().max(500)),
+  /** Finished at or after this date. */
+  since: optional(isoDate),
+  /** Finished before this date. */
+  until: optional(isoDate),
+  before: optional(z.coerce.number().int().positive()),
+  limit: optional(z.coerce.number().int().min(1).max(200)),
+});
+export const GalleryPage = z.object({ jobs: z.array(JobView), nextBefore: optional(z.number()) });

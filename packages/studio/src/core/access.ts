@@ -22,7 +22,7 @@ const JOB_RESULT = /^\/jobs\/([^/]+)\/result$/;
 
 /** What a `read` token may do: look, never change (POST /jobs/lookup only reads). */
 const READ_RULES: Rule[] = [
-  ...[/^\/health$/, /^\/jobs$/, JOB, JOB_RESULT, /^\/workers$/, /^\/workers\/pending$/, /^\/workers\/[^/]+$/, /^\/workers\/[^/]+\/logs$/, /^\/models$/, /^\/models\/[^/]+$/, /^\/metrics$/, /^\/storage$/, /^\/events$/, /^\/openapi\.json$/].map(
+  ...[/^\/health$/, /^\/jobs$/, JOB, JOB_RESULT, /^\/workers$/, /^\/workers\/pending$/, /^\/workers\/[^/]+$/, /^\/workers\/[^/]+\/logs$/, /^\/models$/, /^\/models\/[^/]+$/, /^\/metrics$/, /^\/storage$/, /^\/gallery$/, /^\/events$/, /^\/openapi\.json$/].map(
     (path) => ({ method: GET, path }),
   ),
   { method: POST, path: /^\/jobs\/lookup$/ },

@@ -5,6 +5,7 @@ import { ApiTokens } from './api-tokens.ts';
 import { Webhooks } from './webhooks.ts';
 import { MetricsSource } from './metrics.ts';
 import { Retention } from './retention.ts';
+import { Gallery } from './gallery.ts';
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { Jobs, type JobsOptions } from './jobs.ts';
 import { ModelRegistry } from './models.ts';
@@ -22,6 +23,7 @@ export { AdminAuth } from './admin-auth.ts';
 export { ApiTokens } from './api-tokens.ts';
 export { MetricsSource, type MetricsSnapshot } from './metrics.ts';
 export { Retention, type GcReport, type StorageReport } from './retention.ts';
+export { Gallery, type GalleryFilter } from './gallery.ts';
 export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
@@ -49,6 +51,7 @@ export interface StudioCore {
   webhooks: Webhooks;
   metrics: MetricsSource;
   retention: Retention;
+  gallery: Gallery;
   options: CoreOptions;
 }
 
@@ -72,6 +75,7 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     webhooks: new Webhooks(ports, dispatcher.jobs),
     metrics: new MetricsSource(ports, dispatcher),
     retention: new Retention(ports),
+    gallery: new Gallery(ports.sql),
     options: opts,
   };
 }

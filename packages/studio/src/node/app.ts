@@ -16,6 +16,7 @@ import { eventRoutes } from './routes/events.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { storageRoutes } from './routes/storage.ts';
+import { galleryRoutes } from './routes/gallery.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { workerRoutes } from './routes/workers.ts';
 
@@ -70,6 +71,7 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   api.route('/', openApiRoutes(deps, info.version));
   api.route('/', metricsRoutes(deps));
   api.route('/', storageRoutes(deps, info.retentionDays));
+  api.route('/', galleryRoutes(deps));
   api.all('*', (c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}; see the README for the API`));
 
   app.route(API_PREFIX, api);
