@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { JobView } from '@studio-worker/protocol';
-import { startApprovedWorkers, startStudioProcess, studioCli, type Proc, type StudioProc } from '../helpers/processes.ts';
+import { Proc, ROOT, startApprovedWorkers, startStudioProcess, studioCli, type StudioProc } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const JOBS = 60;
@@ -119,5 +119,41 @@ describe('studio jobs submit --file (the backfill)', () => {
     assert.match(run.output, /line 2: not valid JSON/);
     assert.match(run.output, /line 3: /);
     assert.equal((await allJobs()).length, before);
+  });
+
+  it('one job from flags, download by asset name, and the list/show/workers/models commands', async () => {
+    const out = join(dir, 'one');
+    const one = cli(['jobs', 'submit', '--model', 'paced-image', '--prompt', 'a lone fox', '--width', '48', '--height', '48', '--game', 'solo', '--asset', 'heroes/fox', '--key', 'fox-1', '--wait', '--out', out]);
+    assert.equal((await one.exited).code, 0, one.output);
+    const id = one.output.match(/submitted (job-[0-9a-f]+)/)?.[1] as string;
+    assert.ok(id, one.output);
+    assert.match(one.output, new RegExp(`saved ${out}/solo/heroes/fox.webp`));
+    assert.deepEqual(new Uint8Array(readFileSync(join(out, 'solo/heroes/fox.webp'))), (await studio.api.result(id)).bytes);
+    const again = cli(['jobs', 'submit', '--model', 'paced-image', '--prompt', 'a lone fox', '--width', '48', '--height', '48', '--game', 'solo', '--asset', 'heroes/fox', '--key', 'fox-1']);
+    await again.exited;
+    assert.match(again.output, new RegExp(`job ${id} already existed for key fox-1`));
+
+    const show = cli(['jobs', 'show', id]);
+    await show.exited;
+    assert.equal(JSON.parse(show.output.slice(show.output.indexOf('{'))).assetName, 'heroes/fox');
+    const list = cli(['jobs', 'list', '--json', '--limit', '500']);
+    await list.exited;
+    assert.ok((JSON.parse(list.output.slice(list.output.indexOf('{'))) as { jobs: JobView[] }).jobs.some((j) => j.id === id));
+    const download = cli(['jobs', 'download', id, '--out', join(dir, 'again')]);
+    assert.equal((await download.exited).code, 0, download.output);
+    assert.ok(statSync(join(dir, 'again', 'solo/heroes/fox.webp')).size > 0);
+
+    const fleet = cli(['workers', 'list']);
+    await fleet.exited;
+    assert.equal(fleet.output.match(/\tonline\t/g)?.length, 2, fleet.output);
+    const disabled = cli(['models', 'disable', 'stuck-image']);
+    await disabled.exited;
+    assert.equal(JSON.parse(disabled.output.slice(disabled.output.indexOf('{'))).enabled, false);
+    const refused = cli(['jobs', 'submit', '--model', 'stuck-image', '--prompt', 'x']);
+    assert.equal((await refused.exited).code, 1);
+    assert.match(refused.output, /studio: .*stuck-image/);
+    const noToken = new Proc('studio-cli', [join(ROOT, 'packages/studio/bin/studio.js'), 'jobs', 'list'], { STUDIO_URL: studio.url, STUDIO_TOKEN: '', STUDIO_ADMIN_TOKEN: '' });
+    assert.equal((await noToken.exited).code, 1);
+    assert.match(noToken.output, /no token: set STUDIO_TOKEN/);
   });
 });
