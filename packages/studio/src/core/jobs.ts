@@ -57,23 +57,67 @@ export class Jobs {
     return ok(created.value[0] as JobView);
   }
 
-  /** Create several jobs in one transaction: all of them, or (on any bad entry) none. */
-  createMany(requests: readonly CreateJobRequest[]): Result<JobView[]> {
-    const submitted = this.submit(ADMIN_OWNER, requests.map((request) => ({ request })));
-    return submitted.ok ? ok(submitted.value.jobs) : submitted;
+  /**
+   * Create several jobs in one transaction: all of them, or (on any bad entry) none. `options.labels`
+   * names the entries in error messages (default `jobs[i]: `); `options.inserted(ids)` runs inside
+   * the transaction, so what a caller records about the new jobs (idempotency keys, owners) commits
+   * with them or not at all.
+   */
+  createMany(requests: readonly CreateJobRequest[], options: { labels?: readonly string[]; inserted?: (ids: readonly string[]) => void } = {}): Result<JobView[]> {
+    const now = this.ports.clock.now();
+    const prepared: Array<{ request: CreateJobRequest; model: ModelView }> = [];
+    for (const [index, request] of requests.entries()) {
+      const model = this.models.resolve(request.model);
+      const where = options.labels?.[index] ?? (requests.length > 1 ? `jobs[${index}]: ` : '');
+      if (!model.ok) return fail(model.error.status, model.error.code, where + model.error.message);
+      if (model.value.kind !== request.task.kind) {
+        return fail(400, 'kind_mismatch', `${where}model "${request.model}" makes ${model.value.kind} results but task.kind is "${request.task.kind}"`);
+      }
+      prepared.push({ request, model: model.value });
+    }
+    const rows = this.ports.sql.transaction(() => {
+      const made = prepared.map(({ request, model }) => {
+        const id = `job-${this.ports.crypto.randomHex(8)}`;
+        const row = {
+          id,
+          seq: ++this.seq,
+          model: model.id,
+          kind: model.kind,
+          engine: model.source.engine,
+          task: JSON.stringify(request.task),
+          modelSource: JSON.stringify(model.source),
+          vramGbEstimate: model.vramGbEstimate,
+          gameId: request.gameId,
+          assetName: request.assetName,
+          prompt: promptForTask(request.task),
+          priority: request.priority,
+          maxAttempts: request.maxAttempts ?? this.opts.defaultMaxAttempts,
+          now,
+        };
+        this.dispatcher.jobs.insert(row);
+        return row;
+      });
+      options.inserted?.(made.map((row) => row.id));
+      return made;
+    });
+    this.log.debug({ op: 'job', count: rows.length }, 'jobs created');
+    for (const row of rows) this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate });
+    // Read back after dispatch so the answer shows a job that was offered at once as claimed.
+    return ok(rows.map((row) => jobView(this.dispatcher.jobs.get(row.id) as JobRow)));
   }
 
   /**
    * Create jobs, each under an optional idempotency key: a key already used by this owner with the
    * same body answers the job it made then (also across restarts; keys live in SQL), with a
-   * different body it is a 409. New jobs and their keys commit in one transaction, all or none.
+   * different body it is a 409. New jobs, their keys and their owner commit in one transaction
+   * (createMany's), all or none.
    */
   submit(owner: string, entries: readonly JobSubmission[]): Result<Submitted> {
     const now = this.ports.clock.now();
     const where = (index: number) => (entries.length > 1 ? `jobs[${index}]: ` : '');
     // Each entry is a job made earlier (a replay) or a slot in the list of jobs to make now.
     const plan: Array<{ existing: string } | { fresh: number }> = [];
-    const fresh: Array<{ request: CreateJobRequest; model: ModelView; key?: { key: string; hash: string } }> = [];
+    const fresh: Array<{ request: CreateJobRequest; label: string; key?: { key: string; hash: string } }> = [];
     const inBatch = new Map<string, { hash: string; index: number; slot: { existing: string } | { fresh: number } }>();
     for (const [index, { request, key }] of entries.entries()) {
       let keyed: { key: string; hash: string } | undefined;
@@ -99,46 +143,29 @@ export class Jobs {
         }
         keyed = { key, hash };
       }
-      const model = this.models.resolve(request.model);
-      if (!model.ok) return fail(model.error.status, model.error.code, where(index) + model.error.message);
-      if (model.value.kind !== request.task.kind) {
-        return fail(400, 'kind_mismatch', `${where(index)}model "${request.model}" makes ${model.value.kind} results but task.kind is "${request.task.kind}"`);
-      }
       const slot = { fresh: fresh.length };
       plan.push(slot);
       if (keyed) inBatch.set(keyed.key, { hash: keyed.hash, index, slot });
-      fresh.push({ request, model: model.value, key: keyed });
+      fresh.push({ request, label: where(index), key: keyed });
     }
-    const rows = this.ports.sql.transaction(() =>
-      fresh.map(({ request, model, key }) => {
-        const id = `job-${this.ports.crypto.randomHex(8)}`;
-        const row = {
-          id,
-          seq: ++this.seq,
-          model: model.id,
-          kind: model.kind,
-          engine: model.source.engine,
-          task: JSON.stringify(request.task),
-          modelSource: JSON.stringify(model.source),
-          vramGbEstimate: model.vramGbEstimate,
-          gameId: request.gameId,
-          assetName: request.assetName,
-          prompt: promptForTask(request.task),
-          priority: request.priority,
-          maxAttempts: request.maxAttempts ?? this.opts.defaultMaxAttempts,
-          now,
-        };
-        this.dispatcher.jobs.insert(row);
-        if (key) this.keys.insert(owner, key.key, key.hash, id, now);
-        if (owner !== ADMIN_OWNER) this.keys.own(id, owner);
-        return row;
-      }),
-    );
-    if (rows.length > 0) this.log.debug({ op: 'job', count: rows.length, replayed: entries.length - rows.length }, 'jobs created');
-    for (const row of rows) this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate });
-    // Read back after dispatch so the answer shows a job that was offered at once as claimed.
-    const ids = plan.map((slot) => ('existing' in slot ? slot.existing : (rows[slot.fresh] as { id: string }).id));
-    return ok({ jobs: ids.map((id) => jobView(this.dispatcher.jobs.get(id) as JobRow)), created: rows.length });
+    const made =
+      fresh.length === 0
+        ? ok<JobView[]>([])
+        : this.createMany(
+            fresh.map((f) => f.request),
+            {
+              labels: fresh.map((f) => f.label),
+              inserted: (ids) =>
+                ids.forEach((id, i) => {
+                  const key = fresh[i]?.key;
+                  if (key) this.keys.insert(owner, key.key, key.hash, id, now);
+                  if (owner !== ADMIN_OWNER) this.keys.own(id, owner);
+                }),
+            },
+          );
+    if (!made.ok) return made;
+    const jobs = plan.map((slot) => ('existing' in slot ? jobView(this.dispatcher.jobs.get(slot.existing) as JobRow) : (made.value[slot.fresh] as JobView)));
+    return ok({ jobs, created: made.value.length });
   }
 
   get(id: string): Result<JobView> {
