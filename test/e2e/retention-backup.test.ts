@@ -6,7 +6,6 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { JobView } from '@studio-worker/protocol';
 import { runStudioCli, startApprovedWorkers, startStudioProcess, type Proc, type StudioProc } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -49,7 +48,8 @@ describe('backup, restore and retention', () => {
     for (let i = 0; i < 3; i++) await studio.api.createJobs(images(2, 'after'));
     assert.equal(backup.code, 0, backup.output);
     const inBackup = Number(backup.output.match(/backup of .* written to .*backup\.sqlite \(\d+ bytes, (\d+) jobs, schema \d+\)/)?.[1]);
-    const total = (await studio.api.json<{ jobs: JobView[] }>('GET', '/jobs?limit=500')).jobs.length;
+    const jobCount = async () => Object.values(await studio.api.counts()).reduce((a, b) => a + b, 0);
+    const total = await jobCount();
     assert.ok(inBackup >= 5 && inBackup < total, `${inBackup} jobs in the backup of ${total}`);
     assert.notEqual((await cli(['backup', '--data-dir', dataDir(), '--out', backupFile])).code, 0, 'never overwrites');
 
@@ -62,8 +62,7 @@ describe('backup, restore and retention', () => {
     assert.equal(restored.code, 0, restored.output);
     assert.match(restored.output, /the previous database is kept as .*before-restore-/);
     studio = await startStudioProcess({ dataDir: dataDir() });
-    const after = (await studio.api.json<{ jobs: JobView[] }>('GET', '/jobs?limit=500')).jobs;
-    assert.equal(after.length, inBackup, 'the restored database is the moment of the backup');
+    assert.equal(await jobCount(), inBackup, 'the restored database is the moment of the backup');
     for (const job of kept) assert.equal((await studio.api.result(job.id)).bytes.length > 0, true);
 
     // gc: every result older than 0 days goes; the jobs stay, marked expired; the files are gone.
@@ -85,5 +84,17 @@ describe('backup, restore and retention', () => {
     const noRetention = await studio.api.request('POST', '/gc', {});
     assert.equal(noRetention.status, 400, 'without a configured retention gc needs an age');
     assert.ok(existsSync(backupFile));
+  });
+
+  it('takes the retention from STUDIO_RETENTION_DAYS, and refuses a bad one at start', async () => {
+    const configured = await startStudioProcess({ dataDir: join(dir, 'configured'), env: { STUDIO_RETENTION_DAYS: '2' } });
+    try {
+      assert.equal((await configured.api.json<{ retentionDays: number }>('GET', '/storage')).retentionDays, 2);
+      const gc = await configured.api.json<{ olderThanDays: number; expiredJobs: number }>('POST', '/gc', {});
+      assert.deepEqual([gc.olderThanDays, gc.expiredJobs], [2, 0]);
+    } finally {
+      await configured.stop();
+    }
+    await assert.rejects(startStudioProcess({ dataDir: join(dir, 'bad'), env: { STUDIO_RETENTION_DAYS: 'soon' } }), /STUDIO_RETENTION_DAYS must be a positive number of days \(got "soon"\)/);
   });
 });

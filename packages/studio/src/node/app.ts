@@ -9,16 +9,10 @@ import type { Env, RouteDeps } from './routes/context.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { modelRoutes } from './routes/models.ts';
 import { registrationRoutes } from './routes/registration.ts';
-import { submitRoutes } from './routes/submit.ts';
-import { authenticate } from './routes/access.ts';
-import { tokenRoutes } from './routes/tokens.ts';
-import { eventRoutes } from './routes/events.ts';
-import { openApiRoutes } from './routes/openapi.ts';
-import { metricsRoutes } from './routes/metrics.ts';
-import { storageRoutes } from './routes/storage.ts';
-import { galleryRoutes } from './routes/gallery.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { workerRoutes } from './routes/workers.ts';
+
+import { authenticate, operatorRoutes } from './routes/operator.ts';
 
 const WEB_DIR = join(import.meta.dirname, '..', 'web');
 const STATIC_TYPES: Record<string, string> = {
@@ -56,22 +50,19 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
     })(c, next);
   });
 
+  // Who is calling, and may they: before every API route (routes/access.ts, core/access.ts).
   api.use('*', authenticate(deps));
+
   api.get('/health', (c) =>
     c.json({ ok: true, version: info.version, workersOnline: deps.core.dispatcher.sessionCount() }),
   );
   api.route('/', registrationRoutes(deps));
   api.route('/', uploadRoutes(deps));
   api.route('/', workerRoutes(deps));
-  api.route('/', submitRoutes(deps));
   api.route('/', jobRoutes(deps));
   api.route('/', modelRoutes(deps));
-  api.route('/', tokenRoutes(deps));
-  api.route('/', eventRoutes(deps));
-  api.route('/', openApiRoutes(deps, info.version));
-  api.route('/', metricsRoutes(deps));
-  api.route('/', storageRoutes(deps, info.retentionDays));
-  api.route('/', galleryRoutes(deps));
+
+  api.route('/', operatorRoutes(deps, info));
   api.all('*', (c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}; see the README for the API`));
 
   app.route(API_PREFIX, api);

@@ -35,6 +35,15 @@ export function startBackground(core: StudioCore, assets: AssetStore, log: Logge
   };
 }
 
+/** The retention in days: the option, else STUDIO_RETENTION_DAYS (a positive number), else none (keep forever). */
+export function retentionDays(option: number | undefined, env = process.env.STUDIO_RETENTION_DAYS): number | undefined {
+  if (option !== undefined) return option;
+  if (env === undefined || env === '') return undefined;
+  const days = Number(env);
+  if (!Number.isFinite(days) || days <= 0) throw new Error(`STUDIO_RETENTION_DAYS must be a positive number of days (got "${env}"); unset it to keep results forever`);
+  return days;
+}
+
 /** One retention pass: mark in SQL and commit, then delete the files (see core/retention.ts). */
 export function collectGarbage(core: StudioCore, assets: AssetStore, log: Logger, commit: () => void, maxAgeMs: number) {
   const report = core.retention.collect(maxAgeMs);

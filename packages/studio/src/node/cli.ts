@@ -36,15 +36,13 @@ program
   .option('--lease-seconds <n>', 'how long a claim lives without a heartbeat from its worker', positiveNumber('--lease-seconds'), 30)
   .option('--max-attempts <n>', 'retryable failures before a job fails for good', positiveNumber('--max-attempts'), 3)
   .option('--max-upload-mb <n>', 'largest result file accepted', positiveNumber('--max-upload-mb'), 256)
-  .option('--retention-days <n>', 'delete results older than this (jobs stay, marked expired); default: keep forever', positiveNumber('--retention-days'), process.env.STUDIO_RETENTION_DAYS ? Number(process.env.STUDIO_RETENTION_DAYS) : undefined)
-  .action(async (opts: { port: number; host: string; dataDir: string; leaseSeconds: number; maxAttempts: number; maxUploadMb: number; retentionDays?: number }) => {
+  .action(async (opts: { port: number; host: string; dataDir: string; leaseSeconds: number; maxAttempts: number; maxUploadMb: number }) => {
     const studio = await startStudio({
       port: opts.port,
       host: opts.host,
       dataDir: resolve(opts.dataDir),
       core: { leaseMs: opts.leaseSeconds * 1000, defaultMaxAttempts: Math.round(opts.maxAttempts) },
       maxUploadBytes: Math.round(opts.maxUploadMb * 1024 * 1024),
-      retentionDays: opts.retentionDays,
     });
     printAdminToken(studio.url, studio.generatedAdminToken);
     process.stderr.write(`studio ${STUDIO_VERSION} listening on ${studio.url} (dashboard: ${studio.url}/)\n`);

@@ -12,7 +12,7 @@ import { REALTIME_PATH, RealtimeHub } from './realtime.ts';
 import { NodeSql } from './sqlite.ts';
 import { CommittedChannel } from './committed-channel.ts';
 import { WorkerSockets } from './worker-sockets.ts';
-import { startBackground } from './background.ts';
+import { retentionDays, startBackground } from './background.ts';
 import { STUDIO_VERSION } from './version.ts';
 
 export interface StudioOptions {
@@ -26,7 +26,10 @@ export interface StudioOptions {
   /** Registration requests allowed per source address per minute. */
   registerRequestsPerMinute?: number;
   log?: Logger;
-  /** Results older than this many days are deleted hourly (jobs stay, marked expired); unset: kept forever. */
+  /**
+   * Results older than this many days are deleted hourly (jobs stay, marked expired); default
+   * STUDIO_RETENTION_DAYS, else kept forever.
+   */
   retentionDays?: number;
 }
 
@@ -62,6 +65,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   sockets.attach(core.dispatcher);
 
   const assets = new AssetStore(options.dataDir);
+  const retention = retentionDays(options.retentionDays);
   const app = createApp(
     {
       core,
@@ -72,7 +76,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
       now: () => Date.now(),
       commit: () => sql.commit(),
     },
-    { version: STUDIO_VERSION, retentionDays: options.retentionDays },
+    { version: STUDIO_VERSION, retentionDays: retention },
   );
   const server = createAdaptorServer({ fetch: app.fetch, hostname: options.host }) as Server;
   server.keepAliveTimeout = 65_000;
@@ -92,7 +96,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
 
   const ticker = setInterval(() => (core as StudioCore).dispatcher.tick(), 1000);
   const pruner = setInterval(() => (core as StudioCore).dispatcher.pruneLogs(), 10 * 60_000);
-  const background = startBackground(core, assets, log.child({ module: 'background' }), () => sql.commit(), options.retentionDays);
+  const background = startBackground(core, assets, log.child({ module: 'background' }), () => sql.commit(), retention);
   log.info({ op: 'start', url, dataDir: options.dataDir, version: STUDIO_VERSION }, 'studio listening');
 
   let closed = false;

@@ -204,7 +204,7 @@ export function registerClientCommands(program: Command, io: Io = { stdout: proc
     .action(async (id: string, _opts, cmd: Command) => print(io, await clientFor(cmd).revokeToken(id), { json: true }));
 
   withConnection(program.command('gc'))
-    .description('delete old results now (default: older than the studio\'s --retention-days); jobs stay, marked expired')
+    .description('delete old results now (default: older than the studio\'s STUDIO_RETENTION_DAYS); jobs stay, marked expired')
     .option('--older-than-days <n>', 'age in days (0: every result)', Number)
     .action(async (opts, cmd: Command) => print(io, await clientFor(cmd).gc(opts.olderThanDays), { json: true }));
   withConnection(program.command('storage'))

@@ -3,8 +3,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from '@studio-worker/log';
 import type { RateLimiter, StudioCore } from '../../core/index.ts';
 import type { AssetStore } from '../assets.ts';
-import { errorResponse } from '../http-errors.ts';
-import { callerOf } from './access.ts';
+import { bearer, errorResponse } from '../http-errors.ts';
 
 /** What every route module gets. */
 export interface RouteDeps {
@@ -20,13 +19,11 @@ export interface RouteDeps {
 
 export type Env = { Bindings: HttpBindings };
 
-/**
- * Operator routes need the admin token or an API token; `authenticate` (access.ts) has already
- * checked that token's scope for this route.
- */
-export function requireAdmin(_deps: RouteDeps): MiddlewareHandler<Env> {
+/** Admin routes need the operator's bearer token. */
+export function requireAdmin(deps: RouteDeps): MiddlewareHandler<Env> {
   return async (c, next) => {
-    if (!callerOf(c)) {
+    // The admin token or an API token; its scope for this route was checked by `authenticate` (access.ts).
+    if (!deps.core.access.authenticate(bearer(c))) {
       return errorResponse(c, 401, 'unauthorized', 'send the admin token or an API token as "Authorization: Bearer <token>" (the admin token was printed when the studio first started, or set STUDIO_ADMIN_TOKEN)');
     }
     await next();

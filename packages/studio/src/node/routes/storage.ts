@@ -14,7 +14,7 @@ export function storageRoutes(deps: RouteDeps, retentionDays: number | undefined
     const body = await readJson(c, GcRequest);
     if (!body.ok) return body.response;
     const days = body.value.olderThanDays ?? retentionDays;
-    if (days === undefined) return errorResponse(c, 400, 'no_retention', 'no retention is configured (serve --retention-days); send {"olderThanDays": N} as JSON');
+    if (days === undefined) return errorResponse(c, 400, 'no_retention', 'no retention is configured (STUDIO_RETENTION_DAYS when the studio starts); send {"olderThanDays": N} as JSON');
     return c.json({ olderThanDays: days, ...collectGarbage(deps.core, deps.assets, deps.log, deps.commit, days * 24 * 3600_000), ...deps.core.retention.storage() });
   });
   return app;

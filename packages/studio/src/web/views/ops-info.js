@@ -11,7 +11,7 @@ export async function renderStorage(root, { api }) {
       ['Result files', `${s.resultFiles} (${mib(s.resultBytes)})`],
       ['Text results', String(s.jsonResults)],
       ['Expired jobs (results deleted)', String(s.expiredJobs)],
-      ['Retention', s.retentionDays === null ? 'results are kept forever (serve --retention-days N)' : `results older than ${s.retentionDays} days are deleted hourly`],
+      ['Retention', s.retentionDays === null ? 'results are kept forever (start the studio with STUDIO_RETENTION_DAYS=N to delete older ones)' : `results older than ${s.retentionDays} days are deleted hourly`],
     ].map(([k, v]) => h('tr', {}, h('th', { scope: 'row', text: k }), h('td', { text: v })))),
     h('p', { class: 'hint', text: 'Run the retention now with "studio gc"; back up with "studio backup --out FILE".' }),
   );
