@@ -46,6 +46,7 @@ export interface RunningStudio {
 
 /** The embedded host: one port for the API, the worker sockets and the dashboard; SQLite + files under dataDir. */
 export async function startStudio(options: StudioOptions): Promise<RunningStudio> {
+  const retention = retentionDays(options.retentionDays);
   const log = options.log ?? createLogRoot({ app: 'studio' }).root;
   mkdirSync(options.dataDir, { recursive: true });
   const sql = new NodeSql(join(options.dataDir, 'studio.sqlite'), { groupCommit: true });
@@ -65,7 +66,6 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   sockets.attach(core.dispatcher);
 
   const assets = new AssetStore(options.dataDir);
-  const retention = retentionDays(options.retentionDays);
   const app = createApp(
     {
       core,
