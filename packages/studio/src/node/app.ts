@@ -25,9 +25,9 @@ const STATIC_TYPES: Record<string, string> = {
 };
 
 export interface AppInfo {
-  version: string;
   /** Results older than this many days are deleted (undefined: kept forever). */
   retentionDays?: number;
+  version: string;
 }
 
 /** The studio's HTTP surface: the API under /graphics/api, the dashboard at /. */

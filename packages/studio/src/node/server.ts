@@ -16,6 +16,11 @@ import { retentionDays, startBackground } from './background.ts';
 import { STUDIO_VERSION } from './version.ts';
 
 export interface StudioOptions {
+  /**
+   * Results older than this many days are deleted hourly (jobs stay, marked expired); default
+   * STUDIO_RETENTION_DAYS, else kept forever.
+   */
+  retentionDays?: number;
   dataDir: string;
   port: number;
   host: string;
@@ -26,11 +31,6 @@ export interface StudioOptions {
   /** Registration requests allowed per source address per minute. */
   registerRequestsPerMinute?: number;
   log?: Logger;
-  /**
-   * Results older than this many days are deleted hourly (jobs stay, marked expired); default
-   * STUDIO_RETENTION_DAYS, else kept forever.
-   */
-  retentionDays?: number;
 }
 
 export interface RunningStudio {
