@@ -156,4 +156,19 @@ describe('studio jobs submit --file (the backfill)', () => {
     assert.equal((await noToken.exited).code, 1);
     assert.match(noToken.output, /no token: set STUDIO_TOKEN/);
   });
+
+  it('waits through a studio restart in the middle of a backfill and finishes it', async () => {
+    const input = join(dir, 'restart.jsonl');
+    writeFileSync(input, Array.from({ length: 30 }, (_, i) => JSON.stringify({ model: 'paced-image', task: { kind: 'image', prompt: `restart ${i}`, width: 32, height: 32 }, gameId: 'r', assetName: `a${i}` })).join('\n'));
+    const run = cli(['jobs', 'submit', '--file', input, '--wait', '--out', join(dir, 'restart-out'), '--poll-ms', '100', '--progress-ms', '100']);
+    await run.waitForOutput(/saved ([5-9]|[12]\d)\b/, 30_000);
+    const port = studio.port;
+    await studio.stop();
+    await run.waitForOutput(/the studio is not answering/, 30_000);
+    studio = await startStudioProcess({ dataDir: join(dir, 'studio'), port });
+    const ended = await run.exited;
+    assert.equal(ended.code, 0, run.output);
+    assert.match(run.output, /the studio answers again/);
+    assert.match(run.output, /done 30, failed 0 of 30/);
+  });
 });

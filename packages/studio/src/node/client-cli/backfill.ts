@@ -89,12 +89,26 @@ export async function runBackfill(client: StudioClient, opts: BackfillOptions, i
     let finishedThisRun = 0;
     let savedThisRun = 0;
     const downloadFailures = new Map<string, number>();
-    for (;;) {
+    let away = false;
+    follow: for (;;) {
       const open = entries.filter((e) => !settled(e));
       const toSave: Array<{ entry: BackfillEntry; job: JobView }> = [];
       for (let i = 0; i < open.length; i += 1000) {
         const chunk = open.slice(i, i + 1000);
-        const { jobs } = await client.lookup(chunk.map((e) => state.jobs.get(e.key) as string));
+        let jobs: JobView[];
+        try {
+          ({ jobs } = await client.lookup(chunk.map((e) => state.jobs.get(e.key) as string)));
+        } catch (error) {
+          if (!unavailable(error)) throw error;
+          // A studio restarting or away for a while: the jobs are safe in its database, so a long
+          // backfill waits for it instead of giving up (the original lost jobs to every restart).
+          if (!away) progress.note(`the studio is not answering (${(error as Error).message}); waiting for it — Ctrl-C stops, a re-run resumes`);
+          away = true;
+          await sleep(opts.pollMs * 5, undefined, { signal });
+          continue follow;
+        }
+        if (away) progress.note('the studio answers again');
+        away = false;
         const byId = new Map(jobs.map((j) => [j.id, j]));
         for (const entry of chunk) {
           const job = byId.get(state.jobs.get(entry.key) as string);
@@ -124,7 +138,9 @@ export async function runBackfill(client: StudioClient, opts: BackfillOptions, i
           await saveResult(client, job.id, join(out as string, file), signal);
         } catch (error) {
           if (signal.aborted) throw error;
-          // Tried again at the next poll; a result that cannot be fetched three times counts as failed.
+          // Tried again at the next poll; a result that cannot be fetched three times counts as
+          // failed (a studio that is away does not count: the next lookup waits for it).
+          if (unavailable(error)) return;
           const tries = (downloadFailures.get(entry.key) ?? 0) + 1;
           downloadFailures.set(entry.key, tries);
           progress.note(`line ${entry.line}${label(entry)}: saving the result of ${job.id} failed (${(error as Error).message})${tries >= 3 ? '; giving up' : '; will try again'}`);
@@ -163,6 +179,11 @@ export async function runBackfill(client: StudioClient, opts: BackfillOptions, i
     }
     throw error;
   }
+}
+
+/** The studio did not answer (or a proxy said it is away) even after the client's own retries. */
+function unavailable(error: unknown): boolean {
+  return error instanceof StudioApiError && [0, 502, 503, 504].includes(error.status);
 }
 
 function label(entry: BackfillEntry): string {
