@@ -14,7 +14,7 @@ import {
   syntheticChatCompletion,
   syntheticTranscript,
 } from '../../packages/worker/src/engines/synthetic/index.ts';
-import { startStudioProcess, startWorkerProcess, writeWorkerConfig, type Proc, type StudioProc } from '../helpers/processes.ts';
+import { startApprovedWorkers, startStudioProcess, type Proc, type StudioProc } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 let dir: string;
@@ -24,13 +24,7 @@ const workers: Proc[] = [];
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'e2e-jobs-'));
   studio = await startStudioProcess({ dataDir: join(dir, 'studio') });
-  for (const name of ['w1', 'w2']) {
-    const creds = await studio.api.createWorker(name);
-    const config = join(dir, name, 'config.toml');
-    await writeWorkerConfig(config, { apiBaseUrl: `${studio.url}/`, ...creds });
-    workers.push(startWorkerProcess(config, { name }));
-  }
-  await waitFor('both workers online', async () => (await studio.api.workers()).filter((w) => w.state === 'online').length === 2);
+  workers.push(...(await startApprovedWorkers(studio, dir, ['w1', 'w2'])));
 });
 
 after(async () => {

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { saveConfig, defaultConfig, type WorkerConfig } from 'studio-worker';
 import { StudioApi } from './api.ts';
+import { waitFor } from './wait.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 const NODE = process.execPath;
@@ -171,4 +172,32 @@ export function startWorkerProcess(configPath: string, options: { name?: string;
 export function runWorkerCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
   const proc = new Proc('studio-worker', [WORKER_BIN, ...args], env);
   return proc.exited.then(({ code }) => ({ code, output: proc.output }));
+}
+
+/**
+ * Pre-approved `studio-worker run` processes (one per name, configs under `dir/<name>`) for a
+ * running studio; answers once every one of them is online.
+ */
+export async function startApprovedWorkers(studio: StudioProc, dir: string, names: readonly string[]): Promise<Proc[]> {
+  const procs: Proc[] = [];
+  for (const name of names) {
+    const creds = await studio.api.createWorker(name);
+    const config = join(dir, name, 'config.toml');
+    await writeWorkerConfig(config, { apiBaseUrl: `${studio.url}/`, ...creds });
+    procs.push(startWorkerProcess(config, { name }));
+  }
+  await waitFor(`${names.length} workers online`, async () => (await studio.api.workers()).filter((w) => w.state === 'online').length >= names.length);
+  return procs;
+}
+
+/** A `studio …` client command (jobs, tokens, gc, backup …) as a process, pointed at a running studio. */
+export function studioCli(studio: StudioProc, args: string[]): Proc {
+  return new Proc('studio-cli', [STUDIO_BIN, ...args], { STUDIO_URL: studio.url, STUDIO_TOKEN: studio.api.token });
+}
+
+/** Run a `studio …` command to its end. */
+export async function runStudioCli(studio: StudioProc, args: string[]): Promise<{ code: number | null; output: string }> {
+  const proc = studioCli(studio, args);
+  const { code } = await proc.exited;
+  return { code, output: proc.output };
 }

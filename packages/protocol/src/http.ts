@@ -110,7 +110,12 @@ export type CreateJobRequest = z.infer<typeof CreateJobRequest>;
 export type CreateJobInput = z.input<typeof CreateJobRequest>;
 
 export const MAX_BATCH_JOBS = 1000;
-export const CreateJobsBatch = z.object({ jobs: z.array(CreateJobRequest).min(1).max(MAX_BATCH_JOBS) });
+/** A client's idempotency key (`Idempotency-Key` header, or `key` in a batch entry). */
+export const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,200}$/, '1 to 200 printable ASCII characters without spaces');
+/** A batch entry: a job, and optionally its idempotency key (the same key and body answer the same job). */
+export const KeyedJobRequest = CreateJobRequest.extend({ key: optional(IdempotencyKey) });
+export type KeyedJobInput = z.input<typeof KeyedJobRequest>;
+export const CreateJobsBatch = z.object({ jobs: z.array(KeyedJobRequest).min(1).max(MAX_BATCH_JOBS) });
 
 export const JobProgress = z.object({
   phase: ProgressPhase,
@@ -169,9 +174,15 @@ export const JobView = z.object({
   updatedAt: z.string(),
   notBefore: optional(z.string()),
   result: optional(JobResultView),
+  /** When the retention policy deleted the result (the job itself is kept). */
+  resultExpiredAt: optional(z.string()),
   attempts: optional(z.array(AttemptView)),
 });
 export type JobView = z.infer<typeof JobView>;
+
+/** The answer to POST /jobs/batch: one job per entry, in order; `created` counts the new ones. */
+export const CreateJobsBatchResult = z.object({ jobs: z.array(JobView), created: z.number() });
+export type CreateJobsBatchResult = z.infer<typeof CreateJobsBatchResult>;
 
 // ---------------------------------------------------------------- workers
 
@@ -205,3 +216,107 @@ export const StudioEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('jobPreview'), jobId: z.string(), mime: z.string(), data: z.string() }),
 ]);
 export type StudioEvent = z.infer<typeof StudioEvent>;
+
+// ---------------------------------------------------------------- clients following many jobs
+
+export const JobLookupRequest = z.object({ ids: z.array(z.string().min(1).max(100)).min(1).max(MAX_BATCH_JOBS) });
+export const JobLookupResult = z.object({ jobs: z.array(JobView), missing: z.array(z.string()) });
+export type JobLookupResult = z.infer<typeof JobLookupResult>;
+
+// ---------------------------------------------------------------- API tokens
+
+/** admin: everything; submit: create jobs, read/cancel its own jobs and their results; read: read-only. */
+export const TokenScope = z.enum(['admin', 'submit', 'read']);
+export type TokenScope = z.infer<typeof TokenScope>;
+export const CreateTokenRequest = z.object({ name: z.string().min(1).max(100), scope: TokenScope });
+export const TokenView = z.object({
+  id: z.string(),
+  name: z.string(),
+  scope: TokenScope,
+  createdAt: z.string(),
+  lastUsedAt: optional(z.string()),
+  revokedAt: optional(z.string()),
+});
+export type TokenView = z.infer<typeof TokenView>;
+/** The answer to creating a token: the only time the token itself is shown. */
+export const CreatedToken = TokenView.extend({ token: z.string() });
+export type CreatedToken = z.infer<typeof CreatedToken>;
+
+// ---------------------------------------------------------------- job events: webhooks and the SSE stream
+
+export const WebhookEventStatus = z.enum(['done', 'failed', 'cancelled']);
+export const CreateWebhookRequest = z.object({
+  /** https, or http to a loopback address (local receivers, tests). */
+  url: z.string().url().max(2000),
+  /** Which job endings are delivered (default: all three). */
+  events: z.array(WebhookEventStatus).min(1).default(['done', 'failed', 'cancelled']),
+});
+export const WebhookView = z.object({
+  id: z.string(),
+  url: z.string(),
+  events: z.array(WebhookEventStatus),
+  createdAt: z.string(),
+  pending: z.number(),
+  delivered: z.number(),
+  failed: z.number(),
+});
+export type WebhookView = z.infer<typeof WebhookView>;
+/** The answer to creating a webhook: the only time its signing secret is shown. */
+export const CreatedWebhook = WebhookView.extend({ secret: z.string() });
+export type CreatedWebhook = z.infer<typeof CreatedWebhook>;
+export const WebhookDeliveryView = z.object({
+  id: z.number(),
+  eventId: z.string(),
+  jobId: z.string(),
+  type: z.string(),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  attempts: z.number(),
+  nextAt: optional(z.string()),
+  createdAt: z.string(),
+  deliveredAt: optional(z.string()),
+  lastStatus: optional(z.number()),
+  lastError: optional(z.string()),
+});
+export type WebhookDeliveryView = z.infer<typeof WebhookDeliveryView>;
+
+/** One job event, as a webhook body and as the `data` of a server-sent event. */
+export const JobEvent = z.object({
+  /** `evt_<n>`: the same event always has the same id (deduplicate deliveries by it). */
+  id: z.string(),
+  type: z.string(),
+  jobId: z.string(),
+  status: JobStatus,
+  at: z.string(),
+  /** The job as it is when the event is sent (terminal events only). */
+  job: optional(JobView),
+});
+export type JobEvent = z.infer<typeof JobEvent>;
+
+// ---------------------------------------------------------------- retention
+
+export const GcRequest = z.object({ olderThanDays: optional(z.number().min(0)) });
+export const StorageView = z.object({
+  resultFiles: z.number(),
+  resultBytes: z.number(),
+  jsonResults: z.number(),
+  expiredJobs: z.number(),
+  retentionDays: z.number().nullable(),
+});
+export type StorageView = z.infer<typeof StorageView>;
+
+// ---------------------------------------------------------------- results gallery
+
+const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'a date such as 2026-12-01 or 2026-12-01T10:00:00Z');
+export const GalleryQuery = z.object({
+  model: optional(z.string().max(200)),
+  gameId: optional(z.string().max(200)),
+  /** A part of the asset name, case-insensitive. */
+  asset: optional(z.string().max(500)),
+  /** Finished at or after this date. */
+  since: optional(isoDate),
+  /** Finished before this date. */
+  until: optional(isoDate),
+  before: optional(z.coerce.number().int().positive()),
+  limit: optional(z.coerce.number().int().min(1).max(200)),
+});
+export const GalleryPage = z.object({ jobs: z.array(JobView), nextBefore: optional(z.number()) });

@@ -1,5 +1,11 @@
 import type { Logger } from '@studio-worker/log';
+import { Access } from './access.ts';
 import { AdminAuth } from './admin-auth.ts';
+import { ApiTokens } from './api-tokens.ts';
+import { Webhooks } from './webhooks.ts';
+import { MetricsSource } from './metrics.ts';
+import { Retention } from './retention.ts';
+import { Gallery } from './gallery.ts';
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { Jobs, type JobsOptions } from './jobs.ts';
 import { ModelRegistry, type ModelRegistryOptions } from './models.ts';
@@ -15,6 +21,13 @@ export { TASK_TEXT_LIMITS, taskTextProblem } from './task-limits.ts';
 export { ModelRegistry, modelFileUrlProblem } from './models.ts';
 export { Registration } from './registration.ts';
 export { AdminAuth } from './admin-auth.ts';
+export type { JobSubmission, Submitted } from './jobs.ts';
+export { ApiTokens } from './api-tokens.ts';
+export { MetricsSource, type MetricsSnapshot } from './metrics.ts';
+export { Retention, type GcReport, type StorageReport } from './retention.ts';
+export { Gallery, type GalleryFilter } from './gallery.ts';
+export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
+export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
 export { jobView, workerView, resultPath } from './views.ts';
 export { decideAfterClaim } from './retry-policy.ts';
@@ -36,6 +49,12 @@ export interface StudioCore {
   models: ModelRegistry;
   registration: Registration;
   admin: AdminAuth;
+  tokens: ApiTokens;
+  access: Access;
+  webhooks: Webhooks;
+  metrics: MetricsSource;
+  retention: Retention;
+  gallery: Gallery;
   options: CoreOptions;
 }
 
@@ -46,12 +65,20 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
   const dispatcher = new Dispatcher(ports, opts, log.child({ module: 'dispatcher' }));
   const models = new ModelRegistry(ports, { allowLoopbackHttpModels: opts.allowLoopbackHttpModels });
   models.seed();
+  const admin = new AdminAuth(ports);
+  const tokens = new ApiTokens(ports);
   return {
     dispatcher,
     models,
     jobs: new Jobs(ports, dispatcher, models, opts, log.child({ module: 'jobs' })),
     registration: new Registration(ports, dispatcher, opts, log.child({ module: 'registration' })),
-    admin: new AdminAuth(ports),
+    admin,
+    tokens,
+    access: new Access(ports.sql, admin, tokens),
+    webhooks: new Webhooks(ports, dispatcher.jobs),
+    metrics: new MetricsSource(ports, dispatcher),
+    retention: new Retention(ports),
+    gallery: new Gallery(ports.sql),
     options: opts,
   };
 }

@@ -26,7 +26,8 @@ export interface JobRow {
   not_before: number;
   last_error: string | null;
   progress: string | null;
-  result_type: 'json' | 'file' | null;
+  /** `expired`: the retention policy deleted the result (the job keeps its metadata). */
+  result_type: 'json' | 'file' | 'expired' | null;
   result_json: string | null;
   result_file: string | null;
   result_ext: string | null;

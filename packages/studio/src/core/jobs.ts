@@ -1,6 +1,8 @@
 import { featuresNeededBy, promptForTask, type CreateJobRequest, type JobStatus, type JobView, type ModelView } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from './dispatcher.ts';
+import type { Caller } from './access.ts';
+import { ADMIN_OWNER, JobKeyStore } from './job-keys.ts';
 import type { JobRow } from './job-store.ts';
 import type { ModelRegistry } from './models.ts';
 import type { Ports } from './ports.ts';
@@ -16,6 +18,19 @@ export interface JobsOptions {
   defaultMaxAttempts: number;
 }
 
+export interface JobSubmission {
+  request: CreateJobRequest;
+  /** The client's idempotency key: the same key (and body) answers the same job. */
+  key?: string;
+}
+
+export interface Submitted {
+  /** One job per entry, in entry order (a replayed entry answers the job it made before). */
+  jobs: JobView[];
+  /** How many of them were made by this call. */
+  created: number;
+}
+
 export type JobResult =
   | { type: 'json'; json: string }
   | { type: 'file'; fileName: string; ext: string; bytes: number };
@@ -27,6 +42,7 @@ export class Jobs {
   private readonly models: ModelRegistry;
   private readonly opts: JobsOptions;
   private readonly log: Logger;
+  private readonly keys: JobKeyStore;
   private seq: number;
 
   constructor(ports: Ports, dispatcher: Dispatcher, models: ModelRegistry, opts: JobsOptions, log: Logger) {
@@ -35,6 +51,7 @@ export class Jobs {
     this.models = models;
     this.opts = opts;
     this.log = log;
+    this.keys = new JobKeyStore(ports.sql);
     this.seq = dispatcher.jobs.maxSeq();
   }
 
@@ -44,13 +61,18 @@ export class Jobs {
     return ok(created.value[0] as JobView);
   }
 
-  /** Create several jobs in one transaction: all of them, or (on any bad entry) none. */
-  createMany(requests: readonly CreateJobRequest[]): Result<JobView[]> {
+  /**
+   * Create several jobs in one transaction: all of them, or (on any bad entry) none. `options.labels`
+   * names the entries in error messages (default `jobs[i]: `); `options.inserted(ids)` runs inside
+   * the transaction, so what a caller records about the new jobs (idempotency keys, owners) commits
+   * with them or not at all.
+   */
+  createMany(requests: readonly CreateJobRequest[], options: { labels?: readonly string[]; inserted?: (ids: readonly string[]) => void } = {}): Result<JobView[]> {
     const now = this.ports.clock.now();
     const prepared: Array<{ request: CreateJobRequest; model: ModelView }> = [];
     for (const [index, request] of requests.entries()) {
       const model = this.models.resolve(request.model);
-      const where = requests.length > 1 ? `jobs[${index}]: ` : '';
+      const where = options.labels?.[index] ?? (requests.length > 1 ? `jobs[${index}]: ` : '');
       if (!model.ok) return fail(model.error.status, model.error.code, where + model.error.message);
       if (model.value.kind !== request.task.kind) {
         return fail(400, 'kind_mismatch', `${where}model "${request.model}" makes ${model.value.kind} results but task.kind is "${request.task.kind}"`);
@@ -59,8 +81,8 @@ export class Jobs {
       if (tooLong) return fail(400, 'task_too_long', where + tooLong);
       prepared.push({ request, model: model.value });
     }
-    const rows = this.ports.sql.transaction(() =>
-      prepared.map(({ request, model }) => {
+    const rows = this.ports.sql.transaction(() => {
+      const made = prepared.map(({ request, model }) => {
         const id = `job-${this.ports.crypto.randomHex(8)}`;
         const row = {
           id,
@@ -80,8 +102,10 @@ export class Jobs {
         };
         this.dispatcher.jobs.insert(row);
         return row;
-      }),
-    );
+      });
+      options.inserted?.(made.map((row) => row.id));
+      return made;
+    });
     this.log.debug({ op: 'job', count: rows.length }, 'jobs created');
     for (const [i, row] of rows.entries()) {
       const needs = featuresNeededBy(prepared[i]?.model.source ?? {});
@@ -91,10 +115,87 @@ export class Jobs {
     return ok(rows.map((row) => jobView(this.dispatcher.jobs.get(row.id) as JobRow)));
   }
 
+  /**
+   * Create jobs, each under an optional idempotency key: a key already used by this owner with the
+   * same body answers the job it made then (also across restarts; keys live in SQL), with a
+   * different body it is a 409. New jobs, their keys and their owner commit in one transaction
+   * (createMany's), all or none.
+   */
+  submit(owner: string, entries: readonly JobSubmission[]): Result<Submitted> {
+    const now = this.ports.clock.now();
+    const where = (index: number) => (entries.length > 1 ? `jobs[${index}]: ` : '');
+    // Each entry is a job made earlier (a replay) or a slot in the list of jobs to make now.
+    const plan: Array<{ existing: string } | { fresh: number }> = [];
+    const fresh: Array<{ request: CreateJobRequest; label: string; key?: { key: string; hash: string } }> = [];
+    const inBatch = new Map<string, { hash: string; index: number; slot: { existing: string } | { fresh: number } }>();
+    for (const [index, { request, key }] of entries.entries()) {
+      let keyed: { key: string; hash: string } | undefined;
+      if (key !== undefined) {
+        const hash = this.ports.crypto.sha256Hex(JSON.stringify(request));
+        const twin = inBatch.get(key);
+        if (twin) {
+          if (twin.hash !== hash) {
+            return fail(409, 'idempotency_conflict', `${where(index)}idempotency key "${key}" is also used by jobs[${twin.index}] with a different body; give each job its own key`);
+          }
+          plan.push(twin.slot);
+          continue;
+        }
+        const prior = this.keys.find(owner, key);
+        if (prior) {
+          if (prior.requestHash !== hash) {
+            return fail(409, 'idempotency_conflict', `${where(index)}idempotency key "${key}" was already used for job ${prior.jobId} with a different body; resend the same body to get that job back, or use a new key for a new job`);
+          }
+          const slot = { existing: prior.jobId };
+          plan.push(slot);
+          inBatch.set(key, { hash, index, slot });
+          continue;
+        }
+        keyed = { key, hash };
+      }
+      const slot = { fresh: fresh.length };
+      plan.push(slot);
+      if (keyed) inBatch.set(keyed.key, { hash: keyed.hash, index, slot });
+      fresh.push({ request, label: where(index), key: keyed });
+    }
+    const made =
+      fresh.length === 0
+        ? ok<JobView[]>([])
+        : this.createMany(
+            fresh.map((f) => f.request),
+            {
+              labels: fresh.map((f) => f.label),
+              inserted: (ids) =>
+                ids.forEach((id, i) => {
+                  const key = fresh[i]?.key;
+                  if (key) this.keys.insert(owner, key.key, key.hash, id, now);
+                  if (owner !== ADMIN_OWNER) this.keys.own(id, owner);
+                }),
+            },
+          );
+    if (!made.ok) return made;
+    const jobs = plan.map((slot) => ('existing' in slot ? jobView(this.dispatcher.jobs.get(slot.existing) as JobRow) : (made.value[slot.fresh] as JobView)));
+    return ok({ jobs, created: made.value.length });
+  }
+
   get(id: string): Result<JobView> {
     const row = this.dispatcher.jobs.get(id);
     if (!row) return fail(404, 'unknown_job', `job ${id} does not exist`);
     return ok(jobView(row, this.dispatcher.jobs.attempts(id)));
+  }
+
+  /**
+   * Several jobs by id (without their attempt history), for clients that follow a batch; unknown
+   * ids are listed apart. A submit-scoped caller sees only its own jobs (the others are unknown).
+   */
+  lookup(ids: readonly string[], caller: Caller): { jobs: JobView[]; missing: string[] } {
+    const jobs: JobView[] = [];
+    const missing: string[] = [];
+    for (const id of ids) {
+      const row = this.dispatcher.jobs.get(id);
+      if (row && (caller.scope !== 'submit' || this.keys.ownerOf(id) === caller.owner)) jobs.push(jobView(row));
+      else missing.push(id);
+    }
+    return { jobs, missing };
   }
 
   list(filter: { status?: JobStatus; before?: number; limit?: number }): { jobs: JobView[]; nextBefore?: number } {
@@ -112,6 +213,7 @@ export class Jobs {
     const row = this.dispatcher.jobs.get(id);
     if (!row) return fail(404, 'unknown_job', `job ${id} does not exist`);
     if (row.status !== 'done') return fail(409, 'not_done', `job ${id} is ${row.status}; a result exists once it is done`);
+    if (row.result_type === 'expired') return fail(410, 'result_expired', `the result of job ${id} was deleted by the studio's retention policy; submit the job again to make a new one`);
     if (row.result_type === 'file' && row.result_file) {
       return ok({ type: 'file', fileName: row.result_file, ext: row.result_ext ?? 'bin', bytes: row.result_bytes ?? 0 });
     }

@@ -4,7 +4,7 @@
  */
 export interface StudioError {
   code: string;
-  status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503;
+  status: 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 500 | 503;
   message: string;
 }
 

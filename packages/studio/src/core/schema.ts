@@ -137,6 +137,86 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX registration_by_worker ON registration_requests (worker_id) WHERE worker_id IS NOT NULL;
   `,
+  // Idempotent submission: a client's key (scoped to who sent it) names one job for good, so a
+  // retried POST answers the job it already made. The hash of the request body tells a retry from a
+  // reuse of the key for a different job.
+  `
+  CREATE TABLE job_keys (
+    owner TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, key)
+  );
+  `,
+  // Scoped API tokens (admin | submit | read), stored as hashes; and which token made a job, for
+  // the submit scope's "its own jobs" (jobs the admin token made have no row here).
+  `
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE TABLE job_owners (
+    job_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL
+  );
+  `,
+  // Job events for integrations: every ending of a job (done, failed, cancelled; again after an
+  // operator retry), written by a trigger in the transaction that ended it, so no code path can
+  // forget one, on either host. Only endings: one row per job keeps the hot path cheap (every
+  // status change would double the SQL work per job). The server-sent events stream reads them by
+  // id (Last-Event-ID); they fan out into the webhook outbox, also by trigger, so a delivery exists
+  // exactly when its event does.
+  `
+  -- A rowid key (no AUTOINCREMENT: that costs a second write per event); ids only grow as long as
+  -- the newest event is never deleted, which pruning by age respects.
+  CREATE TABLE job_events (
+    id INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE TRIGGER job_event_on_end AFTER UPDATE OF status ON jobs
+  WHEN NEW.status IN ('done', 'failed', 'cancelled') AND NEW.status <> OLD.status BEGIN
+    INSERT INTO job_events (job_id, status, at) VALUES (NEW.id, NEW.status, NEW.updated_at);
+  END;
+
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    -- JSON list of the statuses that are delivered (terminal ones only)
+    events TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    deleted_at INTEGER
+  );
+  CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    -- pending | delivered | failed (gave up after the retry window)
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    UNIQUE (webhook_id, event_id)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE status = 'pending';
+  CREATE TRIGGER webhook_outbox AFTER INSERT ON job_events BEGIN
+    INSERT INTO webhook_deliveries (webhook_id, event_id, next_at, created_at)
+      SELECT id, NEW.id, NEW.at, NEW.at FROM webhooks
+      WHERE deleted_at IS NULL AND EXISTS (SELECT 1 FROM json_each(webhooks.events) WHERE value = NEW.status);
+  END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -35,8 +35,9 @@ export function jobView(row: JobRow, attempts?: ReturnType<JobStore['attempts']>
     completedAt: isoOrUndefined(row.completed_at),
     updatedAt: iso(row.updated_at),
     notBefore: row.status === 'queued' && row.not_before > row.updated_at ? iso(row.not_before) : undefined,
+    resultExpiredAt: row.result_type === 'expired' ? iso(row.updated_at) : undefined,
     result:
-      row.status !== 'done'
+      row.status !== 'done' || row.result_type === 'expired'
         ? undefined
         : row.result_type === 'file'
           ? {

@@ -13,6 +13,8 @@ import { registrationRoutes } from './routes/registration.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { workerRoutes } from './routes/workers.ts';
 
+import { authenticate, operatorRoutes } from './routes/operator.ts';
+
 const WEB_DIR = join(import.meta.dirname, '..', 'web');
 const STATIC_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -24,6 +26,8 @@ const STATIC_TYPES: Record<string, string> = {
 };
 
 export interface AppInfo {
+  /** Results older than this many days are deleted (undefined: kept forever). */
+  retentionDays?: number;
   version: string;
   /** Told to the sign-in page in index.html (a meta tag): where the admin token is. */
   signInHint?: string;
@@ -57,6 +61,9 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
     })(c, next);
   });
 
+  // Who is calling, and may they: before every API route (routes/access.ts, core/access.ts).
+  api.use('*', authenticate(deps));
+
   api.get('/health', (c) =>
     c.json({ ok: true, version: info.version, workersOnline: deps.core.dispatcher.sessionCount() }),
   );
@@ -65,6 +72,8 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   api.route('/', workerRoutes(deps));
   api.route('/', jobRoutes(deps));
   api.route('/', modelRoutes(deps));
+
+  api.route('/', operatorRoutes(deps, info));
   api.all('*', (c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}; see the README for the API`));
 
   app.route(API_PREFIX, api);

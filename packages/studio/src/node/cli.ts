@@ -2,6 +2,8 @@ import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { silentLogger } from '@studio-worker/log';
 import { createStudioCore } from '../core/index.ts';
+import { registerDataCommands } from './backup.ts';
+import { registerClientCommands } from './client-cli/index.ts';
 import { nodeCrypto } from './crypto.ts';
 import { startStudio } from './server.ts';
 import { NodeSql } from './sqlite.ts';
@@ -68,6 +70,9 @@ program
     process.stdout.write(`${token}\n`);
     process.stderr.write('New admin token printed above; restart a running studio for it to take effect.\n');
   });
+
+registerClientCommands(program);
+registerDataCommands(program);
 
 /** The generated admin token is shown once, on the terminal (never in the log). */
 export function printAdminToken(url: string, token: string | undefined): void {

@@ -12,9 +12,15 @@ import { REALTIME_PATH, RealtimeHub } from './realtime.ts';
 import { NodeSql } from './sqlite.ts';
 import { CommittedChannel } from './committed-channel.ts';
 import { WorkerSockets } from './worker-sockets.ts';
+import { retentionDays, startBackground } from './background.ts';
 import { STUDIO_VERSION } from './version.ts';
 
 export interface StudioOptions {
+  /**
+   * Results older than this many days are deleted hourly (jobs stay, marked expired); default
+   * STUDIO_RETENTION_DAYS, else kept forever.
+   */
+  retentionDays?: number;
   dataDir: string;
   port: number;
   host: string;
@@ -45,6 +51,7 @@ export interface RunningStudio {
 
 /** The embedded host: one port for the API, the worker sockets and the dashboard; SQLite + files under dataDir. */
 export async function startStudio(options: StudioOptions): Promise<RunningStudio> {
+  const retention = retentionDays(options.retentionDays);
   const log = options.log ?? createLogRoot({ app: 'studio' }).root;
   // Prompts, token hashes and results live here: for the studio's user only (issue 9).
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
@@ -75,7 +82,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
       now: () => Date.now(),
       commit: () => sql.commit(),
     },
-    { version: STUDIO_VERSION, signInHint: options.signInHint },
+    { version: STUDIO_VERSION, signInHint: options.signInHint, retentionDays: retention },
   );
   const server = createAdaptorServer({ fetch: app.fetch, hostname: options.host }) as Server;
   server.keepAliveTimeout = 65_000;
@@ -95,6 +102,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
 
   const ticker = setInterval(() => (core as StudioCore).dispatcher.tick(), 1000);
   const pruner = setInterval(() => (core as StudioCore).dispatcher.pruneLogs(), 10 * 60_000);
+  const background = startBackground(core, assets, log.child({ module: 'background' }), () => sql.commit(), retention);
   log.info({ op: 'start', url, dataDir: options.dataDir, version: STUDIO_VERSION }, 'studio listening');
 
   let closed = false;
@@ -109,6 +117,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
       closed = true;
       clearInterval(ticker);
       clearInterval(pruner);
+      await background.stop();
       sockets.closeAll();
       hub.close();
       await new Promise<void>((resolve) => {

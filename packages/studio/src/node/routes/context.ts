@@ -22,8 +22,9 @@ export type Env = { Bindings: HttpBindings };
 /** Admin routes need the operator's bearer token. */
 export function requireAdmin(deps: RouteDeps): MiddlewareHandler<Env> {
   return async (c, next) => {
-    if (!deps.core.admin.verify(bearer(c))) {
-      return errorResponse(c, 401, 'unauthorized', 'send the admin token as "Authorization: Bearer <token>" (printed when the studio first started, or set STUDIO_ADMIN_TOKEN)');
+    // The admin token or an API token; its scope for this route was checked by `authenticate` (access.ts).
+    if (!deps.core.access.authenticate(bearer(c))) {
+      return errorResponse(c, 401, 'unauthorized', 'send the admin token or an API token as "Authorization: Bearer <token>" (the admin token was printed when the studio first started, or set STUDIO_ADMIN_TOKEN)');
     }
     await next();
   };

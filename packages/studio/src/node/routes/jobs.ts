@@ -1,29 +1,16 @@
+import { Readable } from 'node:stream';
 import { Hono } from 'hono';
-import { CreateJobRequest, CreateJobsBatch, JobStatus, mimeForExt } from '@studio-worker/protocol';
+import { JobStatus, mimeForExt } from '@studio-worker/protocol';
 import { errorResponse, readJson, respond } from '../http-errors.ts';
 import { MAX_LIST_LIMIT } from '../../core/index.ts';
 import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 
-/** The job queue API (admin). */
+/** The job queue API (admin): reading, results, cancel, retry. Submitting lives in submit.ts. */
 export function jobRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.use('/jobs', requireAdmin(deps));
   app.use('/jobs/*', requireAdmin(deps));
   const { jobs } = deps.core;
-
-  app.post('/jobs', async (c) => {
-    const body = await readJson(c, CreateJobRequest);
-    if (!body.ok) return body.response;
-    return respond(c, jobs.create(body.value), 201);
-  });
-
-  /** Up to 1000 jobs in one transaction: all are created, or none (the error names the entry). */
-  app.post('/jobs/batch', async (c) => {
-    const body = await readJson(c, CreateJobsBatch);
-    if (!body.ok) return body.response;
-    const created = jobs.createMany(body.value.jobs);
-    return created.ok ? c.json({ jobs: created.value }, 201) : errorResponse(c, created.error.status, created.error.code, created.error.message);
-  });
 
   app.get('/jobs', (c) => {
     const status = c.req.query('status');
@@ -52,7 +39,9 @@ export function jobRoutes(deps: RouteDeps): Hono<Env> {
     if (result.value.type === 'json') return c.body(result.value.json, 200, { 'content-type': 'application/json' });
     const file = deps.assets.open(result.value.fileName);
     if (!file) return errorResponse(c, 500, 'result_missing', `the result file of job ${c.req.param('id')} is missing from the data directory`);
-    return new Response(file.stream as unknown as ReadableStream, {
+    // A web stream that owns the file stream: a client that goes away cancels it (and closes the
+    // file) instead of undici closing a stream it already closed, which crashed the process.
+    return new Response(Readable.toWeb(file.stream) as ReadableStream, {
       status: 200,
       headers: {
         'content-type': mimeForExt(result.value.ext),

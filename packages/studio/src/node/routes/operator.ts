@@ -1,0 +1,28 @@
+import { Hono } from 'hono';
+import type { Env, RouteDeps } from './context.ts';
+import { eventRoutes } from './events.ts';
+import { galleryRoutes } from './gallery.ts';
+import { metricsRoutes } from './metrics.ts';
+import { openApiRoutes } from './openapi.ts';
+import { storageRoutes } from './storage.ts';
+import { submitRoutes } from './submit.ts';
+import { tokenRoutes } from './tokens.ts';
+
+export { authenticate } from './access.ts';
+
+/**
+ * The routes operators and their scripts use beyond the worker and queue basics: idempotent
+ * submission, API tokens, webhooks and the event stream, OpenAPI, metrics, retention and the
+ * results gallery. One module, so the app mounts them in one line.
+ */
+export function operatorRoutes(deps: RouteDeps, info: { version: string; retentionDays?: number }): Hono<Env> {
+  const app = new Hono<Env>();
+  app.route('/', submitRoutes(deps));
+  app.route('/', tokenRoutes(deps));
+  app.route('/', eventRoutes(deps));
+  app.route('/', openApiRoutes(deps, info.version));
+  app.route('/', metricsRoutes(deps));
+  app.route('/', storageRoutes(deps, info.retentionDays));
+  app.route('/', galleryRoutes(deps));
+  return app;
+}

@@ -1,0 +1,21 @@
+import { Hono } from 'hono';
+import { GcRequest } from '@studio-worker/protocol';
+import { collectGarbage } from '../background.ts';
+import { errorResponse, readJson } from '../http-errors.ts';
+import { requireAdmin, type Env, type RouteDeps } from './context.ts';
+
+/** Disk use of results (GET /storage) and retention run now (POST /gc). */
+export function storageRoutes(deps: RouteDeps, retentionDays: number | undefined): Hono<Env> {
+  const app = new Hono<Env>();
+  app.use('/storage', requireAdmin(deps));
+  app.use('/gc', requireAdmin(deps));
+  app.get('/storage', (c) => c.json({ ...deps.core.retention.storage(), retentionDays: retentionDays ?? null }));
+  app.post('/gc', async (c) => {
+    const body = await readJson(c, GcRequest);
+    if (!body.ok) return body.response;
+    const days = body.value.olderThanDays ?? retentionDays;
+    if (days === undefined) return errorResponse(c, 400, 'no_retention', 'no retention is configured (STUDIO_RETENTION_DAYS when the studio starts); send {"olderThanDays": N} as JSON');
+    return c.json({ olderThanDays: days, ...collectGarbage(deps.core, deps.assets, deps.log, deps.commit, days * 24 * 3600_000), ...deps.core.retention.storage() });
+  });
+  return app;
+}

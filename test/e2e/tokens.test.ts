@@ -1,0 +1,103 @@
+// Scoped API tokens from outside: created with the `studio tokens` CLI against a real studio
+// process, then used over plain HTTP. Each scope can do what it lists and gets a clear 403 (or,
+// for a job it did not make, a 404) for the rest; revoked tokens stop at once; the bootstrap admin
+// token keeps working; the database holds hashes only.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { TokenView } from '@studio-worker/protocol';
+import { runStudioCli, startStudioProcess, type StudioProc } from '../helpers/processes.ts';
+
+let dir: string;
+let studio: StudioProc;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'e2e-tokens-'));
+  studio = await startStudioProcess({ dataDir: join(dir, 'studio') });
+});
+
+after(async () => {
+  await studio?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const cli = (args: string[]) => runStudioCli(studio, args);
+
+async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await studio.api.request(method, path, body, token);
+  return { status: res.status, json: await res.json() };
+}
+
+async function createToken(scope: string): Promise<string> {
+  const made = await cli(['tokens', 'create', '--scope', scope, '--name', `${scope} script`]);
+  assert.equal(made.code, 0, made.output);
+  const token = made.output.match(/^(sst_[0-9a-f]+)$/m)?.[1];
+  assert.ok(token, made.output);
+  assert.match(made.output, /shown only this once/);
+  return token;
+}
+
+const job = (prompt: string) => ({ model: 'synthetic-image', task: { kind: 'image', prompt } });
+
+describe('scoped API tokens', () => {
+  it('submit: makes jobs, reads and cancels its own, nothing else', async () => {
+    const submit = await createToken('submit');
+    const mine = await call(submit, 'POST', '/jobs', job('mine'));
+    assert.equal(mine.status, 201);
+    const theirs = await studio.api.json<{ id: string }>('POST', '/jobs', job('admin made this'));
+
+    assert.equal((await call(submit, 'GET', `/jobs/${mine.json.id}`)).status, 200);
+    const other = await call(submit, 'GET', `/jobs/${theirs.id}`);
+    assert.deepEqual([other.status, other.json.error], [404, 'unknown_job'], 'another caller’s job does not exist for this token');
+    assert.equal((await call(submit, 'POST', `/jobs/${theirs.id}/cancel`)).status, 404);
+    const lookup = await call(submit, 'POST', '/jobs/lookup', { ids: [mine.json.id, theirs.id] });
+    assert.deepEqual(lookup.json.jobs.map((j: { id: string }) => j.id), [mine.json.id]);
+    assert.deepEqual(lookup.json.missing, [theirs.id]);
+
+    const list = await call(submit, 'GET', '/jobs');
+    assert.equal(list.status, 403);
+    assert.equal(list.json.error, 'insufficient_scope');
+    assert.match(list.json.message, /"submit" scope, which does not allow GET \/jobs/);
+    assert.equal((await call(submit, 'GET', '/workers')).status, 403);
+    assert.equal((await call(submit, 'POST', '/tokens', { name: 'x', scope: 'admin' })).status, 403, 'no escalation');
+    assert.equal((await call(submit, 'POST', `/jobs/${mine.json.id}/cancel`)).json.status, 'cancelled');
+
+    // Its idempotency keys are its own: the admin's key "k" and this token's key "k" are two jobs.
+    const a = await studio.api.request('POST', '/jobs', job('k'), studio.api.token).then(async (r) => r.json() as Promise<{ id: string }>);
+    const keyed = async (token: string) => (await fetch(`${studio.url}/graphics/api/jobs`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': 'k' }, body: JSON.stringify(job('k')) })).json() as Promise<{ id: string }>;
+    const adminKeyed = await keyed(studio.api.token);
+    const submitKeyed = await keyed(submit);
+    assert.notEqual(adminKeyed.id, submitKeyed.id);
+    assert.notEqual(a.id, adminKeyed.id);
+  });
+
+  it('read: looks at everything, changes nothing', async () => {
+    const read = await createToken('read');
+    assert.equal((await call(read, 'GET', '/jobs')).status, 200);
+    assert.equal((await call(read, 'GET', '/workers')).status, 200);
+    assert.equal((await call(read, 'GET', '/models')).status, 200);
+    const post = await call(read, 'POST', '/jobs', job('nope'));
+    assert.deepEqual([post.status, post.json.error], [403, 'insufficient_scope']);
+    assert.equal((await call(read, 'POST', '/models/synthetic-image/disable')).status, 403);
+  });
+
+  it('list shows last use and no secrets; revoke stops a token at once; the bootstrap admin token keeps working; only hashes are stored', async () => {
+    const admin = await createToken('admin');
+    assert.equal((await call(admin, 'POST', '/jobs', job('by admin token'))).status, 201);
+    const listed = await cli(['tokens', 'list', '--json']);
+    const tokens = JSON.parse(listed.output.slice(listed.output.indexOf('['))) as TokenView[];
+    const entry = tokens.find((t) => t.scope === 'admin');
+    assert.ok(entry?.lastUsedAt, 'last use recorded');
+    assert.ok(!listed.output.includes(admin), 'the token itself is never listed');
+    assert.equal((await cli(['tokens', 'revoke', entry.id])).code, 0);
+    const refused = await call(admin, 'GET', '/jobs');
+    assert.equal(refused.status, 401);
+    assert.equal((await studio.api.request('GET', '/jobs')).status, 200, 'bootstrap admin token');
+
+    const dataDir = join(dir, 'studio');
+    const bytes = readdirSync(dataDir).filter((f) => f.startsWith('studio.sqlite')).map((f) => readFileSync(join(dataDir, f)).toString('latin1')).join('');
+    assert.ok(!bytes.includes(admin), 'no raw token in the database files');
+  });
+});
