@@ -26,6 +26,9 @@ export const DEFAULT_CORE_OPTIONS: CoreOptions = {
   ...DEFAULT_DISPATCHER_OPTIONS,
   defaultMaxAttempts: 3,
   pendingTtlMs: 7 * 24 * 3600_000,
+  maxCapabilitiesBytes: 64 * 1024,
+  maxPendingPerAddress: 20,
+  maxPendingTotal: 500,
 };
 
 export interface StudioCore {

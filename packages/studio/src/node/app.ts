@@ -9,7 +9,7 @@ import type { Env, RouteDeps } from './routes/context.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { modelRoutes } from './routes/models.ts';
 import { registrationRoutes } from './routes/registration.ts';
-import { uploadRoutes } from './routes/uploads.ts';
+import { isUploadRoute, uploadRoutes } from './routes/uploads.ts';
 import { workerRoutes } from './routes/workers.ts';
 
 const WEB_DIR = join(import.meta.dirname, '..', 'web');
@@ -32,19 +32,18 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   const api = new Hono<Env>();
 
   // An answer never runs ahead of the database: commit this request's changes before replying.
-  app.use('*', async (_c, next) => {
+  app.use('*', async (c, next) => {
+    c.set('maxJsonDepth', deps.limits.maxJsonDepth);
     await next();
     deps.commit();
   });
 
-  // JSON bodies are small; the multipart upload route streams and sets its own limit.
-  api.use('*', async (c, next) => {
-    if (c.req.path.endsWith('/complete')) return next();
-    return bodyLimit({
-      maxSize: 4 * 1024 * 1024,
-      onError: (ctx) => errorResponse(ctx, 413, 'too_large', 'the request body is larger than 4 MiB; send fewer jobs per batch'),
-    })(c, next);
+  // JSON bodies are small; only the multipart result upload streams (with its own limit).
+  const jsonLimit = bodyLimit({
+    maxSize: deps.limits.maxJsonBytes,
+    onError: (ctx) => errorResponse(ctx, 413, 'too_large', `the request body is larger than ${formatBytes(deps.limits.maxJsonBytes)}; send fewer jobs per batch`),
   });
+  api.use('*', async (c, next) => (isUploadRoute(c.req.method, c.req.path) ? next() : jsonLimit(c, next)));
 
   api.get('/health', (c) =>
     c.json({ ok: true, version: info.version, workersOnline: deps.core.dispatcher.sessionCount() }),
@@ -79,4 +78,8 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
     return errorResponse(c, 500, 'internal_error', 'the studio failed to handle this request; see its log');
   });
   return app;
+}
+
+function formatBytes(n: number): string {
+  return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
 }

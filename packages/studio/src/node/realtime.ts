@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { StudioEvent } from '@studio-worker/protocol';
 import type { AdminAuth, EventSink } from '../core/index.ts';
-import { refuse } from './worker-sockets.ts';
+import { refuse } from './upgrade.ts';
 
 export const REALTIME_PATH = '/graphics/api/realtime';
 export const DASHBOARD_PROTOCOL = 'studio-dashboard';
@@ -30,7 +30,7 @@ export class RealtimeHub implements EventSink {
   }
 
   publish(event: StudioEvent): void {
-    const key = event.type === 'job' ? `job:${event.job.id}` : event.type === 'worker' ? `worker:${event.worker.id}` : event.type === 'workerRemoved' ? `worker:${event.workerId}` : event.type;
+    const key = eventKey(event);
     this.pending.set(key, event);
     this.timer ??= setTimeout(() => this.flush(), 100);
   }
@@ -61,5 +61,21 @@ export class RealtimeHub implements EventSink {
     if (this.timer) clearTimeout(this.timer);
     for (const ws of this.clients) ws.terminate();
     this.wss.close();
+  }
+}
+
+/** Events about one thing coalesce: only the latest per job, worker or pending request is sent. */
+function eventKey(event: StudioEvent): string {
+  switch (event.type) {
+    case 'job':
+      return `job:${event.job.id}`;
+    case 'worker':
+      return `worker:${event.worker.id}`;
+    case 'workerRemoved':
+      return `worker:${event.workerId}`;
+    case 'pendingAdded':
+      return `pending:${event.request.requestId}`;
+    case 'pendingRemoved':
+      return `pending:${event.requestId}`;
   }
 }
