@@ -122,7 +122,9 @@ export class HttpFuzzer {
     if (r < 0.15) return Buffer.from(`${'['.repeat(2000 + this.int(20_000))}1${']'.repeat(100)}`);
     if (r < 0.25) return Buffer.from(`{"a":${'{"a":'.repeat(5000)}1${'}'.repeat(5001)}`);
     if (r < 0.35) return Buffer.from(this.pick(['', '{', 'null', '[]', '"x"', '{"jobs":[', '\u0000', '{"__proto__":{"x":1}}']));
-    if (r < 0.45) return Buffer.from(JSON.stringify({ jobs: Array.from({ length: this.int(3000) }, () => ({ model: 'synthetic-image', task: { kind: 'image', prompt: 'x' } })) }));
+    // Large and well-formed but for a model that does not exist: it must be refused whole. (Jobs the
+    // studio accepts would be data, and data grows the database and its cache: not what we measure.)
+    if (r < 0.45) return Buffer.from(JSON.stringify({ jobs: Array.from({ length: this.int(3000) }, () => ({ model: 'fuzz-no-such-model', task: { kind: 'image', prompt: 'x' } })) }));
     return Buffer.from(JSON.stringify(this.junk(0)));
   }
 
@@ -297,8 +299,14 @@ export interface FuzzRunOptions {
   concurrency?: number;
   /** How far fds may stay above the baseline after a round settled. */
   fdMargin?: number;
-  /** How far RSS may stay above the baseline (MiB). */
+  /**
+   * How far RSS may stay above the baseline (MiB). RSS also holds what the allocator keeps after
+   * the garbage is collected, so a long run wants more room; `afterWarmup` and a heap snapshot at
+   * the end tell a leak (live objects) from that.
+   */
   rssMarginMiB?: number;
+  /** Called once the baseline is taken (e.g. a heap snapshot to compare the end with). */
+  afterWarmup?: () => Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -351,6 +359,7 @@ export async function runHttpFuzz(target: FuzzTarget, options: FuzzRunOptions): 
     report.failures.push(`${target.name} exited during the warm-up round (seed ${options.seed})`);
     return report;
   }
+  await options.afterWarmup?.();
   const baseline = measure(target);
   report.baselineFds = baseline.fds;
   report.baselineRssMiB = Math.round(baseline.rss);

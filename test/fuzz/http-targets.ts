@@ -91,10 +91,13 @@ export interface FuzzEnvironment {
  * A studio with one held claim (so truncated uploads reach the multipart parser) and a worker
  * daemon connected to it, its local API found through local-api.json.
  */
-export async function startFuzzEnvironment(): Promise<FuzzEnvironment> {
+export async function startFuzzEnvironment(options: { heapSnapshotDir?: string } = {}): Promise<FuzzEnvironment> {
   const dir = mkdtempSync(join(tmpdir(), 'http-fuzz-'));
   const dataDir = join(dir, 'studio');
-  const studio = await startStudioProcess({ dataDir, adminToken: ADMIN, env: { STUDIO_WORKER_LOG: 'error' } });
+  // SIGUSR2 writes a heap snapshot (after a full GC) of the live objects: a leak shows there even
+  // when RSS is dominated by what the allocator keeps.
+  const diagnostics = options.heapSnapshotDir ? { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${options.heapSnapshotDir}` } : {};
+  const studio = await startStudioProcess({ dataDir, adminToken: ADMIN, env: { STUDIO_WORKER_LOG: 'error', ...diagnostics } });
   let held: HeldClaim | undefined;
   let worker: Proc | undefined;
   try {
@@ -102,7 +105,7 @@ export async function startFuzzEnvironment(): Promise<FuzzEnvironment> {
     const creds = await studio.api.createWorker('fuzzed worker');
     const configPath = join(dir, 'worker', 'config.toml');
     await writeWorkerConfig(configPath, { apiBaseUrl: `${studio.url}/`, ...creds });
-    const running = startWorkerProcess(configPath, { name: 'fuzzed-worker', env: { STUDIO_WORKER_LOG: 'error' } });
+    const running = startWorkerProcess(configPath, { name: 'fuzzed-worker', env: { STUDIO_WORKER_LOG: 'error', ...diagnostics } });
     worker = running;
     const discovery = await waitFor('the worker local API', () => {
       const text = readFileSync(join(dir, 'worker', 'local-api.json'), 'utf8');

@@ -15,7 +15,13 @@ export const DASHBOARD_PROTOCOL = 'studio-dashboard';
  * of job changes costs a dashboard a handful of messages.
  */
 export class RealtimeHub implements EventSink {
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: () => DASHBOARD_PROTOCOL });
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    // Dashboards only listen; a frame from one is never more than a close.
+    maxPayload: 64 * 1024,
+    handleProtocols: () => DASHBOARD_PROTOCOL,
+  });
   private readonly clients = new Set<WebSocket>();
   private readonly pending = new Map<string, StudioEvent>();
   private timer: NodeJS.Timeout | undefined;

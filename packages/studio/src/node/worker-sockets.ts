@@ -55,8 +55,8 @@ export class WorkerSockets implements WorkerChannel {
     const worker = dispatcher.workers.get(workerId);
     const tokenOk = !!token && !!worker?.token_hash && timingSafeEqualText(nodeCrypto.sha256Hex(token), worker.token_hash);
     if (!tokenOk) {
-      this.log.warn({ op: 'connect', workerId, remote: request.socket.remoteAddress }, 'refused a worker connection: bad or missing token');
-      return refuse(socket, 401, `worker ${workerId} is unknown or the bearer token is wrong; re-register the worker`);
+      this.log.warn({ op: 'connect', workerId: workerId.slice(0, 100), remote: request.socket.remoteAddress }, 'refused a worker connection: bad or missing token');
+      return refuse(socket, 401, `worker ${workerId.slice(0, 100)} is unknown or the bearer token is wrong; re-register the worker`);
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, workerId));
   }
