@@ -7,6 +7,8 @@ import { refuse } from './upgrade.ts';
 
 export const REALTIME_PATH = '/graphics/api/realtime';
 export const DASHBOARD_PROTOCOL = 'studio-dashboard';
+/** Events queued for one dashboard that does not read them, before its socket is dropped. */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 /**
  * The dashboards' live feed. Browsers cannot set headers on a WebSocket, so the admin token comes
@@ -46,7 +48,12 @@ export class RealtimeHub implements EventSink {
     if (this.pending.size === 0) return;
     const text = JSON.stringify({ events: [...this.pending.values()] });
     this.pending.clear();
-    for (const ws of this.clients) if (ws.readyState === ws.OPEN) ws.send(text);
+    for (const ws of this.clients) {
+      if (ws.readyState !== ws.OPEN) continue;
+      // A dashboard that stopped reading would make us hold every event for it: it reloads instead.
+      if (ws.bufferedAmount > MAX_BUFFERED_BYTES) ws.terminate();
+      else ws.send(text);
+    }
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
