@@ -259,9 +259,15 @@ describe('connections that say nothing are closed (Found 6)', () => {
     const creds = await studio.api.createWorker('silent');
     const ws = new WebSocket(workerConnectUrl(`${studio.url}/`, creds.workerId), SUBPROTOCOL, { headers: { authorization: `Bearer ${creds.authToken}` } });
     ws.on('error', () => {});
-    const opened = Date.now();
-    const code = await new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)));
-    assert.ok(Date.now() - opened < 5_000);
+    // Give up after 5 s (on main the socket stayed open for good).
+    const code = await new Promise<number | 'still open'>((resolve) => {
+      const timer = setTimeout(() => resolve('still open'), 5_000);
+      ws.on('close', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    if (code === 'still open') ws.terminate();
     assert.equal(code, 4002);
   });
 
