@@ -11,62 +11,52 @@ function heartbeat(h: Harness, connId: string, inFlight: Array<{ jobId: string; 
   send(h, connId, { type: 'heartbeat', capabilities: capabilities(), inFlight: inFlight.map((j) => ({ state: 'running', ...j })) });
 }
 
+/** A worker that accepted one job (attempt 1), on a long session timeout so only leases act. */
+function acceptedJob(caps = capabilities()) {
+  const h = makeHarness({ leaseMs: LEASE, staleSessionMs: 600_000 });
+  const w = connectWorker(h, caps);
+  const job = llmJob(h);
+  send(h, w.connId, { type: 'accept', jobId: job.id, attempt: caps.protocolFeatures?.includes('attempt') ? 1 : undefined });
+  return { h, w, job, row: () => h.core.dispatcher.jobs.get(job.id) };
+}
+
+/** `rounds` heartbeats 4 s apart (a lease is 10 s), each followed by the studio's tick. */
+function beat(h: Harness, rounds: number, heartbeatFrame: () => void): void {
+  for (let i = 0; i < rounds; i++) {
+    h.clock.advance(4_000);
+    heartbeatFrame();
+    h.core.dispatcher.tick();
+  }
+}
+
 describe('heartbeats renew only the claims they list', () => {
   it('a running job the heartbeats stop listing is handed back after one lease, and cancelled on the worker', () => {
-    const h = makeHarness({ leaseMs: LEASE, staleSessionMs: 600_000 });
-    const w = connectWorker(h);
-    const job = llmJob(h);
-    send(h, w.connId, { type: 'accept', jobId: job.id, attempt: 1 });
+    const { h, w, job, row } = acceptedJob();
     // The worker lost the job (an engine crash it did not report) but keeps heartbeating.
-    for (let i = 0; i < 3; i++) {
-      h.clock.advance(4_000);
-      heartbeat(h, w.connId, []);
-      h.core.dispatcher.tick();
-    }
-    const row = h.core.dispatcher.jobs.get(job.id);
-    assert.notEqual(row?.status, 'running', 'no zombie: the claim did not outlive its lease');
-    assert.equal(row?.attempt, 2);
-    assert.equal(row?.losses, 1);
+    beat(h, 3, () => heartbeat(h, w.connId, []));
+    assert.notEqual(row()?.status, 'running', 'no zombie: the claim did not outlive its lease');
+    assert.equal(row()?.attempt, 2);
+    assert.equal(row()?.losses, 1);
     assert.ok(h.channel.of(w.connId, 'cancel').some((c) => c.jobId === job.id && c.attempt === 1), 'the worker is told to drop it');
   });
 
   it('a job the heartbeats keep listing keeps running for as long as they do', () => {
-    const h = makeHarness({ leaseMs: LEASE, staleSessionMs: 600_000 });
-    const w = connectWorker(h);
-    const job = llmJob(h);
-    send(h, w.connId, { type: 'accept', jobId: job.id, attempt: 1 });
-    for (let i = 0; i < 10; i++) {
-      h.clock.advance(4_000);
-      heartbeat(h, w.connId, [{ jobId: job.id, attempt: 1 }]);
-      h.core.dispatcher.tick();
-    }
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'running');
+    const { h, w, job, row } = acceptedJob();
+    beat(h, 10, () => heartbeat(h, w.connId, [{ jobId: job.id, attempt: 1 }]));
+    assert.equal(row()?.status, 'running');
   });
 
   it('listing another attempt of the job does not renew this one', () => {
-    const h = makeHarness({ leaseMs: LEASE, staleSessionMs: 600_000 });
-    const w = connectWorker(h);
-    const job = llmJob(h);
-    send(h, w.connId, { type: 'accept', jobId: job.id, attempt: 1 });
-    for (let i = 0; i < 3; i++) {
-      h.clock.advance(4_000);
-      heartbeat(h, w.connId, [{ jobId: job.id, attempt: 7 }]);
-      h.core.dispatcher.tick();
-    }
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.attempt, 2);
+    const { h, w, job, row } = acceptedJob();
+    beat(h, 3, () => heartbeat(h, w.connId, [{ jobId: job.id, attempt: 7 }]));
+    assert.equal(row()?.attempt, 2);
   });
 
   it('an original worker (no inFlight list at all) keeps its claims alive with plain heartbeats', () => {
-    const h = makeHarness({ leaseMs: LEASE, staleSessionMs: 600_000 });
-    const w = connectWorker(h, capabilities({ protocolFeatures: [] }));
-    const job = llmJob(h);
-    send(h, w.connId, { type: 'accept', jobId: job.id });
-    for (let i = 0; i < 5; i++) {
-      h.clock.advance(4_000);
-      send(h, w.connId, { type: 'heartbeat', capabilities: capabilities({ protocolFeatures: [] }), currentJobId: job.id });
-      h.core.dispatcher.tick();
-    }
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'running');
+    const original = capabilities({ protocolFeatures: [] });
+    const { h, w, job, row } = acceptedJob(original);
+    beat(h, 5, () => send(h, w.connId, { type: 'heartbeat', capabilities: original, currentJobId: job.id }));
+    assert.equal(row()?.status, 'running');
   });
 });
 
