@@ -271,6 +271,29 @@ describe('connections that say nothing are closed (Found 6)', () => {
     assert.equal(code, 4002);
   });
 
+  it('an idle keep-alive connection is closed after the idle timeout; an idle dashboard feed is not', async () => {
+    const idle = await startStudioProcess({ dataDir: join(dir, 'idle-studio'), adminToken: ADMIN, env: { STUDIO_WORKER_LOG: 'warn' }, args: ['--idle-timeout-seconds', '1'] });
+    try {
+      const feed = new WebSocket(`${idle.url.replace('http', 'ws')}/graphics/api/realtime`, ['studio-dashboard', `bearer.${ADMIN}`]);
+      await new Promise((resolve) => feed.once('message', resolve));
+      // One request on a keep-alive connection, then silence until the studio closes it.
+      const answer = await rawRequest(idle.port, `GET /graphics/api/health HTTP/1.1\r\nHost: 127.0.0.1:${idle.port}\r\n\r\n`, { timeoutMs: 6_000 });
+      assert.equal(answer.status, 200);
+      assert.equal(answer.end, 'closed');
+      assert.ok(answer.ms >= 900 && answer.ms < 5_000, `closed after ${answer.ms} ms`);
+      // The feed was as idle for as long, and is still open and live.
+      assert.equal(feed.readyState, WebSocket.OPEN);
+      const next = new Promise<string>((resolve) => feed.once('message', (data) => resolve(data.toString())));
+      const body = { installId: 'install-idle-0001', registrationSecretHash: createHash('sha256').update('s').digest('hex'), capabilities: imageWorkerCapabilities('idle') };
+      const res = await fetch(`${idle.url}/graphics/api/workers/register-request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      assert.equal(res.status, 200);
+      assert.match(await next, /"type":"pendingAdded"/);
+      feed.close();
+    } finally {
+      await idle.stop();
+    }
+  });
+
   it('a deleted worker id without its token gets no socket', async () => {
     const creds = await studio.api.createWorker('to delete');
     await studio.api.json('DELETE', `/workers/${creds.workerId}`);
