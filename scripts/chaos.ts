@@ -42,5 +42,5 @@ if (values.json) {
   process.stdout.write(`\n${Object.entries(figures).map(([k, v]) => `  ${k.padEnd(16)} ${v}`).join('\n')}\n`);
   for (const p of problems.slice(0, 20)) process.stdout.write(`  ! ${p}\n`);
 }
-const ok = report.lost === 0 && report.doubled === 0 && report.wrongResults === 0 && report.overCap === 0 && report.terminal === report.jobs;
+const ok = report.lost === 0 && report.doubled === 0 && report.wrongResults === 0 && report.overCap === 0 && report.overSlots === 0 && report.terminal === report.jobs;
 process.exit(ok ? 0 : 1);

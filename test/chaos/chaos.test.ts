@@ -16,6 +16,7 @@ describe('chaos', () => {
     assert.equal(report.terminal, report.jobs, context);
     assert.equal(report.wrongResults, 0, context);
     assert.equal(report.overCap, 0, context);
+    assert.equal(report.overSlots, 0, context);
     assert.deepEqual(report.problems, [], context);
     // The chaos really happened.
     assert.ok(report.workerKills >= 1, `no worker was killed: ${context}`);

@@ -45,6 +45,11 @@ export interface ChaosReport {
   wrongResults: number;
   /** Jobs whose failures exceed their cap. */
   overCap: number;
+  /**
+   * Moments a worker held more claims than it has slots: a slot freed while its claim still ran
+   * (e.g. by a refused stale frame), so a second offer went to a busy worker.
+   */
+  overSlots: number;
   maxFailures: number;
   maxLosses: number;
   seconds: number;
@@ -95,6 +100,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     failed: 0,
     wrongResults: 0,
     overCap: 0,
+    overSlots: 0,
     maxFailures: 0,
     maxLosses: 0,
     seconds: 0,
@@ -241,8 +247,44 @@ async function oracle(dataDir: string, ids: string[], report: ChaosReport): Prom
         report.problems.push(`job ${id}: the stored result differs from the synthetic output`);
       }
     }
+    claimsWithinSlots(db, report);
   } finally {
     db.close();
+  }
+}
+
+/**
+ * Claims follow the worker's word: replay every attempt as an interval [offered, ended) per worker
+ * and check that no worker ever held more at once than its slots (1, or with prefetch 2 plus one
+ * that only uploads its result). Zombies are caught above (every job terminal).
+ */
+function claimsWithinSlots(db: DatabaseSync, report: ChaosReport): void {
+  const capacity = new Map<string, number>();
+  for (const w of db.prepare('SELECT id, capabilities FROM workers').all() as Array<{ id: string; capabilities: string | null }>) {
+    const caps = JSON.parse(w.capabilities ?? '{}') as { protocolFeatures?: string[]; prefetchSlots?: number };
+    const prefetch = caps.protocolFeatures?.includes('prefetch') ? Math.min(caps.prefetchSlots ?? 0, 1) : 0;
+    capacity.set(w.id, 1 + prefetch + (prefetch > 0 ? 1 : 0));
+  }
+  const attempts = db.prepare('SELECT job_id, attempt, worker_id, offered_at, ended_at FROM job_attempts ORDER BY worker_id, offered_at').all() as Array<{
+    job_id: string;
+    attempt: number;
+    worker_id: string;
+    offered_at: number;
+    ended_at: number;
+  }>;
+  const byWorker = new Map<string, typeof attempts>();
+  for (const a of attempts) byWorker.set(a.worker_id, [...(byWorker.get(a.worker_id) ?? []), a]);
+  for (const [workerId, list] of byWorker) {
+    // Sweep: +1 at each offer, -1 at each end (ends first at equal times: a slot freed and refilled in one turn).
+    const points = list.flatMap((a) => [{ t: a.offered_at, d: 1, a }, { t: a.ended_at, d: -1, a }]).sort((x, y) => x.t - y.t || x.d - y.d);
+    let held = 0;
+    for (const p of points) {
+      held += p.d;
+      if (p.d > 0 && held > (capacity.get(workerId) ?? 1)) {
+        report.overSlots++;
+        report.problems.push(`worker ${workerId} held ${held} claims at once when job ${p.a.job_id} attempt ${p.a.attempt} was offered`);
+      }
+    }
   }
 }
 

@@ -93,10 +93,4 @@ const FIELD_NAMES = [
   'constructor',
 ];
 
-/** Resident memory of a process in MiB, from /proc (Linux). */
-export function rssMiB(pid: number): number {
-  const { readFileSync } = process.getBuiltinModule('node:fs') as typeof import('node:fs');
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
-}
+export { rssMiB } from '../helpers/raw-http.ts';

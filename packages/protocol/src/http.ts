@@ -211,7 +211,9 @@ export const StudioEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('job'), job: JobView }),
   z.object({ type: z.literal('worker'), worker: WorkerView }),
   z.object({ type: z.literal('workerRemoved'), workerId: z.string() }),
-  z.object({ type: z.literal('pending'), requests: z.array(PendingRequestView) }),
+  /** The pending list changes one request at a time (never the whole list: strangers fill it). */
+  z.object({ type: z.literal('pendingAdded'), request: PendingRequestView }),
+  z.object({ type: z.literal('pendingRemoved'), requestId: z.string() }),
   /** A live preview of a running job (from a worker's progress frame); not stored. */
   z.object({ type: z.literal('jobPreview'), jobId: z.string(), mime: z.string(), data: z.string() }),
 ]);

@@ -43,6 +43,8 @@ export interface DispatcherOptions extends RetryPolicy {
   leaseMs: number;
   /** A session without a heartbeat for this long is closed. */
   staleSessionMs: number;
+  /** A socket that has not said a valid hello this long after it opened is closed (4002). */
+  helloTimeoutMs: number;
   /** After a busy/paused refusal, no offers to that worker until its next heartbeat, or this long. */
   rejectHoldMs: number;
   /** After an unsupported refusal, that job is not offered to that worker for this long. */
@@ -64,6 +66,7 @@ export interface DispatcherOptions extends RetryPolicy {
 export const DEFAULT_DISPATCHER_OPTIONS: DispatcherOptions = {
   leaseMs: 30_000,
   staleSessionMs: 30_000,
+  helloTimeoutMs: 10_000,
   rejectHoldMs: 5_000,
   offerAnswerMs: 30_000,
   unsupportedSkipMs: 60_000,
@@ -100,6 +103,8 @@ export class Dispatcher {
   private readonly byWorker = new Map<string, Session>();
   /** Welcomed sessions with a free slot, in the order they became free (the longest idle first). */
   private readonly idle = new Set<Session>();
+  /** Sessions that have not said hello yet, oldest first (the hello timeout looks only at these). */
+  private readonly greeting = new Set<Session>();
   private lastDueCheck: number;
 
   constructor(ports: Ports, opts: DispatcherOptions, log: Logger) {
@@ -115,7 +120,9 @@ export class Dispatcher {
 
   /** The host accepted an upgrade whose bearer token it verified for `workerId`. */
   connectionOpened(connId: string, workerId: string): void {
-    this.byConn.set(connId, newSession(connId, workerId, this.now()));
+    const session = newSession(connId, workerId, this.now());
+    this.byConn.set(connId, session);
+    this.greeting.add(session);
     this.log.debug({ op: 'session', connId, workerId }, 'connection opened');
   }
 
@@ -124,6 +131,7 @@ export class Dispatcher {
     if (!session) return;
     this.byConn.delete(connId);
     this.idle.delete(session);
+    this.greeting.delete(session);
     session.closed = true;
     const current = this.byWorker.get(session.workerId) === session;
     if (current) this.byWorker.delete(session.workerId);
@@ -223,6 +231,7 @@ export class Dispatcher {
     const now = this.now();
     applyCapabilities(session, frame.capabilities);
     session.welcomed = true;
+    this.greeting.delete(session);
     session.lastHeartbeatAt = now;
     session.cooldownUntil = worker.cooldown_until ?? 0;
     session.storedCapabilities = JSON.stringify(frame.capabilities);
@@ -277,7 +286,7 @@ export class Dispatcher {
     applyCapabilities(session, frame.capabilities);
     session.lastHeartbeatAt = now;
     session.holdUntil = 0;
-    this.jobs.renewLeases(session.workerId, now + this.opts.leaseMs);
+    this.renewListedLeases(session, frame, now);
     this.forgetReleasedClaims(session, frame);
     const caps = JSON.stringify(frame.capabilities);
     const changed = caps !== session.storedCapabilities;
@@ -288,6 +297,27 @@ export class Dispatcher {
     if (this.ports.events.enabled) this.publishWorker(session.workerId);
     // Self-heal: an idle worker asks for nothing, so every heartbeat is a chance to offer.
     this.offerNextFor(session);
+  }
+
+  /**
+   * Claims follow the worker's word: a heartbeat renews the lease of each claim it lists (running,
+   * or finished and waiting for its result to be acknowledged), and only those. A claim the worker
+   * stopped listing runs out after one lease and the sweep hands it back (and cancels it there),
+   * instead of living on as a zombie that every heartbeat kept alive. Offers not yet accepted are
+   * not listed; their lease runs from the offer. A worker that sends no `inFlight` at all (the
+   * original) names at most `currentJobId`, so all of its claims are renewed as before.
+   */
+  private renewListedLeases(session: Session, frame: HeartbeatFrame, now: number): void {
+    const until = now + this.opts.leaseMs;
+    if (frame.inFlight === undefined) {
+      this.jobs.renewLeases(session.workerId, until);
+      return;
+    }
+    for (const entry of frame.inFlight) {
+      const claim = session.held.get(entry.jobId);
+      if (!claim || claim.released || (entry.attempt !== undefined && entry.attempt !== claim.attempt)) continue;
+      this.jobs.renewLease(entry.jobId, session.workerId, claim.attempt, until);
+    }
   }
 
   /** Claims the studio already ended stay in `held` until the worker stops reporting them. */
@@ -370,8 +400,7 @@ export class Dispatcher {
         return true;
       });
     if (!done) {
-      session.held.delete(frame.jobId);
-      this.refreshIdle(session);
+      this.dropStaleClaim(session, frame.jobId, attempt);
       return this.refuseStale(session, frame.jobId, frame.attempt ?? attempt, 'completeJson');
     }
     this.sendFrame(session, { type: 'completeAck', jobId: frame.jobId, attempt });
@@ -392,8 +421,7 @@ export class Dispatcher {
         : { kind: 'failed', retryable: frame.retryable, error: frame.error };
     const ended = attempt !== undefined && this.endHeldClaim(session.workerId, frame.jobId, attempt, ending);
     if (!ended) {
-      session.held.delete(frame.jobId);
-      this.refreshIdle(session);
+      this.dropStaleClaim(session, frame.jobId, attempt);
       return this.refuseStale(session, frame.jobId, frame.attempt ?? attempt, 'fail');
     }
     this.sendFrame(session, { type: 'failAck', jobId: frame.jobId, attempt });
@@ -486,6 +514,7 @@ export class Dispatcher {
   tick(): void {
     const now = this.now();
     this.sweepLeases(now);
+    this.closeSilentGreeters(now);
     for (const session of this.byWorker.values()) {
       if (session.welcomed && now - session.lastHeartbeatAt > this.opts.staleSessionMs) {
         this.log.warn({ op: 'session', workerId: session.workerId, silentMs: now - session.lastHeartbeatAt }, 'no heartbeat; closing the session');
@@ -498,6 +527,17 @@ export class Dispatcher {
     const due = this.ports.sql.get("SELECT 1 AS x FROM jobs INDEXED BY jobs_queue WHERE status = 'queued' AND not_before > ? AND not_before <= ? LIMIT 1", this.lastDueCheck, now);
     this.lastDueCheck = now;
     if (due) for (const session of [...this.idle]) this.offerNextFor(session);
+  }
+
+  /** Sockets that never said hello in time (a stranger holding a socket open, a stuck peer) are closed. */
+  private closeSilentGreeters(now: number): void {
+    for (const session of this.greeting) {
+      if (now - session.connectedAt <= this.opts.helloTimeoutMs) break; // oldest first: the rest are younger
+      this.log.warn({ op: 'session', workerId: session.workerId, connId: session.connId }, 'no hello in time; closing the socket');
+      this.sendFrame(session, { type: 'error', code: 'protocol_violation', message: `send hello within ${Math.round(this.opts.helloTimeoutMs / 1000)} s of connecting` });
+      this.ports.channel.close(session.connId, closeCodeForError('protocol_violation'), 'no hello in time');
+      this.connectionClosed(session.connId, closeCodeForError('protocol_violation'), 'no hello in time');
+    }
   }
 
   /** Requeue every claim whose lease ran out: crashed workers, vanished sessions, a studio restart. */
@@ -659,6 +699,18 @@ export class Dispatcher {
     } else if (what === 'fail') {
       this.sendFrame(session, { type: 'failAck', jobId });
     }
+  }
+
+  /**
+   * A refused result or failure ends only the claim it names: the session forgets its claim on that
+   * job if it is that very attempt (it is over, whatever the worker thought). A stale frame for an
+   * older attempt leaves the current attempt — its slot, its lease — exactly as it was.
+   */
+  private dropStaleClaim(session: Session, jobId: string, attempt: number | undefined): void {
+    const claim = session.held.get(jobId);
+    if (!claim || claim.attempt !== attempt) return;
+    session.held.delete(jobId);
+    this.refreshIdle(session);
   }
 
   private violation(session: Session, message: string): void {

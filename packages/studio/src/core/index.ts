@@ -41,6 +41,9 @@ export const DEFAULT_CORE_OPTIONS: CoreOptions = {
   defaultMaxAttempts: 3,
   pendingTtlMs: 7 * 24 * 3600_000,
   allowLoopbackHttpModels: false,
+  maxCapabilitiesBytes: 64 * 1024,
+  maxPendingPerAddress: 20,
+  maxPendingTotal: 500,
 };
 
 export interface StudioCore {

@@ -309,6 +309,11 @@ export class JobStore {
     return this.sql.run(`UPDATE jobs SET lease_expires_at = ? WHERE worker_id = ? AND ${HELD}`, leaseExpiresAt, workerId);
   }
 
+  /** Renew one claim's lease, if this worker still holds that attempt. */
+  renewLease(id: string, workerId: string, attempt: number, leaseExpiresAt: number): boolean {
+    return this.sql.run(`UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND worker_id = ? AND attempt = ? AND ${HELD}`, leaseExpiresAt, id, workerId, attempt) === 1;
+  }
+
   setProgress(id: string, workerId: string, attempt: number, progress: string, now: number): boolean {
     return (
       this.sql.run(

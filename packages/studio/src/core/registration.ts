@@ -6,9 +6,19 @@ import { fail, ok, timingSafeEqualText, type Result } from './result.ts';
 import { pendingView, type RegistrationRow } from './views.ts';
 
 export interface RegistrationOptions {
-  /** A pending request older than this is forgotten; the worker's poll gets 404 and it asks again. */
+  /** A pending request older than this is deleted; the worker's poll gets 404 and it asks again. */
   pendingTtlMs: number;
+  /** Largest `capabilities` (as JSON) a stranger may ask us to store and show. */
+  maxCapabilitiesBytes: number;
+  /** Requests waiting for approval from one source address (machines behind one NAT share it). */
+  maxPendingPerAddress: number;
+  /** Requests waiting for approval in all. */
+  maxPendingTotal: number;
 }
+
+/** Longest string and longest list inside a registration's capabilities. */
+const CAPS_MAX_STRING = 1_000;
+const CAPS_MAX_ARRAY = 1_000;
 
 /**
  * Auto-registration with operator approval (original-spec §3.1). Workers never share a secret: each
@@ -29,20 +39,42 @@ export class Registration {
     this.log = log;
   }
 
-  /** POST /workers/register-request (unauthenticated; the host rate-limits it). */
+  /**
+   * POST /workers/register-request: unauthenticated, so everything a stranger can make us store is
+   * bounded: the capabilities' size, the requests waiting per address and in all (the host also
+   * rate-limits the route). Expired and superseded requests are deleted, not kept.
+   */
   request(body: AutoRegisterRequest, sourceIp: string, userAgent: string): Result<{ requestId: string; status: 'pending' }> {
     const { sql, crypto } = this.ports;
     const now = this.ports.clock.now();
-    const result = sql.transaction(() => {
+    const capabilities = JSON.stringify(body.capabilities);
+    const tooBig = capabilitiesProblem(body.capabilities, capabilities, this.opts.maxCapabilitiesBytes);
+    if (tooBig) return fail(413, 'capabilities_too_large', tooBig);
+    const removed: string[] = [];
+    const result = sql.transaction((): Result<{ requestId: string; created: boolean }> => {
+      for (const { id } of sql.all<{ id: string }>("SELECT id FROM registration_requests WHERE status = 'pending' AND requested_at <= ?", now - this.opts.pendingTtlMs)) {
+        sql.run('DELETE FROM registration_requests WHERE id = ?', id);
+        removed.push(id);
+      }
       const existing = sql.get<RegistrationRow>(
-        "SELECT * FROM registration_requests WHERE install_id = ? AND status = 'pending' AND requested_at > ? ORDER BY requested_at DESC LIMIT 1",
+        "SELECT * FROM registration_requests WHERE install_id = ? AND status = 'pending' ORDER BY requested_at DESC LIMIT 1",
         body.installId,
-        now - this.opts.pendingTtlMs,
       );
-      if (existing && existing.secret_hash === body.registrationSecretHash) return { requestId: existing.id, created: false };
+      if (existing && existing.secret_hash === body.registrationSecretHash) return ok({ requestId: existing.id, created: false });
+      const fromAddress = sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM registration_requests WHERE status = 'pending' AND source_ip = ? AND install_id <> ?", sourceIp, body.installId)?.n ?? 0;
+      if (fromAddress >= this.opts.maxPendingPerAddress) {
+        return fail(429, 'too_many_pending', `${fromAddress} registration requests from ${sourceIp} already wait for approval; ask the operator to approve or reject them first`);
+      }
+      const total = sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM registration_requests WHERE status = 'pending' AND install_id <> ?", body.installId)?.n ?? 0;
+      if (total >= this.opts.maxPendingTotal) {
+        return fail(429, 'too_many_pending', `${total} registration requests already wait for approval; ask the operator to approve or reject them first`);
+      }
       // Same install with a new secret (it lost the old one): the old request can never be polled
-      // again, so supersede it rather than leave the operator two entries for one machine.
-      sql.run("UPDATE registration_requests SET status = 'superseded', decided_at = ? WHERE install_id = ? AND status = 'pending'", now, body.installId);
+      // again, so it goes rather than leave the operator two entries for one machine.
+      for (const { id } of sql.all<{ id: string }>("SELECT id FROM registration_requests WHERE install_id = ? AND status = 'pending'", body.installId)) {
+        sql.run('DELETE FROM registration_requests WHERE id = ?', id);
+        removed.push(id);
+      }
       const requestId = `rr-${crypto.randomHex(12)}`;
       sql.run(
         `INSERT INTO registration_requests (id, install_id, secret_hash, capabilities, label, source_ip, user_agent, status, requested_at)
@@ -50,7 +82,7 @@ export class Registration {
         requestId,
         body.installId,
         body.registrationSecretHash,
-        JSON.stringify(body.capabilities),
+        capabilities,
         body.label ?? null,
         sourceIp,
         // The body's userAgent ("studio-worker/<version>") identifies the worker; the header is
@@ -58,16 +90,21 @@ export class Registration {
         (body.userAgent || userAgent).slice(0, 200),
         now,
       );
-      return { requestId, created: true };
+      return ok({ requestId, created: true });
     });
-    if (result.created) {
+    for (const id of removed) this.publishRemoved(id);
+    if (!result.ok) {
+      this.log.warn({ op: 'registration', sourceIp, code: result.error.code }, result.error.message);
+      return result;
+    }
+    if (result.value.created) {
       this.log.info(
-        { op: 'registration', requestId: result.requestId, machine: body.capabilities.machineName, sourceIp },
+        { op: 'registration', requestId: result.value.requestId, machine: body.capabilities.machineName.slice(0, 100), sourceIp },
         'new registration request waits for approval',
       );
-      this.publishPending();
+      this.publishAdded(result.value.requestId);
     }
-    return ok({ requestId: result.requestId, status: 'pending' });
+    return ok({ requestId: result.value.requestId, status: 'pending' });
   }
 
   /** GET /workers/register-requests/:id with the raw secret as bearer. */
@@ -128,7 +165,7 @@ export class Registration {
     });
     if (outcome.ok) {
       this.log.info({ op: 'registration', requestId, workerId: outcome.value.workerId }, 'registration approved');
-      this.publishPending();
+      this.publishRemoved(requestId);
       this.dispatcher.publishWorker(outcome.value.workerId);
     }
     return outcome;
@@ -142,7 +179,7 @@ export class Registration {
     if (row.status !== 'pending') return fail(409, 'already_decided', `registration request ${requestId} was already ${row.status}`);
     sql.run("UPDATE registration_requests SET status = 'rejected', decided_at = ?, rejection_reason = ? WHERE id = ? AND status = 'pending'", now, reason, requestId);
     this.log.info({ op: 'registration', requestId, reason }, 'registration rejected');
-    this.publishPending();
+    this.publishRemoved(requestId);
     return ok({ requestId });
   }
 
@@ -176,7 +213,32 @@ export class Registration {
     return ok({ workerId, authToken });
   }
 
-  private publishPending(): void {
-    if (this.ports.events.enabled) this.ports.events.publish({ type: 'pending', requests: this.pending() });
+  /** Dashboards get each change of the pending list on its own, never the whole list again. */
+  private publishAdded(requestId: string): void {
+    if (!this.ports.events.enabled) return;
+    const row = this.ports.sql.get<RegistrationRow>('SELECT * FROM registration_requests WHERE id = ?', requestId);
+    if (row) this.ports.events.publish({ type: 'pendingAdded', request: pendingView(row) });
   }
+
+  private publishRemoved(requestId: string): void {
+    if (this.ports.events.enabled) this.ports.events.publish({ type: 'pendingRemoved', requestId });
+  }
+}
+
+/** Why these capabilities are too much to store, or undefined when they are fine. */
+function capabilitiesProblem(capabilities: unknown, json: string, maxBytes: number): string | undefined {
+  const bytes = new TextEncoder().encode(json).length;
+  if (bytes > maxBytes) return `the capabilities are ${bytes} bytes; a registration request may carry at most ${maxBytes}`;
+  const stack: Array<{ value: unknown; path: string }> = [{ value: capabilities, path: 'capabilities' }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop() as { value: unknown; path: string };
+    if (typeof value === 'string' && value.length > CAPS_MAX_STRING) return `${path} is ${value.length} characters long; at most ${CAPS_MAX_STRING}`;
+    if (Array.isArray(value)) {
+      if (value.length > CAPS_MAX_ARRAY) return `${path} lists ${value.length} entries; at most ${CAPS_MAX_ARRAY}`;
+      value.forEach((item, i) => stack.push({ value: item, path: `${path}[${i}]` }));
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [key, item] of Object.entries(value)) stack.push({ value: item, path: `${path}.${key}` });
+    }
+  }
+  return undefined;
 }

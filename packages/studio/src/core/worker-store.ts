@@ -86,7 +86,8 @@ export class WorkerStore {
     this.sql.run('UPDATE workers SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures <> 0', id);
   }
 
+  /** The token hash stays: a deleted worker that connects with its token is told worker_deleted (and stops), anyone else gets 401. */
   markDeleted(id: string, now: number): boolean {
-    return this.sql.run('UPDATE workers SET deleted_at = ?, token_hash = NULL WHERE id = ? AND deleted_at IS NULL', now, id) === 1;
+    return this.sql.run('UPDATE workers SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL', now, id) === 1;
   }
 }

@@ -10,7 +10,7 @@ import type { Env, RouteDeps } from './routes/context.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { modelRoutes } from './routes/models.ts';
 import { registrationRoutes } from './routes/registration.ts';
-import { uploadRoutes } from './routes/uploads.ts';
+import { isUploadRoute, uploadRoutes } from './routes/uploads.ts';
 import { workerRoutes } from './routes/workers.ts';
 
 import { authenticate, operatorRoutes } from './routes/operator.ts';
@@ -39,27 +39,26 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   const api = new Hono<Env>();
 
   // An answer never runs ahead of the database: commit this request's changes before replying.
-  app.use('*', async (_c, next) => {
+  app.use('*', async (c, next) => {
+    c.set('maxJsonDepth', deps.limits.maxJsonDepth);
     await next();
     deps.commit();
   });
 
-  // JSON bodies are small; the multipart upload route streams and sets its own limit.
-  api.use('*', async (c, next) => {
-    if (c.req.path.endsWith('/complete')) return next();
-    return bodyLimit({
-      maxSize: 4 * 1024 * 1024,
-      onError: (ctx) =>
-        errorResponse(
-          ctx,
-          413,
-          'too_large',
-          ctx.req.path.endsWith('/jobs/batch')
-            ? 'the request body is larger than 4 MiB; send fewer jobs per batch'
-            : `the request body is larger than 4 MiB, the cap for JSON bodies; a job's prompt may be at most ${TASK_TEXT_LIMITS.promptChars} characters (LLM messages ${TASK_TEXT_LIMITS.messageChars})`,
-        ),
-    })(c, next);
+  // JSON bodies are small; only the multipart result upload streams (with its own limit).
+  const jsonLimit = bodyLimit({
+    maxSize: deps.limits.maxJsonBytes,
+    onError: (ctx) =>
+      errorResponse(
+        ctx,
+        413,
+        'too_large',
+        ctx.req.path.endsWith('/jobs/batch')
+          ? `the request body is larger than ${formatBytes(deps.limits.maxJsonBytes)}; send fewer jobs per batch`
+          : `the request body is larger than ${formatBytes(deps.limits.maxJsonBytes)}, the cap for JSON bodies; a job's prompt may be at most ${TASK_TEXT_LIMITS.promptChars} characters (LLM messages ${TASK_TEXT_LIMITS.messageChars})`,
+      ),
   });
+  api.use('*', async (c, next) => (isUploadRoute(c.req.method, c.req.path) ? next() : jsonLimit(c, next)));
 
   // Who is calling, and may they: before every API route (routes/access.ts, core/access.ts).
   api.use('*', authenticate(deps));
@@ -100,4 +99,8 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
     return errorResponse(c, 500, 'internal_error', 'the studio failed to handle this request; see its log');
   });
   return app;
+}
+
+function formatBytes(n: number): string {
+  return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
 }

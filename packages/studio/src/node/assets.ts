@@ -1,6 +1,9 @@
-import { chmodSync, createReadStream, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+
+/** Bytes read from disk per chunk of a streamed result. */
+const CHUNK = 64 * 1024;
 
 /**
  * Result files on disk: `<data>/results/<jobId>-a<attempt>.<ext>`. Uploads stream into
@@ -34,21 +37,77 @@ export class AssetStore {
     renameSync(incoming, join(this.dir, fileName));
   }
 
+  /** Delete a half-written upload. Never throws: when its folder is gone or broken, so is the file. */
   discard(path: string): void {
-    rmSync(path, { force: true });
+    try {
+      rmSync(path, { force: true });
+    } catch {
+      // ENOTDIR / EACCES: nothing we could delete is there.
+    }
   }
 
   remove(fileName: string): void {
     rmSync(join(this.dir, fileName), { force: true });
   }
 
-  open(fileName: string): { stream: Readable; size: number } | undefined {
+  /** A stored result's size, and a way to stream any byte range of it; undefined when it is gone. */
+  open(fileName: string): { size: number; stream(start: number, end: number): ReadableStream<Uint8Array> } | undefined {
     const path = join(this.dir, fileName);
     try {
       const size = statSync(path).size;
-      return { stream: createReadStream(path), size };
+      return { size, stream: (start, end) => fileStream(path, start, end) };
     } catch {
       return undefined;
     }
   }
+}
+
+/**
+ * The one way a file goes into a response: bytes `start`..`end` (inclusive) as a Web stream that
+ * reads on demand and owns its file handle. A client that leaves early cancels it, which closes
+ * the handle; a read that returns after the cancel enqueues nothing. (A Node `Readable` handed to
+ * `new Response()` raced undici's stream closing and crashed the process: ERR_INVALID_STATE.)
+ */
+export function fileStream(path: string, start: number, end: number): ReadableStream<Uint8Array> {
+  let handle: FileHandle | undefined;
+  let position = start;
+  let released = false;
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    await handle?.close().catch(() => undefined);
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async start() {
+        handle = await open(path, 'r');
+        if (released) await handle.close(); // cancelled before the file was open
+      },
+      async pull(controller) {
+        if (released) return;
+        const length = Math.min(CHUNK, end + 1 - position);
+        if (length <= 0) {
+          controller.close();
+          return release();
+        }
+        const buffer = new Uint8Array(length);
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await (handle as FileHandle).read(buffer, 0, length, position));
+        } catch (error) {
+          await release();
+          throw error;
+        }
+        if (released) return; // cancelled while reading
+        if (bytesRead === 0) {
+          controller.close();
+          return release();
+        }
+        position += bytesRead;
+        controller.enqueue(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
+      },
+      cancel: release,
+    },
+    { highWaterMark: 0 },
+  );
 }

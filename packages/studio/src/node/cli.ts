@@ -23,6 +23,25 @@ function port(value: string): number {
   return n;
 }
 
+interface ServeOptions {
+  port: number;
+  host: string;
+  dataDir: string;
+  leaseSeconds: number;
+  maxAttempts: number;
+  maxUploadMb: number;
+  maxJsonMb: number;
+  maxJsonDepth: number;
+  headersTimeoutSeconds: number;
+  idleTimeoutSeconds: number;
+  helloTimeoutSeconds: number;
+  registerPerMinute: number;
+  maxCapabilitiesKb: number;
+  maxPendingPerAddress: number;
+  maxPending: number;
+  allowLoopbackHttpModels: boolean;
+}
+
 const program = new Command('studio')
   .description('The studio: queues generation jobs and offers them to studio-worker daemons.')
   .version(STUDIO_VERSION, '-v, --version');
@@ -37,13 +56,38 @@ program
   .option('--max-attempts <n>', 'retryable failures before a job fails for good', positiveNumber('--max-attempts'), 3)
   .option('--max-upload-mb <n>', 'largest result file accepted', positiveNumber('--max-upload-mb'), 256)
   .option('--allow-loopback-http-models', 'development: accept model file URLs over plain http to 127.0.0.1/localhost/::1 (otherwise https only)', false)
-  .action(async (opts: { port: number; host: string; dataDir: string; leaseSeconds: number; maxAttempts: number; maxUploadMb: number; allowLoopbackHttpModels: boolean }) => {
+  .option('--max-json-mb <n>', 'largest JSON request body (every route but the result upload)', positiveNumber('--max-json-mb'), 4)
+  .option('--max-json-depth <n>', 'deepest nesting of arrays and objects in a JSON body', positiveNumber('--max-json-depth'), 64)
+  .option('--headers-timeout-seconds <n>', 'a connection must send its request head within this (also one that sends nothing)', positiveNumber('--headers-timeout-seconds'), 10)
+  .option('--idle-timeout-seconds <n>', 'an HTTP connection that moves no byte for this long is closed', positiveNumber('--idle-timeout-seconds'), 65)
+  .option('--hello-timeout-seconds <n>', 'a worker socket must say hello within this', positiveNumber('--hello-timeout-seconds'), 10)
+  .option('--register-per-minute <n>', 'registration requests per source address per minute', positiveNumber('--register-per-minute'), 10)
+  .option('--max-capabilities-kb <n>', 'largest capabilities object in a registration request', positiveNumber('--max-capabilities-kb'), 64)
+  .option('--max-pending-per-address <n>', 'registration requests waiting for approval from one source address', positiveNumber('--max-pending-per-address'), 20)
+  .option('--max-pending <n>', 'registration requests waiting for approval in total', positiveNumber('--max-pending'), 500)
+  .action(async (opts: ServeOptions) => {
+    const seconds = (n: number) => Math.round(n * 1000);
     const studio = await startStudio({
       port: opts.port,
       host: opts.host,
       dataDir: resolve(opts.dataDir),
-      core: { leaseMs: opts.leaseSeconds * 1000, defaultMaxAttempts: Math.round(opts.maxAttempts), allowLoopbackHttpModels: opts.allowLoopbackHttpModels },
-      maxUploadBytes: Math.round(opts.maxUploadMb * 1024 * 1024),
+      core: {
+        leaseMs: seconds(opts.leaseSeconds),
+        defaultMaxAttempts: Math.round(opts.maxAttempts),
+        helloTimeoutMs: seconds(opts.helloTimeoutSeconds),
+        maxCapabilitiesBytes: Math.round(opts.maxCapabilitiesKb * 1024),
+        maxPendingPerAddress: Math.round(opts.maxPendingPerAddress),
+        maxPendingTotal: Math.round(opts.maxPending),
+        allowLoopbackHttpModels: opts.allowLoopbackHttpModels,
+      },
+      limits: {
+        maxUploadBytes: Math.round(opts.maxUploadMb * 1024 * 1024),
+        maxJsonBytes: Math.round(opts.maxJsonMb * 1024 * 1024),
+        maxJsonDepth: Math.round(opts.maxJsonDepth),
+        headersTimeoutMs: seconds(opts.headersTimeoutSeconds),
+        idleTimeoutMs: seconds(opts.idleTimeoutSeconds),
+        registerRequestsPerMinute: Math.round(opts.registerPerMinute),
+      },
     });
     printAdminToken(studio.url, studio.generatedAdminToken);
     process.stderr.write(`studio ${STUDIO_VERSION} listening on ${studio.url} (dashboard: ${studio.url}/)\n`);

@@ -3,6 +3,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { describeIssues, type ApiError } from '@studio-worker/protocol';
 import type { z } from 'zod';
 import type { Result, StudioError } from '../core/index.ts';
+import { DEFAULT_HOST_LIMITS, jsonDepthExceeds } from './limits.ts';
 
 /** Every error answer: `{error: <code>, message: <what to fix>}` with a fitting status. */
 export function errorResponse(c: Context, status: StudioError['status'], code: string, message: string): Response {
@@ -19,11 +20,28 @@ export function respond<T>(c: Context, result: Result<T>, status: ContentfulStat
   return result.ok ? c.json(result.value as object, status) : fromError(c, result.error);
 }
 
+export type Checked<T> = { ok: true; value: T } | { ok: false; response: Response };
+
 /**
- * Read and validate a JSON body. Wrong content type → 415, unparseable → 400, invalid → 400 with the
- * fields named. Answers either the parsed value or the error response to return.
+ * A whole-number query parameter from `min` to `max`, or `fallback` when absent. Anything else
+ * (`abc`, `2.5`, `1e999`, out of range) → 400 naming the parameter and what it takes.
  */
-export async function readJson<S extends z.ZodType>(c: Context, schema: S): Promise<{ ok: true; value: z.infer<S> } | { ok: false; response: Response }> {
+export function queryInt(c: Context, name: string, range: { min: number; max: number; fallback?: number; hint?: string }): Checked<number | undefined> {
+  const raw = c.req.query(name);
+  if (raw === undefined || raw === '') return { ok: true, value: range.fallback };
+  const n = /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= range.min && n <= range.max)) {
+    return { ok: false, response: errorResponse(c, 400, 'invalid_request', `${name} must be a whole number from ${range.min} to ${range.max}${range.hint ? ` (${range.hint})` : ''} (got "${raw.slice(0, 40)}")`) };
+  }
+  return { ok: true, value: n };
+}
+
+/**
+ * Read and validate a JSON body. Wrong content type → 415, unparseable → 400, nested deeper than
+ * the limit → 400, invalid → 400 with the fields named. Answers either the parsed value or the
+ * error response to return.
+ */
+export async function readJson<S extends z.ZodType>(c: Context, schema: S): Promise<Checked<z.infer<S>>> {
   const type = c.req.header('content-type') ?? '';
   if (!type.toLowerCase().startsWith('application/json')) {
     return { ok: false, response: errorResponse(c, 415, 'unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"') };
@@ -33,6 +51,11 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
     raw = await c.req.json();
   } catch {
     return { ok: false, response: errorResponse(c, 400, 'invalid_json', 'the body is not valid JSON') };
+  }
+  // The app puts its limit on every request's context (HostLimits.maxJsonDepth).
+  const maxJsonDepth = (c.var as { maxJsonDepth?: number }).maxJsonDepth ?? DEFAULT_HOST_LIMITS.maxJsonDepth;
+  if (jsonDepthExceeds(raw, maxJsonDepth)) {
+    return { ok: false, response: errorResponse(c, 400, 'too_deep', `the JSON body nests arrays and objects deeper than ${maxJsonDepth} levels; flatten it`) };
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) return { ok: false, response: errorResponse(c, 400, 'invalid_request', describeIssues(parsed.error)) };

@@ -3,10 +3,12 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { StudioEvent } from '@studio-worker/protocol';
 import type { AdminAuth, EventSink } from '../core/index.ts';
-import { refuse } from './worker-sockets.ts';
+import { refuse } from './upgrade.ts';
 
 export const REALTIME_PATH = '/graphics/api/realtime';
 export const DASHBOARD_PROTOCOL = 'studio-dashboard';
+/** Events queued for one dashboard that does not read them, before its socket is dropped. */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 /**
  * The dashboards' live feed. Browsers cannot set headers on a WebSocket, so the admin token comes
@@ -15,7 +17,13 @@ export const DASHBOARD_PROTOCOL = 'studio-dashboard';
  * of job changes costs a dashboard a handful of messages.
  */
 export class RealtimeHub implements EventSink {
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: () => DASHBOARD_PROTOCOL });
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    // Dashboards only listen; a frame from one is never more than a close.
+    maxPayload: 64 * 1024,
+    handleProtocols: () => DASHBOARD_PROTOCOL,
+  });
   private readonly clients = new Set<WebSocket>();
   private readonly pending = new Map<string, StudioEvent>();
   private timer: NodeJS.Timeout | undefined;
@@ -30,7 +38,7 @@ export class RealtimeHub implements EventSink {
   }
 
   publish(event: StudioEvent): void {
-    const key = event.type === 'job' ? `job:${event.job.id}` : event.type === 'worker' ? `worker:${event.worker.id}` : event.type === 'workerRemoved' ? `worker:${event.workerId}` : event.type;
+    const key = eventKey(event);
     this.pending.set(key, event);
     this.timer ??= setTimeout(() => this.flush(), 100);
   }
@@ -40,7 +48,12 @@ export class RealtimeHub implements EventSink {
     if (this.pending.size === 0) return;
     const text = JSON.stringify({ events: [...this.pending.values()] });
     this.pending.clear();
-    for (const ws of this.clients) if (ws.readyState === ws.OPEN) ws.send(text);
+    for (const ws of this.clients) {
+      if (ws.readyState !== ws.OPEN) continue;
+      // A dashboard that stopped reading would make us hold every event for it: it reloads instead.
+      if (ws.bufferedAmount > MAX_BUFFERED_BYTES) ws.terminate();
+      else ws.send(text);
+    }
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -61,5 +74,24 @@ export class RealtimeHub implements EventSink {
     if (this.timer) clearTimeout(this.timer);
     for (const ws of this.clients) ws.terminate();
     this.wss.close();
+  }
+}
+
+/** Events about one thing coalesce: only the latest per job, worker or pending request is sent. */
+function eventKey(event: StudioEvent): string {
+  switch (event.type) {
+    case 'job':
+      return `job:${event.job.id}`;
+    case 'worker':
+      return `worker:${event.worker.id}`;
+    case 'workerRemoved':
+      return `worker:${event.workerId}`;
+    case 'pendingAdded':
+      return `pending:${event.request.requestId}`;
+    case 'pendingRemoved':
+      return `pending:${event.requestId}`;
+    case 'jobPreview':
+      // Only the newest picture of a job matters.
+      return `preview:${event.jobId}`;
   }
 }

@@ -14,6 +14,8 @@ import { CommittedChannel } from './committed-channel.ts';
 import { WorkerSockets } from './worker-sockets.ts';
 import { retentionDays, startBackground } from './background.ts';
 import { STUDIO_VERSION } from './version.ts';
+import { DEFAULT_HOST_LIMITS, type HostLimits } from './limits.ts';
+import { guardUpgrade, refuse } from './upgrade.ts';
 
 export interface StudioOptions {
   /**
@@ -27,9 +29,8 @@ export interface StudioOptions {
   /** Overrides STUDIO_ADMIN_TOKEN. */
   adminToken?: string;
   core?: Partial<CoreOptions>;
-  maxUploadBytes?: number;
-  /** Registration requests allowed per source address per minute. */
-  registerRequestsPerMinute?: number;
+  /** What strangers may send and for how long; see limits.ts (each has a `studio serve` flag). */
+  limits?: Partial<HostLimits>;
   log?: Logger;
   /**
    * Where the sign-in page says the admin token is, when the launcher knows better than "printed at
@@ -71,27 +72,41 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   const admin = core.admin.init(options.adminToken ?? process.env.STUDIO_ADMIN_TOKEN);
   sockets.attach(core.dispatcher);
 
+  const limits: HostLimits = { ...DEFAULT_HOST_LIMITS, ...options.limits };
   const assets = new AssetStore(options.dataDir);
+  const httpLog = log.child({ module: 'http' });
   const app = createApp(
     {
       core,
       assets,
-      log: log.child({ module: 'http' }),
-      registerLimiter: new RateLimiter(options.registerRequestsPerMinute ?? 10, 60_000),
-      maxUploadBytes: options.maxUploadBytes ?? 256 * 1024 * 1024,
+      log: httpLog,
+      registerLimiter: new RateLimiter(limits.registerRequestsPerMinute, 60_000),
+      limits,
       now: () => Date.now(),
       commit: () => sql.commit(),
     },
     { version: STUDIO_VERSION, signInHint: options.signInHint, retentionDays: retention },
   );
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: options.host }) as Server;
-  server.keepAliveTimeout = 65_000;
-  server.on('upgrade', (request, socket, head) => {
-    const path = new URL(request.url ?? '/', 'http://x').pathname;
-    if (sockets.matches(path)) return sockets.handleUpgrade(request, socket, head);
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    hostname: options.host,
+    serverOptions: {
+      // A connection that has not sent its whole request head in time is closed (also one that
+      // never sends a byte); checked this often.
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.headersTimeoutMs / 2)),
+      // No cap on a whole request: a 256 MiB upload on a slow line may take long. A stalled one
+      // is caught by the idle timeout instead.
+      requestTimeout: 0,
+      keepAliveTimeout: limits.idleTimeoutMs,
+    },
+  }) as Server;
+  server.timeout = limits.idleTimeoutMs;
+  server.on('upgrade', guardUpgrade(httpLog, (request, socket, head, path) => {
+    if (sockets.matches(path)) return sockets.handleUpgrade(request, socket, head, path);
     if (path === REALTIME_PATH) return hub.handleUpgrade(request, socket, head);
-    socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-  });
+    refuse(socket, 404, `no WebSocket at ${path.slice(0, 200)}; workers connect to /graphics/api/workers/:id/connect`);
+  }));
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -7,6 +7,7 @@ import type { Logger } from '@studio-worker/log';
 import type { Dispatcher, WorkerChannel } from '../core/index.ts';
 import { timingSafeEqualText } from '../core/index.ts';
 import { nodeCrypto } from './crypto.ts';
+import { decodeSegment, refuse } from './upgrade.ts';
 
 const CONNECT_PATH = /^\/graphics\/api\/workers\/([^/]+)\/connect\/?$/;
 
@@ -38,23 +39,24 @@ export class WorkerSockets implements WorkerChannel {
     return CONNECT_PATH.test(path);
   }
 
-  /** Authenticate the upgrade; refuse with a plain HTTP answer whose body says why. */
-  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /**
+   * Authenticate the upgrade; refuse with a plain HTTP answer whose body says why. Only a valid
+   * token gets a socket: a deleted worker keeps its last token hash for exactly this, so its hello
+   * can be answered with worker_deleted (it then stops for good instead of re-registering in a loop).
+   */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, path: string): void {
     const dispatcher = this.dispatcher;
-    const path = new URL(request.url ?? '/', 'http://x').pathname;
-    const workerId = decodeURIComponent(CONNECT_PATH.exec(path)?.[1] ?? '');
+    const workerId = decodeSegment(CONNECT_PATH.exec(path)?.[1] ?? '');
+    if (workerId === undefined) return refuse(socket, 400, 'the worker id in the path is not valid percent-encoding');
     if (!dispatcher) return refuse(socket, 503, 'the studio is starting; try again');
     const protocols = (request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!protocols.includes(SUBPROTOCOL)) return refuse(socket, 400, `request the WebSocket subprotocol ${SUBPROTOCOL}`);
     const token = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
     const worker = dispatcher.workers.get(workerId);
-    // A deleted worker is let in so its hello can be answered with worker_deleted (it then stops
-    // for good instead of re-registering in a loop); the hello itself carries no valid token.
-    const deleted = worker !== undefined && worker.deleted_at !== null;
     const tokenOk = !!token && !!worker?.token_hash && timingSafeEqualText(nodeCrypto.sha256Hex(token), worker.token_hash);
-    if (!deleted && !tokenOk) {
-      this.log.warn({ op: 'connect', workerId, remote: request.socket.remoteAddress }, 'refused a worker connection: bad or missing token');
-      return refuse(socket, 401, `worker ${workerId} is unknown or the bearer token is wrong; re-register the worker`);
+    if (!tokenOk) {
+      this.log.warn({ op: 'connect', workerId: workerId.slice(0, 100), remote: request.socket.remoteAddress }, 'refused a worker connection: bad or missing token');
+      return refuse(socket, 401, `worker ${workerId.slice(0, 100)} is unknown or the bearer token is wrong; re-register the worker`);
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, workerId));
   }
@@ -104,12 +106,4 @@ export class WorkerSockets implements WorkerChannel {
     for (const ws of this.sockets.values()) ws.terminate();
     this.wss.close();
   }
-}
-
-export function refuse(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ error: status === 401 ? 'auth_failed' : 'bad_upgrade', message });
-  const reason = status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Bad Request';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }

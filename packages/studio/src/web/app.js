@@ -243,12 +243,14 @@ function createSession(token) {
           store.workers.delete(event.workerId);
           refreshModelsSoon();
           break;
-        case 'pending':
-          if (event.requests.length > store.pending.length) {
-            const known = new Set(store.pending.map((r) => r.requestId));
-            for (const r of event.requests) if (!known.has(r.requestId)) announce(`New registration request from ${r.machineName}.`);
+        case 'pendingAdded':
+          if (!store.pending.some((r) => r.requestId === event.request.requestId)) {
+            store.pending = [...store.pending, event.request];
+            announce(`New registration request from ${event.request.machineName}.`);
           }
-          store.pending = event.requests;
+          break;
+        case 'pendingRemoved':
+          store.pending = store.pending.filter((r) => r.requestId !== event.requestId);
           break;
         case 'jobPreview':
           // Only the newest picture of each job is kept; it is dropped when the job ends (job-detail.js).

@@ -115,7 +115,7 @@ function upload(workerId: string, token: string, jobId: string, parts: { attempt
 
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'studio-http-'));
-  studio = await startStudio({ dataDir, port: 0, host: '127.0.0.1', adminToken: ADMIN, log: silentLogger, maxUploadBytes: 1024 * 1024, registerRequestsPerMinute: 3 });
+  studio = await startStudio({ dataDir, port: 0, host: '127.0.0.1', adminToken: ADMIN, log: silentLogger, limits: { maxUploadBytes: 1024 * 1024, registerRequestsPerMinute: 3 } });
 });
 
 after(async () => {

@@ -11,6 +11,7 @@ import { createApp } from '../../src/node/app.ts';
 import { startStudio, type RunningStudio } from '../../src/node/server.ts';
 import { AssetStore } from '../../src/node/assets.ts';
 import { RateLimiter } from '../../src/core/index.ts';
+import { DEFAULT_HOST_LIMITS } from '../../src/node/limits.ts';
 
 let dir: string;
 let studio: RunningStudio;
@@ -33,7 +34,7 @@ function openApiPath(honoPath: string): string {
 describe('OpenAPI 3.1 at /graphics/api/openapi.json', () => {
   it('documents every API route the app serves, and nothing it does not', async () => {
     const app = createApp(
-      { core: studio.core, assets: new AssetStore(dir), log: silentLogger, registerLimiter: new RateLimiter(1, 1000), maxUploadBytes: 1, now: Date.now, commit() {} },
+      { core: studio.core, assets: new AssetStore(dir), log: silentLogger, registerLimiter: new RateLimiter(1, 1000), limits: DEFAULT_HOST_LIMITS, now: Date.now, commit() {} },
       { version: 'test' },
     );
     const served = new Set(

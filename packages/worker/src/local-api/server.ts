@@ -97,7 +97,7 @@ async function handle(options: LocalApiServerOptions, req: IncomingMessage, res:
     if (!res.writableFinished) controller.abort(new Error('the client went away'));
   });
   try {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req.url);
     path = url.pathname;
     openAi = path.startsWith('/v1/');
     if (method === 'GET' && path === '/healthz') {
@@ -124,4 +124,13 @@ async function handle(options: LocalApiServerOptions, req: IncomingMessage, res:
     sendError(res, apiError, openAi);
   }
   options.log.debug({ op: 'local_api', method, path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
+}
+
+/** The request target as a URL; a target that is not one (`http://[::1/x`, `http://%zz/`) is the client's error (400). */
+function requestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://localhost');
+  } catch {
+    throw new ApiError(400, 'bad_request_target', 'the request target is not a valid path or URL; send a path such as /daemon/status');
+  }
 }

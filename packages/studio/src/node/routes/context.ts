@@ -3,6 +3,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from '@studio-worker/log';
 import type { RateLimiter, StudioCore } from '../../core/index.ts';
 import type { AssetStore } from '../assets.ts';
+import type { HostLimits } from '../limits.ts';
 import { bearer, errorResponse } from '../http-errors.ts';
 
 /** What every route module gets. */
@@ -11,13 +12,13 @@ export interface RouteDeps {
   assets: AssetStore;
   log: Logger;
   registerLimiter: RateLimiter;
-  maxUploadBytes: number;
+  limits: HostLimits;
   now(): number;
   /** Make this request's database changes durable before its answer goes out. */
   commit(): void;
 }
 
-export type Env = { Bindings: HttpBindings };
+export type Env = { Bindings: HttpBindings; Variables: { maxJsonDepth: number } };
 
 /** Admin routes need the operator's bearer token. */
 export function requireAdmin(deps: RouteDeps): MiddlewareHandler<Env> {

@@ -1,10 +1,11 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import { Hono } from 'hono';
-import { RESULT_FILE_FIELD, ResultExt } from '@studio-worker/protocol';
+import { API_PREFIX, RESULT_FILE_FIELD, ResultExt } from '@studio-worker/protocol';
 import { nodeCrypto } from '../crypto.ts';
 import { timingSafeEqualText } from '../../core/index.ts';
 import { bearer, errorResponse, fromError } from '../http-errors.ts';
@@ -19,9 +20,9 @@ interface ParsedUpload {
 }
 
 class UploadError extends Error {
-  readonly status: 400 | 413;
+  readonly status: 400 | 413 | 500;
   readonly code: string;
-  constructor(status: 400 | 413, code: string, message: string) {
+  constructor(status: 400 | 413 | 500, code: string, message: string) {
     super(message);
     this.status = status;
     this.code = code;
@@ -34,6 +35,13 @@ class UploadError extends Error {
  * studio's memory does not grow with it), and becomes the job's result only if this worker still
  * holds that attempt; otherwise it is deleted and the answer is 409. Nothing half-written stays.
  */
+const UPLOAD_PATH = new RegExp(`^${API_PREFIX}/workers/[^/]+/jobs/[^/]+/complete$`);
+
+/** Exactly the result upload (POST, the full path): the one route exempt from the JSON body cap. */
+export function isUploadRoute(method: string, path: string): boolean {
+  return method === 'POST' && UPLOAD_PATH.test(path);
+}
+
 export function uploadRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
   const { dispatcher } = deps.core;
@@ -51,8 +59,8 @@ export function uploadRoutes(deps: RouteDeps): Hono<Env> {
       return errorResponse(c, 415, 'unsupported_media_type', `send the result as multipart/form-data with fields prompt, ext and the file part "${RESULT_FILE_FIELD}"`);
     }
     const declared = Number(c.req.header('content-length') ?? 0);
-    if (declared > deps.maxUploadBytes + 64 * 1024) {
-      return errorResponse(c, 413, 'too_large', `the upload is ${declared} bytes; the studio accepts results up to ${deps.maxUploadBytes} bytes`);
+    if (declared > deps.limits.maxUploadBytes + 64 * 1024) {
+      return errorResponse(c, 413, 'too_large', `the upload is ${declared} bytes; the studio accepts results up to ${deps.limits.maxUploadBytes} bytes`);
     }
     // Refuse before reading the body when the claim is already gone.
     const early = dispatcher.checkUpload(workerId, jobId, undefined);
@@ -62,7 +70,10 @@ export function uploadRoutes(deps: RouteDeps): Hono<Env> {
     try {
       upload = await parseMultipart(c.env.incoming, deps);
     } catch (error) {
-      if (error instanceof UploadError) return errorResponse(c, error.status, error.code, error.message);
+      if (error instanceof UploadError) {
+        if (error.status === 500) deps.log.error({ op: 'upload', workerId, jobId, err: error.message }, 'could not store an upload');
+        return errorResponse(c, error.status, error.code, error.message);
+      }
       deps.log.warn({ op: 'upload', workerId, jobId, err: (error as Error).message }, 'upload stream failed');
       return errorResponse(c, 400, 'bad_upload', `the upload could not be read: ${(error as Error).message}`);
     }
@@ -99,65 +110,91 @@ export function uploadRoutes(deps: RouteDeps): Hono<Env> {
   return app;
 }
 
+/** Errors of the disk, not of the client: the upload is refused with a typed 500 that says so. */
+function storageError(error: NodeJS.ErrnoException): UploadError {
+  return new UploadError(500, 'storage_failed', `the studio could not store the upload (${error.code ?? error.message}); its data directory is full, unwritable or out of file handles — the worker will retry`);
+}
+
+/**
+ * Stream the multipart body: fields into memory (bounded by busboy's limits), the file part into a
+ * `.part` file. Every way out — done, malformed, too large, the client gone mid-body, the disk
+ * refusing the file — ends the same way: the streams are destroyed, the file handle is closed,
+ * and unless the upload is complete the `.part` is deleted; the promise settles exactly once.
+ */
 function parseMultipart(request: IncomingMessage, deps: RouteDeps): Promise<ParsedUpload> {
   return new Promise((resolve, reject) => {
     const result: ParsedUpload = { fields: new Map(), bytes: 0 };
-    let write: Promise<void> = Promise.resolve();
     let problem: Error | undefined;
     let settled = false;
-    // Every way out waits for the file write to settle first, so a partial file is deleted only
-    // after it exists (the write stream opens its file asynchronously).
+    let file: Readable | undefined;
+    let out: WriteStream | undefined;
+    /** Settles (never rejects) once the file part is written and its handle is closed. */
+    let written: Promise<unknown> = Promise.resolve();
+
     const finish = () => {
       if (settled) return;
       settled = true;
-      write.then(
-        () => undefined,
-        (error: Error) => {
-          problem ??= error;
-        },
-      ).then(() => {
+      request.off('close', onClose);
+      void written.then(() => {
         if (!problem) return resolve(result);
         if (result.incoming) deps.assets.discard(result.incoming);
         reject(problem);
-      });
+      }, reject);
     };
+    const abort = (error: Error) => {
+      problem ??= error;
+      request.unpipe(parser);
+      // What is left of the body is read and dropped, so the answer can still be sent.
+      request.resume();
+      file?.destroy();
+      out?.destroy();
+      finish();
+    };
+    const onClose = () => {
+      if (!request.complete) abort(new UploadError(400, 'bad_upload', 'the upload was aborted before its end'));
+    };
+
     let parser: busboy.Busboy;
     try {
       parser = busboy({
         headers: request.headers,
-        limits: { fileSize: deps.maxUploadBytes, files: 1, fields: 20, fieldSize: 1024 * 1024, parts: 30 },
+        limits: { fileSize: deps.limits.maxUploadBytes, files: 1, fields: 20, fieldSize: 1024 * 1024, parts: 30 },
       });
     } catch (error) {
       return reject(new UploadError(400, 'bad_upload', `not a readable multipart body: ${(error as Error).message}`));
     }
     parser.on('field', (name, value) => result.fields.set(name, value));
     parser.on('file', (name, stream, info) => {
-      if (name !== RESULT_FILE_FIELD || result.incoming) {
+      if (name !== RESULT_FILE_FIELD || result.incoming || settled) {
         stream.resume();
         return;
       }
       const path = deps.assets.incomingPath(`${randomBytes(8).toString('hex')}.part`);
       result.incoming = path;
       result.fileName = info.filename;
+      file = stream;
+      // 'wx': never write through a name that already exists.
+      out = createWriteStream(path, { flags: 'wx' });
+      const target = out;
+      target.on('error', (error: NodeJS.ErrnoException) => abort(storageError(error)));
       stream.on('data', (chunk: Buffer) => {
         result.bytes += chunk.length;
       });
       stream.on('limit', () => {
-        problem ??= new UploadError(413, 'too_large', `the result file is larger than ${deps.maxUploadBytes} bytes, the most the studio accepts`);
+        problem ??= new UploadError(413, 'too_large', `the result file is larger than ${deps.limits.maxUploadBytes} bytes, the most the studio accepts`);
       });
-      write = pipeline(stream, createWriteStream(path));
+      written = Promise.all([
+        pipeline(stream, target).catch((error: Error) => {
+          problem ??= new UploadError(400, 'bad_upload', `the result file could not be read: ${error.message}`);
+        }),
+        // The handle is closed only after 'close'; the .part may be deleted then, not before.
+        new Promise<void>((done) => target.once('close', () => done())),
+      ]);
     });
-    parser.on('error', (error: Error) => {
-      problem ??= new UploadError(400, 'bad_upload', `the multipart body is malformed: ${error.message}`);
-      request.unpipe(parser);
-      request.resume();
-      finish();
-    });
+    parser.on('error', (error: Error) => abort(new UploadError(400, 'bad_upload', `the multipart body is malformed: ${error.message}`)));
     parser.on('close', finish);
-    request.on('aborted', () => {
-      problem ??= new UploadError(400, 'bad_upload', 'the upload was aborted');
-      finish();
-    });
+    request.on('close', onClose);
+    request.on('error', (error) => abort(new UploadError(400, 'bad_upload', `the upload failed: ${error.message}`)));
     request.pipe(parser);
   });
 }

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { workerView } from '../../core/index.ts';
 import { z } from 'zod';
-import { errorResponse, readJson } from '../http-errors.ts';
+import { errorResponse, queryInt, readJson } from '../http-errors.ts';
 
 const CreateWorkerBody = z.object({ label: z.string().min(1).max(100), machineName: z.string().max(200).optional() });
 import { requireAdmin, type Env, type RouteDeps } from './context.ts';
@@ -45,11 +45,12 @@ export function workerRoutes(deps: RouteDeps): Hono<Env> {
 
   /** Shipped worker logs, oldest first, after a sequence number. */
   app.get('/workers/:id/logs', (c) => {
-    const after = Number(c.req.query('after') ?? 0);
-    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 200), 1), 1000);
-    if (!Number.isFinite(after)) return errorResponse(c, 400, 'invalid_request', '"after" must be a number');
-    const rows = deps.core.dispatcher.logs(c.req.param('id'), after, limit);
-    return c.json({ entries: rows, next: rows.at(-1)?.seq ?? after });
+    const after = queryInt(c, 'after', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 });
+    if (!after.ok) return after.response;
+    const limit = queryInt(c, 'limit', { min: 1, max: 1000, fallback: 200 });
+    if (!limit.ok) return limit.response;
+    const rows = deps.core.dispatcher.logs(c.req.param('id'), after.value ?? 0, limit.value ?? 200);
+    return c.json({ entries: rows, next: rows.at(-1)?.seq ?? after.value ?? 0 });
   });
 
   /** Mint a new token for a worker (the old one stops working); shown once. */
