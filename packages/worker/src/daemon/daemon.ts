@@ -38,39 +38,33 @@ import { ModelCatalog, ModelProvisioner, ReadyModels } from '../models/index.ts'
 import { JobNotifications, Notifier } from '../ops/notify.ts';
 import { autoUpdateSettings, checkForUpdate, createDaemonUpdater, detectInstallKind, OWN_PACKAGE_ROOT, recordStartup, updatePaths, defaultDataDir, type AutoUpdater, type UpdateCheck } from '../update/index.ts';
 import { Registrar } from '../registration/index.ts';
-import {
-  createShippingDestination,
-  LogShipQueue,
-  Outbox,
-  superviseSessions,
-  untilAborted,
-  WorkerRuntime,
-  type SessionState,
-} from '../session/index.ts';
+import { Outbox, WorkerRuntime } from '../runner/index.ts';
+import { createShippingDestination, LogShipQueue, superviseSessions, type SessionState } from '../session/index.ts';
+import { untilAborted } from '../platform/sleep.ts';
 import { buildCapabilities, type CapabilityInputs } from './capabilities.ts';
 import { describeGpuProcesses, GpuBusyMonitor } from './gpu-busy.ts';
 import { PresenceMonitor } from './presence.ts';
-import { countingFetch } from './counting-fetch.ts';
-import { applyConfigPatch, editableConfig, type EditableConfig } from './editable-config.ts';
+import { countingFetch } from '../observe/counting-fetch.ts';
+import { applyConfigPatch, editableConfig, type EditableConfig } from '../config/editable.ts';
 import { autostartInstalled } from '../ops/autostart.ts';
 import { currentHost } from '../ops/host.ts';
-import { commandHint } from '../cli/invocation.ts';
+import { commandHint } from '../config/invocation.ts';
 import { detectSupervisor } from '../update/supervision.ts';
-import { EXIT_DISPLACED, EXIT_ERROR, EXIT_LOCKED, EXIT_OK } from './exit-codes.ts';
+import { EXIT_DISPLACED, EXIT_ERROR, EXIT_LOCKED, EXIT_OK } from '../platform/exit-codes.ts';
 import { FailureCooldown } from './failure-cooldown.ts';
 import { freeBytesAt } from './health.ts';
-import { JobBoard } from './job-board.ts';
-import { JobGate } from './job-gate.ts';
-import { DaemonLock, LockHeldError } from './lock.ts';
-import { daemonLogPath } from './log-file.ts';
-import { LogRing } from './log-ring.ts';
+import { JobBoard } from '../observe/job-board.ts';
+import { JobGate } from '../platform/job-gate.ts';
+import { DaemonLock, LockHeldError } from '../platform/lock.ts';
+import { daemonLogPath } from '../observe/log-file.ts';
+import { LogRing } from '../observe/log-ring.ts';
 import { watchParentFromEnv } from './parent-watch.ts';
-import { isUntaggedDebugLine, LogTap } from './log-tap.ts';
-import { ModelDownloads } from './model-downloads.ts';
+import { isUntaggedDebugLine, LogTap } from '../observe/log-tap.ts';
+import { ModelDownloads } from '../models/download-board.ts';
 import { StateFile } from './state-file.ts';
-import { AGENT_VERSION, USER_AGENT } from './version.ts';
+import { AGENT_VERSION, USER_AGENT } from '../platform/version.ts';
 import { detectGpus, totalVramGb, type GpuInfo } from './vram.ts';
-import { WorkerMetrics } from './worker-metrics.ts';
+import { WorkerMetrics } from '../observe/worker-metrics.ts';
 
 export interface DaemonOptions {
   configPath: string;

@@ -1,6 +1,6 @@
 import type { EngineName, FailCode, FileRole, ModelSource, ProgressPhase, Task, TaskKind } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
-import type { InputUrlPolicy } from '../net/url-policy.ts';
+import type { InputUrlPolicy } from '../platform/url-policy.ts';
 
 /**
  * The contract every engine implements (synthetic, sd-cpp, comfyui, a1111, openai, onnx, llama …).

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ModelSource, TaskKind } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
-import type { DownloadState, ModelDownloads } from '../daemon/model-downloads.ts';
+import type { DownloadState, ModelDownloads } from '../models/download-board.ts';
 import { displayUrl, modelDirFor, type CatalogModel, type ModelDirListing } from '../models/index.ts';
 import { ApiError } from './errors.ts';
 

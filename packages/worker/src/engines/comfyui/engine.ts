@@ -11,7 +11,7 @@ import { pickOutput, sniffExt } from './output.ts';
 import { fillWorkflow, placeholderValues } from './placeholders.ts';
 import { attemptOf, comfyPromptId } from './prompt-id.ts';
 import { loadWorkflowTemplate } from './workflow.ts';
-import { sleepOrAbort } from '../../session/sleep.ts';
+import { sleepOrAbort } from '../../platform/sleep.ts';
 
 export interface ComfyuiEngineDeps {
   log: Logger;

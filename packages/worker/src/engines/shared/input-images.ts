@@ -1,4 +1,4 @@
-import { AddressRefused, fetchPublic, inputSchemeAllowed, isTrustedOrigin, literalAddressRefusal, STRICT_INPUT_POLICY, type InputUrlPolicy } from '../../net/url-policy.ts';
+import { AddressRefused, fetchPublic, inputSchemeAllowed, isTrustedOrigin, literalAddressRefusal, STRICT_INPUT_POLICY, type InputUrlPolicy } from '../../platform/url-policy.ts';
 import { EngineFailure, toEngineFailure } from '../engine.ts';
 import { networkErrorMessage } from '../a1111/http-json.ts';
 

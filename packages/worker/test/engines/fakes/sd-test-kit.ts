@@ -10,7 +10,7 @@ import { silentLogger } from '@studio-worker/log';
 import { ModelSource, Task, type ModelSourceInput, type TaskInput } from '@studio-worker/protocol';
 import assert from 'node:assert/strict';
 import { EngineFailure, type EngineContext, type EngineJob, type EngineProgress, type ResolvedModelFile } from '../../../src/engines/engine.ts';
-import { inputUrlPolicy } from '../../../src/net/url-policy.ts';
+import { inputUrlPolicy } from '../../../src/platform/url-policy.ts';
 import { Changes, pollUntil } from '../../helpers/wait.ts';
 
 export const FAKE_SD_CLI = fileURLToPath(new URL('./sd-cli.mjs', import.meta.url));

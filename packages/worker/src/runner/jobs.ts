@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { MAX_FRAME_BYTES, type ModelFile, type ModelSource, promptForTask, type InFlightJob, type JobOfferClaim, type RejectCode, type Task, type TaskKind } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { EngineFailure, toEngineFailure, type Engine, type EngineProgress, type EngineResult, type ResolvedModelFile } from '../engines/engine.ts';
-import type { InputUrlPolicy } from '../net/url-policy.ts';
+import type { InputUrlPolicy } from '../platform/url-policy.ts';
 import { CANCELLED_BY_STUDIO, HANDED_BACK_ON_SHUTDOWN, JobAbort } from './job-abort.ts';
 import type { ResultDelivery } from './delivery.ts';
-import type { LinkHolder, StudioLink } from './link.ts';
+import type { LinkHolder, StudioLink } from '../session/link.ts';
 import type { Outbox, OutboxEntry, OutboxPayload } from './outbox.ts';
 import { PreviewGate } from './preview-gate.ts';
 import { PROGRESS_INTERVAL_MS, ProgressThrottle } from './progress-throttle.ts';
-import { settlesWithin } from './sleep.ts';
+import { settlesWithin } from '../platform/sleep.ts';
 
 /** The one-job gate (daemon/job-gate.ts) as jobs see it: held while an engine runs. */
 export interface JobGateLike {
