@@ -6,7 +6,7 @@ import { formatBytes, formatDuration } from './format.ts';
 import { ModelFileFailure, httpStatusIsRetryable } from './failures.ts';
 import { hashInto } from './hash.ts';
 import type { TransferProgress } from './progress.ts';
-import { checkDownloadUrl, displayUrl } from './source-url.ts';
+import { checkDownloadUrl, displayUrl } from '../platform/url-policy.ts';
 
 /** What to fetch and where to put it. */
 export interface DownloadSpec {
