@@ -31,8 +31,11 @@ export interface Engine {
 
 export interface EngineJob {
   jobId: string;
-  /** The studio's claim generation, when it sent one (engines that name runs per attempt use it). */
-  attempt?: number;
+  /**
+   * The claim generation (engines that name runs per attempt use it): always a number, 1 where the
+   * studio numbers no attempts and for local API jobs (runner/claim.ts).
+   */
+  attempt: number;
   /** The studio's model id (registry key), e.g. "synthetic-image" or "z-image-turbo-q4_k_m.gguf". */
   model: string;
   task: Task;

@@ -63,6 +63,7 @@ export const Z_IMAGE_DEFAULTS = { cfgScale: 1.0, steps: 8, width: 1024, height: 
 export function imageJob(task: Omit<Extract<TaskInput, { kind: 'image' }>, 'kind'>, files: ResolvedModelFile[], source: Partial<ModelSourceInput> = {}, model = 'z-image-turbo-q4_k_m.gguf'): EngineJob {
   return {
     jobId: `job-${Math.random().toString(36).slice(2, 8)}`,
+    attempt: 1,
     model,
     task: Task.parse({ kind: 'image', ...task }),
     source: ModelSource.parse({ engine: 'sd-cpp', cliDefaults: Z_IMAGE_DEFAULTS, ...source }),
