@@ -88,7 +88,7 @@ export interface EngineContext {
   /** A private scratch directory for this job, removed when the job ends. */
   workDir: string;
   /**
-   * Origins this worker trusts for input images (../net/url-policy.ts). Without it only public
+   * Origins this worker trusts for input images (../platform/url-policy.ts). Without it only public
    * https hosts are fetched.
    */
   inputUrls?: InputUrlPolicy;

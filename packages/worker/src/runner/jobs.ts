@@ -14,7 +14,7 @@ import { PreviewGate } from './preview-gate.ts';
 import { PROGRESS_INTERVAL_MS, ProgressThrottle } from './progress-throttle.ts';
 import { settlesWithin } from '../platform/sleep.ts';
 
-/** The one-job gate (daemon/job-gate.ts) as jobs see it: held while an engine runs. */
+/** The one-job gate (platform/job-gate.ts) as jobs see it: held while an engine runs. */
 export interface JobGateLike {
   tryAcquire(): (() => void) | null;
   /** Waits for the gate (first come, first served); rejects with the signal's reason on abort. */
