@@ -59,8 +59,10 @@ export interface DaemonParts {
 }
 
 /**
- * The running daemon. Its job gate and pause switch are public so that the local API and the
- * auto-updater can share them.
+ * The running daemon, as its parts wired together (the composition). Where it is in its life is the
+ * one state of `lifecycle.ts`; the registration → session loop is `serve-loop.ts`; what it reports
+ * is read by `status.ts`; the local API is `local-api-host.ts`. Its job gate is public so that the
+ * local API and the auto-updater share it.
  */
 export class Daemon {
   readonly gate = new JobGate();
@@ -258,7 +260,7 @@ export class Daemon {
 
   /** The local API's base URL, once it listens. */
   get localApiUrl(): string | undefined {
-    return this.#localApi?.url;
+    return this.#localApi.url;
   }
 
   /** Pause or resume taking studio offers (runtime only; every start comes up unpaused). */
