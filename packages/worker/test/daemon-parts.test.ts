@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { JobGate } from '../src/platform/job-gate.ts';
 import { DaemonLock, isProcessAlive, LockHeldError } from '../src/platform/lock.ts';
-import { parseNvidiaSmiGpus, totalVramGb } from '../src/daemon/vram.ts';
+import { parseNvidiaSmiGpus, totalVramGb } from '../src/machine/vram.ts';
 import { hashRegistrationSecret, newInstallId, newRegistrationSecret } from '../src/registration/index.ts';
 
 describe('job gate', () => {

@@ -27,15 +27,15 @@ import { autoUpdateSettings, checkForUpdate, createDaemonUpdater, defaultDataDir
 import { detectSupervisor } from '../update/supervision.ts';
 import { writeConfigPatch } from './config-writes.ts';
 import { FailureCooldown } from './failure-cooldown.ts';
-import { GpuBusyMonitor } from './gpu-busy.ts';
-import { freeBytesAt } from './health.ts';
+import { GpuBusyMonitor } from '../machine/gpu-busy.ts';
+import { freeBytesAt } from '../machine/free-space.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { LocalApiHost } from './local-api-host.ts';
-import { PresenceMonitor } from './presence.ts';
+import { PresenceMonitor } from '../machine/presence.ts';
 import { StudioLoop } from './serve-loop.ts';
 import { StateFile } from './state-file.ts';
 import { capabilitiesOf, holdBackReason, stateOf, statusOf, type StatusSources } from './status.ts';
-import { detectGpus, totalVramGb, type GpuInfo } from './vram.ts';
+import { detectGpus, totalVramGb, type GpuInfo } from '../machine/vram.ts';
 
 /** How long shutdown waits for the studio to acknowledge what is left in the outbox. */
 const SHUTDOWN_FLUSH_MS = 3_000;

@@ -10,12 +10,12 @@ import { AGENT_VERSION } from '../platform/version.ts';
 import type { JobRunner, Outbox } from '../runner/index.ts';
 import { buildCapabilities, type CapabilityInputs } from './capabilities.ts';
 import type { FailureCooldown } from './failure-cooldown.ts';
-import { describeGpuProcesses, type GpuBusyMonitor } from './gpu-busy.ts';
+import { describeGpuProcesses, type GpuBusyMonitor } from '../machine/gpu-busy.ts';
 import type { Lifecycle } from './lifecycle.ts';
-import type { PresenceMonitor } from './presence.ts';
+import type { PresenceMonitor } from '../machine/presence.ts';
 import type { StudioLoop } from './serve-loop.ts';
 import type { DaemonState } from './state-file.ts';
-import type { GpuInfo } from './vram.ts';
+import type { GpuInfo } from '../machine/vram.ts';
 
 /**
  * What the daemon's outward answers are read from: the status (`GET /daemon/status`), state.json,
