@@ -18,7 +18,7 @@ import { isBuiltin } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
-import { DaemonLock, LockHeldError } from '../packages/worker/src/daemon/lock.ts';
+import { DaemonLock, LockHeldError } from '../packages/worker/src/platform/lock.ts';
 import { ENTRY_POINTS } from '../packages/worker/src/package-layout.ts';
 import { KIT_DIR } from '../packages/web-kit/src/index.ts';
 

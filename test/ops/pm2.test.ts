@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isProcessAlive } from '../../packages/worker/src/daemon/lock.ts';
+import { isProcessAlive } from '../../packages/worker/src/platform/lock.ts';
 import { ensureWorkerBuilt } from '../../scripts/build-worker.ts';
 import { ROOT } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -26,3 +26,42 @@ function takeTokenFromUrl(storage, key) {
   history.replaceState(null, '', location.pathname + location.search);
   if (token.trim()) storage.setItem(key, token.trim());
 }
+
+/**
+ * The shell both web UIs share: a page is either signed out (its sign-in page) or running one
+ * session for one token. `showSignIn({ error, submit })` draws the sign-in page; `submit(token)`
+ * keeps the token and starts a session. `createSession(token, shell)` returns something with
+ * `stop()`; a session calls `shell.refused(message)` when the server refuses its token, and the page
+ * calls `shell.signOut()` for a sign-out button. Starts the page as `bootWithToken` does.
+ */
+export function tokenShell({ storage, key, showSignIn, createSession }) {
+  let session;
+  const shell = {
+    signIn(error) {
+      session?.stop();
+      session = undefined;
+      showSignIn({
+        error,
+        submit(token) {
+          storage.setItem(key, token);
+          shell.start(token);
+        },
+      });
+    },
+    start(token) {
+      session?.stop();
+      session = createSession(token, shell);
+    },
+    /** The server refused the token: forget it and ask for another. */
+    refused(message) {
+      storage.removeItem(key);
+      shell.signIn(message);
+    },
+    signOut() {
+      storage.removeItem(key);
+      shell.signIn();
+    },
+  };
+  bootWithToken({ storage, key, start: shell.start, signIn: shell.signIn });
+  return shell;
+}

@@ -6,7 +6,7 @@ import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { commandHint, resolveConfigPath } from '../src/cli/invocation.ts';
+import { commandHint, resolveConfigPath } from '../src/config/invocation.ts';
 import { DaemonProcess, makeConfig, REPO_ROOT, runCliProcess } from './helpers/daemon-process.ts';
 import { FakeStudio } from './helpers/fake-studio.ts';
 

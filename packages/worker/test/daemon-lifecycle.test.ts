@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { existsSync } from 'node:fs';
-import { EXIT_DISPLACED } from '../src/daemon/exit-codes.ts';
+import { EXIT_DISPLACED } from '../src/platform/exit-codes.ts';
 import { DaemonProcess, readState } from './helpers/daemon-process.ts';
 import { offerFrame } from './helpers/fake-studio.ts';
 import { outboxEmpty, outboxFiles, useScenarios } from './helpers/scenario.ts';

@@ -4,9 +4,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { JobGate } from '../src/daemon/job-gate.ts';
-import { DaemonLock, isProcessAlive, LockHeldError } from '../src/daemon/lock.ts';
-import { parseNvidiaSmiGpus, totalVramGb } from '../src/daemon/vram.ts';
+import { JobGate } from '../src/platform/job-gate.ts';
+import { DaemonLock, isProcessAlive, LockHeldError } from '../src/platform/lock.ts';
+import { parseNvidiaSmiGpus, totalVramGb } from '../src/machine/vram.ts';
 import { hashRegistrationSecret, newInstallId, newRegistrationSecret } from '../src/registration/index.ts';
 
 describe('job gate', () => {

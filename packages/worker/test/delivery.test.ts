@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { silentLogger } from '@studio-worker/log';
 import { httpApiBase, type WorkerFrame } from '@studio-worker/protocol';
-import { ResultDelivery } from '../src/session/delivery.ts';
+import { ResultDelivery } from '../src/runner/delivery.ts';
 import { LinkHolder, type StudioLink } from '../src/session/link.ts';
-import { Outbox } from '../src/session/outbox.ts';
+import { Outbox } from '../src/runner/outbox.ts';
 import { FakeStudio } from './helpers/fake-studio.ts';
 import { Changes } from './helpers/wait.ts';
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { createLogRoot } from '@studio-worker/log';
 import type { FailCode } from '@studio-worker/protocol';
 import { classifyOutcome, FailureCooldown } from '../src/daemon/failure-cooldown.ts';
-import type { OutboxPayload } from '../src/session/outbox.ts';
+import type { OutboxPayload } from '../src/runner/outbox.ts';
 import { Changes } from './helpers/wait.ts';
 
 const fail = (code: FailCode, error = `broke (${code})`): OutboxPayload => ({ kind: 'fail', code, retryable: true, error });

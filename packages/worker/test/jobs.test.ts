@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { silentLogger } from '@studio-worker/log';
 import { JobOfferClaim, type TaskKind, type WorkerFrame } from '@studio-worker/protocol';
-import { JobGate } from '../src/daemon/job-gate.ts';
+import { JobGate } from '../src/platform/job-gate.ts';
 import { EngineFailure, type Engine, type EngineContext, type EngineJob, type EngineResult } from '../src/engines/engine.ts';
 import { EngineRouter } from '../src/engines/router.ts';
-import { ResultDelivery } from '../src/session/delivery.ts';
-import { JobRunner } from '../src/session/jobs.ts';
+import { ResultDelivery } from '../src/runner/delivery.ts';
+import { JobRunner } from '../src/runner/jobs.ts';
 import { LinkHolder, type StudioLink } from '../src/session/link.ts';
-import { Outbox } from '../src/session/outbox.ts';
+import { Outbox } from '../src/runner/outbox.ts';
 import { Changes } from './helpers/wait.ts';
 
 type Run = (job: EngineJob, ctx: EngineContext) => Promise<EngineResult>;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { silentLogger } from '@studio-worker/log';
-import { Outbox, outboxKey } from '../src/session/outbox.ts';
+import { Outbox, outboxKey } from '../src/runner/outbox.ts';
 
 describe('outbox', () => {
   let dir: string;

@@ -5,9 +5,9 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { otherGpuProcesses } from '../src/daemon/gpu-busy.ts';
-import { readIdleTime } from '../src/daemon/presence.ts';
-import { detectGpus } from '../src/daemon/vram.ts';
+import { otherGpuProcesses } from '../src/machine/gpu-busy.ts';
+import { readIdleTime } from '../src/machine/presence.ts';
+import { detectGpus } from '../src/machine/vram.ts';
 
 const roots: string[] = [];
 after(() => Promise.all(roots.map((root) => rm(root, { recursive: true, force: true }))));

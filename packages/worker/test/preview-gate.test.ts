@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { it } from 'node:test';
 import sharp from 'sharp';
 import { MAX_PREVIEW_BYTES } from '@studio-worker/protocol';
-import { PreviewGate } from '../src/session/preview-gate.ts';
+import { PreviewGate } from '../src/runner/preview-gate.ts';
 
 it('a preview goes out at most once per interval, the newest one; a big one is shrunk to fit 64 KB as WebP', async () => {
   const gate = new PreviewGate(1_000);

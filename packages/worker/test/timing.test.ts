@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EngineProgress } from '../src/engines/engine.ts';
 import { reconnectDelayMs, uploadRetryDelayMs } from '../src/session/backoff.ts';
-import { ProgressThrottle } from '../src/session/progress-throttle.ts';
+import { ProgressThrottle } from '../src/runner/progress-throttle.ts';
 import { Changes } from './helpers/wait.ts';
 
 describe('backoff', () => {

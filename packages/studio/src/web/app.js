@@ -2,7 +2,7 @@ import { ApiError, createApi } from './api.js';
 import { askConfirm, askText } from '/kit/dialog.js';
 import { h, setChildren } from '/kit/dom.js';
 import { createAnnouncer, createNotice } from '/kit/messages.js';
-import { bootWithToken } from '/kit/token.js';
+import { tokenShell } from '/kit/token.js';
 import { createFeed } from './feed.js';
 import { createStore, mergeJob, pruneJobs, recount, visibleJobs, workersWithCurrentJobs } from './store.js';
 import { refreshRelativeTimes } from './widgets.js';
@@ -22,40 +22,23 @@ const signOutButton = document.getElementById('sign-out');
 const { show: showNotice, hide: hideNotice } = createNotice(document.getElementById('notice'));
 const announce = createAnnouncer(document.getElementById('announcer'));
 
-let session;
-
 // ------------------------------------------------------------------ sign-in
 
-function showLogin(error) {
-  session?.stop();
-  session = undefined;
+function showLogin({ error, submit }) {
   signOutButton.hidden = true;
   feedStatus.replaceChildren();
   hideNotice();
-  renderLogin(main, {
-    error,
-    onSubmit(token) {
-      localStorage.setItem(TOKEN_KEY, token);
-      startSession(token);
-    },
-  });
-}
-
-function startSession(token) {
-  session?.stop();
-  session = createSession(token);
-  signOutButton.hidden = false;
+  renderLogin(main, { error, onSubmit: submit });
 }
 
 signOutButton.addEventListener('click', () => {
-  localStorage.removeItem(TOKEN_KEY);
-  showLogin();
+  shell.signOut();
   announce('Signed out.');
 });
 
 // ------------------------------------------------------------------ one signed-in session
 
-function createSession(token) {
+function createSession(token, shell) {
   const store = createStore();
   let stopped = false;
   let syncGeneration = 0;
@@ -73,8 +56,7 @@ function createSession(token) {
     token: () => token,
     onUnauthorized(error) {
       if (stopped) return;
-      localStorage.removeItem(TOKEN_KEY);
-      showLogin(`The studio refused this admin token (${error.code}): it is mistyped, or a newer token replaced it. Paste the current one.`);
+      shell.refused(`The studio refused this admin token (${error.code}): it is mistyped, or a newer token replaced it. Paste the current one.`);
     },
   });
 
@@ -528,4 +510,13 @@ function createSession(token) {
 // ------------------------------------------------------------------ start
 
 // A `#token=…` link printed by the studio signs in.
-bootWithToken({ storage: localStorage, key: TOKEN_KEY, start: startSession, signIn: showLogin });
+const shell = tokenShell({
+  storage: localStorage,
+  key: TOKEN_KEY,
+  showSignIn: showLogin,
+  createSession(token, shell) {
+    const session = createSession(token, shell);
+    signOutButton.hidden = false;
+    return session;
+  },
+});

@@ -1,7 +1,7 @@
 import { h } from '/kit/dom.js';
 import { isSynthetic } from './format.js';
 
-export { badge, facts, refreshRelativeTimes, timeAgo } from '/kit/widgets.js';
+export { badge, facts, jobRow, progressView, refreshRelativeTimes, timeAgo } from '/kit/widgets.js';
 
 /** A "test output" pill for jobs run on a synthetic model. */
 export function syntheticTag(modelId) {

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { runDaemon } from '../daemon/daemon.ts';
-import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../daemon/exit-codes.ts';
-import { AGENT_VERSION } from '../daemon/version.ts';
+import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../platform/exit-codes.ts';
+import { AGENT_VERSION } from '../platform/version.ts';
 import { checkUpdateCommand } from './commands/check-update.ts';
 import { configCommand } from './commands/config.ts';
 import { enginesAddCommand, enginesListCommand } from './commands/engines.ts';
@@ -14,7 +14,7 @@ import { registerCommand } from './commands/register.ts';
 import { resumeCommand } from './commands/resume.ts';
 import { setThresholdCommand } from './commands/set-threshold.ts';
 import { statusCommand } from './commands/status.ts';
-import { resolveConfigPath } from './invocation.ts';
+import { resolveConfigPath } from '../config/invocation.ts';
 import { processIo, type CliIo } from './io.ts';
 
 /** Shown after `--help`; docs/local-api.md lists the same. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BadUrlError, graphicsApiBase } from '@studio-worker/protocol';
-import { isHttpUrl } from '../net/url-policy.ts';
+import { isHttpUrl } from '../platform/url-policy.ts';
 import { defaultModelsRoot, expandHome } from './paths.ts';
 
 /** The embedded studio that `npm start` runs next to the local worker. */

@@ -2,7 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import type { ProtocolFeature, TaskKind, WorkerCapabilities } from '@studio-worker/protocol';
 import type { WorkerConfig } from '../config/index.ts';
 import type { RouterCapabilities } from '../engines/router.ts';
-import { AGENT_VERSION } from './version.ts';
+import { AGENT_VERSION } from '../platform/version.ts';
 
 /** Protocol extensions this worker always understands; `prefetch` is added when config.toml turns it on. */
 export const WORKER_PROTOCOL_FEATURES: readonly ProtocolFeature[] = ['attempt', 'progress', 'cancel', 'resume', 'extended-offers', 'split-text-encoders', 'preview'];

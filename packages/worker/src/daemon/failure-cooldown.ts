@@ -1,6 +1,6 @@
 import type { FailCode } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
-import type { OutboxPayload } from '../session/index.ts';
+import type { OutboxPayload } from '../runner/index.ts';
 
 /** Failed jobs in a row that make the worker pause itself (peer-lessons: reGen, 3 failures → 180 s). */
 export const FAILURES_BEFORE_COOLDOWN = 3;

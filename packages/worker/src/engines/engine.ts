@@ -1,6 +1,6 @@
 import type { EngineName, FailCode, FileRole, ModelSource, ProgressPhase, Task, TaskKind } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
-import type { InputUrlPolicy } from '../net/url-policy.ts';
+import type { InputUrlPolicy } from '../platform/url-policy.ts';
 
 /**
  * The contract every engine implements (synthetic, sd-cpp, comfyui, a1111, openai, onnx, llama …).
@@ -31,8 +31,11 @@ export interface Engine {
 
 export interface EngineJob {
   jobId: string;
-  /** The studio's claim generation, when it sent one (engines that name runs per attempt use it). */
-  attempt?: number;
+  /**
+   * The claim generation (engines that name runs per attempt use it): always a number, 1 where the
+   * studio numbers no attempts and for local API jobs (runner/claim.ts).
+   */
+  attempt: number;
   /** The studio's model id (registry key), e.g. "synthetic-image" or "z-image-turbo-q4_k_m.gguf". */
   model: string;
   task: Task;
@@ -85,7 +88,7 @@ export interface EngineContext {
   /** A private scratch directory for this job, removed when the job ends. */
   workDir: string;
   /**
-   * Origins this worker trusts for input images (../net/url-policy.ts). Without it only public
+   * Origins this worker trusts for input images (../platform/url-policy.ts). Without it only public
    * https hosts are fetched.
    */
   inputUrls?: InputUrlPolicy;

@@ -1,4 +1,4 @@
-import { isProcessAlive } from '../daemon/lock.ts';
+import { isProcessAlive } from '../platform/lock.ts';
 import { discoveryPath, readDiscovery, type LocalApiDiscovery } from './discovery.ts';
 
 /** How long one CLI request may take before the daemon counts as not answering. */

@@ -1,7 +1,7 @@
 import type { Logger } from '@studio-worker/log';
-import type { EditableConfig, EditableField } from '../daemon/editable-config.ts';
-import type { JobBoard } from '../daemon/job-board.ts';
-import type { LogRing } from '../daemon/log-ring.ts';
+import type { EditableConfig, EditableField } from '../config/editable.ts';
+import type { JobBoard } from '../observe/job-board.ts';
+import type { LogRing } from '../observe/log-ring.ts';
 import type { EngineStatus } from '../engines/router.ts';
 import type { RegistrationState } from '../registration/index.ts';
 import type { SessionState } from '../session/index.ts';

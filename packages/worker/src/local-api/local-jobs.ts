@@ -3,10 +3,11 @@ import { promptForTask, type ModelSource, type Task, type TaskKind } from '@stud
 import type { Logger } from '@studio-worker/log';
 import { EngineFailure, type EngineProgress, type EngineResult } from '../engines/engine.ts';
 import type { EngineStatus } from '../engines/router.ts';
-import type { JobBoard } from '../daemon/job-board.ts';
-import { isThumbnailable } from '../daemon/thumbnail.ts';
+import type { JobBoard } from '../observe/job-board.ts';
+import { isThumbnailable } from '../observe/thumbnail.ts';
 import type { CatalogModel } from '../models/index.ts';
-import { settlesWithin, type LocalJob } from '../session/index.ts';
+import { settlesWithin } from '../platform/sleep.ts';
+import type { LocalJob } from '../runner/index.ts';
 import { ApiError } from './errors.ts';
 
 /** A model a local job can run on: a catalogue entry or one of the synthetic engine's own ids. */

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { ModelSource, TaskKind } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
-import type { DownloadState, ModelDownloads } from '../daemon/model-downloads.ts';
-import { displayUrl, modelDirFor, type CatalogModel, type ModelDirListing } from '../models/index.ts';
+import type { DownloadState, ModelDownloads } from '../models/download-board.ts';
+import { modelDirFor, type CatalogModel, type ModelDirListing } from '../models/index.ts';
+import { displayUrl } from '../platform/url-policy.ts';
 import { ApiError } from './errors.ts';
 
 /** `POST /models`: a model the operator adds by hand (origin `local`; the studio never overwrites it). */

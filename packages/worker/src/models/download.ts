@@ -1,12 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, rm, stat, type FileHandle } from 'node:fs/promises';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '@studio-worker/log';
 import { formatBytes, formatDuration } from './format.ts';
 import { ModelFileFailure, httpStatusIsRetryable } from './failures.ts';
 import { hashInto } from './hash.ts';
 import type { TransferProgress } from './progress.ts';
-import { checkDownloadUrl, displayUrl } from './source-url.ts';
+import { checkDownloadUrl, displayUrl } from '../platform/url-policy.ts';
+import { sleepOrAbort } from '../platform/sleep.ts';
 
 /** What to fetch and where to put it. */
 export interface DownloadSpec {
@@ -94,7 +94,7 @@ export async function downloadToPart(spec: DownloadSpec, env: DownloadEnv, signa
       autoResumesLeft--;
       log.warn({ op: 'model_download', url: displayUrl(spec.url), resumesLeft: autoResumesLeft }, `${failure.message}; resuming`);
       try {
-        await delay(env.resumeDelayMs, undefined, { signal });
+        await sleepOrAbort(env.resumeDelayMs, signal);
       } catch {
         throw cancelled(spec.url, signal);
       }

@@ -2,6 +2,5 @@ export { ModelProvisioner, type EnsureContext, type ModelDirListing, type ModelP
 export { sanitiseModelId, modelDirName, plainFileNameProblem, modelDirFor } from './paths.ts';
 export { ModelFileFailure, type ProvisionFailureKind } from './failures.ts';
 export { formatBytes, formatByteRatio, formatDuration, formatRate, renderProgressBar } from './format.ts';
-export { checkDownloadUrl, displayUrl } from './source-url.ts';
 export { ModelCatalog, CatalogModel } from './catalog.ts';
 export { ReadyModels } from './ready.ts';

@@ -10,7 +10,7 @@ import { formatBytes } from './format.ts';
 import { sha256OfFile } from './hash.ts';
 import { PART_SUFFIX, VERIFIED_SUFFIX, filePathsFor, modelDirFor, modelIdProblem, plainFileNameProblem, verifiedRecordPath, type FilePaths } from './paths.ts';
 import { ProgressThrottle, describeTransfer, type TransferProgress } from './progress.ts';
-import { checkDownloadUrl, displayUrl } from './source-url.ts';
+import { checkDownloadUrl, displayUrl } from '../platform/url-policy.ts';
 import { readVerifiedRecord, recordMatches, writeVerifiedRecord } from './verified.ts';
 
 export interface ModelProvisionerOptions {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { configDirOf } from '../config/index.ts';
-import { isProcessAlive } from '../daemon/lock.ts';
+import { isProcessAlive } from '../platform/lock.ts';
 
 /** `<config dir>/local-api.json`, written (0600) by the daemon once its local API listens. */
 export const LocalApiInfoSchema = z.object({

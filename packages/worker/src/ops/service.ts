@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configDirOf } from '../config/index.ts';
-import { EXIT_DISPLACED, EXIT_LOCKED } from '../daemon/exit-codes.ts';
+import { EXIT_DISPLACED, EXIT_LOCKED } from '../platform/exit-codes.ts';
 import { EXIT_RESTART, SUPERVISED_ENV } from '../update/supervision.ts';
 import { OpsError } from './errors.ts';
 import { fileExists, removeFile, writeIfChanged } from './files.ts';

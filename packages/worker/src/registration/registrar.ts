@@ -2,7 +2,7 @@ import { httpApiBase, type WorkerCapabilities } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { withoutFields, type ConfigStore } from '../config/index.ts';
 import { reconnectDelayMs } from '../session/backoff.ts';
-import { sleep, untilAborted } from '../session/sleep.ts';
+import { sleep, untilAborted } from '../platform/sleep.ts';
 import { createRegisterRequest, pollRegisterRequest } from '../studio-api/index.ts';
 import { hashRegistrationSecret, newInstallId, newRegistrationSecret } from './credentials.ts';
 import { RESET_HINT, type RegistrationState } from './state.ts';

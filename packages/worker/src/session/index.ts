@@ -1,15 +1,8 @@
 export { reconnectDelayMs, uploadRetryDelayMs } from './backoff.ts';
 export { connectStudio, type ConnectResult } from './connection.ts';
-export { ResultDelivery, type ResultDeliveryOptions, type UploadCredentials } from './delivery.ts';
-export { JobAbort } from './job-abort.ts';
-export { JobRunner, type EngineResolver, type JobEvent, type JobGateLike, type JobRunnerOptions, type LocalJob } from './jobs.ts';
 export { LinkHolder, type StudioLink } from './link.ts';
 export { createShippingDestination, logEntryFromLine } from './log-tee.ts';
-export { Outbox, outboxKey, type OutboxEntry, type OutboxPayload } from './outbox.ts';
-export { ProgressThrottle, PROGRESS_INTERVAL_MS } from './progress-throttle.ts';
-export { WorkerRuntime, type WorkerRuntimeOptions } from './runtime.ts';
 export { StudioSession, type SessionEnd, type SessionHost } from './session.ts';
 export { LogShipQueue, SHIP_QUEUE_CAPACITY } from './ship-queue.ts';
-export { settlesWithin, sleep, untilAborted } from './sleep.ts';
 export { describeSession, type SessionState } from './state.ts';
 export { superviseSessions, type SupervisorOptions, type SupervisorOutcome } from './supervisor.ts';

@@ -4,7 +4,7 @@ import type { AdvancedTimings } from '../config/index.ts';
 import { reconnectDelayMs } from './backoff.ts';
 import { connectStudio } from './connection.ts';
 import { StudioSession, type SessionEnd, type SessionHost } from './session.ts';
-import { sleep } from './sleep.ts';
+import { sleep } from '../platform/sleep.ts';
 import type { SessionState } from './state.ts';
 
 export interface SupervisorOptions {

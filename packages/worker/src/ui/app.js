@@ -2,7 +2,7 @@ import { ApiError, createApi } from './api.js';
 import { askConfirm } from '/kit/dialog.js';
 import { h, setChildren, setText } from '/kit/dom.js';
 import { createAnnouncer, createNotice } from '/kit/messages.js';
-import { bootWithToken } from '/kit/token.js';
+import { tokenShell } from '/kit/token.js';
 import { percent } from './format.js';
 import { createPoller } from './poller.js';
 import { activityOf, studioStateOf } from './state.js';
@@ -27,36 +27,21 @@ const { show: showNotice, hide: hideNotice } = createNotice(document.getElementB
 const statusbar = document.getElementById('statusbar');
 const announce = createAnnouncer(document.getElementById('announcer'));
 
-let session;
-
 // ------------------------------------------------------------------ the token
 
-function showTokenPage(error) {
-  session?.stop();
-  session = undefined;
+function showTokenPage({ error, submit }) {
   headerState.hidden = true;
   nav.hidden = true;
   statusbar.hidden = true;
   unreachableBanner.hidden = true;
   hideNotice();
   document.title = 'studio-worker';
-  renderTokenPage(main, {
-    error,
-    onSubmit(token) {
-      sessionStorage.setItem(TOKEN_KEY, token);
-      startSession(token);
-    },
-  });
-}
-
-function startSession(token) {
-  session?.stop();
-  session = createSession(token);
+  renderTokenPage(main, { error, onSubmit: submit });
 }
 
 // ------------------------------------------------------------------ one session with a token
 
-function createSession(token) {
+function createSession(token, shell) {
   let stopped = false;
   let renderQueued = false;
   /** Subjects (pause, a model, the registration) with an action in flight: a double click acts once. */
@@ -87,8 +72,7 @@ function createSession(token) {
     token: () => token,
     onUnauthorized(error) {
       if (stopped) return;
-      sessionStorage.removeItem(TOKEN_KEY);
-      showTokenPage(error.message);
+      shell.refused(error.message);
     },
   });
 
@@ -523,4 +507,4 @@ function createSession(token) {
 // ------------------------------------------------------------------ start
 
 // `studio-worker ui` opens `/#token=…`. The token lives in this tab's session storage only.
-bootWithToken({ storage: sessionStorage, key: TOKEN_KEY, start: startSession, signIn: showTokenPage });
+tokenShell({ storage: sessionStorage, key: TOKEN_KEY, showSignIn: showTokenPage, createSession });

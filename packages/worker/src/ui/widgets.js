@@ -1,21 +1,12 @@
 import { h } from '/kit/dom.js';
+import { progressView as kitProgressView } from '/kit/widgets.js';
 import { percent } from './format.js';
 
-export { badge, facts, refreshRelativeTimes, timeAgo } from '/kit/widgets.js';
+export { badge, facts, jobRow, refreshRelativeTimes, timeAgo } from '/kit/widgets.js';
 
-/** Engine progress: phase, step and, when the fraction is known, a bar with its percentage. */
+/** Engine progress (the kit's bar, named `label`); "starting…" before the first report. */
 export function progressView(progress, label = 'Progress') {
-  if (!progress) return h('span', { class: 'progress muted', text: 'starting…' });
-  const steps = progress.step !== undefined && progress.total ? ` ${progress.step}/${progress.total}` : '';
-  const known = typeof progress.fraction === 'number';
-  const value = known ? percent(progress.fraction) : undefined;
-  return h(
-    'span',
-    { class: 'progress' },
-    h('span', { class: 'phase', text: `${progress.phase}${steps}` }),
-    known ? h('progress', { max: 100, value, 'aria-label': `${label}: ${value}%` }) : null,
-    known ? h('span', { class: 'percent', text: `${value}%` }) : null,
-  );
+  return progress ? kitProgressView(progress, label) : h('span', { class: 'progress muted', text: 'starting…' });
 }
 
 /** A byte-count bar (model downloads); indeterminate while the total is unknown. */

@@ -1,5 +1,5 @@
 import type { Logger } from '@studio-worker/log';
-import type { Release } from '../daemon/job-gate.ts';
+import type { Release } from '../platform/job-gate.ts';
 import { BadVersions } from './bad-versions.ts';
 import { FeedClient } from './feed.ts';
 import { VersionsInstaller } from './installer.ts';

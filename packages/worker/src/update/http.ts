@@ -1,5 +1,5 @@
 import { isLoopbackHost } from '@studio-worker/protocol';
-import { displayUrl } from '../models/source-url.ts';
+import { displayUrl } from '../platform/url-policy.ts';
 import { UpdateError, errorText } from './errors.ts';
 
 export { displayUrl };

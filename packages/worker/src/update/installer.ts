@@ -5,7 +5,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { Logger } from '@studio-worker/log';
 import { writeFileAtomic } from '../config/atomic-file.ts';
 import { PACKAGE_ROOT } from '../package-layout.ts';
-import { DaemonLock, LockHeldError } from '../daemon/lock.ts';
+import { DaemonLock, LockHeldError } from '../platform/lock.ts';
 import { npmEnvironment, npmInvocation, spawnRunner, type CommandRunner } from './command-runner.ts';
 import { UpdateError, errorText } from './errors.ts';
 import { readPointer, writePointer, type CurrentPointer } from './pointer.ts';

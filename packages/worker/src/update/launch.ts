@@ -1,6 +1,6 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { isProcessAlive } from '../daemon/lock.ts';
+import { isProcessAlive } from '../platform/lock.ts';
 import { BadVersions } from './bad-versions.ts';
 import { errorText } from './errors.ts';
 import { entryOf, OWN_PACKAGE_ROOT } from './installer.ts';

@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../config/atomic-file.ts';
-import { DaemonLock, LockHeldError } from '../daemon/lock.ts';
+import { DaemonLock, LockHeldError } from '../platform/lock.ts';
 import { npmEnvironment, npmInvocation, spawnRunner, type CommandRunner } from './command-runner.ts';
 import { UpdateError, errorText } from './errors.ts';
 import { RUNTIME_PINS } from './runtime-pins.ts';

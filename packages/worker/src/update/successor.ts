@@ -1,5 +1,6 @@
 import { spawn, type StdioOptions } from 'node:child_process';
-import { setTimeout as delay } from 'node:timers/promises';
+import { signalTree } from '../platform/process-tree.ts';
+import { settlesWithin } from '../platform/sleep.ts';
 import { ROLLED_BACK_FROM_ENV, UPDATED_FROM_ENV, readStartup } from './started-marker.ts';
 
 export interface ExitStatus {
@@ -67,12 +68,7 @@ export function detachedLauncher(options: DetachedLauncherOptions = {}): Launche
       void exited.then(() => (done = true));
       const signalGroup = (signal: NodeJS.Signals) => {
         if (done || child.pid === undefined) return;
-        try {
-          if (process.platform === 'win32') child.kill(signal);
-          else process.kill(-child.pid, signal);
-        } catch {
-          // Already gone.
-        }
+        signalTree(child.pid, signal);
       };
       return {
         pid: child.pid,
@@ -80,7 +76,7 @@ export function detachedLauncher(options: DetachedLauncherOptions = {}): Launche
         async stop(graceMs = 5_000) {
           if (done) return;
           signalGroup('SIGTERM');
-          if ((await untilExitOr(graceMs, exited)) === 'timeout') {
+          if (!(await settlesWithin(exited, graceMs))) {
             signalGroup('SIGKILL');
             await exited;
           }
@@ -128,24 +124,11 @@ export async function waitUntilHealthy(wait: HealthWait): Promise<Health> {
     const record = await readStartup(wait.configDir);
     if (record && record.version === wait.version && (wait.successor.pid === undefined || record.pid === wait.successor.pid)) break;
     if (performance.now() >= deadline) return { healthy: false, reason: `did not report healthy (${wait.configDir}/started.json) within ${seconds(wait.timeoutMs)}` };
-    await untilExitOr(pollMs, wait.successor.exited);
+    await settlesWithin(wait.successor.exited, pollMs);
   }
-  if (wait.settleMs > 0) await untilExitOr(wait.settleMs, wait.successor.exited);
+  if (wait.settleMs > 0) await settlesWithin(wait.successor.exited, wait.settleMs);
   if (exit) return exitedEarly(`within ${seconds(wait.settleMs)} of starting`);
   return { healthy: true };
-}
-
-/** Wait `ms`, or less when the process exits first; no timer is left behind either way. */
-async function untilExitOr(ms: number, exited: Promise<ExitStatus>): Promise<'timeout' | 'exited'> {
-  const cancel = new AbortController();
-  try {
-    return await Promise.race([
-      delay(ms, 'timeout' as const, { signal: cancel.signal }),
-      exited.then(() => 'exited' as const),
-    ]);
-  } finally {
-    cancel.abort();
-  }
 }
 
 function seconds(ms: number): string {

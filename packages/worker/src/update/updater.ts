@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { Logger } from '@studio-worker/log';
 import type { WorkerConfig } from '../config/index.ts';
-import type { Release } from '../daemon/job-gate.ts';
+import type { Release } from '../platform/job-gate.ts';
 import type { BadVersions } from './bad-versions.ts';
 import { chooseUpdate } from './choose.ts';
 import { downloadVerifiedArchive } from './download.ts';

@@ -5,7 +5,7 @@ import { silentLogger } from '@studio-worker/log';
 import { createA1111Engine } from '../../src/engines/a1111/index.ts';
 import type { A1111EngineConfigInput } from '../../src/engines/a1111/index.ts';
 import { FakeA1111, fakeCheckpoint } from './fakes/a1111-server.ts';
-import { inputUrlPolicy } from '../../src/net/url-policy.ts';
+import { inputUrlPolicy } from '../../src/platform/url-policy.ts';
 import { FileServer, failureOf, imageJob, recordingContext } from './fakes/a1111-harness.ts';
 
 function engineFor(fake: FakeA1111, config: Partial<A1111EngineConfigInput> = {}) {

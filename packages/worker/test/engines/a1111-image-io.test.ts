@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { EngineFailure } from '../../src/engines/engine.ts';
 import { encodeImageAs, fetchImageBytes, sniffImageFormat } from '../../src/engines/a1111/index.ts';
-import { inputUrlPolicy } from '../../src/net/url-policy.ts';
+import { inputUrlPolicy } from '../../src/platform/url-policy.ts';
 import { FileServer, failureOf } from './fakes/a1111-harness.ts';
 
 const solid = (format: 'png' | 'jpeg' | 'webp') =>

@@ -31,7 +31,7 @@ async function harness(t: { after(fn: () => Promise<void>): void }, behaviour: P
 }
 
 function job(task: TaskInput, source: Partial<ModelSourceInput> = { cliDefaults: { workflow: TXT2IMG } }, jobId = 'job-1'): EngineJob {
-  return { jobId, model: 'sdxl-comfy', task: Task.parse(task), source: ModelSource.parse({ engine: 'comfyui', ...source }), files: [] };
+  return { jobId, attempt: 1, model: 'sdxl-comfy', task: Task.parse(task), source: ModelSource.parse({ engine: 'comfyui', ...source }), files: [] };
 }
 
 /** A context that records progress and lets a test wait for an update it cares about. */

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { pollUntil } from '../helpers/wait.ts';
 import { BROKEN_MESSAGE, CRASH_LINE } from './fixtures/onnx/shim-messages.ts';
 import { matteModel, slowMatteModel, upscaleModel } from './fixtures/onnx/models.ts';
-import { inputUrlPolicy } from '../../src/net/url-policy.ts';
+import { inputUrlPolicy } from '../../src/platform/url-policy.ts';
 import {
   dataUrl,
   decodeResult,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compositePatch, cropAround, featherWeights, maskBoundingBox } from '../../src/engines/onnx/composite.ts';
-import { JobLock } from '../../src/engines/onnx/job-lock.ts';
+import { Mutex as JobLock } from '../../src/platform/mutex.ts';
 import { chooseInputSize } from '../../src/engines/onnx/model-io.ts';
 import { parsePipelineOptions, type PipelineOptions, type ValueRange } from '../../src/engines/onnx/options.ts';
 import { imageToTensor, tensorChannelUnit, tensorPlanes, tensorToImage, type RawImage } from '../../src/engines/onnx/tensors.ts';

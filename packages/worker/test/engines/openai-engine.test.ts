@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '@studio-worker/log';
 import { createOpenAIEngine, type OpenAIEngineConfigInput } from '../../src/engines/openai/index.ts';
 import { FakeImagesServer } from './fakes/openai-images-server.ts';
 import { FileServer, capturedLogger, failureOf, imageJob, recordingContext } from './fakes/a1111-harness.ts';
-import { inputUrlPolicy } from '../../src/net/url-policy.ts';
+import { inputUrlPolicy } from '../../src/platform/url-policy.ts';
 
 const KEY = 'sk-test-0123456789abcdefSECRET';
 const env = { STUDIO_TEST_OPENAI_KEY: KEY };

@@ -27,7 +27,7 @@ test('the seeded SDXL-Turbo workflow runs on ComfyUI with its defaults and the t
     await engine.close();
     await fake.close();
   });
-  const job: EngineJob = { jobId: 'job-seed', model: model.id, task: Task.parse({ kind: 'image', prompt: 'a red fox', seed: 7 }), source: model.source, files: [] };
+  const job: EngineJob = { jobId: 'job-seed', attempt: 1, model: model.id, task: Task.parse({ kind: 'image', prompt: 'a red fox', seed: 7 }), source: model.source, files: [] };
   const result = await engine.run(job, { signal: new AbortController().signal, progress() {}, log: silentLogger, workDir: tmpdir() });
   assert.equal(result.type, 'file');
   const meta = await sharp(result.type === 'file' ? result.bytes : new Uint8Array()).metadata();

@@ -10,7 +10,7 @@ import { createSyntheticEngine, renderSyntheticImage, renderSyntheticWav } from 
 import { CHILD_RENDER_PIXELS } from '../../src/engines/synthetic/render.ts';
 
 function job(task: TaskInput, source: Partial<ModelSourceInput> = {}): EngineJob {
-  return { jobId: 'job-1', model: 'synthetic-image', task: Task.parse(task), source: ModelSource.parse({ engine: 'synthetic', ...source }), files: [] };
+  return { jobId: 'job-1', attempt: 1, model: 'synthetic-image', task: Task.parse(task), source: ModelSource.parse({ engine: 'synthetic', ...source }), files: [] };
 }
 
 /** A context that records progress and lets a test wait for the n-th update. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Counter, createMetricsRegistry, EXPOSITION_CONTENT_TYPE, Gauge, Histogram } from '../../src/daemon/prometheus.ts';
+import { Counter, createMetricsRegistry, EXPOSITION_CONTENT_TYPE, Gauge, Histogram } from '../../src/observe/prometheus.ts';
 import { offerFrame } from '../helpers/fake-studio.ts';
 import { useScenarios } from '../helpers/scenario.ts';
 import { Api, EPHEMERAL_PORT } from './harness.ts';

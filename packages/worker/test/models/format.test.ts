@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatByteRatio, formatBytes, formatDuration, formatRate, renderProgressBar } from '../../src/models/index.ts';
 import { checkLengths, parseContentRange } from '../../src/models/download.ts';
-import { displayUrl } from '../../src/models/source-url.ts';
+import { displayUrl } from '../../src/platform/url-policy.ts';
 
 test('formatBytes: decimal units, one decimal below 10, none above', () => {
   assert.equal(formatBytes(0), '0 B');

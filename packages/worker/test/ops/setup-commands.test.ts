@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { captureIo } from '../helpers/capture-io.ts';
 import { installServiceCommand, uninstallServiceCommand } from '../../src/cli/commands/service.ts';
 import { setupCommand } from '../../src/cli/commands/setup.ts';
-import { isProcessAlive } from '../../src/daemon/lock.ts';
+import { isProcessAlive } from '../../src/platform/lock.ts';
 import { readLocalApiInfo } from '../../src/ops/local-api-info.ts';
 import { recordingRunner, testHost } from './fixtures/host.ts';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { captureIo } from '../helpers/capture-io.ts';
 import { uiCommand } from '../../src/cli/commands/ui.ts';
-import { isProcessAlive } from '../../src/daemon/lock.ts';
+import { isProcessAlive } from '../../src/platform/lock.ts';
 import { readLocalApiInfo } from '../../src/ops/local-api-info.ts';
 import { WORKER_BIN } from '../../src/ops/host.ts';
 import { recordingRunner, testHost } from './fixtures/host.ts';

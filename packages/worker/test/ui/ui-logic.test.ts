@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultConfig } from '../../src/config/index.ts';
-import { applyConfigPatch, editableConfig, EDITABLE_FIELDS } from '../../src/daemon/editable-config.ts';
+import { applyConfigPatch, editableConfig, EDITABLE_FIELDS } from '../../src/config/editable.ts';
 import { resolveKitImportsInNode } from '@studio-worker/web-kit';
 
 /*

@@ -6,7 +6,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { checkUpdateCommand } from '../../src/cli/commands/check-update.ts';
 import { captureIo } from '../helpers/capture-io.ts';
 import { runCliProcess } from '../helpers/daemon-process.ts';
-import { USER_AGENT } from '../../src/daemon/version.ts';
+import { USER_AGENT } from '../../src/platform/version.ts';
 import { BadVersions } from '../../src/update/bad-versions.ts';
 import { updatePaths } from '../../src/update/paths.ts';
 import { FakeFeed, recordingFetch } from './helpers/fake-feed.ts';

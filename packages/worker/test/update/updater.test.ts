@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { JobGate } from '../../src/daemon/job-gate.ts';
+import { JobGate } from '../../src/platform/job-gate.ts';
 import { fakeWorkerPackage, sha256Hex, sha512Integrity, tarGz } from './helpers/tarball.ts';
 import { makeWorld, type World } from './helpers/world.ts';
 

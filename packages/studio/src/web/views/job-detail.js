@@ -1,7 +1,7 @@
 import { h, patchRegion } from '/kit/dom.js';
 import { formatBytes, isSynthetic, kindLabel, TERMINAL } from '../format.js';
-import { badge, facts, syntheticTag, timeAgo } from '../widgets.js';
-import { liveProgress, progressView } from './jobs.js';
+import { badge, facts, progressView, syntheticTag, timeAgo } from '../widgets.js';
+import { liveProgress } from './jobs.js';
 
 const REGIONS = ['head', 'banner', 'status', 'preview', 'actions', 'info', 'result', 'bottom'];
 

@@ -1,6 +1,6 @@
 import { h, patchList, patchRegion } from '/kit/dom.js';
 import { truncate } from '../format.js';
-import { badge, syntheticTag, timeAgo } from '../widgets.js';
+import { badge, jobRow, progressView, syntheticTag, timeAgo } from '../widgets.js';
 
 export const STATUSES = ['queued', 'claimed', 'running', 'done', 'failed', 'cancelled'];
 /** Rows kept in the DOM; older ones stay reachable through "Load older" and the filter. */
@@ -36,7 +36,7 @@ export function renderJobs(section, view, actions) {
     key: (job) => job.id,
     // Progress changes often; it is patched in place so the row (a button) stays the same element.
     signature: (job) => JSON.stringify([job.id === view.selectedId, { ...job, progress: undefined, updatedAt: undefined, attempts: undefined }]),
-    render: (job) => jobRow(job, job.id === view.selectedId, actions),
+    render: (job) => studioJobRow(job, job.id === view.selectedId, actions),
     update: (node, job) => patchRegion(node.querySelector('.progress-slot'), JSON.stringify(liveProgress(job) ?? null), () => (liveProgress(job) ? progressView(liveProgress(job)) : [])),
   });
   const foot = section.querySelector('.list-foot');
@@ -67,44 +67,19 @@ export function liveProgress(job) {
   return job.progress && (job.status === 'running' || job.status === 'claimed') ? job.progress : undefined;
 }
 
-function jobRow(job, selected, actions) {
-  return h(
-    'li',
-    {},
+function studioJobRow(job, selected, actions) {
+  return jobRow(
+    { jobId: job.id, focusKey: `job-${job.id}`, selected, onSelect: () => actions.selectJob(job.id) },
+    h('span', { class: 'row-line' }, badge(job.status), h('span', { class: 'model', text: job.model }), syntheticTag(job.model), h('span', { class: 'spacer' }), timeAgo(job.createdAt)),
+    h('span', { class: 'prompt-preview', text: truncate(job.prompt, 120) || '(no prompt)' }),
     h(
-      'button',
-      {
-        type: 'button',
-        class: 'job-row',
-        'aria-current': selected ? 'true' : null,
-        'data-focus-key': `job-${job.id}`,
-        'data-job-id': job.id,
-        onClick: () => actions.selectJob(job.id),
-      },
-      h('span', { class: 'row-line' }, badge(job.status), h('span', { class: 'model', text: job.model }), syntheticTag(job.model), h('span', { class: 'spacer' }), timeAgo(job.createdAt)),
-      h('span', { class: 'prompt-preview', text: truncate(job.prompt, 120) || '(no prompt)' }),
-      h(
-        'span',
-        { class: 'row-line meta' },
-        h('span', { text: `attempt ${job.attempt}` + (job.failures > 0 ? ` (${job.failures}/${job.maxAttempts} failed)` : '') }),
-        job.workerId || job.lastWorkerId ? h('span', {}, 'worker ', h('code', { text: job.workerId ?? job.lastWorkerId })) : null,
-        h('span', { class: 'progress-slot' }),
-      ),
-      job.lastError && job.status !== 'done' ? h('span', { class: 'row-error', text: truncate(job.lastError, 160) }) : null,
+      'span',
+      { class: 'row-line meta' },
+      h('span', { text: `attempt ${job.attempt}` + (job.failures > 0 ? ` (${job.failures}/${job.maxAttempts} failed)` : '') }),
+      job.workerId || job.lastWorkerId ? h('span', {}, 'worker ', h('code', { text: job.workerId ?? job.lastWorkerId })) : null,
+      h('span', { class: 'progress-slot' }),
     ),
+    job.lastError && job.status !== 'done' ? h('span', { class: 'row-error', text: truncate(job.lastError, 160) }) : null,
   );
 }
 
-/** Phase, step and (when the fraction is known) a bar. */
-export function progressView(progress) {
-  const steps = progress.step !== undefined && progress.total ? ` ${progress.step}/${progress.total}` : '';
-  const known = typeof progress.fraction === 'number';
-  const percent = known ? Math.round(progress.fraction * 100) : undefined;
-  return h(
-    'span',
-    { class: 'progress' },
-    h('span', { class: 'phase', text: `${progress.phase}${steps}` }),
-    known ? h('progress', { max: 100, value: percent, 'aria-label': `${progress.phase}: ${percent}%` }) : null,
-    known ? h('span', { class: 'percent', text: `${percent}%` }) : null,
-  );
-}

@@ -1,6 +1,6 @@
 import { ConfigError, readConfig } from '../../config/index.ts';
-import { EXIT_ERROR, EXIT_OK } from '../../daemon/exit-codes.ts';
-import { AGENT_VERSION, USER_AGENT } from '../../daemon/version.ts';
+import { EXIT_ERROR, EXIT_OK } from '../../platform/exit-codes.ts';
+import { AGENT_VERSION, USER_AGENT } from '../../platform/version.ts';
 import { checkForUpdate, GIT_CHECKOUT_NOTE } from '../../update/check.ts';
 import type { CliIo } from '../io.ts';
 

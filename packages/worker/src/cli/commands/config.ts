@@ -1,5 +1,5 @@
 import { ConfigError, readConfig, renderConfigToml } from '../../config/index.ts';
-import { EXIT_ERROR, EXIT_OK } from '../../daemon/exit-codes.ts';
+import { EXIT_ERROR, EXIT_OK } from '../../platform/exit-codes.ts';
 import type { CliIo } from '../io.ts';
 
 /** `studio-worker config`: the resolved config as TOML, credentials masked. */

@@ -1,8 +1,8 @@
 import { configDirOf } from '../../config/index.ts';
-import { EXIT_ERROR, EXIT_NO_DAEMON } from '../../daemon/exit-codes.ts';
+import { EXIT_ERROR, EXIT_NO_DAEMON } from '../../platform/exit-codes.ts';
 import { DaemonUnreachableError, errorMessage, LocalApiClient, type ApiAnswer } from '../../local-api/index.ts';
 import type { CliIo } from '../io.ts';
-import { commandHint } from '../invocation.ts';
+import { commandHint } from '../../config/invocation.ts';
 
 /** What a command tells the user when it needs a daemon and none runs. */
 export function noDaemonMessage(configPath: string): string {

@@ -1,5 +1,5 @@
 import { ConfigError, readConfig, saveConfig } from '../../config/index.ts';
-import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../../daemon/exit-codes.ts';
+import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../../platform/exit-codes.ts';
 import { defaultDataDir } from '../../update/paths.ts';
 import { installRuntime, onDemandRuntimes, runtimeState, type RuntimeProgress } from '../../update/runtimes.ts';
 import { UpdateError } from '../../update/errors.ts';

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { EXIT_ERROR, EXIT_NO_DAEMON, EXIT_OK, EXIT_USAGE } from '../../daemon/exit-codes.ts';
-import { daemonLogPath } from '../../daemon/log-file.ts';
-import type { LogRingEntry, LogRingPage } from '../../daemon/log-ring.ts';
+import { EXIT_ERROR, EXIT_NO_DAEMON, EXIT_OK, EXIT_USAGE } from '../../platform/exit-codes.ts';
+import { daemonLogPath } from '../../observe/log-file.ts';
+import type { LogRingEntry, LogRingPage } from '../../observe/log-ring.ts';
 import { DaemonUnreachableError, type LocalApiClient } from '../../local-api/index.ts';
-import { sleep } from '../../session/index.ts';
+import { sleep } from '../../platform/sleep.ts';
 import type { CliIo } from '../io.ts';
 import { describeRefusal, findDaemon, noDaemonMessage } from './daemon-via-api.ts';
 

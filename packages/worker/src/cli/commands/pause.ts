@@ -1,4 +1,4 @@
-import { EXIT_ERROR, EXIT_OK } from '../../daemon/exit-codes.ts';
+import { EXIT_ERROR, EXIT_OK } from '../../platform/exit-codes.ts';
 import type { CliIo } from '../io.ts';
 import { callDaemon, describeRefusal } from './daemon-via-api.ts';
 

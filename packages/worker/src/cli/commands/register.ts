@@ -1,9 +1,9 @@
 import { BadUrlError, graphicsApiBase, httpApiBase } from '@studio-worker/protocol';
 import { ConfigError, readConfig, saveConfig, withoutFields } from '../../config/index.ts';
-import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../../daemon/exit-codes.ts';
-import { detectVramGb } from '../../daemon/vram.ts';
+import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../../platform/exit-codes.ts';
+import { detectVramGb } from '../../machine/vram.ts';
 import type { CliIo } from '../io.ts';
-import { commandHint } from '../invocation.ts';
+import { commandHint } from '../../config/invocation.ts';
 import { runningDaemonPid } from './running.ts';
 
 export interface RegisterOptions {

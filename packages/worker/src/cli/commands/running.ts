@@ -1,5 +1,5 @@
 import { daemonPaths } from '../../config/index.ts';
-import { isProcessAlive } from '../../daemon/lock.ts';
+import { isProcessAlive } from '../../platform/lock.ts';
 import { readDaemonState, type DaemonState } from '../../daemon/state-file.ts';
 
 /** state.json of the daemon for this config, when that daemon is still alive. */

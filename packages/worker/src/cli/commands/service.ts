@@ -1,5 +1,5 @@
 import { ConfigError, readConfig } from '../../config/index.ts';
-import { EXIT_ERROR, EXIT_OK } from '../../daemon/exit-codes.ts';
+import { EXIT_ERROR, EXIT_OK } from '../../platform/exit-codes.ts';
 import { autostartInstalled, removeAutostart } from '../../ops/autostart.ts';
 import { OpsError } from '../../ops/errors.ts';
 import { currentHost, type Host } from '../../ops/host.ts';

@@ -1,5 +1,5 @@
 import { ConfigError, readConfig, saveConfig } from '../../config/index.ts';
-import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../../daemon/exit-codes.ts';
+import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../../platform/exit-codes.ts';
 import { DaemonUnreachableError } from '../../local-api/index.ts';
 import type { CliIo } from '../io.ts';
 import { describeRefusal, findDaemon } from './daemon-via-api.ts';

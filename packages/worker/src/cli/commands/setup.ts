@@ -1,6 +1,6 @@
 import { httpApiBase } from '@studio-worker/protocol';
 import { ConfigError, readConfig, type WorkerConfig } from '../../config/index.ts';
-import { EXIT_ERROR, EXIT_OK } from '../../daemon/exit-codes.ts';
+import { EXIT_ERROR, EXIT_OK } from '../../platform/exit-codes.ts';
 import { describeRegistration } from '../../registration/index.ts';
 import { autostartInstalled, installAutostart, removeAutostart } from '../../ops/autostart.ts';
 import { lockOwner } from '../../ops/daemon-launch.ts';

@@ -1,6 +1,6 @@
 import { httpApiBase } from '@studio-worker/protocol';
 import { ConfigError, readConfig } from '../../config/index.ts';
-import { EXIT_ERROR, EXIT_OK } from '../../daemon/exit-codes.ts';
+import { EXIT_ERROR, EXIT_OK } from '../../platform/exit-codes.ts';
 import type { DaemonState } from '../../daemon/state-file.ts';
 import type { EngineStatus } from '../../engines/router.ts';
 import { DaemonUnreachableError, type DaemonStatusWire } from '../../local-api/index.ts';
@@ -10,7 +10,7 @@ import type { CliIo } from '../io.ts';
 import { BUNDLED } from '../../package-layout.ts';
 import { defaultDataDir } from '../../update/paths.ts';
 import { onDemandRuntimes, runtimeState } from '../../update/runtimes.ts';
-import { commandHint, type ConfigSource } from '../invocation.ts';
+import { commandHint, type ConfigSource } from '../../config/invocation.ts';
 
 /** What `status` says about where the config came from. */
 const CONFIG_SOURCE_NOTE: Record<ConfigSource, string> = {

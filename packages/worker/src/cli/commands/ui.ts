@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { createLogRoot } from '@studio-worker/log';
 import { ConfigError, readConfig } from '../../config/index.ts';
-import { EXIT_ERROR, EXIT_OK } from '../../daemon/exit-codes.ts';
+import { EXIT_ERROR, EXIT_OK } from '../../platform/exit-codes.ts';
 import { openInBrowser } from '../../ops/browser.ts';
 import { ensureDaemon } from '../../ops/daemon-launch.ts';
 import { OpsError } from '../../ops/errors.ts';

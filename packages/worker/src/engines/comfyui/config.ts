@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isHttpUrl } from '../../net/url-policy.ts';
+import { isHttpUrl } from '../../platform/url-policy.ts';
 
 export const DEFAULT_COMFYUI_URL = 'http://127.0.0.1:8188';
 

@@ -9,9 +9,9 @@ import { ComfyuiEngineConfig, type ComfyuiEngineConfigInput } from './config.ts'
 import { executionError, PromptFollower } from './follow.ts';
 import { pickOutput, sniffExt } from './output.ts';
 import { fillWorkflow, placeholderValues } from './placeholders.ts';
-import { attemptOf, comfyPromptId } from './prompt-id.ts';
+import { comfyPromptId } from './prompt-id.ts';
 import { loadWorkflowTemplate } from './workflow.ts';
-import { sleepOrAbort } from '../../session/sleep.ts';
+import { sleepOrAbort } from '../../platform/sleep.ts';
 
 export interface ComfyuiEngineDeps {
   log: Logger;
@@ -105,7 +105,7 @@ export class ComfyuiEngine implements Engine {
     const chosen = placeholderValues(task, job.source.cliDefaults);
     const workflow = fillWorkflow(template.workflow, chosen.values);
     const clientId = randomUUID();
-    let promptId = comfyPromptId(job.jobId, attemptOf(job));
+    let promptId = comfyPromptId(job.jobId, job.attempt);
     ctx.log.info(
       { op: 'comfyui', promptId, clientId, seed: chosen.seed, randomSeed: chosen.randomSeed, workflow: template.origin },
       `ComfyUI prompt ${promptId} from ${template.origin}, seed ${chosen.seed}${chosen.randomSeed ? ' (random: the task gave none)' : ''}`,

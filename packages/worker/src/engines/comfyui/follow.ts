@@ -5,7 +5,7 @@ import { ComfyUnreachable, type ComfyApi } from './api.ts';
 import type { ComfyEvent } from './events.ts';
 import { ComfySocket } from './socket.ts';
 import type { ApiWorkflow } from './workflow.ts';
-import { sleepOrAbort } from '../../session/sleep.ts';
+import { sleepOrAbort } from '../../platform/sleep.ts';
 
 export interface FollowOptions {
   api: ComfyApi;

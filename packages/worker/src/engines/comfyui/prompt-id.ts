@@ -18,11 +18,3 @@ export function comfyPromptId(jobId: string, attempt: number): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/**
- * The attempt a job runs under. EngineJob does not carry it (yet); a runner that adds `attempt`
- * gets a fresh prompt id per attempt for free.
- */
-export function attemptOf(job: object): number {
-  const attempt = (job as { attempt?: unknown }).attempt;
-  return typeof attempt === 'number' && Number.isInteger(attempt) && attempt > 0 ? attempt : 1;
-}

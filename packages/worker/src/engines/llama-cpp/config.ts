@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isHttpUrl } from '../../net/url-policy.ts';
+import { isHttpUrl } from '../../platform/url-policy.ts';
 
 /** How the engine runs its LLM jobs. */
 export const LLAMA_CPP_MODES = ['server', 'subprocess', 'in-process'] as const;

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
 import type { Logger } from '@studio-worker/log';
 import { EngineFailure } from '../engine.ts';
-import { OutputTail, signalGroup } from './process-tools.ts';
+import { signalTree } from '../../platform/process-tree.ts';
+import { OutputTail } from './process-tools.ts';
 
 /** What one llama-server is started for; a job with a different spec needs another server. */
 export interface LlamaServerSpec {
@@ -74,7 +75,7 @@ export class LlamaServerProcess {
     this.key = specKey(options.spec);
     this.baseUrl = new URL(`http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}/`);
     this.#log = options.log.child({ llamaServerPid: pid });
-    this.#killOnExit = () => signalGroup(pid, 'SIGKILL');
+    this.#killOnExit = () => signalTree(pid, 'SIGKILL');
     process.once('exit', this.#killOnExit);
     const stdout = new OutputTail(10);
     child.stderr?.setEncoding('utf8');
@@ -86,7 +87,7 @@ export class LlamaServerProcess {
     child.once('exit', (code, signal) => {
       this.#exit = { code, signal };
       // Whatever it spawned would otherwise outlive it; the group goes with the leader.
-      signalGroup(pid, 'SIGKILL');
+      signalTree(pid, 'SIGKILL');
       process.off('exit', this.#killOnExit);
       if (!this.#stopping) {
         this.#log.warn(
@@ -143,14 +144,14 @@ export class LlamaServerProcess {
     if (!this.#stopping) this.#log.info({ op: 'llama_server', reason, model: basename(this.spec.modelPath) }, `stopping llama-server: ${reason}`);
     this.#stopping = true;
     if (this.running) {
-      signalGroup(this.pid, 'SIGTERM');
+      signalTree(this.pid, 'SIGTERM');
       // A stopped (SIGSTOP) server cannot act on SIGTERM until it runs again.
-      signalGroup(this.pid, 'SIGCONT');
-      const timer = setTimeout(() => signalGroup(this.pid, 'SIGKILL'), graceMs);
+      signalTree(this.pid, 'SIGCONT');
+      const timer = setTimeout(() => signalTree(this.pid, 'SIGKILL'), graceMs);
       await this.closed;
       clearTimeout(timer);
     }
-    signalGroup(this.pid, 'SIGKILL');
+    signalTree(this.pid, 'SIGKILL');
     process.off('exit', this.#killOnExit);
   }
 

@@ -3,15 +3,6 @@ import { access } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 
-/** Signals a whole process group (the server and anything it spawned); a group already gone is fine. */
-export function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-  }
-}
-
 /** A port nothing listens on right now (the OS picks it); llama-server binds it a moment later. */
 export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,10 +1,10 @@
 import { basename } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@studio-worker/log';
 import { EngineFailure, toEngineFailure, type EngineContext } from '../engine.ts';
 import { getWithTimeout } from './http.ts';
 import { LlamaServerProcess, specKey, type LlamaServerSpec } from './llama-server-process.ts';
 import { freePort } from './process-tools.ts';
+import { settlesWithin } from '../../platform/sleep.ts';
 
 export interface ResidentServerOptions {
   /** Resolves the llama-server binary (config, models_root/bin, PATH) each time one is started. */
@@ -137,7 +137,7 @@ export class ResidentLlamaServer {
       }
       if (!server.running) {
         // Let its output drain so the message carries the line that says why.
-        await Promise.race([server.closed, sleep(1_000)]);
+        await settlesWithin(server.closed, 1_000);
         throw new EngineFailure('engine_error', `llama-server ${server.describeExit()} while loading ${model}: ${server.stderr.lastErrorLine() ?? 'it wrote nothing'}`, {
           retryable: true,
         });

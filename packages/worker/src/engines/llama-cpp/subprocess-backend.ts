@@ -1,5 +1,4 @@
 import { basename, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { LlmTask } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { EngineFailure, filesOfRole, type EngineAvailability, type EngineContext, type EngineJob } from '../engine.ts';
@@ -12,6 +11,7 @@ import type { LlamaServerProcess, LlamaServerSpec } from './llama-server-process
 import { expandHome } from '../../config/paths.ts';
 import { findExecutable } from './process-tools.ts';
 import { ResidentLlamaServer } from './resident-server.ts';
+import { settlesWithin } from '../../platform/sleep.ts';
 
 export interface SubprocessDeps {
   log: Logger;
@@ -116,7 +116,7 @@ export class SubprocessBackend implements LlmBackend {
  */
 async function explain(failure: EngineFailure, server: LlamaServerProcess): Promise<EngineFailure> {
   // A crash closes the connection a moment before the exit is seen; give the exit that moment.
-  if (failure instanceof ConnectionLost) await Promise.race([server.closed, sleep(1_000)]);
+  if (failure instanceof ConnectionLost) await settlesWithin(server.closed, 1_000);
   const line = server.stderr.lastErrorLine();
   if (!server.running) {
     return new EngineFailure('engine_error', `llama-server ${server.describeExit()} during the request: ${line ?? 'it wrote nothing'}`, {

@@ -17,7 +17,7 @@ import { HostRequestError, HostStartError, InferenceHost, type RuntimeInfo } fro
 import type { ModelFileRef } from './host-protocol.ts';
 import { decodeImage, decodeMask, encodeImage, outputExtFor } from './images.ts';
 import { fetchImageBytes, type FetchImageOptions } from '../shared/input-images.ts';
-import { JobLock } from './job-lock.ts';
+import { Mutex } from '../../platform/mutex.ts';
 import { defaultDataDir } from '../../update/paths.ts';
 import { installRuntime, locateRuntime, runtimeState } from '../../update/runtimes.ts';
 import { modelMismatch, type ModelRunner } from './model-io.ts';
@@ -56,7 +56,11 @@ export class OnnxEngine implements Engine {
   readonly #config: OnnxEngineConfig;
   readonly #log: Logger;
   readonly #dataDir: string;
-  readonly #lock = new JobLock();
+  /**
+   * One job at a time on the inference host: a cancel kills the host, which must not take another
+   * job's inference with it, and CPU inference already uses every core. Waiting is abortable.
+   */
+  readonly #lock = new Mutex();
   #host: InferenceHost | null = null;
   #starting: Promise<InferenceHost> | null = null;
   #runtime: RuntimeInfo | null = null;

@@ -3,6 +3,7 @@ import type { Logger } from '@studio-worker/log';
 import { entryPointFile } from '../../package-layout.ts';
 import { EngineFailure, toEngineFailure } from '../engine.ts';
 import type { HostLaunchConfig, HostMessage, HostRequest, ModelFileRef, RuntimeBackend, ValueInfo, WireTensor } from './host-protocol.ts';
+import { signalTree } from '../../platform/process-tree.ts';
 
 // host.ts from the sources, dist/onnx-host.js from a built package.
 const HOST_SCRIPT = entryPointFile('onnx-host');
@@ -262,12 +263,8 @@ export class InferenceHost {
 
 function killGroup(child: ChildProcess): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // Not a group leader (or gone already): kill the process itself.
-    child.kill('SIGKILL');
-  }
+  // Not a group leader (or gone already): kill the process itself.
+  if (!signalTree(child.pid, 'SIGKILL')) child.kill('SIGKILL');
 }
 
 /** Keep the last lines of the host's stdout/stderr: onnxruntime's own errors land there. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isHttpUrl } from '../../net/url-policy.ts';
+import { isHttpUrl } from '../../platform/url-policy.ts';
 
 /** An empty string in config.toml means "not set". */
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);

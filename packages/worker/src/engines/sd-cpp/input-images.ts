@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { InputUrlPolicy } from '../../net/url-policy.ts';
+import type { InputUrlPolicy } from '../../platform/url-policy.ts';
 import { EngineFailure } from '../engine.ts';
 import { extensionFor, fetchImage, type ImageFormat } from '../shared/input-images.ts';
 import { decodableBySdCpp } from './sniff.ts';

@@ -1,4 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { signalTree } from '../../platform/process-tree.ts';
+import { valueWithin } from '../../platform/sleep.ts';
 import { OutputSplitter } from './progress.ts';
 
 export interface ChildExit {
@@ -27,7 +29,7 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
-    for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
+    for (const pgid of liveGroups) signalTree(pgid, 'SIGKILL');
   });
 }
 
@@ -113,16 +115,16 @@ export class GroupChild {
   async kill(graceMs = TERM_GRACE_MS): Promise<ChildExit> {
     if (this.pid <= 0) return this.exited;
     if (process.platform === 'win32') {
-      spawnSync('taskkill', ['/pid', String(this.pid), '/T', '/F'], { stdio: 'ignore', windowsHide: true });
+      signalTree(this.pid, 'SIGKILL');
       return this.exited;
     }
     if (!this.hasExited) {
-      signalGroup(this.pid, 'SIGTERM');
-      await Promise.race([this.exited, delay(graceMs)]);
+      signalTree(this.pid, 'SIGTERM');
+      await valueWithin(this.exited, graceMs);
     }
-    signalGroup(this.pid, 'SIGKILL');
+    signalTree(this.pid, 'SIGKILL');
     liveGroups.delete(this.pid);
-    const exit = await Promise.race([this.exited, delay(EXIT_WAIT_MS).then(() => undefined)]);
+    const exit = await valueWithin(this.exited, EXIT_WAIT_MS);
     return exit ?? { code: null, signal: 'SIGKILL' };
   }
 }
@@ -132,16 +134,4 @@ export function describeExit(exit: ChildExit): string {
   if (exit.code !== null) return `exited with ${exit.code}`;
   if (exit.signal !== null) return `exited with ${exit.signal}`;
   return 'could not be started';
-}
-
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // ESRCH: the group is already gone.
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -6,6 +6,7 @@ import { freeLoopbackPort, httpExchange } from './http.ts';
 import { GenerationMonitor } from './monitor.ts';
 import { describeExit, GroupChild, type ChildExit } from './process.ts';
 import type { WatchdogFire, WatchdogLimits } from './watchdog.ts';
+import { sleep, valueWithin } from '../../platform/sleep.ts';
 
 /** What to run for one model. Jobs with the same key share one loaded server. */
 export interface ServerSpec {
@@ -150,7 +151,7 @@ export class ResidentServers {
     } catch (error) {
       if (error instanceof EngineFailure || ctx.signal.aborted) throw error;
       // The connection broke: if the server died, say how; either way it cannot be trusted now.
-      const exit = await Promise.race([server.child.exited, delay(1_000).then(() => undefined)]);
+      const exit = await valueWithin(server.child.exited, 1_000);
       const why = exit !== undefined ? `sd-server ${describeExit(exit)} while generating: ${server.child.lastLine()}` : `sd-server broke off the request: ${(error as Error).message}`;
       await this.#stop('its connection broke');
       throw new EngineFailure('engine_error', why, { retryable: true, cause: error });
@@ -205,7 +206,7 @@ export class ResidentServers {
       } catch {
         // Not listening yet.
       }
-      await delay(READY_POLL_MS);
+      await sleep(READY_POLL_MS);
     }
   }
 
@@ -255,8 +256,4 @@ async function readSamplers(url: string): Promise<string[] | undefined> {
   } catch {
     return undefined;
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

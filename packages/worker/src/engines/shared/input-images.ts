@@ -1,10 +1,10 @@
-import { AddressRefused, fetchPublic, inputSchemeAllowed, isTrustedOrigin, literalAddressRefusal, STRICT_INPUT_POLICY, type InputUrlPolicy } from '../../net/url-policy.ts';
+import { AddressRefused, fetchPublic, inputSchemeAllowed, isTrustedOrigin, literalAddressRefusal, STRICT_INPUT_POLICY, type InputUrlPolicy } from '../../platform/url-policy.ts';
 import { EngineFailure, toEngineFailure } from '../engine.ts';
 import { networkErrorMessage } from '../a1111/http-json.ts';
 
 /**
  * Images an engine fetches by URL (a task's init image, mask or reference image, or a server's
- * result URL) under the worker's one URL policy (../../net/url-policy.ts, DESIGN.md worker rule 5,
+ * result URL) under the worker's one URL policy (../../platform/url-policy.ts, DESIGN.md worker rule 5,
  * issue 9): https to public addresses only — judged on the resolved address, which the connection
  * is then pinned to — unless the origin is trusted (the studio's, an engine server's, or one in
  * `allowed_input_origins`; plain http is allowed there too), inline `data:` URLs where the caller

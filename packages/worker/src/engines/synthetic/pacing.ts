@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleepOrAbort } from '../../platform/sleep.ts';
 import type { CliDefaults } from '@studio-worker/protocol';
 import { toEngineFailure, type EngineContext } from '../engine.ts';
 
@@ -31,7 +31,7 @@ export async function simulateGeneration(delayMs: number, ctx: Pick<EngineContex
   const stepMs = delayMs / DELAY_STEPS;
   for (let step = 1; step <= DELAY_STEPS; step++) {
     try {
-      await sleep(stepMs, undefined, { signal: ctx.signal });
+      await sleepOrAbort(stepMs, ctx.signal);
     } catch (error) {
       throw toEngineFailure(error, ctx.signal);
     }

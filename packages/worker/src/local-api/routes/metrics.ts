@@ -1,4 +1,4 @@
-import { EXPOSITION_CONTENT_TYPE } from '../../daemon/prometheus.ts';
+import { EXPOSITION_CONTENT_TYPE } from '../../observe/prometheus.ts';
 import type { LocalApiContext } from '../context.ts';
 import type { Router } from '../router.ts';
 

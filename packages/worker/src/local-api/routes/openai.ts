@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { promptForTask } from '@studio-worker/protocol';
-import { toPng } from '../../daemon/thumbnail.ts';
+import { toPng } from '../../observe/thumbnail.ts';
 import type { LocalApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { readJson } from '../http.ts';

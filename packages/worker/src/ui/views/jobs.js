@@ -1,6 +1,6 @@
 import { h, patchList, patchRegion, setText } from '/kit/dom.js';
 import { dayLabel, formatDuration, kindLabel, secondsBetween, truncate } from '../format.js';
-import { badge, progressView } from '../widgets.js';
+import { badge, jobRow, progressView } from '../widgets.js';
 import { createJobDetail } from './job-detail.js';
 
 const SOURCE_FILTERS = [
@@ -115,66 +115,42 @@ function filterGroup(label, name, options, current, ctx) {
 }
 
 function runningCard(job, selected, ctx) {
-  return h(
-    'li',
-    { class: 'card running-card' },
+  return jobRow(
+    { jobId: job.jobId, focusKey: `running-${job.jobId}`, selected, onSelect: () => ctx.selectJob(job.jobId), itemClass: 'card running-card' },
     h(
-      'button',
-      {
-        type: 'button',
-        class: 'job-row',
-        'aria-current': selected ? 'true' : null,
-        'data-focus-key': `running-${job.jobId}`,
-        'data-job-id': job.jobId,
-        onClick: () => ctx.selectJob(job.jobId),
-      },
-      h(
-        'span',
-        { class: 'row-line' },
-        badge(job.status),
-        h('span', { class: 'model', text: job.model }),
-        h('span', { class: 'muted', text: `${kindLabel(job.kind)} · ${job.engine} · ${job.source}` }),
-        h('span', { class: 'spacer' }),
-        h('span', { class: 'muted' }, h('span', { class: 'visually-hidden', text: 'elapsed ' }), h('span', { class: 'elapsed' })),
-      ),
-      h('span', { class: 'prompt-preview', text: truncate(job.prompt, 140) || '(no prompt)' }),
-      h('span', { class: 'progress-slot' }),
+      'span',
+      { class: 'row-line' },
+      badge(job.status),
+      h('span', { class: 'model', text: job.model }),
+      h('span', { class: 'muted', text: `${kindLabel(job.kind)} · ${job.engine} · ${job.source}` }),
+      h('span', { class: 'spacer' }),
+      h('span', { class: 'muted' }, h('span', { class: 'visually-hidden', text: 'elapsed ' }), h('span', { class: 'elapsed' })),
     ),
+    h('span', { class: 'prompt-preview', text: truncate(job.prompt, 140) || '(no prompt)' }),
+    h('span', { class: 'progress-slot' }),
   );
 }
 
 function historyRow(job, selected, ctx) {
   const duration = job.finishedAt ? formatDuration(secondsBetween(job.startedAt, job.finishedAt)) : '';
-  return h(
-    'li',
-    {},
+  return jobRow(
+    { jobId: job.jobId, focusKey: `job-${job.jobId}`, selected, onSelect: () => ctx.selectJob(job.jobId), rowClass: 'with-thumb' },
+    h('span', { class: 'thumb-slot' }),
     h(
-      'button',
-      {
-        type: 'button',
-        class: 'job-row with-thumb',
-        'aria-current': selected ? 'true' : null,
-        'data-focus-key': `job-${job.jobId}`,
-        'data-job-id': job.jobId,
-        onClick: () => ctx.selectJob(job.jobId),
-      },
-      h('span', { class: 'thumb-slot' }),
+      'span',
+      { class: 'row-body' },
       h(
         'span',
-        { class: 'row-body' },
-        h(
-          'span',
-          { class: 'row-line' },
-          badge(job.status),
-          h('span', { class: 'model', text: job.model }),
-          h('span', { class: `source source-${job.source}`, text: job.source }),
-          h('span', { class: 'spacer' }),
-          h('time', { class: 'muted', datetime: job.finishedAt ?? job.startedAt, text: clock(job.finishedAt ?? job.startedAt) }),
-        ),
-        h('span', { class: 'prompt-preview', text: truncate(job.prompt, 120) || '(no prompt)' }),
-        h('span', { class: 'row-line meta' }, h('span', { text: `${kindLabel(job.kind)} · ${job.engine}` }), duration ? h('span', { text: `took ${duration}` }) : null),
-        job.reason ? h('span', { class: 'row-error', text: truncate(job.reason, 160) }) : null,
+        { class: 'row-line' },
+        badge(job.status),
+        h('span', { class: 'model', text: job.model }),
+        h('span', { class: `source source-${job.source}`, text: job.source }),
+        h('span', { class: 'spacer' }),
+        h('time', { class: 'muted', datetime: job.finishedAt ?? job.startedAt, text: clock(job.finishedAt ?? job.startedAt) }),
       ),
+      h('span', { class: 'prompt-preview', text: truncate(job.prompt, 120) || '(no prompt)' }),
+      h('span', { class: 'row-line meta' }, h('span', { text: `${kindLabel(job.kind)} · ${job.engine}` }), duration ? h('span', { text: `took ${duration}` }) : null),
+      job.reason ? h('span', { class: 'row-error', text: truncate(job.reason, 160) }) : null,
     ),
   );
 }

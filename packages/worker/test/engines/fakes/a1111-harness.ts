@@ -12,7 +12,7 @@ import { Changes } from '../../helpers/wait.ts';
  */
 
 export function imageJob(task: Omit<Extract<TaskInput, { kind: 'image' }>, 'kind'>, source: Partial<ModelSourceInput> & { engine: string }, model = 'test-model'): EngineJob {
-  return { jobId: 'job-1', model, task: Task.parse({ kind: 'image', ...task }), source: ModelSource.parse(source), files: [] };
+  return { jobId: 'job-1', attempt: 1, model, task: Task.parse({ kind: 'image', ...task }), source: ModelSource.parse(source), files: [] };
 }
 
 export interface RecordingContext {

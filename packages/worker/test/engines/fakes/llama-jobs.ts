@@ -15,7 +15,7 @@ export interface LlmJobOptions {
 export function llmJob(options: LlmJobOptions = {}): EngineJob {
   const task = LlmTask.parse({ kind: 'llm', messages: [{ role: 'user', content: 'Say hello' }], ...options.task });
   const source = ModelSource.parse({ engine: 'llama-cpp', cliDefaults: options.cliDefaults ?? {} });
-  return { jobId: `job-${Math.random().toString(36).slice(2, 8)}`, model: options.model ?? 'qwen3-8b', task, source, files: options.files ?? [] };
+  return { jobId: `job-${Math.random().toString(36).slice(2, 8)}`, attempt: 1, model: options.model ?? 'qwen3-8b', task, source, files: options.files ?? [] };
 }
 
 /** A resolved `model` file, as the runner provides after downloading it. */

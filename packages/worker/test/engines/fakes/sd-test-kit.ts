@@ -10,7 +10,7 @@ import { silentLogger } from '@studio-worker/log';
 import { ModelSource, Task, type ModelSourceInput, type TaskInput } from '@studio-worker/protocol';
 import assert from 'node:assert/strict';
 import { EngineFailure, type EngineContext, type EngineJob, type EngineProgress, type ResolvedModelFile } from '../../../src/engines/engine.ts';
-import { inputUrlPolicy } from '../../../src/net/url-policy.ts';
+import { inputUrlPolicy } from '../../../src/platform/url-policy.ts';
 import { Changes, pollUntil } from '../../helpers/wait.ts';
 
 export const FAKE_SD_CLI = fileURLToPath(new URL('./sd-cli.mjs', import.meta.url));
@@ -63,6 +63,7 @@ export const Z_IMAGE_DEFAULTS = { cfgScale: 1.0, steps: 8, width: 1024, height: 
 export function imageJob(task: Omit<Extract<TaskInput, { kind: 'image' }>, 'kind'>, files: ResolvedModelFile[], source: Partial<ModelSourceInput> = {}, model = 'z-image-turbo-q4_k_m.gguf'): EngineJob {
   return {
     jobId: `job-${Math.random().toString(36).slice(2, 8)}`,
+    attempt: 1,
     model,
     task: Task.parse({ kind: 'image', ...task }),
     source: ModelSource.parse({ engine: 'sd-cpp', cliDefaults: Z_IMAGE_DEFAULTS, ...source }),

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JobGate } from '../../../src/daemon/job-gate.ts';
+import { JobGate } from '../../../src/platform/job-gate.ts';
 import { BadVersions } from '../../../src/update/bad-versions.ts';
 import type { CommandResult, CommandRunner, RunOptions } from '../../../src/update/command-runner.ts';
 import { FeedClient } from '../../../src/update/feed.ts';

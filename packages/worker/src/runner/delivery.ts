@@ -1,10 +1,10 @@
 import type { FailCode, InFlightJob, WorkerFrame } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { uploadResult, type StudioHttpClient } from '../studio-api/index.ts';
-import { uploadRetryDelayMs } from './backoff.ts';
-import type { LinkHolder, StudioLink } from './link.ts';
+import { uploadRetryDelayMs } from '../session/backoff.ts';
+import type { LinkHolder, StudioLink } from '../session/link.ts';
 import type { Outbox, OutboxEntry, OutboxKind } from './outbox.ts';
-import { sleep } from './sleep.ts';
+import { sleep } from '../platform/sleep.ts';
 
 /** Who the worker is right now, for uploads; null while it has no credentials. */
 export interface UploadCredentials {

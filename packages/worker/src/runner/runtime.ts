@@ -1,13 +1,13 @@
 import { httpApiBase, type InFlightJob, type WorkerCapabilities } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { ConfigStore } from '../config/index.ts';
-import { inputUrlPolicyFor } from '../net/url-policy.ts';
+import { inputUrlPolicyFor } from '../platform/url-policy.ts';
 import { ResultDelivery } from './delivery.ts';
 import { JobRunner, type EngineResolver, type JobGateLike, type JobRunnerOptions } from './jobs.ts';
-import { LinkHolder } from './link.ts';
+import { LinkHolder } from '../session/link.ts';
 import type { Outbox } from './outbox.ts';
-import type { SessionHost } from './session.ts';
-import type { LogShipQueue } from './ship-queue.ts';
+import type { SessionHost } from '../session/session.ts';
+import type { LogShipQueue } from '../session/ship-queue.ts';
 
 export interface WorkerRuntimeOptions {
   store: ConfigStore;

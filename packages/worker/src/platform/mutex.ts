@@ -1,28 +1,28 @@
-/** Gives the gate back; calling it more than once is harmless. */
+/** Gives the mutex back; calling it more than once is harmless. */
 export type Release = () => void;
 
 /**
- * One job at a time on this machine (DESIGN.md worker rule 2): studio jobs, and later local API jobs
- * and the auto-updater, all go through the same gate, so they never share the GPU by accident.
- * `busy` means "the engine is busy". Waiters (a prefetched studio job) are served first come, first
- * served: a release hands the gate straight to the next waiter, so nothing can slip in between.
+ * The worker's one abortable FIFO mutex: the job gate, an A1111 server's one-request-at-a-time lock
+ * and the ONNX host's one-job lock are all this. Waiters are served first come, first served; a
+ * release hands the mutex straight to the next waiter (it stays held), so nothing can slip in
+ * between; a waiter whose signal aborts leaves the queue and is rejected with the signal's reason.
  */
-export class JobGate {
+export class Mutex {
   #held = false;
   readonly #waiters: Array<(release: Release) => void> = [];
 
-  get busy(): boolean {
+  get held(): boolean {
     return this.#held;
   }
 
-  /** The gate, or null when something else holds it. */
+  /** The mutex, or null when something else holds it. */
   tryAcquire(): Release | null {
     if (this.#held) return null;
     this.#held = true;
     return this.#releaser();
   }
 
-  /** The gate once it is free; rejects with the signal's reason when aborted while waiting. */
+  /** The mutex once it is free; rejects with the signal's reason when aborted before that. */
   acquire(signal?: AbortSignal): Promise<Release> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const now = this.tryAcquire();

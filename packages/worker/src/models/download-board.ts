@@ -1,7 +1,7 @@
 import type { ModelFile } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { EngineProgress, ResolvedModelFile } from '../engines/engine.ts';
-import type { EnsureContext } from '../models/index.ts';
+import type { EnsureContext } from './index.ts';
 
 /** A model's download as `GET /models` shows it: while it runs, and after it failed. */
 export interface DownloadState {

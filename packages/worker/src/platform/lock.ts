@@ -1,6 +1,7 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { rmSync, readFileSync } from 'node:fs';
+import { sleep } from './sleep.ts';
 
 /** Another live process holds the lock. */
 export class LockHeldError extends Error {
@@ -64,7 +65,7 @@ export class DaemonLock {
       if (owner !== null && isProcessAlive(owner)) throw new LockHeldError(owner, describeOwner(owner));
       if (owner === null && round === 0) {
         // Created but not yet written by a daemon starting right now: give it a moment.
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await sleep(100);
         continue;
       }
       // Stale: move it out of the way atomically, so only one contender takes it over.

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { defaultConfigPath, npmStartConfigPath } from '../config/index.ts';
+import { defaultConfigPath, npmStartConfigPath } from './index.ts';
 import { CHECKOUT_ROOT } from '../package-layout.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;

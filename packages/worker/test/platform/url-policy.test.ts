@@ -9,7 +9,7 @@ import { parseConfigText } from '../../src/config/index.ts';
 import { EngineFailure } from '../../src/engines/engine.ts';
 import { fetchImage } from '../../src/engines/shared/input-images.ts';
 import { lookup as dnsLookup } from 'node:dns';
-import { AddressRefused, checkedLookup, fetchPublic, forbiddenAddressClass, getWithLookup, inputUrlPolicy, inputUrlPolicyFor, type Resolver } from '../../src/net/url-policy.ts';
+import { AddressRefused, checkedLookup, fetchPublic, forbiddenAddressClass, getWithLookup, inputUrlPolicy, inputUrlPolicyFor, type Resolver } from '../../src/platform/url-policy.ts';
 import { LoopbackHttp } from '../helpers/loopback-http.ts';
 
 const PNG = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#f00' } }).png().toBuffer();

@@ -1,6 +1,6 @@
 import type { TaskKind } from '@studio-worker/protocol';
 import type { EngineProgress } from '../engines/engine.ts';
-import type { JobEvent, OutboxPayload } from '../session/index.ts';
+import type { JobEvent, OutboxPayload } from '../runner/index.ts';
 import type { LogRecord } from './log-tap.ts';
 import { isThumbnailable, makeThumbnail } from './thumbnail.ts';
 

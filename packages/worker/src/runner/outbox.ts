@@ -28,7 +28,11 @@ export type OutboxKind = OutboxEntry['kind'];
 const META_SUFFIX = '.json';
 const BODY_SUFFIX = '.bin';
 
-/** The file name stem for a (jobId, attempt): job ids are arbitrary text, file names are not. */
+/**
+ * The file name stem for a (jobId, attempt as the studio sent it): job ids are arbitrary text, file
+ * names are not. The outbox keeps what goes back on the wire, so a claim from a studio that numbers
+ * no attempts has none here (runner/claim.ts); `0` stands for that in names already on disk.
+ */
 export function outboxKey(jobId: string, attempt: number | undefined): string {
   return createHash('sha256').update(`${jobId}\n${attempt ?? 0}`).digest('hex').slice(0, 32);
 }

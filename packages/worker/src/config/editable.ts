@@ -1,5 +1,5 @@
-import { WorkerConfigSchema, type WorkerConfig } from '../config/index.ts';
-import { ALLOWED_VALUES, camelToSnake } from '../config/schema.ts';
+import { WorkerConfigSchema, type WorkerConfig } from './index.ts';
+import { ALLOWED_VALUES, camelToSnake } from './schema.ts';
 
 /**
  * The settings `GET/PUT /daemon/config` reads and writes (original-spec §5.1 `EditableConfig`).

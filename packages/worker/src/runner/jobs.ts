@@ -1,19 +1,20 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_FRAME_BYTES, type ModelFile, type ModelSource, promptForTask, type InFlightJob, type JobOfferClaim, type RejectCode, type Task, type TaskKind } from '@studio-worker/protocol';
+import { MAX_FRAME_BYTES, type ModelFile, type ModelSource, type InFlightJob, type JobOfferClaim, type RejectCode, type Task, type TaskKind } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { EngineFailure, toEngineFailure, type Engine, type EngineProgress, type EngineResult, type ResolvedModelFile } from '../engines/engine.ts';
-import type { InputUrlPolicy } from '../net/url-policy.ts';
+import type { InputUrlPolicy } from '../platform/url-policy.ts';
+import { claimFromOffer, FIRST_ATTEMPT, type Claim } from './claim.ts';
 import { CANCELLED_BY_STUDIO, HANDED_BACK_ON_SHUTDOWN, JobAbort } from './job-abort.ts';
 import type { ResultDelivery } from './delivery.ts';
-import type { LinkHolder, StudioLink } from './link.ts';
+import type { LinkHolder, StudioLink } from '../session/link.ts';
 import type { Outbox, OutboxEntry, OutboxPayload } from './outbox.ts';
 import { PreviewGate } from './preview-gate.ts';
 import { PROGRESS_INTERVAL_MS, ProgressThrottle } from './progress-throttle.ts';
-import { settlesWithin } from './sleep.ts';
+import { settlesWithin } from '../platform/sleep.ts';
 
-/** The one-job gate (daemon/job-gate.ts) as jobs see it: held while an engine runs. */
+/** The one-job gate (platform/job-gate.ts) as jobs see it: held while an engine runs. */
 export interface JobGateLike {
   tryAcquire(): (() => void) | null;
   /** Waits for the gate (first come, first served); rejects with the signal's reason on abort. */
@@ -96,9 +97,9 @@ type JobPhase = 'waiting' | 'running' | 'finishing';
 
 interface RunningJob {
   jobId: string;
+  /** The claim's attempt as the studio sent it (none from the original studio): what frames carry. */
   attempt: number | undefined;
-  kind: TaskKind;
-  model: string;
+  claim: Claim;
   startedAt: string;
   controller: AbortController;
   /** Resolves once the job's outcome is in the outbox (or could not be stored). */
@@ -169,21 +170,22 @@ export class JobRunner {
     return this.#meter.read();
   }
 
-  handleOffer(claim: JobOfferClaim, link: StudioLink): void {
+  handleOffer(offer: JobOfferClaim, link: StudioLink): void {
     const { log } = this.#options;
-    const { jobId, attempt } = claim;
-    const engineName = claim.modelSource.engine;
+    const claim = claimFromOffer(offer);
+    const { jobId, attemptOnWire: attempt } = claim;
+    const engineName = claim.source.engine;
     log.info(
-      { op: 'offer', jobId, attempt, model: claim.model, engine: engineName, kind: claim.task.kind, gameId: claim.gameId, assetName: claim.assetName, vram: claim.vramGbEstimate },
-      `offer received for ${claim.task.kind} job ${jobId} (model ${claim.model}, engine ${engineName})`,
+      { op: 'offer', jobId, attempt, model: claim.model, engine: engineName, kind: claim.kind, gameId: offer.gameId, assetName: offer.assetName, vram: offer.vramGbEstimate },
+      `offer received for ${claim.kind} job ${jobId} (model ${claim.model}, engine ${engineName})`,
     );
     const heldBack = this.#options.holdBack();
     if (heldBack !== null) return this.#reject(link, claim, 'paused', heldBack);
     const held = this.#running.get(jobId);
-    if (held) return this.#reject(link, claim, 'busy', `this worker is still working on job ${jobId} (attempt ${held.attempt ?? 'unknown'})`);
+    if (held) return this.#reject(link, claim, 'busy', `this worker is still working on job ${jobId} (attempt ${held.claim.attempt})`);
     const release = this.#options.gate.tryAcquire();
     if (release === null && !this.#canPrefetch(link)) return this.#reject(link, claim, 'busy', this.#busyReason());
-    const route = this.#options.router.resolve(engineName, claim.task.kind);
+    const route = this.#options.router.resolve(engineName, claim.kind);
     if (!route.ok) {
       release?.();
       return this.#reject(link, claim, 'unsupported', route.reason);
@@ -193,7 +195,7 @@ export class JobRunner {
       log.warn({ op: 'offer', jobId, attempt }, 'accept could not be sent (the session ended); the studio hands the job out again');
       return;
     }
-    this.#options.onAccept?.(claim);
+    this.#options.onAccept?.(offer);
     this.#start(claim, route.engine, release);
   }
 
@@ -218,7 +220,7 @@ export class JobRunner {
       const startedAt = this.#meter.start();
       let result: EngineResult;
       try {
-        result = await route.engine.run({ jobId: job.jobId, model: job.model, task: job.task, source: job.source, files }, { signal, progress, log, workDir, inputUrls: this.#options.inputUrls?.() });
+        result = await route.engine.run({ jobId: job.jobId, attempt: FIRST_ATTEMPT, model: job.model, task: job.task, source: job.source, files }, { signal, progress, log, workDir, inputUrls: this.#options.inputUrls?.() });
       } finally {
         engineMs = this.#meter.stop(startedAt);
       }
@@ -308,19 +310,18 @@ export class JobRunner {
     return [...jobs.filter((job) => job.phase !== 'waiting'), ...jobs.filter((job) => job.phase === 'waiting')];
   }
 
-  #reject(link: StudioLink, claim: JobOfferClaim, code: RejectCode, reason: string): void {
-    this.#options.log.info({ op: 'offer', jobId: claim.jobId, attempt: claim.attempt, code }, `offer rejected (${code}): ${reason}`);
-    link.send({ type: 'reject', jobId: claim.jobId, reason, code, attempt: claim.attempt });
+  #reject(link: StudioLink, claim: Claim, code: RejectCode, reason: string): void {
+    this.#options.log.info({ op: 'offer', jobId: claim.jobId, attempt: claim.attemptOnWire, code }, `offer rejected (${code}): ${reason}`);
+    link.send({ type: 'reject', jobId: claim.jobId, reason, code, attempt: claim.attemptOnWire });
   }
 
   /** `release` is the job gate when the job got it at once; null for a prefetched job, which waits for it. */
-  #start(claim: JobOfferClaim, engine: Engine, release: (() => void) | null): void {
+  #start(claim: Claim, engine: Engine, release: (() => void) | null): void {
     let settle!: () => void;
     const job: RunningJob = {
       jobId: claim.jobId,
-      attempt: claim.attempt,
-      kind: claim.task.kind,
-      model: claim.model,
+      attempt: claim.attemptOnWire,
+      claim,
       startedAt: new Date().toISOString(),
       controller: new AbortController(),
       done: new Promise<void>((resolve) => (settle = resolve)),
@@ -347,10 +348,10 @@ export class JobRunner {
       type: 'accepted',
       jobId: job.jobId,
       attempt: job.attempt,
-      kind: job.kind,
-      model: job.model,
+      kind: claim.kind,
+      model: claim.model,
       engine: engine.name,
-      prompt: promptForTask(claim.task),
+      prompt: claim.prompt,
       waiting: job.phase === 'waiting',
     });
     this.#options.onChange?.();
@@ -360,7 +361,7 @@ export class JobRunner {
     });
   }
 
-  async #run(claim: JobOfferClaim, engine: Engine, job: RunningJob): Promise<void> {
+  async #run(claim: Claim, engine: Engine, job: RunningJob): Promise<void> {
     const log = this.#options.log.child({ jobId: job.jobId, attempt: job.attempt });
     const throttle = new ProgressThrottle(this.#options.progressIntervalMs ?? PROGRESS_INTERVAL_MS, (update) => this.#sendProgress(job, update));
     // A preview is kept apart from the throttled update: a later step without one must not drop it.
@@ -376,7 +377,7 @@ export class JobRunner {
       // A prefetched job gets its scratch dir and its model files while it waits, so the engine
       // starts without delay; downloads report `downloading` progress.
       workDir = await mkdtemp(join(this.#options.scratchRoot ?? tmpdir(), 'studio-worker-job-'));
-      const sourceFiles = claim.modelSource.files;
+      const sourceFiles = claim.source.files;
       const files = sourceFiles.length > 0 && this.#options.provision ? await this.#options.provision(claim.model, sourceFiles, { signal, progress: (update) => throttle.push(update) }) : [];
       if (job.gateTurn) {
         throttle.push({ phase: 'queued', message: 'waiting for the engine (prefetched while another job runs)' });
@@ -388,12 +389,12 @@ export class JobRunner {
       // Cancelled (or handed back) before the engine even started: do not start it (the finally
       // below gives the gate back).
       if (signal.aborted) throw signal.reason;
-      log.info({ op: 'job', engine: engine.name, kind: job.kind, model: job.model }, 'job started');
+      log.info({ op: 'job', engine: engine.name, kind: claim.kind, model: claim.model }, 'job started');
       const startedAt = this.#meter.start();
       let result: EngineResult;
       try {
         result = await engine.run(
-          { jobId: job.jobId, attempt: job.attempt, model: claim.model, task: claim.task, source: claim.modelSource, files },
+          { jobId: claim.jobId, attempt: claim.attempt, model: claim.model, task: claim.task, source: claim.source, files },
           { signal, progress, log, workDir, inputUrls: this.#options.inputUrls?.() },
         );
       } finally {
@@ -543,8 +544,8 @@ function failureFromAbort(signal: AbortSignal): OutboxPayload {
 }
 
 /** JSON results ride on `completeJson`; file results (and JSON too big for a frame) are uploaded. */
-function resultPayload(claim: JobOfferClaim, result: EngineResult): OutboxPayload {
-  const prompt = promptForTask(claim.task);
+function resultPayload(claim: Claim, result: EngineResult): OutboxPayload {
+  const { prompt } = claim;
   if (result.type === 'file') return { kind: 'file', prompt, ext: result.ext, body: result.bytes };
   const text = JSON.stringify(result.json ?? null);
   if (Buffer.byteLength(text) > MAX_JSON_FRAME_RESULT) return { kind: 'file', prompt, ext: 'json', body: Buffer.from(text) };

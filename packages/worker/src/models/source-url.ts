@@ -1,2 +1,0 @@
-/** The download URL rules live with the worker's one URL policy (../net/url-policy.ts). */
-export { checkDownloadUrl, displayUrl } from '../net/url-policy.ts';
