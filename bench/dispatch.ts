@@ -8,8 +8,8 @@ import { createApiClient, type ApiClient, type ClientKind } from './api-client.t
 import { BenchError } from './errors.ts';
 import { parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
 import { JobTracker } from './job-tracker.ts';
-import { measureDispatchLatency, measureThroughput } from './phases.ts';
-import { figures, humanReport, jsonLine } from './report.ts';
+import { measureDispatchLatency, measureThroughput, type LatencyResult, type ThroughputResult } from './phases.ts';
+import { figures, humanReport, jsonLine, type BenchFigures } from './report.ts';
 import { SimWorker } from './sim-worker.ts';
 import { startStudioProcess, type StudioProcess } from './studio-process.ts';
 
@@ -86,7 +86,21 @@ async function startWorkers(api: ApiClient, studio: StudioProcess, tracker: JobT
   return workers;
 }
 
+/** What one studio run measured: the figures and the two phases they come from. */
+export interface StudioRun {
+  figures: BenchFigures;
+  latency: LatencyResult;
+  throughput: ThroughputResult;
+}
+
+/** The bench's report: one JSON line, or the human table. */
 export async function runBench(options: BenchOptions, say: (line: string) => void): Promise<string> {
+  const run = await measureStudio(options, say);
+  return options.json ? jsonLine(run.figures) : humanReport(run.figures, run.latency, run.throughput, options.client);
+}
+
+/** Start a studio, connect the workers, run both phases, stop it. */
+export async function measureStudio(options: BenchOptions, say: (line: string) => void): Promise<StudioRun> {
   if (options.cpuProfDir) mkdirSync(options.cpuProfDir, { recursive: true });
   say(`starting the studio…`);
   const studio = await startStudioProcess({ keepDataDir: options.keep, cpuProfDir: options.cpuProfDir });
@@ -112,8 +126,7 @@ export async function runBench(options: BenchOptions, say: (line: string) => voi
       throw new BenchError('unexpected_acks', `workers got ${tracker.unexpectedAcks} completeAcks for jobs the bench did not create (or twice for one job)`);
     }
     if (tracker.studioErrors.length > 0) say(`the studio sent error frames:\n  ${tracker.studioErrors.join('\n  ')}`);
-    const result = figures(options.workers, latency, throughput, studio.peakRssMb());
-    return options.json ? jsonLine(result) : humanReport(result, latency, throughput, options.client);
+    return { figures: figures(options.workers, latency, throughput, studio.peakRssMb()), latency, throughput };
   } catch (error) {
     if (error instanceof BenchError && error.code !== 'interrupted') {
       const output = studio.outputTail();
