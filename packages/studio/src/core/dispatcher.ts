@@ -16,7 +16,7 @@ import {
   type WorkerCapabilities,
 } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
-import { JobStore, type JobRow, type OfferRow } from './job-store.ts';
+import { JobStore, type AttemptTimes, type OfferRow } from './job-store.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, iso, timingSafeEqualText, type Result } from './result.ts';
 import { decideAfterClaim, type ClaimEnding, type RetryPolicy } from './retry-policy.ts';
@@ -352,7 +352,7 @@ export class Dispatcher {
     const done =
       attempt !== undefined &&
       this.ports.sql.transaction(() => {
-        const row = this.jobs.get(frame.jobId);
+        const row = this.jobs.attemptTimes(frame.jobId);
         if (!this.jobs.complete(frame.jobId, session.workerId, attempt, { type: 'json', json: resultJson }, now)) return false;
         this.finishAttempt(row, session.workerId, 'done', null, now);
         return true;
@@ -430,7 +430,7 @@ export class Dispatcher {
     const now = this.now();
     const current = check.value.attempt;
     const done = this.ports.sql.transaction(() => {
-      const row = this.jobs.get(jobId);
+      const row = this.jobs.attemptTimes(jobId);
       if (!this.jobs.complete(jobId, workerId, current, { type: 'file', file: file.fileName, ext: file.ext, bytes: file.bytes }, now)) return false;
       this.finishAttempt(row, workerId, 'done', null, now);
       return true;
@@ -444,10 +444,10 @@ export class Dispatcher {
 
   // ------------------------------------------------------------------ jobs (from the API)
 
-  /** A job was inserted: offer it to the longest-idle worker that can run it. */
-  jobQueued(job: JobTraits): void {
+  /** A job was inserted: offer it to the longest-idle worker that can run it. Answers whether it was offered. */
+  jobQueued(job: JobTraits): boolean {
     this.publishJob(job.id);
-    this.dispatch(job);
+    return this.dispatch(job);
   }
 
   /** The operator cancelled a job that a worker may be running. */
@@ -656,7 +656,7 @@ export class Dispatcher {
     return true;
   }
 
-  private finishAttempt(row: JobRow | undefined, workerId: string, outcome: 'done' | 'failed' | 'lost' | 'handed_back' | 'cancelled', error: string | null, now: number): void {
+  private finishAttempt(row: AttemptTimes | undefined, workerId: string, outcome: 'done' | 'failed' | 'lost' | 'handed_back' | 'cancelled', error: string | null, now: number): void {
     if (!row) return;
     this.jobs.recordAttempt(row.id, row.attempt, workerId, row.claimed_at ?? now, row.started_at, outcome, error, now);
     if (outcome === 'done') this.workers.resetFailures(workerId);
@@ -714,18 +714,19 @@ export class Dispatcher {
   }
 
   /** Offer one queued job to the longest-idle session that can run it, if any. */
-  private dispatch(job: JobTraits): void {
+  private dispatch(job: JobTraits): boolean {
     const now = this.now();
     for (const session of this.idle) {
       if (!canTakeOffers(session, now) || !canRun(session, job, now)) continue;
       const row = this.jobs.claim(job.id, session.workerId, now, now + this.opts.leaseMs);
-      if (!row) return; // not queued (taken, cancelled, or still backing off)
+      if (!row) return false; // not queued (taken, cancelled, or still backing off)
       this.sendOffer(session, row);
       this.refreshIdle(session);
       // Move it to the back: the longest-idle worker goes first next time.
       if (this.idle.delete(session) && hasFreeSlot(session)) this.idle.add(session);
-      return;
+      return true;
     }
+    return false;
   }
 
   private sendOffer(session: Session, row: OfferRow): void {

@@ -41,6 +41,9 @@ export interface JobRow {
 /** A job's result as stored: JSON text in the row, or a file under the host's results directory. */
 export type StoredResult = { type: 'json'; json: string } | { type: 'file'; file: string; ext: string; bytes: number };
 
+/** What an attempt record needs from the job row. */
+export type AttemptTimes = Pick<JobRow, 'id' | 'attempt' | 'claimed_at' | 'started_at'>;
+
 /** The columns an offer needs. */
 export interface OfferRow {
   id: string;
@@ -112,6 +115,50 @@ export class JobStore {
 
   get(id: string): JobRow | undefined {
     return this.sql.get<JobRow>('SELECT * FROM jobs WHERE id = ?', id);
+  }
+
+  /** The columns of an attempt record only (not the task and result text a full row drags along). */
+  attemptTimes(id: string): AttemptTimes | undefined {
+    return this.sql.get<AttemptTimes>('SELECT id, attempt, claimed_at, started_at FROM jobs WHERE id = ?', id);
+  }
+
+  /** The row `insert(job)` writes, as `get` would read it back (the API answers it without a read). */
+  static insertedRow(job: NewJob): JobRow {
+    return {
+      id: job.id,
+      seq: job.seq,
+      status: 'queued',
+      model: job.model,
+      kind: job.kind,
+      engine: job.engine,
+      task: job.task,
+      model_source: job.modelSource,
+      vram_gb_estimate: job.vramGbEstimate,
+      game_id: job.gameId,
+      asset_name: job.assetName,
+      prompt: job.prompt,
+      priority: job.priority,
+      attempt: 1,
+      failures: 0,
+      losses: 0,
+      max_attempts: job.maxAttempts,
+      worker_id: null,
+      last_worker_id: null,
+      lease_expires_at: null,
+      not_before: 0,
+      last_error: null,
+      progress: null,
+      result_type: null,
+      result_json: null,
+      result_file: null,
+      result_ext: null,
+      result_bytes: null,
+      created_at: job.now,
+      claimed_at: null,
+      started_at: null,
+      completed_at: null,
+      updated_at: job.now,
+    };
   }
 
   /** Claim this queued job for a worker (queued → claimed). Answers the offer columns, or nothing if it was not queued. */

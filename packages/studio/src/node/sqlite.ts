@@ -48,10 +48,18 @@ export class NodeSql implements SqlPort {
     return statement;
   }
 
+  /**
+   * A transaction-control statement, prepared once: `exec` would parse it again on every use, and
+   * a job passes through several of them (the turn's BEGIN/COMMIT, a savepoint per unit).
+   */
+  private control(sql: string): void {
+    this.prepare(sql).run();
+  }
+
   /** Group commit: open this turn's transaction on first use, and commit it when the turn ends. */
   private join(): void {
     if (!this.groupCommit || this.open) return;
-    this.db.exec('BEGIN IMMEDIATE');
+    this.control('BEGIN IMMEDIATE');
     this.open = true;
     setImmediate(() => this.commit());
   }
@@ -95,14 +103,14 @@ export class NodeSql implements SqlPort {
   private savepoint<T>(fn: () => T): T {
     this.join();
     const name = `unit${++this.depth}`;
-    this.db.exec(`SAVEPOINT ${name}`);
+    this.control(`SAVEPOINT ${name}`);
     try {
       const result = fn();
-      this.db.exec(`RELEASE ${name}`);
+      this.control(`RELEASE ${name}`);
       return result;
     } catch (error) {
-      this.db.exec(`ROLLBACK TO ${name}`);
-      this.db.exec(`RELEASE ${name}`);
+      this.control(`ROLLBACK TO ${name}`);
+      this.control(`RELEASE ${name}`);
       throw error;
     } finally {
       this.depth--;
@@ -118,7 +126,7 @@ export class NodeSql implements SqlPort {
   commit(): void {
     if (!this.open) return;
     try {
-      this.db.exec('COMMIT');
+      this.control('COMMIT');
     } catch (error) {
       // The turn's changes are lost; the in-memory state that went with them is not to be trusted.
       try {
