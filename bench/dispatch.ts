@@ -14,7 +14,7 @@ import { SimWorker } from './sim-worker.ts';
 import { startStudioProcess, type StudioProcess } from './studio-process.ts';
 
 const USAGE = `usage: npm run bench -- [--workers N] [--jobs M] [--samples K] [--warmup W] [--batch B]
-                          [--client http|fetch] [--stall-seconds S] [--cpu-prof DIR] [--json] [--keep]`;
+                          [--client raw|http|fetch] [--stall-seconds S] [--cpu-prof DIR] [--json] [--keep]`;
 
 export interface BenchOptions {
   workers: number;
@@ -48,8 +48,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     },
     USAGE,
   );
-  const client = values.client ?? 'http';
-  if (client !== 'http' && client !== 'fetch') throw new BenchError('bad_flag', `--client must be http or fetch (got "${client}")`);
+  const client = values.client ?? 'raw';
+  if (client !== 'raw' && client !== 'http' && client !== 'fetch') throw new BenchError('bad_flag', `--client must be raw, http or fetch (got "${client}")`);
   return {
     workers: wholeNumber('workers', values.workers, 100, 1, 10_000),
     jobs: wholeNumber('jobs', values.jobs, 20_000, 1),

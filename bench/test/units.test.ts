@@ -26,7 +26,7 @@ describe('parseBenchArgs', () => {
     const o = parseBenchArgs([]);
     assert.deepEqual(
       { workers: o.workers, jobs: o.jobs, samples: o.samples, warmup: o.warmup, batch: o.batch, client: o.client, json: o.json, keep: o.keep },
-      { workers: 100, jobs: 20000, samples: 2000, warmup: 200, batch: 1000, client: 'http', json: false, keep: false },
+      { workers: 100, jobs: 20000, samples: 2000, warmup: 200, batch: 1000, client: 'raw', json: false, keep: false },
     );
   });
 

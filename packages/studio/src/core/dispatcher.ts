@@ -16,7 +16,7 @@ import {
   type WorkerCapabilities,
 } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
-import { JobStore, type AttemptTimes, type OfferRow } from './job-store.ts';
+import { JobStore, type AttemptTimes, type ClaimMade, type OfferRow } from './job-store.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, iso, timingSafeEqualText, type Result } from './result.ts';
 import { decideAfterClaim, type ClaimEnding, type RetryPolicy } from './retry-policy.ts';
@@ -444,8 +444,8 @@ export class Dispatcher {
 
   // ------------------------------------------------------------------ jobs (from the API)
 
-  /** A job was inserted: offer it to the longest-idle worker that can run it. Answers whether it was offered. */
-  jobQueued(job: JobTraits): boolean {
+  /** A job was inserted: offer it to the longest-idle worker that can run it. Answers the claim if it was offered. */
+  jobQueued(job: JobTraits): ClaimMade | undefined {
     this.publishJob(job.id);
     return this.dispatch(job);
   }
@@ -714,19 +714,20 @@ export class Dispatcher {
   }
 
   /** Offer one queued job to the longest-idle session that can run it, if any. */
-  private dispatch(job: JobTraits): boolean {
+  private dispatch(job: JobTraits): ClaimMade | undefined {
     const now = this.now();
     for (const session of this.idle) {
       if (!canTakeOffers(session, now) || !canRun(session, job, now)) continue;
-      const row = this.jobs.claim(job.id, session.workerId, now, now + this.opts.leaseMs);
-      if (!row) return false; // not queued (taken, cancelled, or still backing off)
+      const leaseExpiresAt = now + this.opts.leaseMs;
+      const row = this.jobs.claim(job.id, session.workerId, now, leaseExpiresAt);
+      if (!row) return undefined; // not queued (taken, cancelled, or still backing off)
       this.sendOffer(session, row);
       this.refreshIdle(session);
       // Move it to the back: the longest-idle worker goes first next time.
       if (this.idle.delete(session) && hasFreeSlot(session)) this.idle.add(session);
-      return true;
+      return { workerId: session.workerId, now, leaseExpiresAt };
     }
-    return false;
+    return undefined;
   }
 
   private sendOffer(session: Session, row: OfferRow): void {

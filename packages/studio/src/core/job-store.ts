@@ -44,6 +44,13 @@ export type StoredResult = { type: 'json'; json: string } | { type: 'file'; file
 /** What an attempt record needs from the job row. */
 export type AttemptTimes = Pick<JobRow, 'id' | 'attempt' | 'claimed_at' | 'started_at'>;
 
+/** What `claim` wrote: who holds the job, since when, until when. */
+export interface ClaimMade {
+  workerId: string;
+  now: number;
+  leaseExpiresAt: number;
+}
+
 /** The columns an offer needs. */
 export interface OfferRow {
   id: string;
@@ -122,7 +129,7 @@ export class JobStore {
     return this.sql.get<AttemptTimes>('SELECT id, attempt, claimed_at, started_at FROM jobs WHERE id = ?', id);
   }
 
-  /** The row `insert(job)` writes, as `get` would read it back (the API answers it without a read). */
+  /** The row `insert(job)` writes, as `get` would read it back (the API answers it without a read; a test holds them equal). */
   static insertedRow(job: NewJob): JobRow {
     return {
       id: job.id,
@@ -158,6 +165,20 @@ export class JobStore {
       started_at: null,
       completed_at: null,
       updated_at: job.now,
+    };
+  }
+
+  /** A queued row as `claim` leaves it (the API answers it without a read; a test holds them equal). */
+  static claimedRow(row: JobRow, claim: ClaimMade): JobRow {
+    return {
+      ...row,
+      status: 'claimed',
+      worker_id: claim.workerId,
+      last_worker_id: claim.workerId,
+      claimed_at: claim.now,
+      lease_expires_at: claim.leaseExpiresAt,
+      progress: null,
+      updated_at: claim.now,
     };
   }
 

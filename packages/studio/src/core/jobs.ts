@@ -1,7 +1,7 @@
 import { promptForTask, type CreateJobRequest, type JobStatus, type JobView, type ModelView } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from './dispatcher.ts';
-import { JobStore, type JobRow } from './job-store.ts';
+import { JobStore } from './job-store.ts';
 import type { ModelRegistry } from './models.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, type Result } from './result.ts';
@@ -98,9 +98,10 @@ export class Jobs {
     this.log.debug({ op: 'job', count: rows.length }, 'jobs created');
     const views: JobView[] = [];
     for (const row of rows) {
-      const offered = this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate });
-      // A job offered at once is read back so the answer shows it claimed; the rest are as inserted.
-      views.push(jobView(offered ? (this.dispatcher.jobs.get(row.id) as JobRow) : JobStore.insertedRow(row)));
+      const claim = this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate });
+      // The answer shows a job offered at once as claimed; built from what was written, not read back.
+      const inserted = JobStore.insertedRow(row);
+      views.push(jobView(claim ? JobStore.claimedRow(inserted, claim) : inserted));
     }
     return ok(views);
   }

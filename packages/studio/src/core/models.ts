@@ -35,6 +35,7 @@ function view(row: ModelRow): ModelView {
  */
 export class ModelRegistry {
   private readonly ports: Ports;
+  private readonly cache = new Map<string, ModelView>();
   constructor(ports: Ports) {
     this.ports = ports;
   }
@@ -54,8 +55,16 @@ export class ModelRegistry {
   }
 
   get(id: string): ModelView | undefined {
-    const row = this.ports.sql.get<ModelRow>('SELECT * FROM models WHERE id = ?', id);
-    return row ? view(row) : undefined;
+    // Every job creation resolves its model: keep the views, frozen (the registry is the only writer).
+    let model = this.cache.get(id);
+    if (!model) {
+      const row = this.ports.sql.get<ModelRow>('SELECT * FROM models WHERE id = ?', id);
+      if (!row) return undefined;
+      model = view(row);
+      Object.freeze(model.source);
+      this.cache.set(id, Object.freeze(model));
+    }
+    return model;
   }
 
   create(entry: ModelEntry): Result<ModelView> {
@@ -81,6 +90,7 @@ export class ModelRegistry {
       this.ports.clock.now(),
       id,
     );
+    this.cache.delete(id);
     return ok(this.get(id) as ModelView);
   }
 

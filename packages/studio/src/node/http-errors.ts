@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { describeIssues, type ApiError } from '@studio-worker/protocol';
@@ -30,13 +31,31 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
   }
   let raw: unknown;
   try {
-    raw = await c.req.json();
+    raw = JSON.parse((await bufferedBody(c)) ?? (await c.req.text()));
   } catch {
     return { ok: false, response: errorResponse(c, 400, 'invalid_json', 'the body is not valid JSON') };
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) return { ok: false, response: errorResponse(c, 400, 'invalid_request', describeIssues(parsed.error)) };
   return { ok: true, value: parsed.data };
+}
+
+/**
+ * The body, when it is all in the request stream's buffer (a small body arrives in the same packet
+ * as the headers): read at once instead of through the adapter's stream events, which cost about
+ * 50 µs per request. Undefined when it is not all there (then it is read the usual way).
+ */
+async function bufferedBody(c: Context): Promise<string | undefined> {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (!incoming || incoming.readableDidRead || incoming.headers['transfer-encoding'] !== undefined) return undefined;
+  const declared = Number(incoming.headers['content-length']);
+  if (!(declared > 0)) return undefined;
+  // Routes run inside the 'request' event, before the parser pushed the rest of that packet: one
+  // microtask later the body is there.
+  if (incoming.readableLength < declared) await undefined;
+  if (incoming.readableLength !== declared) return undefined;
+  const body = incoming.read() as Buffer | null;
+  return body === null ? undefined : body.toString('utf8');
 }
 
 export function bearer(c: Context): string | undefined {
