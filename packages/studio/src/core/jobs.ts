@@ -72,7 +72,7 @@ export class Jobs {
       }
       prepared.push({ request, model, source });
     }
-    const rows = this.ports.sql.transaction(() =>
+    const insertAll = () =>
       prepared.map(({ request, model, source }) => {
         const seq = ++this.seq;
         const row = {
@@ -93,8 +93,9 @@ export class Jobs {
         };
         this.dispatcher.jobs.insert(row);
         return row;
-      }),
-    );
+      });
+    // One insert is all-or-nothing by itself; a batch needs a transaction around its inserts.
+    const rows = prepared.length === 1 ? insertAll() : this.ports.sql.transaction(insertAll);
     this.log.debug({ op: 'job', count: rows.length }, 'jobs created');
     const views: JobView[] = [];
     for (const row of rows) {

@@ -42,7 +42,7 @@ export interface RunningStudio {
 export async function startStudio(options: StudioOptions): Promise<RunningStudio> {
   const log = options.log ?? createLogRoot({ app: 'studio' }).root;
   mkdirSync(options.dataDir, { recursive: true });
-  const sql = new NodeSql(join(options.dataDir, 'studio.sqlite'), { groupCommit: true });
+  const sql = new NodeSql(join(options.dataDir, 'studio.sqlite'), { groupCommit: true, backgroundCheckpoints: true });
   const sockets = new WorkerSockets(log.child({ module: 'sockets' }));
   const channel = new CommittedChannel(sockets, sql);
   sql.onCommitFailure((error) => {

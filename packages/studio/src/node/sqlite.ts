@@ -1,5 +1,6 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { SqlPort, SqlValue } from '../core/ports.ts';
+import { BackgroundCheckpointer, type CheckpointResult } from './checkpointer.ts';
 
 export interface NodeSqlOptions {
   /**
@@ -11,7 +12,15 @@ export interface NodeSqlOptions {
   groupCommit?: boolean;
   /** SQLite page cache in MiB (default 64; SQLite's own default is 2). */
   cacheMiB?: number;
+  /**
+   * Checkpoint the WAL on a worker thread instead of inside a commit (see checkpointer.ts). A
+   * file database only.
+   */
+  backgroundCheckpoints?: boolean;
 }
+
+/** WAL frames (4 KiB pages) past which the event loop checkpoints itself: the thread fell behind. */
+const WAL_FRAMES_CATCH_UP = 16_384;
 
 /**
  * The core's SQL port over node:sqlite. WAL with synchronous=NORMAL: every committed transaction
@@ -28,6 +37,10 @@ export class NodeSql implements SqlPort {
   private open = false;
   /** Nesting of transaction(): outer transaction (no group commit) or savepoints. */
   private depth = 0;
+  private readonly checkpointer: BackgroundCheckpointer | undefined;
+  /** The checkpoint thread reported a long WAL it could not finish: finish it here, once. */
+  private catchUp = false;
+  private readonly checkpointListeners: Array<(result: CheckpointResult | { error: string }) => void> = [];
 
   constructor(path: string, options: NodeSqlOptions = {}) {
     this.db = new DatabaseSync(path);
@@ -37,6 +50,16 @@ export class NodeSql implements SqlPort {
     this.db.exec('PRAGMA busy_timeout = 5000');
     this.db.exec('PRAGMA foreign_keys = ON');
     this.db.exec(`PRAGMA cache_size = -${Math.round((options.cacheMiB ?? 64) * 1024)}`);
+    if (options.backgroundCheckpoints) {
+      this.db.exec('PRAGMA wal_autocheckpoint = 0');
+      this.checkpointer = new BackgroundCheckpointer(path, 100, (result) => {
+        // Under a steady stream of commits the thread never quite catches up with the WAL's end,
+        // so SQLite cannot start the WAL over and it keeps growing: past the limit, the event loop
+        // copies the few frames left (the thread did the rest) and the next commit restarts it.
+        if (!('error' in result) && result.log > WAL_FRAMES_CATCH_UP && result.checkpointed < result.log) this.catchUp = true;
+        for (const listener of this.checkpointListeners) listener(result);
+      });
+    }
   }
 
   private prepare(sql: string): StatementSync {
@@ -140,10 +163,20 @@ export class NodeSql implements SqlPort {
     }
     this.open = false;
     for (const listener of this.commitListeners) listener();
+    if (this.catchUp) {
+      this.catchUp = false;
+      this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    }
+    this.checkpointer?.poke();
   }
 
   onCommit(listener: () => void): void {
     this.commitListeners.push(listener);
+  }
+
+  /** Each background checkpoint's outcome (tests; a log line could listen here). */
+  onCheckpoint(listener: (result: CheckpointResult | { error: string }) => void): void {
+    this.checkpointListeners.push(listener);
   }
 
   onCommitFailure(listener: (error: Error) => void): void {
@@ -152,6 +185,7 @@ export class NodeSql implements SqlPort {
 
   close(): void {
     this.commit();
+    this.checkpointer?.close();
     this.statements.clear();
     if (this.db.isOpen) this.db.close();
   }

@@ -13,7 +13,10 @@ export function jobRoutes(deps: RouteDeps): Hono<Env> {
   app.post('/jobs', async (c) => {
     const body = await readJson(c, CreateJobRequest);
     if (!body.ok) return body.response;
-    return respond(c, jobs.create(body.value), 201);
+    const created = jobs.create(body.value);
+    // Commit (and so release the offer to its worker) before the answer is built, not after.
+    deps.commit();
+    return respond(c, created, 201);
   });
 
   /** Up to 1000 jobs in one transaction: all are created, or none (the error names the entry). */
@@ -21,6 +24,7 @@ export function jobRoutes(deps: RouteDeps): Hono<Env> {
     const body = await readJson(c, CreateJobsBatch);
     if (!body.ok) return body.response;
     const created = jobs.createMany(body.value.jobs);
+    deps.commit();
     return created.ok ? c.json({ jobs: created.value }, 201) : errorResponse(c, created.error.status, created.error.code, created.error.message);
   });
 
