@@ -118,6 +118,7 @@ export async function runPeers(options: PeersOptions, say: (line: string) => voi
     batch: options.batch,
     client: 'http',
     stallMs: options.stallMs,
+    preload: 0,
     json: true,
     keep: false,
   };

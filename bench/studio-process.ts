@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { ownChild } from './child.ts';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,8 @@ export interface StudioProcessOptions {
   dataDir?: string;
   /** The admin token to start with (a restart keeps the first start's); default a random one. */
   adminToken?: string;
+  /** Fill the data directory before the studio starts (e.g. preload jobs). */
+  prepareDataDir?: (dataDir: string) => void;
 }
 
 /** The real studio (`studio serve`), running as a child process on a free loopback port. */
@@ -67,6 +69,12 @@ export async function startStudioProcess(options: StudioProcessOptions): Promise
   const dataDir = options.dataDir ?? mkdtempSync(join(options.tmpParent ?? tmpdir(), 'studio-bench-'));
   const removeDataDir = !options.keepDataDir && options.dataDir === undefined;
   const adminToken = options.adminToken ?? `bench_${randomBytes(24).toString('hex')}`;
+  try {
+    options.prepareDataDir?.(dataDir);
+  } catch (error) {
+    if (removeDataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const nodeArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];

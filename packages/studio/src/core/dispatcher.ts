@@ -476,7 +476,7 @@ export class Dispatcher {
     }
     this.takeBackUnansweredOffers(now);
     // Jobs whose retry backoff ran out since the last look: offer them to idle workers.
-    const due = this.ports.sql.get("SELECT 1 AS x FROM jobs INDEXED BY jobs_queue WHERE status = 'queued' AND not_before > ? AND not_before <= ? LIMIT 1", this.lastDueCheck, now);
+    const due = this.jobs.becameDue(this.lastDueCheck, now);
     this.lastDueCheck = now;
     if (due) for (const session of [...this.idle]) this.offerNextFor(session);
   }

@@ -1,5 +1,5 @@
 import type { JobStatus, TaskKind } from '@studio-worker/protocol';
-import type { SqlPort } from './ports.ts';
+import type { SqlPort, SqlValue } from './ports.ts';
 
 /** A `jobs` row as stored. JSON columns are text. */
 export interface JobRow {
@@ -82,6 +82,8 @@ export interface NewJob {
 
 const OFFER_COLUMNS = 'id, attempt, model, game_id, asset_name, vram_gb_estimate, task, model_source';
 const HELD = `status IN ('claimed', 'running')`;
+/** Spelled as jobs_ended's condition, so SQLite may use that partial index. */
+const ENDED = `status IN ('done', 'failed', 'cancelled')`;
 
 /**
  * Every statement about the `jobs` table. Each state change is one guarded UPDATE (a compare-and-set
@@ -201,7 +203,8 @@ export class JobStore {
 
   /**
    * Claim the next queued job this worker can run: highest priority, then oldest; only (kind, engine)
-   * pairs it serves, within its VRAM threshold, not in its skip list.
+   * pairs it serves, within its VRAM threshold, not in its skip list. Each pair's head comes from its
+   * own stretch of the queue index, so a backlog for an engine this worker lacks costs it nothing.
    */
   claimNextFor(
     workerId: string,
@@ -214,27 +217,24 @@ export class JobStore {
     if (kindEngines.length === 0) return undefined;
     // One prepared statement per shape (number of pairs, skips); the statement cache keeps them.
     const skip = skipJobIds.length > 0 ? `AND id NOT IN (${skipJobIds.map(() => '?').join(', ')})` : '';
+    const head = `SELECT * FROM (SELECT id, priority, seq FROM jobs INDEXED BY jobs_queue
+         WHERE status = 'queued' AND kind = ? AND engine = ? AND not_before <= ? AND vram_gb_estimate <= ? ${skip}
+         ORDER BY priority DESC, seq LIMIT 1)`;
+    const params: SqlValue[] = [workerId, workerId, now, leaseExpiresAt, now];
+    for (const pair of kindEngines) {
+      const space = pair.indexOf(' ');
+      params.push(pair.slice(0, space), pair.slice(space + 1), now, vramThresholdGb, ...skipJobIds);
+    }
     return this.sql.get<OfferRow>(
       `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
          progress = NULL, updated_at = ?
        WHERE id = (
-         SELECT id FROM jobs INDEXED BY jobs_queue
-         WHERE status = 'queued' AND not_before <= ? AND vram_gb_estimate <= ?
-           AND (kind || ' ' || engine) IN (${kindEngines.map(() => '?').join(', ')})
-           ${skip}
+         SELECT id FROM (${kindEngines.map(() => head).join(' UNION ALL ')})
          ORDER BY priority DESC, seq
          LIMIT 1
        ) AND status = 'queued'
        RETURNING ${OFFER_COLUMNS}`,
-      workerId,
-      workerId,
-      now,
-      leaseExpiresAt,
-      now,
-      now,
-      vramThresholdGb,
-      ...kindEngines,
-      ...skipJobIds,
+      ...params,
     );
   }
 
@@ -406,7 +406,18 @@ export class JobStore {
 
   /** The soonest time a backed-off job becomes due, if any is waiting. */
   nextDueAfter(now: number): number | undefined {
-    return this.sql.get<{ t: number | null }>(`SELECT MIN(not_before) AS t FROM jobs WHERE status = 'queued' AND not_before > ?`, now)?.t ?? undefined;
+    return (
+      this.sql.get<{ t: number | null }>(`SELECT MIN(not_before) AS t FROM jobs INDEXED BY jobs_due WHERE status = 'queued' AND not_before > 0 AND not_before > ?`, now)?.t ??
+      undefined
+    );
+  }
+
+  /** Whether a backed-off job became due in (after, now]: only backed-off jobs are looked at. */
+  becameDue(after: number, now: number): boolean {
+    return (
+      this.sql.get(`SELECT 1 AS x FROM jobs INDEXED BY jobs_due WHERE status = 'queued' AND not_before > 0 AND not_before > ? AND not_before <= ? LIMIT 1`, after, now) !==
+      undefined
+    );
   }
 
   recordAttempt(
@@ -445,29 +456,46 @@ export class JobStore {
     return this.sql.all('SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt', id);
   }
 
+  /**
+   * Newest first, optionally of one status, before a seq (paging). Each status reads from an index
+   * that holds it (finished: jobs_ended; claimed/running: jobs_held, a few rows; queued: the newest
+   * rows, since the queue drains oldest first), never the whole table.
+   */
   list(filter: { status?: JobStatus; beforeSeq?: number; limit: number }): JobRow[] {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (filter.status) {
-      where.push('status = ?');
-      params.push(filter.status);
+    const before = filter.beforeSeq ?? Number.MAX_SAFE_INTEGER;
+    switch (filter.status) {
+      case undefined:
+      case 'queued': {
+        const where = filter.status ? `status = 'queued' AND` : '';
+        return this.sql.all<JobRow>(`SELECT * FROM jobs WHERE ${where} seq < ? ORDER BY seq DESC LIMIT ?`, before, filter.limit);
+      }
+      case 'claimed':
+      case 'running':
+        return this.sql.all<JobRow>(
+          `SELECT * FROM jobs INDEXED BY jobs_held WHERE ${HELD} AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+          filter.status,
+          before,
+          filter.limit,
+        );
+      default:
+        return this.sql.all<JobRow>(
+          `SELECT * FROM jobs INDEXED BY jobs_ended WHERE ${ENDED} AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+          filter.status,
+          before,
+          filter.limit,
+        );
     }
-    if (filter.beforeSeq !== undefined) {
-      where.push('seq < ?');
-      params.push(filter.beforeSeq);
-    }
-    params.push(filter.limit);
-    return this.sql.all<JobRow>(
-      `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
-      ...params,
-    );
   }
 
+  /** Jobs per status: finished ones from job_counts (kept by triggers), live ones from their partial indexes. */
   countsByStatus(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const row of this.sql.all<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status')) {
-      out[row.status] = row.n;
-    }
+    const add = (rows: Array<{ status: string; n: number }>) => {
+      for (const row of rows) if (row.n > 0) out[row.status] = row.n;
+    };
+    add(this.sql.all<{ status: string; n: number }>('SELECT status, n FROM job_counts'));
+    add(this.sql.all<{ status: string; n: number }>(`SELECT 'queued' AS status, COUNT(*) AS n FROM jobs INDEXED BY jobs_queue WHERE status = 'queued'`));
+    add(this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_held WHERE ${HELD} GROUP BY status`));
     return out;
   }
 }

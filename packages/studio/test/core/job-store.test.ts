@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { jobId } from '../../src/core/jobs.ts';
 import { JobStore } from '../../src/core/job-store.ts';
 import { jobView } from '../../src/core/views.ts';
-import { capabilities, connectWorker, makeHarness } from './harness.ts';
+import { capabilities, connectWorker, makeHarness, send } from './harness.ts';
 
 const llm = (content: string) => ({
   model: 'synthetic-llm',
@@ -69,5 +69,84 @@ describe('the create answer is built without reading the rows back', () => {
       const { attempts: _attempts, ...withoutAttempts } = read.value;
       assert.deepEqual(view, withoutAttempts);
     }
+  });
+});
+
+describe('counts and lists stay off the whole table', () => {
+  it('counts per status match a full GROUP BY through every transition (done, failed, cancelled, retried)', () => {
+    const h = makeHarness({ cooldownAfterFailures: 99 });
+    const w = connectWorker(h);
+    const created = h.core.jobs.createMany(['a', 'b', 'c', 'd', 'e', 'f'].map(llm));
+    assert.ok(created.ok);
+    const [a, b, c, d] = created.value.map((j) => j.id) as [string, string, string, string];
+    const truth = () => {
+      const out: Record<string, number> = {};
+      for (const row of h.sql.all<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status')) out[row.status] = row.n;
+      return out;
+    };
+    const check = (when: string) => assert.deepEqual(h.core.jobs.counts(), truth(), when);
+    check('one claimed, five queued');
+    send(h, w.connId, { type: 'accept', jobId: a, attempt: 1 });
+    check('running');
+    send(h, w.connId, { type: 'completeJson', jobId: a, attempt: 1, result: {} });
+    check('done');
+    send(h, w.connId, { type: 'fail', jobId: b, attempt: 1, error: 'bad input', retryable: false, code: 'bad_input' });
+    check('failed');
+    assert.ok(h.core.jobs.cancel(d).ok);
+    check('cancelled while queued');
+    assert.ok(h.core.jobs.retry(b).ok);
+    check('failed job retried');
+    assert.ok(h.core.jobs.cancel(c).ok);
+    check('cancelled while claimed');
+    assert.equal(h.core.jobs.counts().done, 1);
+  });
+
+  it('each status filter lists that status newest first, from an index', () => {
+    const h = makeHarness();
+    const w = connectWorker(h);
+    const created = h.core.jobs.createMany(['a', 'b', 'c', 'd'].map(llm));
+    assert.ok(created.ok);
+    const [a, b, , d] = created.value.map((j) => j.id) as [string, string, string, string];
+    send(h, w.connId, { type: 'completeJson', jobId: a, attempt: 1, result: {} }); // b is offered next
+    assert.ok(h.core.jobs.cancel(d).ok);
+    const ids = (status?: 'queued' | 'claimed' | 'running' | 'done' | 'failed' | 'cancelled') => h.core.jobs.list({ status }).jobs.map((j) => j.id);
+    assert.deepEqual(ids('done'), [a]);
+    assert.deepEqual(ids('claimed'), [b]);
+    assert.deepEqual(ids('cancelled'), [d]);
+    assert.equal(ids('queued').length, 1);
+    assert.deepEqual(ids('failed'), []);
+    assert.equal(ids().length, 4);
+    for (const [sql, params] of [
+      ["SELECT * FROM jobs INDEXED BY jobs_ended WHERE status IN ('done', 'failed', 'cancelled') AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?", ['done', 1e15, 50]],
+      ["SELECT 'queued' AS status, COUNT(*) AS n FROM jobs INDEXED BY jobs_queue WHERE status = 'queued'", []],
+      ["SELECT 1 AS x FROM jobs INDEXED BY jobs_due WHERE status = 'queued' AND not_before > 0 AND not_before > ? AND not_before <= ? LIMIT 1", [0, 1]],
+    ] as const) {
+      const plan = h.sql.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, ...params).map((r) => r.detail).join(' | ');
+      assert.doesNotMatch(plan, /SCAN jobs(?! USING)/, `${sql} → ${plan}`);
+    }
+  });
+
+  it('a backlog for an engine the worker lacks does not stand between it and its own jobs', () => {
+    const h = makeHarness();
+    // 300 image jobs queue first; the worker serves llm only.
+    for (let i = 0; i < 300; i++) {
+      const r = h.core.jobs.create({ model: 'synthetic-image', task: { kind: 'image', prompt: `p${i}`, width: 64, height: 64, steps: 1, ext: 'png' }, gameId: '', assetName: '', priority: 0 });
+      assert.ok(r.ok);
+    }
+    const job = h.core.jobs.create(llm('mine'));
+    assert.ok(job.ok);
+    const w = connectWorker(h, capabilities({ taskKinds: ['llm'], supportedModelsPerKind: { llm: ['synthetic', 'synthetic-llm'] } }));
+    assert.equal(h.channel.of(w.connId, 'offer')[0]?.claim.jobId, job.value.id);
+    const plan = h.sql
+      .all<{ detail: string }>(
+        "EXPLAIN QUERY PLAN SELECT id FROM jobs INDEXED BY jobs_queue WHERE status = 'queued' AND kind = ? AND engine = ? AND not_before <= ? AND vram_gb_estimate <= ? ORDER BY priority DESC, seq LIMIT 1",
+        'llm',
+        'synthetic',
+        0,
+        12,
+      )
+      .map((r) => r.detail)
+      .join(' | ');
+    assert.match(plan, /SEARCH jobs USING INDEX jobs_queue \(kind=\? AND engine=\?\)/);
   });
 });
