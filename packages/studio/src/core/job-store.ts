@@ -458,17 +458,16 @@ export class JobStore {
 
   /**
    * Newest first, optionally of one status, before a seq (paging). Each status reads from an index
-   * that holds it (finished: jobs_ended; claimed/running: jobs_held, a few rows; queued: the newest
-   * rows, since the queue drains oldest first), never the whole table.
+   * that holds it (queued: jobs_queued; claimed/running: jobs_held, a few rows; finished:
+   * jobs_ended), never the whole table.
    */
   list(filter: { status?: JobStatus; beforeSeq?: number; limit: number }): JobRow[] {
     const before = filter.beforeSeq ?? Number.MAX_SAFE_INTEGER;
     switch (filter.status) {
       case undefined:
-      case 'queued': {
-        const where = filter.status ? `status = 'queued' AND` : '';
-        return this.sql.all<JobRow>(`SELECT * FROM jobs WHERE ${where} seq < ? ORDER BY seq DESC LIMIT ?`, before, filter.limit);
-      }
+        return this.sql.all<JobRow>('SELECT * FROM jobs WHERE seq < ? ORDER BY seq DESC LIMIT ?', before, filter.limit);
+      case 'queued':
+        return this.sql.all<JobRow>(`SELECT * FROM jobs INDEXED BY jobs_queued WHERE status = 'queued' AND seq < ? ORDER BY seq DESC LIMIT ?`, before, filter.limit);
       case 'claimed':
       case 'running':
         return this.sql.all<JobRow>(
@@ -494,7 +493,7 @@ export class JobStore {
       for (const row of rows) if (row.n > 0) out[row.status] = row.n;
     };
     add(this.sql.all<{ status: string; n: number }>('SELECT status, n FROM job_counts'));
-    add(this.sql.all<{ status: string; n: number }>(`SELECT 'queued' AS status, COUNT(*) AS n FROM jobs INDEXED BY jobs_queue WHERE status = 'queued'`));
+    add(this.sql.all<{ status: string; n: number }>(`SELECT 'queued' AS status, COUNT(*) AS n FROM jobs INDEXED BY jobs_queued WHERE status = 'queued'`));
     add(this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_held WHERE ${HELD} GROUP BY status`));
     return out;
   }

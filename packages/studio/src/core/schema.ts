@@ -134,14 +134,15 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status IN ('claimed', 'running');
   `,
   // Flat as the table grows (1,000,000 rows). The queue is indexed per (kind, engine), so a backlog
-  // for one engine is never scanned by a worker of another. Backed-off jobs have their own small
-  // index (the once-a-second due check). Finished jobs are indexed by status for the dashboard's
-  // filters (one insert at the right edge when a job ends), and counted in job_counts by triggers
-  // that fire only when a job enters or leaves a finished status; the live statuses are counted
-  // from their partial indexes.
+  // for one engine is never scanned by a worker of another, and by seq for the dashboard's newest-
+  // first list (and its count). Backed-off jobs have their own small index (the once-a-second due
+  // check). Finished jobs are indexed by status for the dashboard's filters (one insert at the
+  // right edge when a job ends), and counted in job_counts by triggers that fire only when a job
+  // enters or leaves a finished status; the live statuses are counted from their partial indexes.
   `
   DROP INDEX jobs_queue;
   CREATE INDEX jobs_queue ON jobs (kind, engine, priority DESC, seq) WHERE status = 'queued';
+  CREATE INDEX jobs_queued ON jobs (seq) WHERE status = 'queued';
   CREATE INDEX jobs_due ON jobs (not_before) WHERE status = 'queued' AND not_before > 0;
   CREATE INDEX jobs_ended ON jobs (status, seq) WHERE status IN ('done', 'failed', 'cancelled');
 
