@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createApiClient, type ApiClient, type ClientKind } from './api-client.ts';
 import { BenchError } from './errors.ts';
-import { parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
+import { benchMain, parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
 import { JobTracker } from './job-tracker.ts';
 import { measureDashboard, measureDispatchLatency, measureThroughput, type LatencyResult, type ThroughputResult } from './phases.ts';
 import { preloadJobs } from './preload.ts';
@@ -164,26 +164,4 @@ export async function measureStudio(options: BenchOptions, say: (line: string) =
   }
 }
 
-async function main(): Promise<void> {
-  let options: BenchOptions;
-  try {
-    options = parseBenchArgs(process.argv.slice(2));
-  } catch (error) {
-    const help = error instanceof BenchError && error.code === 'help';
-    process.stderr.write(`${(error as Error).message}\n`);
-    process.exit(help ? 0 : 2);
-  }
-  // Progress goes to stderr so that --json leaves stdout with the one JSON line.
-  const say = options.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
-  try {
-    const report = await runBench(options, say);
-    process.stdout.write(`${report}\n`);
-  } catch (error) {
-    const code = error instanceof BenchError ? error.code : 'internal_error';
-    process.stderr.write(`bench failed (${code}): ${(error as Error).message}\n`);
-    if (!(error instanceof BenchError)) process.stderr.write(`${(error as Error).stack ?? ''}\n`);
-    process.exit(code === 'interrupted' ? 130 : 1);
-  }
-}
-
-if (import.meta.main) await main();
+if (import.meta.main) await benchMain('bench', parseBenchArgs, runBench, { interrupted: 130 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { measureBullmq, type PeerOptions, type PeerRun } from './bullmq-peer.ts';
 import { measureStudio, type BenchOptions } from './dispatch.ts';
 import { BenchError } from './errors.ts';
-import { parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
+import { benchMain, parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
 import { findRedisServer, REDIS_INSTALL_HINT, startRedis, type RedisPersistence } from './redis-process.ts';
 import type { BenchFigures } from './report.ts';
 import { ms3 } from './stats.ts';
@@ -226,34 +226,14 @@ export function peersReport(options: PeersOptions, rounds: readonly Round[]): st
   ].join('\n');
 }
 
-async function main(): Promise<void> {
-  let options: PeersOptions;
-  try {
-    options = parsePeersArgs(process.argv.slice(2));
-  } catch (error) {
-    const help = error instanceof BenchError && error.code === 'help';
-    process.stderr.write(`${(error as Error).message}\n`);
-    process.exit(help ? 0 : 2);
-  }
-  const say = options.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
-  let signals = 0;
-  const interrupted = () => {
-    // The children die with their exit hooks; a second signal leaves at once.
-    if (++signals > 1) process.exit(130);
-    process.stderr.write('interrupted; stopping\n');
-    process.exit(130);
-  };
-  process.on('SIGINT', interrupted);
-  process.on('SIGTERM', interrupted);
-  try {
-    const rounds = await runPeers(options, say);
-    process.stdout.write(`${options.json ? peersJson(options, rounds) : peersReport(options, rounds)}\n`);
-  } catch (error) {
-    const code = error instanceof BenchError ? error.code : 'internal_error';
-    process.stderr.write(`bench:peers failed (${code}): ${(error as Error).message}\n`);
-    if (!(error instanceof BenchError)) process.stderr.write(`${(error as Error).stack ?? ''}\n`);
-    process.exit(code === 'redis_missing' ? 3 : 1);
-  }
+if (import.meta.main) {
+  await benchMain(
+    'bench:peers',
+    parsePeersArgs,
+    async (options, say) => {
+      const rounds = await runPeers(options, say);
+      return options.json ? peersJson(options, rounds) : peersReport(options, rounds);
+    },
+    { redis_missing: 3 },
+  );
 }
-
-if (import.meta.main) await main();

@@ -18,6 +18,7 @@ import { ConfigError, ConfigStore, daemonPaths, readConfig, saveConfig, withoutF
 import type { Engine } from '../engines/engine.ts';
 import { EngineRouter } from '../engines/router.ts';
 import { buildEngines } from '../engines/roster.ts';
+import { IdleMemoryReducer } from './idle-memory.ts';
 import {
   ApiError,
   chooseLocalApiPort,
@@ -306,6 +307,10 @@ export class Daemon {
     this.catalog = catalog;
     this.#readyModels = new ReadyModels(catalog, this.#provisioner);
     this.jobs = new JobBoard({ onEnded: (ended) => this.metrics.jobEnded(ended) });
+    // Quiet for a while: give the memory of the last busy moment back (idle-memory.ts).
+    const idleMemory = new IdleMemoryReducer(5_000, () => this.jobs.runningCount() > 0);
+    this.jobs.onJobEnded(() => idleMemory.activity());
+    void this.finished.then(() => idleMemory.stop());
     // Opt-in desktop notifications (notify_on_complete / notify_on_failure).
     const notifications = new JobNotifications(new Notifier({ log: parts.logs.child('notify') }), () => this.store.current);
     this.jobs.onJobEnded(({ job, status }) => {

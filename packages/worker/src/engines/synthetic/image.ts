@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { loadSharp } from '../shared/sharp.ts';
 import { EngineFailure } from '../engine.ts';
 import { sha256Bytes } from './digest.ts';
 import { stampLabel } from './pixel-font.ts';
@@ -81,6 +81,7 @@ export function syntheticPixels(prompt: string, width: number, height: number): 
  * studio's chaos oracle can regenerate the exact bytes a worker uploaded.
  */
 export async function renderSyntheticImage(prompt: string, width: number, height: number, ext: string): Promise<SyntheticImage> {
+  const sharp = await loadSharp();
   const rgb = syntheticPixels(prompt, width, height);
   // Only PNG and WebP are produced; any other request (jpg, …) gets PNG and says so through `ext`,
   // because a lossy format would make the output depend on the encoder build.
