@@ -486,13 +486,13 @@ export class JobStore {
     }
   }
 
-  /** Jobs per status: finished ones from job_counts (kept by triggers), live ones from their partial indexes. */
+  /** Jobs per status, each counted from the partial index that holds it (never the table). */
   countsByStatus(): Record<string, number> {
     const out: Record<string, number> = {};
     const add = (rows: Array<{ status: string; n: number }>) => {
       for (const row of rows) if (row.n > 0) out[row.status] = row.n;
     };
-    add(this.sql.all<{ status: string; n: number }>('SELECT status, n FROM job_counts'));
+    add(this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_ended WHERE ${ENDED} GROUP BY status`));
     add(this.sql.all<{ status: string; n: number }>(`SELECT 'queued' AS status, COUNT(*) AS n FROM jobs INDEXED BY jobs_queued WHERE status = 'queued'`));
     add(this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_held WHERE ${HELD} GROUP BY status`));
     return out;

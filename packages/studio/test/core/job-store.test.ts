@@ -119,6 +119,7 @@ describe('counts and lists stay off the whole table', () => {
     for (const [sql, params] of [
       ["SELECT * FROM jobs INDEXED BY jobs_ended WHERE status IN ('done', 'failed', 'cancelled') AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?", ['done', 1e15, 50]],
       ["SELECT 'queued' AS status, COUNT(*) AS n FROM jobs INDEXED BY jobs_queued WHERE status = 'queued'", []],
+      ["SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_ended WHERE status IN ('done', 'failed', 'cancelled') GROUP BY status", []],
       ["SELECT * FROM jobs INDEXED BY jobs_queued WHERE status = 'queued' AND seq < ? ORDER BY seq DESC LIMIT ?", [1e15, 50]],
       ["SELECT 1 AS x FROM jobs INDEXED BY jobs_due WHERE status = 'queued' AND not_before > 0 AND not_before > ? AND not_before <= ? LIMIT 1", [0, 1]],
     ] as const) {
