@@ -20,7 +20,7 @@ function memoryReducingGc(): Gc | undefined {
  * never asks V8 to shrink it when the process idles. So once nothing has happened for `idleMs`
  * (no job running), one memory-reducing full GC (V8's "last resort" flavour) shrinks the young
  * generation and returns its pages: about 10 MiB of an idle daemon's RSS, for one GC of a small
- * heap. While the quiet lasts it runs again every `idleMs` × 12 (heartbeats and status requests
+ * heap. While the quiet lasts it runs again every `idleMs` × 6 (heartbeats and status requests
  * grow the young generation back by a few MiB over minutes).
  */
 export class IdleMemoryReducer {
@@ -54,7 +54,7 @@ export class IdleMemoryReducer {
     if (this.#busy()) return this.activity();
     this.#gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     this.reductions++;
-    this.#arm(this.#idleMs * 12);
+    this.#arm(this.#idleMs * 6);
   }
 
   #arm(ms: number): void {
