@@ -16,7 +16,7 @@ import {
   type WorkerCapabilities,
 } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
-import { JobStore, type AttemptTimes, type ClaimMade, type OfferRow } from './job-store.ts';
+import { JobStore, type AttemptTimes, type ClaimMade, type NewJob, type OfferRow } from './job-store.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, iso, timingSafeEqualText, type Result } from './result.ts';
 import { decideAfterClaim, type ClaimEnding, type RetryPolicy } from './retry-policy.ts';
@@ -716,18 +716,42 @@ export class Dispatcher {
   /** Offer one queued job to the longest-idle session that can run it, if any. */
   private dispatch(job: JobTraits): ClaimMade | undefined {
     const now = this.now();
-    for (const session of this.idle) {
-      if (!canTakeOffers(session, now) || !canRun(session, job, now)) continue;
-      const leaseExpiresAt = now + this.opts.leaseMs;
-      const row = this.jobs.claim(job.id, session.workerId, now, leaseExpiresAt);
-      if (!row) return undefined; // not queued (taken, cancelled, or still backing off)
-      this.sendOffer(session, row);
-      this.refreshIdle(session);
-      // Move it to the back: the longest-idle worker goes first next time.
-      if (this.idle.delete(session) && hasFreeSlot(session)) this.idle.add(session);
-      return { workerId: session.workerId, now, leaseExpiresAt };
-    }
+    const session = this.idleSessionFor(job, now);
+    if (!session) return undefined;
+    const leaseExpiresAt = now + this.opts.leaseMs;
+    const row = this.jobs.claim(job.id, session.workerId, now, leaseExpiresAt);
+    if (!row) return undefined; // not queued (taken, cancelled, or still backing off)
+    this.offered(session, row);
+    return { workerId: session.workerId, now, leaseExpiresAt };
+  }
+
+  /**
+   * A new job, stored already claimed by the longest-idle worker that can run it (or queued when
+   * none can): one INSERT where `insert` + `jobQueued` take an INSERT and an UPDATE. For a single
+   * create, the path a job's dispatch latency is measured on.
+   */
+  insertAndOffer(job: NewJob): ClaimMade | undefined {
+    const now = this.now();
+    const session = this.idleSessionFor({ id: job.id, kind: job.kind, engine: job.engine, vramGbEstimate: job.vramGbEstimate }, now);
+    const claim = session && { workerId: session.workerId, now, leaseExpiresAt: now + this.opts.leaseMs };
+    this.jobs.insert(job, claim);
+    this.publishJob(job.id);
+    if (session) this.offered(session, JobStore.offerRowOf(job));
+    return claim;
+  }
+
+  /** The longest-idle session that may take an offer of this job now. */
+  private idleSessionFor(job: JobTraits, now: number): Session | undefined {
+    for (const session of this.idle) if (canTakeOffers(session, now) && canRun(session, job, now)) return session;
     return undefined;
+  }
+
+  /** After a claim for this session: offer it, and move the session behind the other idle ones. */
+  private offered(session: Session, row: OfferRow): void {
+    this.sendOffer(session, row);
+    this.refreshIdle(session);
+    // Move it to the back: the longest-idle worker goes first next time.
+    if (this.idle.delete(session) && hasFreeSlot(session)) this.idle.add(session);
   }
 
   private sendOffer(session: Session, row: OfferRow): void {

@@ -99,13 +99,16 @@ export class JobStore {
     return this.sql.get<{ s: number | null }>('SELECT MAX(seq) AS s FROM jobs')?.s ?? 0;
   }
 
-  insert(job: NewJob): void {
+  /** A new job: queued, or (with `claim`) already claimed, as `claim()` would leave it. */
+  insert(job: NewJob, claim?: ClaimMade): void {
     this.sql.run(
       `INSERT INTO jobs (id, seq, status, model, kind, engine, task, model_source, vram_gb_estimate, game_id,
-         asset_name, prompt, priority, attempt, failures, losses, max_attempts, not_before, created_at, updated_at)
-       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, 0, ?, ?)`,
+         asset_name, prompt, priority, attempt, failures, losses, max_attempts, not_before, created_at, updated_at,
+         worker_id, last_worker_id, claimed_at, lease_expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, 0, ?, ?, ?, ?, ?, ?)`,
       job.id,
       job.seq,
+      claim ? 'claimed' : 'queued',
       job.model,
       job.kind,
       job.engine,
@@ -118,8 +121,26 @@ export class JobStore {
       job.priority,
       job.maxAttempts,
       job.now,
-      job.now,
+      claim?.now ?? job.now,
+      claim?.workerId ?? null,
+      claim?.workerId ?? null,
+      claim?.now ?? null,
+      claim?.leaseExpiresAt ?? null,
     );
+  }
+
+  /** The offer columns of a job just inserted (attempt 1). */
+  static offerRowOf(job: NewJob): OfferRow {
+    return {
+      id: job.id,
+      attempt: 1,
+      model: job.model,
+      game_id: job.gameId,
+      asset_name: job.assetName,
+      vram_gb_estimate: job.vramGbEstimate,
+      task: job.task,
+      model_source: job.modelSource,
+    };
   }
 
   get(id: string): JobRow | undefined {

@@ -1,7 +1,7 @@
 import { promptForTask, type CreateJobRequest, type JobStatus, type JobView, type ModelView } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from './dispatcher.ts';
-import { JobStore } from './job-store.ts';
+import { JobStore, type ClaimMade, type NewJob } from './job-store.ts';
 import type { ModelRegistry } from './models.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, type Result } from './result.ts';
@@ -72,39 +72,49 @@ export class Jobs {
       }
       prepared.push({ request, model, source });
     }
-    const insertAll = () =>
-      prepared.map(({ request, model, source }) => {
-        const seq = ++this.seq;
-        const row = {
-          id: jobId(seq, this.ports.crypto.randomHex(3)),
-          seq,
-          model: model.id,
-          kind: model.kind,
-          engine: model.source.engine,
-          task: JSON.stringify(request.task),
-          modelSource: source,
-          vramGbEstimate: model.vramGbEstimate,
-          gameId: request.gameId,
-          assetName: request.assetName,
-          prompt: promptForTask(request.task),
-          priority: request.priority,
-          maxAttempts: request.maxAttempts ?? this.opts.defaultMaxAttempts,
-          now,
-        };
-        this.dispatcher.jobs.insert(row);
-        return row;
-      });
-    // One insert is all-or-nothing by itself; a batch needs a transaction around its inserts.
-    const rows = prepared.length === 1 ? insertAll() : this.ports.sql.transaction(insertAll);
-    this.log.debug({ op: 'job', count: rows.length }, 'jobs created');
-    const views: JobView[] = [];
-    for (const row of rows) {
-      const claim = this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate });
-      // The answer shows a job offered at once as claimed; built from what was written, not read back.
-      const inserted = JobStore.insertedRow(row);
-      views.push(jobView(claim ? JobStore.claimedRow(inserted, claim) : inserted));
+    const newJob = ({ request, model, source }: (typeof prepared)[number]): NewJob => {
+      const seq = ++this.seq;
+      return {
+        id: jobId(seq, this.ports.crypto.randomHex(3)),
+        seq,
+        model: model.id,
+        kind: model.kind,
+        engine: model.source.engine,
+        task: JSON.stringify(request.task),
+        modelSource: source,
+        vramGbEstimate: model.vramGbEstimate,
+        gameId: request.gameId,
+        assetName: request.assetName,
+        prompt: promptForTask(request.task),
+        priority: request.priority,
+        maxAttempts: request.maxAttempts ?? this.opts.defaultMaxAttempts,
+        now,
+      };
+    };
+    let placed: Array<{ row: NewJob; claim: ClaimMade | undefined }>;
+    if (prepared.length === 1) {
+      // One job: stored already claimed when an idle worker can take it (one statement).
+      const row = newJob(prepared[0] as (typeof prepared)[number]);
+      placed = [{ row, claim: this.dispatcher.insertAndOffer(row) }];
+    } else {
+      // A batch: all inserted or none (one transaction), then offered one by one.
+      const rows = this.ports.sql.transaction(() =>
+        prepared.map((entry) => {
+          const row = newJob(entry);
+          this.dispatcher.jobs.insert(row);
+          return row;
+        }),
+      );
+      placed = rows.map((row) => ({ row, claim: this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate }) }));
     }
-    return ok(views);
+    this.log.debug({ op: 'job', count: placed.length }, 'jobs created');
+    // The answer shows a job offered at once as claimed; built from what was written, not read back.
+    return ok(
+      placed.map(({ row, claim }) => {
+        const inserted = JobStore.insertedRow(row);
+        return jobView(claim ? JobStore.claimedRow(inserted, claim) : inserted);
+      }),
+    );
   }
 
   get(id: string): Result<JobView> {

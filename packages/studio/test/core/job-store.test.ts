@@ -57,6 +57,28 @@ describe('the create answer is built without reading the rows back', () => {
     }
   });
 
+  it('a single job for an idle worker is stored already claimed: the row, the answer and the offer agree with a claim', () => {
+    const h = makeHarness();
+    const w = connectWorker(h, capabilities());
+    const created = h.core.jobs.create(llm('solo'));
+    assert.ok(created.ok);
+    const row = h.core.dispatcher.jobs.get(created.value.id);
+    assert.ok(row);
+    assert.equal(row.status, 'claimed');
+    assert.equal(row.worker_id, w.workerId);
+    assert.equal(row.last_worker_id, w.workerId);
+    assert.equal(row.claimed_at, row.updated_at);
+    assert.equal(row.lease_expires_at, (row.claimed_at as number) + 30_000);
+    const read = h.core.jobs.get(created.value.id);
+    assert.ok(read.ok);
+    const { attempts: _attempts, ...withoutAttempts } = read.value;
+    assert.deepEqual(created.value, withoutAttempts);
+    assert.equal(h.channel.of(w.connId, 'offer')[0]?.claim.jobId, created.value.id);
+    // It counts as held, and its lease is swept like any claim.
+    assert.deepEqual(h.core.dispatcher.jobs.heldBy(w.workerId).map((j) => j.id), [created.value.id]);
+    assert.equal(h.core.dispatcher.jobs.list({ status: 'queued', limit: 10 }).length, 0, 'never in the queue index');
+  });
+
   it('a batch answer shows the jobs offered at once as claimed and the rest as queued, equal to a read', () => {
     const h = makeHarness();
     connectWorker(h, capabilities());
