@@ -4,7 +4,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { API_PREFIX } from '@studio-worker/protocol';
 import { fileInside, KIT_DIR, KIT_URL_PREFIX } from '@studio-worker/web-kit';
-import { errorResponse } from './http-errors.ts';
+import { errorResponse, MAX_JSON_BYTES, PROBLEMS } from './http-errors.ts';
 import type { Env, RouteDeps } from './routes/context.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { modelRoutes } from './routes/models.ts';
@@ -38,15 +38,14 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   });
 
   // JSON bodies are small; the multipart upload route streams and sets its own limit.
-  const maxJsonBytes = 4 * 1024 * 1024;
-  const tooLarge = (ctx: Context) => errorResponse(ctx, 413, 'too_large', 'the request body is larger than 4 MiB; send fewer jobs per batch');
-  const streamedBodyLimit = bodyLimit({ maxSize: maxJsonBytes, onError: tooLarge });
+  const tooLarge = (ctx: Context) => errorResponse(ctx, PROBLEMS.tooLarge.status, PROBLEMS.tooLarge.code, PROBLEMS.tooLarge.message);
+  const streamedBodyLimit = bodyLimit({ maxSize: MAX_JSON_BYTES, onError: tooLarge });
   api.use('*', async (c, next) => {
     if (c.req.path.endsWith('/complete') || c.req.method === 'GET' || c.req.method === 'HEAD') return next();
     // A declared length is checked from the header alone: hono's bodyLimit reads `c.req.raw.body`,
     // which turns the node adapter's direct body read into a web stream (≈ 0.1 ms per request).
     const declared = c.env.incoming.headers['content-length'];
-    if (declared !== undefined && c.env.incoming.headers['transfer-encoding'] === undefined) return Number(declared) > maxJsonBytes ? tooLarge(c) : next();
+    if (declared !== undefined && c.env.incoming.headers['transfer-encoding'] === undefined) return Number(declared) > MAX_JSON_BYTES ? tooLarge(c) : next();
     return streamedBodyLimit(c, next);
   });
 

@@ -3,7 +3,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from '@studio-worker/log';
 import type { RateLimiter, StudioCore } from '../../core/index.ts';
 import type { AssetStore } from '../assets.ts';
-import { bearer, errorResponse } from '../http-errors.ts';
+import { bearer, errorResponse, PROBLEMS } from '../http-errors.ts';
 
 /** What every route module gets. */
 export interface RouteDeps {
@@ -23,7 +23,7 @@ export type Env = { Bindings: HttpBindings };
 export function requireAdmin(deps: RouteDeps): MiddlewareHandler<Env> {
   return async (c, next) => {
     if (!deps.core.admin.verify(bearer(c))) {
-      return errorResponse(c, 401, 'unauthorized', 'send the admin token as "Authorization: Bearer <token>" (printed when the studio first started, or set STUDIO_ADMIN_TOKEN)');
+      return errorResponse(c, PROBLEMS.unauthorized.status, PROBLEMS.unauthorized.code, PROBLEMS.unauthorized.message);
     }
     await next();
   };
