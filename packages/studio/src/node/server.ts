@@ -1,12 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { createLogRoot, type Logger } from '@studio-worker/log';
 import { createStudioCore, RateLimiter, type CoreOptions, type StudioCore } from '../core/index.ts';
 import { AssetStore } from './assets.ts';
 import { createApp } from './app.ts';
+import { createJobFastPath } from './create-job-fast.ts';
+import type { RouteDeps } from './routes/context.ts';
 import { nodeCrypto } from './crypto.ts';
 import { REALTIME_PATH, RealtimeHub } from './realtime.ts';
 import { NodeSql } from './sqlite.ts';
@@ -59,19 +61,21 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   sockets.attach(core.dispatcher);
 
   const assets = new AssetStore(options.dataDir);
-  const app = createApp(
-    {
-      core,
-      assets,
-      log: log.child({ module: 'http' }),
-      registerLimiter: new RateLimiter(options.registerRequestsPerMinute ?? 10, 60_000),
-      maxUploadBytes: options.maxUploadBytes ?? 256 * 1024 * 1024,
-      now: () => Date.now(),
-      commit: () => sql.commit(),
-    },
-    { version: STUDIO_VERSION },
-  );
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: options.host }) as Server;
+  const routeDeps: RouteDeps = {
+    core,
+    assets,
+    log: log.child({ module: 'http' }),
+    registerLimiter: new RateLimiter(options.registerRequestsPerMinute ?? 10, 60_000),
+    maxUploadBytes: options.maxUploadBytes ?? 256 * 1024 * 1024,
+    now: () => Date.now(),
+    commit: () => sql.commit(),
+  };
+  const app = createApp(routeDeps, { version: STUDIO_VERSION });
+  const viaHono = getRequestListener(app.fetch, { hostname: options.host });
+  const createJob = createJobFastPath(routeDeps);
+  const server = createServer((req, res) => {
+    if (!createJob(req, res)) void viaHono(req, res);
+  });
   server.keepAliveTimeout = 65_000;
   server.on('upgrade', (request, socket, head) => {
     const path = new URL(request.url ?? '/', 'http://x').pathname;

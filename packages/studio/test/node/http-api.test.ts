@@ -162,6 +162,36 @@ describe('bad input gets a clear status and message, and stores nothing', () => 
     assert.equal(after.jobs.length, before.jobs.length);
   });
 
+  it('POST /jobs (answered outside hono, the dispatch-latency path) answers like the hono routes', async () => {
+    const same = async (a: Response, b: Response) => {
+      assert.equal(a.status, b.status);
+      assert.equal(a.headers.get('content-type')?.split(';')[0], 'application/json');
+      assert.deepEqual(await a.json(), await b.json());
+    };
+    // 401: the same body as any admin route.
+    await same(await api('/jobs', { ...json({}), token: null }), await api('/jobs/batch', { ...json({}), token: null }));
+    // 415 and 400: the same checks as the hono routes' readJson.
+    const form = { method: 'POST', body: 'model=x', headers: { 'content-type': 'text/plain' } };
+    await same(await api('/jobs', form), await api('/jobs/batch', form));
+    const broken = { method: 'POST', body: '{', headers: { 'content-type': 'application/json' } };
+    await same(await api('/jobs', broken), await api('/jobs/batch', broken));
+    // 413 also for a chunked body (no content-length), read with the same cap.
+    const chunks = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 5; i++) controller.enqueue(new TextEncoder().encode(`${i === 0 ? '{"x":"' : ''}${'y'.repeat(1024 * 1024)}`));
+        controller.close();
+      },
+    });
+    const chunked = await api('/jobs', { method: 'POST', body: chunks, headers: { 'content-type': 'application/json' }, duplex: 'half' } as RequestInit);
+    assert.equal(chunked.status, 413);
+    // 201 with the job.
+    const created = await api('/jobs', json({ model: 'synthetic-llm', task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] } }));
+    assert.equal(created.status, 201);
+    const job = (await created.json()) as { id: string; status: string };
+    assert.match(job.id, /^job-[0-9a-f]{16}$/);
+    assert.equal(((await (await api(`/jobs/${job.id}`)).json()) as { id: string }).id, job.id);
+  });
+
   it('413 for a JSON body over 4 MiB', async () => {
     const res = await api('/jobs', json({ model: 'synthetic-image', task: { kind: 'image', prompt: 'x'.repeat(5 * 1024 * 1024) } }));
     assert.equal(res.status, 413);

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { CreateJobRequest, CreateJobsBatch, JobStatus, mimeForExt } from '@studio-worker/protocol';
+import { CreateJobsBatch, JobStatus, mimeForExt } from '@studio-worker/protocol';
 import { errorResponse, readJson, respond } from '../http-errors.ts';
 import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 
@@ -10,14 +10,7 @@ export function jobRoutes(deps: RouteDeps): Hono<Env> {
   app.use('/jobs/*', requireAdmin(deps));
   const { jobs } = deps.core;
 
-  app.post('/jobs', async (c) => {
-    const body = await readJson(c, CreateJobRequest);
-    if (!body.ok) return body.response;
-    const created = jobs.create(body.value);
-    // Commit (and so release the offer to its worker) before the answer is built, not after.
-    deps.commit();
-    return respond(c, created, 201);
-  });
+  // POST /jobs (one job) is answered before hono: create-job-fast.ts.
 
   /** Up to 1000 jobs in one transaction: all are created, or none (the error names the entry). */
   app.post('/jobs/batch', async (c) => {
