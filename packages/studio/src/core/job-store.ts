@@ -238,22 +238,23 @@ export class JobStore {
     if (kindEngines.length === 0) return undefined;
     // One prepared statement per shape (number of pairs, skips); the statement cache keeps them.
     const skip = skipJobIds.length > 0 ? `AND id NOT IN (${skipJobIds.map(() => '?').join(', ')})` : '';
-    const head = `SELECT * FROM (SELECT id, priority, seq FROM jobs INDEXED BY jobs_queue
+    const head = `SELECT id, priority, seq FROM jobs INDEXED BY jobs_queue
          WHERE status = 'queued' AND kind = ? AND engine = ? AND not_before <= ? AND vram_gb_estimate <= ? ${skip}
-         ORDER BY priority DESC, seq LIMIT 1)`;
+         ORDER BY priority DESC, seq LIMIT 1`;
     const params: SqlValue[] = [workerId, workerId, now, leaseExpiresAt, now];
     for (const pair of kindEngines) {
       const space = pair.indexOf(' ');
       params.push(pair.slice(0, space), pair.slice(space + 1), now, vramThresholdGb, ...skipJobIds);
     }
+    // One pair (the usual worker): its head directly; several: the best of their heads.
+    const pick =
+      kindEngines.length === 1
+        ? `SELECT id FROM (${head})`
+        : `SELECT id FROM (${kindEngines.map(() => `SELECT * FROM (${head})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
     return this.sql.get<OfferRow>(
       `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
          progress = NULL, updated_at = ?
-       WHERE id = (
-         SELECT id FROM (${kindEngines.map(() => head).join(' UNION ALL ')})
-         ORDER BY priority DESC, seq
-         LIMIT 1
-       ) AND status = 'queued'
+       WHERE id = (${pick}) AND status = 'queued'
        RETURNING ${OFFER_COLUMNS}`,
       ...params,
     );
