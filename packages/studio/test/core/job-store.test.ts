@@ -174,3 +174,28 @@ describe('counts and lists stay off the whole table', () => {
     assert.match(plan, /SEARCH jobs USING INDEX jobs_queue \(kind=\? AND engine=\?\)/);
   });
 });
+
+describe('the failure counter', () => {
+  it('a done job resets it, also after the worker was seen at 0 before (done, fail, fail, done, fail, fail: no cooldown)', () => {
+    const h = makeHarness({ cooldownAfterFailures: 3, cooldownMs: 60_000, retryBackoffMs: 0 });
+    const w = connectWorker(h);
+    const failures = () => h.core.dispatcher.workers.get(w.workerId)?.consecutive_failures;
+    const run = (ok: boolean, n: number) => {
+      const job = h.core.jobs.create(llm(`j${n}`));
+      assert.ok(job.ok);
+      if (ok) send(h, w.connId, { type: 'completeJson', jobId: job.value.id, attempt: 1, result: {} });
+      else send(h, w.connId, { type: 'fail', jobId: job.value.id, attempt: 1, error: 'oom', retryable: false });
+    };
+    run(true, 1);
+    assert.equal(failures(), 0);
+    run(false, 2);
+    run(false, 3);
+    assert.equal(failures(), 2);
+    run(true, 4);
+    assert.equal(failures(), 0, 'reset by the done job');
+    run(false, 5);
+    run(false, 6);
+    assert.equal(failures(), 2, 'no cooldown: the counter started over');
+    assert.equal(h.core.dispatcher.workers.get(w.workerId)?.cooldown_until ?? null, null);
+  });
+});
