@@ -352,9 +352,8 @@ export class Dispatcher {
     const done =
       attempt !== undefined &&
       this.ports.sql.transaction(() => {
-        const row = this.jobs.attemptTimes(frame.jobId);
         if (!this.jobs.complete(frame.jobId, session.workerId, attempt, { type: 'json', json: resultJson }, now)) return false;
-        this.finishAttempt(row, session.workerId, 'done', null, now);
+        this.workers.resetFailures(session.workerId);
         return true;
       });
     if (!done) {
@@ -430,9 +429,8 @@ export class Dispatcher {
     const now = this.now();
     const current = check.value.attempt;
     const done = this.ports.sql.transaction(() => {
-      const row = this.jobs.attemptTimes(jobId);
       if (!this.jobs.complete(jobId, workerId, current, { type: 'file', file: file.fileName, ext: file.ext, bytes: file.bytes }, now)) return false;
-      this.finishAttempt(row, workerId, 'done', null, now);
+      this.workers.resetFailures(workerId);
       return true;
     });
     if (!done) return fail(409, 'stale_attempt', `job ${jobId} changed while the upload was stored; the result was not stored`);

@@ -147,11 +147,6 @@ export class JobStore {
     return this.sql.get<JobRow>('SELECT * FROM jobs WHERE id = ?', id);
   }
 
-  /** The columns of an attempt record only (not the task and result text a full row drags along). */
-  attemptTimes(id: string): AttemptTimes | undefined {
-    return this.sql.get<AttemptTimes>('SELECT id, attempt, claimed_at, started_at FROM jobs WHERE id = ?', id);
-  }
-
   /** The row `insert(job)` writes, as `get` would read it back (the API answers it without a read; a test holds them equal). */
   static insertedRow(job: NewJob): JobRow {
     return {
@@ -290,29 +285,46 @@ export class JobStore {
     );
   }
 
-  /** Store the result of this worker's current attempt: claimed/running → done. */
+  /**
+   * Store the result of this worker's current attempt (claimed/running → done) and its attempt
+   * record, in two statements under the same guard: the record is copied from the row before the
+   * row changes, so no read of the row is needed.
+   */
   complete(id: string, workerId: string, attempt: number, result: StoredResult, now: number): boolean {
+    const recorded = this.sql.run(
+      `INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker_id, offered_at, accepted_at, ended_at, outcome, error)
+       SELECT id, attempt, worker_id, COALESCE(claimed_at, ?), started_at, ?, 'done', NULL FROM jobs
+       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
+      now,
+      now,
+      id,
+      workerId,
+      attempt,
+    );
+    if (recorded === 0) return false;
     const json = result.type === 'json' ? result.json : null;
     const file = result.type === 'file' ? result : { file: null, ext: null, bytes: null };
-    return (
-      this.sql.run(
-        `UPDATE jobs SET status = 'done', result_type = ?, result_json = ?, result_file = ?, result_ext = ?, result_bytes = ?,
-           worker_id = NULL, lease_expires_at = NULL, completed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?
-         WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
-        result.type,
-        json,
-        file.file,
-        file.ext,
-        file.bytes,
-        now,
-        now,
-        now,
-        id,
-        workerId,
-        attempt,
-      ) === 1
+    const changed = this.sql.run(
+      `UPDATE jobs SET status = 'done', result_type = ?, result_json = ?, result_file = ?, result_ext = ?, result_bytes = ?,
+         worker_id = NULL, lease_expires_at = NULL, completed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?
+       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
+      result.type,
+      json,
+      file.file,
+      file.ext,
+      file.bytes,
+      now,
+      now,
+      now,
+      id,
+      workerId,
+      attempt,
     );
+    // Same guard, same turn: only a bug could part them, and the caller's unit then rolls back.
+    if (changed !== 1) throw new Error(`job ${id}: the attempt was recorded but the result was not stored`);
+    return true;
   }
+
 
   /** A held claim ends without a result: requeue with the next attempt, or fail for good. */
   endClaim(
