@@ -37,7 +37,7 @@ export interface CheckpointResult {
 export class BackgroundCheckpointer {
   private readonly worker: Worker;
   private inFlight = false;
-  private lastStart = 0;
+  private lastStart = Number.NEGATIVE_INFINITY;
   private closed = false;
   private readonly intervalMs: number;
 

@@ -45,6 +45,10 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   const log = options.log ?? createLogRoot({ app: 'studio' }).root;
   mkdirSync(options.dataDir, { recursive: true });
   const sql = new NodeSql(join(options.dataDir, 'studio.sqlite'), { groupCommit: true, backgroundCheckpoints: true });
+  // A failed background checkpoint loses nothing (the WAL keeps every commit); say so once it happens.
+  sql.onCheckpoint((result) => {
+    if ('error' in result) log.warn({ op: 'checkpoint', err: result.error }, 'a background WAL checkpoint failed; the WAL keeps growing until one succeeds');
+  });
   const sockets = new WorkerSockets(log.child({ module: 'sockets' }));
   const channel = new CommittedChannel(sockets, sql);
   sql.onCommitFailure((error) => {
