@@ -82,7 +82,7 @@ describe('group commit', () => {
 });
 
 describe('background checkpoints', () => {
-  it('a worker thread copies committed WAL frames into the database file; the event loop never checkpoints', async () => {
+  it('a worker thread copies committed WAL frames into the database file; the event loop never checkpoints', { timeout: 30_000 }, async () => {
     const path = join(dir, 'checkpoints.sqlite');
     const sql = new NodeSql(path, { groupCommit: true, backgroundCheckpoints: true });
     assert.equal((sql.db.prepare('PRAGMA wal_autocheckpoint').get() as { wal_autocheckpoint: number }).wal_autocheckpoint, 0);
