@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { BenchError } from './errors.ts';
 
 /** The admin HTTP calls the bench makes; bodies may be pre-serialized so the timed path skips it. */
@@ -9,7 +10,7 @@ export interface ApiClient {
   close(): void;
 }
 
-export type ClientKind = 'http' | 'fetch';
+export type ClientKind = 'raw' | 'http' | 'fetch';
 
 const API = '/graphics/api';
 
@@ -22,7 +23,93 @@ function failure(method: string, path: string, status: number, text: string): Be
 }
 
 export function createApiClient(kind: ClientKind, baseUrl: string, adminToken: string): ApiClient {
-  return kind === 'fetch' ? fetchClient(baseUrl, adminToken) : httpClient(baseUrl, adminToken);
+  if (kind === 'fetch') return fetchClient(baseUrl, adminToken);
+  return kind === 'http' ? httpClient(baseUrl, adminToken) : rawClient(baseUrl, adminToken);
+}
+
+/**
+ * HTTP/1.1 written and read by hand on keep-alive sockets (one request at a time per socket, a
+ * small pool): the least client work per request, so the latency figures hold as little of the
+ * bench's own cost as possible — what ioredis is to the BullMQ side. The studio answers with
+ * `content-length` bodies; anything else is an error here.
+ */
+function rawClient(baseUrl: string, adminToken: string): ApiClient {
+  const url = new URL(baseUrl);
+  const port = Number(url.port);
+  const host = url.hostname;
+  const fixedHeaders = `Host: ${url.host}\r\nAuthorization: Bearer ${adminToken}\r\nAccept: application/json\r\nConnection: keep-alive\r\n`;
+  const idle: Socket[] = [];
+  const all = new Set<Socket>();
+
+  function call<T>(method: string, path: string, body: string | undefined): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const socket = idle.pop() ?? openSocket();
+      let buffered: Buffer = Buffer.alloc(0);
+      const fail = (message: string) => {
+        cleanup();
+        socket.destroy();
+        reject(new BenchError('api_unreachable', `${method} ${API}${path} failed: ${message}`));
+      };
+      const onError = (error: Error) => fail(error.message);
+      const onClose = () => fail('the studio closed the connection');
+      const onData = (chunk: Buffer) => {
+        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+        const headEnd = buffered.indexOf('\r\n\r\n');
+        if (headEnd < 0) return;
+        const head = buffered.toString('latin1', 0, headEnd);
+        const status = Number(head.slice(9, 12));
+        const length = /\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1];
+        if (length === undefined) return fail(`answer ${status} without content-length`);
+        const end = headEnd + 4 + Number(length);
+        if (buffered.length < end) return;
+        cleanup();
+        const text = buffered.toString('utf8', headEnd + 4, end);
+        if (/\r\nconnection:\s*close/i.test(head)) socket.destroy();
+        else idle.push(socket);
+        if (status < 200 || status >= 300) return reject(failure(method, path, status, text));
+        try {
+          resolve(JSON.parse(text) as T);
+        } catch {
+          reject(new BenchError('api_error', `${method} ${API}${path} answered something that is not JSON: ${text.slice(0, 200)}`));
+        }
+      };
+      const cleanup = () => {
+        socket.off('data', onData);
+        socket.off('error', onError);
+        socket.off('close', onClose);
+      };
+      socket.on('data', onData);
+      socket.on('error', onError);
+      socket.on('close', onClose);
+      const head = `${method} ${API}${path} HTTP/1.1\r\n${fixedHeaders}`;
+      socket.write(
+        body === undefined
+          ? `${head}\r\n`
+          : `${head}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    });
+  }
+
+  function openSocket(): Socket {
+    const socket = connect({ host, port, noDelay: true });
+    all.add(socket);
+    socket.once('close', () => {
+      all.delete(socket);
+      const at = idle.indexOf(socket);
+      if (at >= 0) idle.splice(at, 1);
+    });
+    // An idle socket's errors end up in its close (a call in flight has its own listener).
+    socket.on('error', () => {});
+    return socket;
+  }
+
+  return {
+    post: (path, body) => call('POST', path, bodyText(body)),
+    get: (path) => call('GET', path, undefined),
+    close: () => {
+      for (const socket of all) socket.destroy();
+    },
+  };
 }
 
 /** node:http with a keep-alive agent: the least work per request on this Node (see README). */

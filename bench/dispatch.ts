@@ -6,15 +6,16 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createApiClient, type ApiClient, type ClientKind } from './api-client.ts';
 import { BenchError } from './errors.ts';
-import { parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
+import { benchMain, parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
 import { JobTracker } from './job-tracker.ts';
-import { measureDispatchLatency, measureThroughput } from './phases.ts';
-import { figures, humanReport, jsonLine } from './report.ts';
+import { measureDashboard, measureDispatchLatency, measureThroughput, type LatencyResult, type ThroughputResult } from './phases.ts';
+import { preloadJobs } from './preload.ts';
+import { figures, humanReport, jsonLine, type BenchFigures } from './report.ts';
 import { SimWorker } from './sim-worker.ts';
 import { startStudioProcess, type StudioProcess } from './studio-process.ts';
 
 const USAGE = `usage: npm run bench -- [--workers N] [--jobs M] [--samples K] [--warmup W] [--batch B]
-                          [--client http|fetch] [--stall-seconds S] [--cpu-prof DIR] [--json] [--keep]`;
+                          [--client raw|http|fetch] [--stall-seconds S] [--preload N] [--cpu-prof DIR] [--json] [--keep]`;
 
 export interface BenchOptions {
   workers: number;
@@ -24,6 +25,8 @@ export interface BenchOptions {
   batch: number;
   client: ClientKind;
   stallMs: number;
+  /** Jobs written into the table before the studio starts (half done, half queued). */
+  preload: number;
   cpuProfDir?: string;
   json: boolean;
   keep: boolean;
@@ -44,12 +47,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       batch: { type: 'string' },
       client: { type: 'string' },
       'stall-seconds': { type: 'string' },
+      preload: { type: 'string' },
       'cpu-prof': { type: 'string' },
     },
     USAGE,
   );
-  const client = values.client ?? 'http';
-  if (client !== 'http' && client !== 'fetch') throw new BenchError('bad_flag', `--client must be http or fetch (got "${client}")`);
+  const client = values.client ?? 'raw';
+  if (client !== 'raw' && client !== 'http' && client !== 'fetch') throw new BenchError('bad_flag', `--client must be raw, http or fetch (got "${client}")`);
   return {
     workers: wholeNumber('workers', values.workers, 100, 1, 10_000),
     jobs: wholeNumber('jobs', values.jobs, 20_000, 1),
@@ -58,6 +62,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     batch: wholeNumber('batch', values.batch, 1000, 1, 1000),
     client,
     stallMs: wholeNumber('stall-seconds', values['stall-seconds'], 15, 1) * 1000,
+    preload: wholeNumber('preload', values.preload, 0, 0, 100_000_000),
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     json: values.json,
     keep: values.keep,
@@ -86,10 +91,36 @@ async function startWorkers(api: ApiClient, studio: StudioProcess, tracker: JobT
   return workers;
 }
 
+/** What one studio run measured: the figures and the two phases they come from. */
+export interface StudioRun {
+  figures: BenchFigures;
+  latency: LatencyResult;
+  throughput: ThroughputResult;
+}
+
+/** The bench's report: one JSON line, or the human table. */
 export async function runBench(options: BenchOptions, say: (line: string) => void): Promise<string> {
+  const run = await measureStudio(options, say);
+  return options.json ? jsonLine(run.figures) : humanReport(run.figures, run.latency, run.throughput, options.client);
+}
+
+/** Start a studio, connect the workers, run both phases, stop it. */
+export async function measureStudio(options: BenchOptions, say: (line: string) => void): Promise<StudioRun> {
   if (options.cpuProfDir) mkdirSync(options.cpuProfDir, { recursive: true });
   say(`starting the studio…`);
-  const studio = await startStudioProcess({ keepDataDir: options.keep, cpuProfDir: options.cpuProfDir });
+  let preloaded = '';
+  const studio = await startStudioProcess({
+    keepDataDir: options.keep,
+    cpuProfDir: options.cpuProfDir,
+    prepareDataDir:
+      options.preload > 0
+        ? (dir) => {
+            const t0 = performance.now();
+            const { done, queued } = preloadJobs(dir, options.preload);
+            preloaded = `preloaded ${done} done + ${queued} queued jobs in ${((performance.now() - t0) / 1000).toFixed(1)} s; `;
+          }
+        : undefined,
+  });
   const tracker = new JobTracker();
   const api = createApiClient(options.client, studio.url, studio.adminToken);
   let workers: SimWorker[] = [];
@@ -102,18 +133,19 @@ export async function runBench(options: BenchOptions, say: (line: string) => voi
   process.on('SIGINT', interrupted);
   process.on('SIGTERM', interrupted);
   try {
-    say(`studio pid ${studio.pid} on ${studio.url}, data in ${studio.dataDir}; connecting ${options.workers} workers…`);
+    say(`${preloaded}studio pid ${studio.pid} on ${studio.url}, data in ${studio.dataDir}; connecting ${options.workers} workers…`);
     workers = await startWorkers(api, studio, tracker, options.workers);
     say(`latency phase: ${options.warmup} warm-up + ${options.samples} samples…`);
     const latency = await measureDispatchLatency(api, tracker, options.samples, options.warmup, 1, studio.cpuSeconds);
     say(`throughput phase: ${options.jobs} jobs in batches of ${options.batch}…`);
     const throughput = await measureThroughput(api, tracker, options.jobs, options.batch, options.warmup + options.samples + 1, options.stallMs, studio.cpuSeconds);
+    say('dashboard queries…');
+    const dashboard = await measureDashboard(api);
     if (tracker.unexpectedAcks > 0) {
       throw new BenchError('unexpected_acks', `workers got ${tracker.unexpectedAcks} completeAcks for jobs the bench did not create (or twice for one job)`);
     }
     if (tracker.studioErrors.length > 0) say(`the studio sent error frames:\n  ${tracker.studioErrors.join('\n  ')}`);
-    const result = figures(options.workers, latency, throughput, studio.peakRssMb());
-    return options.json ? jsonLine(result) : humanReport(result, latency, throughput, options.client);
+    return { figures: figures(options.workers, latency, throughput, studio.peakRssMb(), options.preload, dashboard), latency, throughput };
   } catch (error) {
     if (error instanceof BenchError && error.code !== 'interrupted') {
       const output = studio.outputTail();
@@ -132,26 +164,4 @@ export async function runBench(options: BenchOptions, say: (line: string) => voi
   }
 }
 
-async function main(): Promise<void> {
-  let options: BenchOptions;
-  try {
-    options = parseBenchArgs(process.argv.slice(2));
-  } catch (error) {
-    const help = error instanceof BenchError && error.code === 'help';
-    process.stderr.write(`${(error as Error).message}\n`);
-    process.exit(help ? 0 : 2);
-  }
-  // Progress goes to stderr so that --json leaves stdout with the one JSON line.
-  const say = options.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
-  try {
-    const report = await runBench(options, say);
-    process.stdout.write(`${report}\n`);
-  } catch (error) {
-    const code = error instanceof BenchError ? error.code : 'internal_error';
-    process.stderr.write(`bench failed (${code}): ${(error as Error).message}\n`);
-    if (!(error instanceof BenchError)) process.stderr.write(`${(error as Error).stack ?? ''}\n`);
-    process.exit(code === 'interrupted' ? 130 : 1);
-  }
-}
-
-if (import.meta.main) await main();
+if (import.meta.main) await benchMain('bench', parseBenchArgs, runBench, { interrupted: 130 });

@@ -32,3 +32,33 @@ export function wholeNumber(name: string, raw: string | undefined, fallback: num
   if (!Number.isInteger(n) || n < min || n > max) throw new BenchError('bad_flag', `--${name} must be a whole number from ${min} to ${max} (got "${raw}")\n${usage}`);
   return n;
 }
+
+/**
+ * A bench's `main`: parse the flags (bad flag: usage and exit 2; --help: usage and exit 0), run
+ * with progress on stderr (none with --json, whose one line is all stdout gets), print the report,
+ * and on failure print `<name> failed (<code>): …` and exit with `exitCodes[code]` or 1.
+ */
+export async function benchMain<O extends { json: boolean }>(
+  name: string,
+  parse: (argv: readonly string[]) => O,
+  run: (options: O, say: (line: string) => void) => Promise<string>,
+  exitCodes: Record<string, number> = {},
+): Promise<void> {
+  let options: O;
+  try {
+    options = parse(process.argv.slice(2));
+  } catch (error) {
+    const help = error instanceof BenchError && error.code === 'help';
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(help ? 0 : 2);
+  }
+  const say = options.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
+  try {
+    process.stdout.write(`${await run(options, say)}\n`);
+  } catch (error) {
+    const code = error instanceof BenchError ? error.code : 'internal_error';
+    process.stderr.write(`${name} failed (${code}): ${(error as Error).message}\n`);
+    if (!(error instanceof BenchError)) process.stderr.write(`${(error as Error).stack ?? ''}\n`);
+    process.exit(exitCodes[code] ?? 1);
+  }
+}

@@ -10,7 +10,7 @@ import { HelloFrame, SUBPROTOCOL, WelcomeFrame, TASK_KINDS, type HeartbeatFrame,
 import { createApiClient, type ApiClient } from './api-client.ts';
 import { BenchError } from './errors.ts';
 import { parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
-import { CLOCK_TICKS_PER_SECOND } from './machine-cpu.ts';
+import { processCpuSeconds, processStatusKb } from './machine-cpu.ts';
 import { startStudioProcess, type StudioProcess } from './studio-process.ts';
 
 const USAGE = `usage: npm run bench:sessions -- [--sessions N] [--concurrency C] [--heartbeat-ms MS] [--json] [--keep]`;
@@ -82,11 +82,10 @@ function ephemeralPorts(): number | undefined {
 
 /** Resident memory (VmRSS) and its peak (VmHWM) of a process, in KiB. */
 export function residentKb(pid: number | 'self'): { rssKb: number; hwmKb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => {
-    const value = new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1];
+    const value = processStatusKb(pid, name);
     if (value === undefined) throw new BenchError('no_proc', `/proc/${pid}/status has no ${name}: the sessions bench needs Linux`);
-    return Number(value);
+    return value;
   };
   return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
 }
@@ -309,16 +308,6 @@ export async function reexecWithRaisedLimit(sessions: number): Promise<number | 
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 130 : 1))));
 }
 
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return undefined;
-  }
-}
 
 const mb = (kb: number) => Math.round(kb / 102.4) / 10;
 
@@ -411,7 +400,7 @@ export async function runSessionsBench(options: SessionsOptions, say: (line: str
       // Steady state: every session completes one more heartbeat round trip after the last one
       // connected (the studio has then handled a heartbeat of each session, as it does every 5 s).
       say(`  ${Math.round(connectsPerSec)} sessions/s; waiting until each session's next heartbeat is acknowledged (every ${options.heartbeatMs} ms)…`);
-      const cpu0 = cpuSeconds(second.pid);
+      const cpu0 = processCpuSeconds(second.pid);
       const round0 = performance.now();
       await Promise.race([
         Promise.all(sessions.map((s) => s.nextAck())),
@@ -419,7 +408,7 @@ export async function runSessionsBench(options: SessionsOptions, say: (line: str
       ]);
       if (lost) throw lost;
       held = residentKb(second.pid);
-      const cpu1 = cpuSeconds(second.pid);
+      const cpu1 = processCpuSeconds(second.pid);
       if (cpu0 !== undefined && cpu1 !== undefined) idleCpuCores = Math.round(((cpu1 - cpu0) / ((performance.now() - round0) / 1000)) * 100) / 100;
     } finally {
       api2.close();

@@ -20,6 +20,30 @@ export function machineBusySeconds(): number | undefined {
   }
 }
 
+/** CPU seconds (user + system) one process has used, from /proc/<pid>/stat; undefined when it cannot tell. */
+export function processCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name (which may contain spaces): state is field 3,
+    // utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined; // not Linux, or the process is gone
+  }
+}
+
+/** One `kB` field of /proc/<pid>/status (VmRSS, VmHWM…); undefined when it cannot tell. */
+export function processStatusKb(pid: number | 'self', field: string): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Cores busy during a stretch of wall time (1 = one core all the time). */
 export interface CpuShares {
   /** The studio child; undefined where /proc cannot tell. */

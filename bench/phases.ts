@@ -106,3 +106,36 @@ export async function measureThroughput(
     cpu,
   };
 }
+
+/**
+ * What the dashboard asks for: the newest jobs (with the counts), each status filter, an older page.
+ * Each query runs `rounds` times; `medianMs` is the slowest query's median, `maxMs` the slowest single answer.
+ */
+export async function measureDashboard(api: ApiClient, rounds = 5): Promise<{ medianMs: number; maxMs: number; slowest: string }> {
+  const first = await api.get<{ jobs: JobView[]; nextBefore?: number }>('/jobs?limit=50');
+  const paths = ['/jobs?limit=50', ...['queued', 'claimed', 'running', 'done', 'failed', 'cancelled'].map((s) => `/jobs?limit=50&status=${s}`)];
+  if (first.nextBefore !== undefined) {
+    const older = Math.floor(first.nextBefore / 2);
+    paths.push(`/jobs?limit=50&before=${older}`, `/jobs?limit=50&status=done&before=${older}`);
+  }
+  const times = new Map<string, number[]>(paths.map((p) => [p, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const path of paths) {
+      const t0 = performance.now();
+      await api.get(path);
+      times.get(path)?.push(performance.now() - t0);
+    }
+  }
+  let medianMs = 0;
+  let maxMs = 0;
+  let slowest = '';
+  for (const [path, list] of times) {
+    const s = summarize(list);
+    if (s.p50 > medianMs) {
+      medianMs = s.p50;
+      slowest = path;
+    }
+    maxMs = Math.max(maxMs, s.max);
+  }
+  return { medianMs, maxMs, slowest };
+}

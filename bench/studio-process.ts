@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { ownChild } from './child.ts';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BenchError } from './errors.ts';
-import { CLOCK_TICKS_PER_SECOND } from './machine-cpu.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '..');
 const STUDIO_BIN = join(REPO_ROOT, 'packages', 'studio', 'bin', 'studio.js');
@@ -26,6 +26,8 @@ export interface StudioProcessOptions {
   dataDir?: string;
   /** The admin token to start with (a restart keeps the first start's); default a random one. */
   adminToken?: string;
+  /** Fill the data directory before the studio starts (e.g. preload jobs). */
+  prepareDataDir?: (dataDir: string) => void;
 }
 
 /** The real studio (`studio serve`), running as a child process on a free loopback port. */
@@ -67,6 +69,12 @@ export async function startStudioProcess(options: StudioProcessOptions): Promise
   const dataDir = options.dataDir ?? mkdtempSync(join(options.tmpParent ?? tmpdir(), 'studio-bench-'));
   const removeDataDir = !options.keepDataDir && options.dataDir === undefined;
   const adminToken = options.adminToken ?? `bench_${randomBytes(24).toString('hex')}`;
+  try {
+    options.prepareDataDir?.(dataDir);
+  } catch (error) {
+    if (removeDataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const nodeArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
@@ -75,47 +83,20 @@ export async function startStudioProcess(options: StudioProcessOptions): Promise
     env: { ...process.env, STUDIO_ADMIN_TOKEN: adminToken, STUDIO_WORKER_LOG: 'warn', NO_PRETTY_LOGS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const tail: string[] = [];
-  const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) tail.push(line);
-    if (tail.length > OUTPUT_TAIL_LINES) tail.splice(0, tail.length - OUTPUT_TAIL_LINES);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
-
-  let stopped = false;
-  // Last resort when the bench exits without stop() (a second Ctrl-C, an uncaught error): never
-  // leave a studio running or a temp dir behind. Only synchronous work is possible here.
-  const onExit = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    if (removeDataDir) rmSync(dataDir, { recursive: true, force: true });
-  };
-  process.once('exit', onExit);
+  const owned = ownChild(child, removeDataDir ? dataDir : undefined, OUTPUT_TAIL_LINES);
   const studio: StudioProcess = {
     url,
     pid: child.pid ?? -1,
     adminToken,
     dataDir,
-    peakRssMb: () => readPeakRssMb(child),
-    cpuSeconds: () => readCpuSeconds(child),
-    outputTail: () => tail.join('\n'),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      if (removeDataDir) rmSync(dataDir, { recursive: true, force: true });
-      process.off('exit', onExit);
-    },
+    peakRssMb: owned.peakRssMb,
+    cpuSeconds: owned.cpuSeconds,
+    outputTail: owned.outputTail,
+    stop: owned.stop,
   };
 
   try {
-    await waitForHealth(url, exited, options.startTimeoutMs ?? 20_000);
+    await waitForHealth(url, owned.exited, options.startTimeoutMs ?? 20_000);
   } catch (error) {
     await studio.stop();
     const output = studio.outputTail();
@@ -144,28 +125,4 @@ async function waitForHealth(url: string, exited: Promise<number | string>, time
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`the studio did not answer ${url}/graphics/api/health within ${Math.round(timeoutMs / 1000)} s`);
-}
-
-function readPeakRssMb(child: ChildProcess): number | undefined {
-  if (child.pid === undefined || child.exitCode !== null) return undefined;
-  try {
-    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-    const kb = /^VmHWM:\s+(\d+)\s+kB/m.exec(status)?.[1];
-    return kb === undefined ? undefined : Number(kb) / 1024;
-  } catch {
-    return undefined; // not Linux, or the process is gone
-  }
-}
-
-function readCpuSeconds(child: ChildProcess): number | undefined {
-  if (child.pid === undefined || child.exitCode !== null) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name (which may contain spaces): state is field 3,
-    // utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return undefined;
-  }
 }

@@ -25,8 +25,11 @@ export interface WorkerProcessOptions {
   studioUrl: string;
   workerId: string;
   authToken: string;
-  prefetch: boolean;
+  /** Undefined: the config's default. */
+  prefetch?: boolean;
   startTimeoutMs?: number;
+  /** The script to run instead of the bin (e.g. a built `dist/cli.js`). */
+  entry?: string;
 }
 
 /** The real worker daemon (`studio-worker run --config <file>`), in its own process group. */
@@ -66,7 +69,7 @@ export async function writeWorkerConfig(path: string, options: Pick<WorkerProces
     modelsRoot: join(dir, 'models'),
     autoUpdateEnabled: false,
     autoStart: false,
-    prefetch: options.prefetch,
+    ...(options.prefetch === undefined ? {} : { prefetch: options.prefetch }),
     shutdownGraceSecs: 2,
     // Failed jobs must show up as failures in the bench, not as a pause.
     failureCooldownSecs: 0,
@@ -81,7 +84,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   mkdirSync(options.dir, { recursive: true });
   const configPath = join(options.dir, 'config.toml');
   await writeWorkerConfig(configPath, options, options.dir);
-  const child: ChildProcess = spawn(nodeBinary(), [WORKER_BIN, 'run', '--config', configPath], {
+  const child: ChildProcess = spawn(nodeBinary(), [options.entry ?? WORKER_BIN, 'run', '--config', configPath], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,

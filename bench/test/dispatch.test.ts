@@ -22,7 +22,7 @@ function runBench(args: string[]): Promise<{ code: number | null; stdout: string
 
 describe('npm run bench', () => {
   it('--json drives the real studio and prints one JSON line, the four required keys first', async () => {
-    const { code, stdout, stderr } = await runBench(['--workers', '3', '--jobs', '250', '--batch', '100', '--samples', '20', '--warmup', '5', '--json']);
+    const { code, stdout, stderr } = await runBench(['--workers', '3', '--jobs', '250', '--batch', '100', '--samples', '20', '--warmup', '5', '--preload', '300', '--json']);
     assert.equal(code, 0, stderr);
     const lines = stdout.trim().split('\n');
     assert.equal(lines.length, 1, `stdout should be one line, got: ${stdout}`);
@@ -34,6 +34,8 @@ describe('npm run bench', () => {
     assert.ok((result.dispatchP50Ms as number) > 0 && (result.dispatchP50Ms as number) <= (result.dispatchP99Ms as number));
     assert.ok((result.dispatchP99Ms as number) <= (result.dispatchMaxMs as number));
     assert.ok((result.jobsPerSec as number) > 0);
+    assert.equal(result.preloadedJobs, 300);
+    assert.ok((result.dashboardMs as number) > 0 && (result.dashboardMs as number) <= (result.dashboardMaxMs as number));
   });
 
   it('the human report names the targets and whether each is met', async () => {

@@ -26,7 +26,7 @@ describe('parseBenchArgs', () => {
     const o = parseBenchArgs([]);
     assert.deepEqual(
       { workers: o.workers, jobs: o.jobs, samples: o.samples, warmup: o.warmup, batch: o.batch, client: o.client, json: o.json, keep: o.keep },
-      { workers: 100, jobs: 20000, samples: 2000, warmup: 200, batch: 1000, client: 'http', json: false, keep: false },
+      { workers: 100, jobs: 20000, samples: 2000, warmup: 200, batch: 1000, client: 'raw', json: false, keep: false },
     );
   });
 
@@ -82,5 +82,34 @@ describe('JobTracker', () => {
     const next = tracker.nextOffer(5_000);
     tracker.offer('job-9', 42.5);
     assert.deepEqual(await next, { jobId: 'job-9', at: 42.5 });
+  });
+});
+
+describe('preloadJobs', () => {
+  it('writes the older half done (with attempt rows) and the newer half queued for an engine no bench worker serves', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { preloadJobs, PRELOAD_ENGINE } = await import('../preload.ts');
+    const { NodeSql } = await import('../../packages/studio/src/node/sqlite.ts');
+    const { JobStore } = await import('../../packages/studio/src/core/job-store.ts');
+    const { jobId } = await import('../../packages/studio/src/core/jobs.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'preload-test-'));
+    try {
+      assert.deepEqual(preloadJobs(dir, 11), { done: 5, queued: 6 });
+      const sql = new NodeSql(join(dir, 'studio.sqlite'));
+      const store = new JobStore(sql);
+      assert.deepEqual(store.countsByStatus(), { done: 5, queued: 6 });
+      assert.equal(store.maxSeq(), 11);
+      const newest = store.list({ limit: 20 });
+      assert.deepEqual(newest.map((r) => r.status), [...Array(6).fill('queued'), ...Array(5).fill('done')]);
+      assert.ok(newest.filter((r) => r.status === 'queued').every((r) => r.engine === PRELOAD_ENGINE));
+      assert.equal(newest.at(-1)?.id, jobId(1, '000000'), 'ids in the studio format');
+      assert.equal(store.attempts(jobId(1, '000000')).length, 1);
+      for (const row of newest) JSON.parse(row.task);
+      sql.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

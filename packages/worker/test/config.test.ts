@@ -40,7 +40,7 @@ describe('config', () => {
     assert.equal(config.onlyWhenIdle, false);
     assert.equal(config.idleAfterSecs, 120);
     assert.equal(config.pauseWhenGpuBusy, false);
-    assert.equal(config.prefetch, false);
+    assert.equal(config.prefetch, true);
     assert.equal(config.failureCooldownSecs, 180);
     assert.equal(config.shutdownGraceSecs, 5);
     assert.deepEqual(config.engines, { synthetic: { enabled: true } });
@@ -69,7 +69,7 @@ describe('config', () => {
         'vram_threshold_gb = 7.5',
         'models_root = "~/models"',
         'ws_reconnect_attempts = 3',
-        'prefetch = true',
+        'prefetch = false',
         'failure_cooldown_secs = 0.5',
         '[engines.synthetic]',
         'enabled = false',
@@ -77,7 +77,7 @@ describe('config', () => {
         'heartbeat_interval_ms = 50',
       ].join('\n'),
     );
-    assert.equal(config.prefetch, true);
+    assert.equal(config.prefetch, false);
     assert.equal(config.failureCooldownSecs, 0.5);
     assert.equal(config.apiBaseUrl, 'https://studio.example/');
     assert.equal(config.workerId, 'w-1');

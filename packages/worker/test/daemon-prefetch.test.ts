@@ -119,8 +119,8 @@ describe('daemon prefetch (real process, fake studio)', () => {
     await outboxEmpty(config.dir);
   });
 
-  it('with prefetch off (the default) nothing changes: no feature in hello, a second offer is busy even for a studio that has it', async () => {
-    const { studio, start } = await scenario();
+  it('with prefetch = false nothing changes: no feature in hello, a second offer is busy even for a studio that has it', async () => {
+    const { studio, start } = await scenario({ extra: 'prefetch = false' });
     withPrefetchStudio(studio);
     const daemon = start();
     const connection = await studio.ready(0);

@@ -36,8 +36,8 @@ describe('daemon session (real process, fake studio)', () => {
     assert.equal(caps.engine, 'multi');
     assert.equal(caps.autoEnabled, true);
     assert.equal(caps.vramThresholdGb, 8);
-    assert.deepEqual(caps.protocolFeatures, ['attempt', 'progress', 'cancel', 'resume', 'extended-offers', 'split-text-encoders', 'preview']);
-    assert.equal(caps.prefetchSlots, undefined, 'prefetch is off by default');
+    assert.deepEqual(caps.protocolFeatures, ['attempt', 'progress', 'cancel', 'resume', 'extended-offers', 'split-text-encoders', 'preview', 'prefetch'], 'prefetch is on by default');
+    assert.equal(caps.prefetchSlots, 1);
     assert.ok(caps.taskKinds.includes('llm'));
     assert.ok(caps.supportedModelsPerKind.image.includes('synthetic-image'));
     assert.equal(first.currentJobId, undefined, 'omitted when idle');

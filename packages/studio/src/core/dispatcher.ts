@@ -20,7 +20,7 @@ import {
 } from '@studio-worker/protocol';
 import { featuresNeededBy } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
-import { JobStore, type JobRow, type OfferRow } from './job-store.ts';
+import { JobStore, type AttemptTimes, type ClaimMade, type JobRow, type NewJob, type OfferRow } from './job-store.ts';
 import { frameFor, offerTextFor, originalIncompatibility, takesStoredOffer } from './peer-shapes.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, iso, timingSafeEqualText, type Result } from './result.ts';
@@ -394,9 +394,8 @@ export class Dispatcher {
     const done =
       attempt !== undefined &&
       this.ports.sql.transaction(() => {
-        const row = this.jobs.get(frame.jobId);
         if (!this.jobs.complete(frame.jobId, session.workerId, attempt, { type: 'json', json: resultJson }, now)) return false;
-        this.finishAttempt(row, session.workerId, 'done', null, now);
+        this.workers.resetFailures(session.workerId);
         return true;
       });
     if (!done) {
@@ -477,9 +476,8 @@ export class Dispatcher {
     const now = this.now();
     const current = check.value.attempt;
     const done = this.ports.sql.transaction(() => {
-      const row = this.jobs.get(jobId);
       if (!this.jobs.complete(jobId, workerId, current, { type: 'file', file: file.fileName, ext: file.ext, bytes: file.bytes }, now)) return false;
-      this.finishAttempt(row, workerId, 'done', null, now);
+      this.workers.resetFailures(workerId);
       return true;
     });
     if (!done) return fail(409, 'stale_attempt', `job ${jobId} changed while the upload was stored; the result was not stored`);
@@ -491,10 +489,10 @@ export class Dispatcher {
 
   // ------------------------------------------------------------------ jobs (from the API)
 
-  /** A job was inserted: offer it to the longest-idle worker that can run it. */
-  jobQueued(job: JobTraits): void {
+  /** A job was inserted: offer it to the longest-idle worker that can run it. Answers the claim if it was offered. */
+  jobQueued(job: JobTraits): ClaimMade | undefined {
     this.publishJob(job.id);
-    this.dispatch(job);
+    return this.dispatch(job);
   }
 
   /** The operator cancelled a job that a worker may be running. */
@@ -524,7 +522,7 @@ export class Dispatcher {
     }
     this.takeBackUnansweredOffers(now);
     // Jobs whose retry backoff ran out since the last look: offer them to idle workers.
-    const due = this.ports.sql.get("SELECT 1 AS x FROM jobs INDEXED BY jobs_queue WHERE status = 'queued' AND not_before > ? AND not_before <= ? LIMIT 1", this.lastDueCheck, now);
+    const due = this.jobs.becameDue(this.lastDueCheck, now);
     this.lastDueCheck = now;
     if (due) for (const session of [...this.idle]) this.offerNextFor(session);
   }
@@ -754,10 +752,10 @@ export class Dispatcher {
     return true;
   }
 
-  private finishAttempt(row: JobRow | undefined, workerId: string, outcome: 'done' | 'failed' | 'lost' | 'handed_back' | 'cancelled', error: string | null, now: number): void {
+  private finishAttempt(row: AttemptTimes | undefined, workerId: string, outcome: 'done' | 'failed' | 'lost' | 'handed_back' | 'cancelled', error: string | null, now: number): void {
     if (!row) return;
+    // A result's record is written by jobs.complete; this is for claims that end without one.
     this.jobs.recordAttempt(row.id, row.attempt, workerId, row.claimed_at ?? now, row.started_at, outcome, error, now);
-    if (outcome === 'done') this.workers.resetFailures(workerId);
   }
 
   private countWorkerFailure(session: Session): void {
@@ -815,18 +813,54 @@ export class Dispatcher {
   }
 
   /** Offer one queued job to the longest-idle session that can run it, if any. */
-  private dispatch(job: JobTraits): void {
+  private dispatch(job: JobTraits): ClaimMade | undefined {
     const now = this.now();
     for (const session of this.idle) {
       if (!canTakeOffers(session, now) || !canRun(session, job, now)) continue;
-      const row = this.jobs.claim(job.id, session.workerId, now, now + this.opts.leaseMs);
-      if (!row) return; // not queued (taken, cancelled, or still backing off)
-      if (!this.sendOffer(session, row)) continue;
-      this.refreshIdle(session);
-      // Move it to the back: the longest-idle worker goes first next time.
-      if (this.idle.delete(session) && hasFreeSlot(session)) this.idle.add(session);
-      return;
+      const leaseExpiresAt = now + this.opts.leaseMs;
+      const row = this.jobs.claim(job.id, session.workerId, now, leaseExpiresAt);
+      if (!row) return undefined; // not queued (taken, cancelled, or still backing off)
+      // An original worker that cannot read this job: it went back to the queue; try the next one.
+      if (!this.offered(session, row)) continue;
+      return { workerId: session.workerId, now, leaseExpiresAt };
     }
+    return undefined;
+  }
+
+  /**
+   * A new job, stored already claimed by the longest-idle worker that can run it (or queued when
+   * none can): one INSERT where `insert` + `jobQueued` take an INSERT and an UPDATE. For a single
+   * create, the path a job's dispatch latency is measured on. Only a worker that takes offers as
+   * stored qualifies (an original peer may not be able to read the job); else the ordinary path.
+   */
+  insertAndOffer(job: NewJob): ClaimMade | undefined {
+    const now = this.now();
+    const traits: JobTraits = { id: job.id, kind: job.kind, engine: job.engine, vramGbEstimate: job.vramGbEstimate, needs: featuresNeededBy(JSON.parse(job.modelSource) as Parameters<typeof featuresNeededBy>[0]) };
+    const session = this.idleSessionFor(traits, now);
+    if (!session || !takesStoredOffer(session.features)) {
+      this.jobs.insert(job);
+      return this.jobQueued(traits);
+    }
+    const claim = { workerId: session.workerId, now, leaseExpiresAt: now + this.opts.leaseMs };
+    this.jobs.insert(job, claim);
+    this.publishJob(job.id);
+    this.offered(session, JobStore.offerRowOf(job));
+    return claim;
+  }
+
+  /** The longest-idle session that may take an offer of this job now. */
+  private idleSessionFor(job: JobTraits, now: number): Session | undefined {
+    for (const session of this.idle) if (canTakeOffers(session, now) && canRun(session, job, now)) return session;
+    return undefined;
+  }
+
+  /** After a claim for this session: offer it, and move the session behind the other idle ones. Answers whether it was sent. */
+  private offered(session: Session, row: OfferRow): boolean {
+    if (!this.sendOffer(session, row)) return false;
+    this.refreshIdle(session);
+    // Move it to the back: the longest-idle worker goes first next time.
+    if (this.idle.delete(session) && hasFreeSlot(session)) this.idle.add(session);
+    return true;
   }
 
   /**

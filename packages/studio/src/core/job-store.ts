@@ -1,5 +1,5 @@
 import type { JobStatus, TaskKind } from '@studio-worker/protocol';
-import type { SqlPort } from './ports.ts';
+import type { SqlPort, SqlValue } from './ports.ts';
 
 /** A `jobs` row as stored. JSON columns are text. */
 export interface JobRow {
@@ -42,6 +42,16 @@ export interface JobRow {
 /** A job's result as stored: JSON text in the row, or a file under the host's results directory. */
 export type StoredResult = { type: 'json'; json: string } | { type: 'file'; file: string; ext: string; bytes: number };
 
+/** What an attempt record needs from the job row. */
+export type AttemptTimes = Pick<JobRow, 'id' | 'attempt' | 'claimed_at' | 'started_at'>;
+
+/** What `claim` wrote: who holds the job, since when, until when. */
+export interface ClaimMade {
+  workerId: string;
+  now: number;
+  leaseExpiresAt: number;
+}
+
 /** The columns an offer needs. */
 export interface OfferRow {
   id: string;
@@ -73,6 +83,8 @@ export interface NewJob {
 
 const OFFER_COLUMNS = 'id, attempt, model, game_id, asset_name, vram_gb_estimate, task, model_source';
 const HELD = `status IN ('claimed', 'running')`;
+/** Spelled as jobs_ended's condition, so SQLite may use that partial index. */
+const ENDED = `status IN ('done', 'failed', 'cancelled')`;
 
 /**
  * Every statement about the `jobs` table. Each state change is one guarded UPDATE (a compare-and-set
@@ -88,13 +100,16 @@ export class JobStore {
     return this.sql.get<{ s: number | null }>('SELECT MAX(seq) AS s FROM jobs')?.s ?? 0;
   }
 
-  insert(job: NewJob): void {
+  /** A new job: queued, or (with `claim`) already claimed, as `claim()` would leave it. */
+  insert(job: NewJob, claim?: ClaimMade): void {
     this.sql.run(
       `INSERT INTO jobs (id, seq, status, model, kind, engine, task, model_source, vram_gb_estimate, game_id,
-         asset_name, prompt, priority, attempt, failures, losses, max_attempts, not_before, created_at, updated_at)
-       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, 0, ?, ?)`,
+         asset_name, prompt, priority, attempt, failures, losses, max_attempts, not_before, created_at, updated_at,
+         worker_id, last_worker_id, claimed_at, lease_expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, 0, ?, ?, ?, ?, ?, ?)`,
       job.id,
       job.seq,
+      claim ? 'claimed' : 'queued',
       job.model,
       job.kind,
       job.engine,
@@ -107,12 +122,83 @@ export class JobStore {
       job.priority,
       job.maxAttempts,
       job.now,
-      job.now,
+      claim?.now ?? job.now,
+      claim?.workerId ?? null,
+      claim?.workerId ?? null,
+      claim?.now ?? null,
+      claim?.leaseExpiresAt ?? null,
     );
+  }
+
+  /** The offer columns of a job just inserted (attempt 1). */
+  static offerRowOf(job: NewJob): OfferRow {
+    return {
+      id: job.id,
+      attempt: 1,
+      model: job.model,
+      game_id: job.gameId,
+      asset_name: job.assetName,
+      vram_gb_estimate: job.vramGbEstimate,
+      task: job.task,
+      model_source: job.modelSource,
+    };
   }
 
   get(id: string): JobRow | undefined {
     return this.sql.get<JobRow>('SELECT * FROM jobs WHERE id = ?', id);
+  }
+
+  /** The row `insert(job)` writes, as `get` would read it back (the API answers it without a read; a test holds them equal). */
+  static insertedRow(job: NewJob): JobRow {
+    return {
+      id: job.id,
+      seq: job.seq,
+      status: 'queued',
+      model: job.model,
+      kind: job.kind,
+      engine: job.engine,
+      task: job.task,
+      model_source: job.modelSource,
+      vram_gb_estimate: job.vramGbEstimate,
+      game_id: job.gameId,
+      asset_name: job.assetName,
+      prompt: job.prompt,
+      priority: job.priority,
+      attempt: 1,
+      failures: 0,
+      losses: 0,
+      max_attempts: job.maxAttempts,
+      worker_id: null,
+      last_worker_id: null,
+      lease_expires_at: null,
+      not_before: 0,
+      last_error: null,
+      progress: null,
+      result_type: null,
+      result_json: null,
+      result_file: null,
+      result_ext: null,
+      result_bytes: null,
+      created_at: job.now,
+      claimed_at: null,
+      started_at: null,
+      completed_at: null,
+      updated_at: job.now,
+    };
+  }
+
+  /** A queued row as `claim` leaves it (the API answers it without a read; a test holds them equal). */
+  static claimedRow(row: JobRow, claim: ClaimMade): JobRow {
+    return {
+      ...row,
+      status: 'claimed',
+      worker_id: claim.workerId,
+      last_worker_id: claim.workerId,
+      claimed_at: claim.now,
+      lease_expires_at: claim.leaseExpiresAt,
+      progress: null,
+      updated_at: claim.now,
+    };
   }
 
   /** Claim this queued job for a worker (queued → claimed). Answers the offer columns, or nothing if it was not queued. */
@@ -134,7 +220,8 @@ export class JobStore {
 
   /**
    * Claim the next queued job this worker can run: highest priority, then oldest; only (kind, engine)
-   * pairs it serves, within its VRAM threshold, not in its skip list.
+   * pairs it serves, within its VRAM threshold, not in its skip list. Each pair's head comes from its
+   * own stretch of the queue index, so a backlog for an engine this worker lacks costs it nothing.
    */
   claimNextFor(
     workerId: string,
@@ -151,27 +238,25 @@ export class JobStore {
     const roles = splitTextEncoders ? '' : `AND model_source NOT LIKE '%"role":"clip-%' AND model_source NOT LIKE '%"role":"t5xxl"%'`;
     // One prepared statement per shape (number of pairs, skips); the statement cache keeps them.
     const skip = skipJobIds.length > 0 ? `AND id NOT IN (${skipJobIds.map(() => '?').join(', ')})` : '';
+    const head = `SELECT id, priority, seq FROM jobs INDEXED BY jobs_queue
+         WHERE status = 'queued' AND kind = ? AND engine = ? AND not_before <= ? AND vram_gb_estimate <= ? ${skip} ${roles}
+         ORDER BY priority DESC, seq LIMIT 1`;
+    const params: SqlValue[] = [workerId, workerId, now, leaseExpiresAt, now];
+    for (const pair of kindEngines) {
+      const space = pair.indexOf(' ');
+      params.push(pair.slice(0, space), pair.slice(space + 1), now, vramThresholdGb, ...skipJobIds);
+    }
+    // One pair (the usual worker): its head directly; several: the best of their heads.
+    const pick =
+      kindEngines.length === 1
+        ? `SELECT id FROM (${head})`
+        : `SELECT id FROM (${kindEngines.map(() => `SELECT * FROM (${head})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
     return this.sql.get<OfferRow>(
       `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
          progress = NULL, updated_at = ?
-       WHERE id = (
-         SELECT id FROM jobs INDEXED BY jobs_queue
-         WHERE status = 'queued' AND not_before <= ? AND vram_gb_estimate <= ?
-           AND (kind || ' ' || engine) IN (${kindEngines.map(() => '?').join(', ')})
-           ${skip} ${roles}
-         ORDER BY priority DESC, seq
-         LIMIT 1
-       ) AND status = 'queued'
+       WHERE id = (${pick}) AND status = 'queued'
        RETURNING ${OFFER_COLUMNS}`,
-      workerId,
-      workerId,
-      now,
-      leaseExpiresAt,
-      now,
-      now,
-      vramThresholdGb,
-      ...kindEngines,
-      ...skipJobIds,
+      ...params,
     );
   }
 
@@ -205,29 +290,46 @@ export class JobStore {
     );
   }
 
-  /** Store the result of this worker's current attempt: claimed/running → done. */
+  /**
+   * Store the result of this worker's current attempt (claimed/running → done) and its attempt
+   * record, in two statements under the same guard: the record is copied from the row before the
+   * row changes, so no read of the row is needed.
+   */
   complete(id: string, workerId: string, attempt: number, result: StoredResult, now: number): boolean {
+    const recorded = this.sql.run(
+      `INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker_id, offered_at, accepted_at, ended_at, outcome, error)
+       SELECT id, attempt, worker_id, COALESCE(claimed_at, ?), started_at, ?, 'done', NULL FROM jobs
+       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
+      now,
+      now,
+      id,
+      workerId,
+      attempt,
+    );
+    if (recorded === 0) return false;
     const json = result.type === 'json' ? result.json : null;
     const file = result.type === 'file' ? result : { file: null, ext: null, bytes: null };
-    return (
-      this.sql.run(
-        `UPDATE jobs SET status = 'done', result_type = ?, result_json = ?, result_file = ?, result_ext = ?, result_bytes = ?,
-           worker_id = NULL, lease_expires_at = NULL, completed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?
-         WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
-        result.type,
-        json,
-        file.file,
-        file.ext,
-        file.bytes,
-        now,
-        now,
-        now,
-        id,
-        workerId,
-        attempt,
-      ) === 1
+    const changed = this.sql.run(
+      `UPDATE jobs SET status = 'done', result_type = ?, result_json = ?, result_file = ?, result_ext = ?, result_bytes = ?,
+         worker_id = NULL, lease_expires_at = NULL, completed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?
+       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
+      result.type,
+      json,
+      file.file,
+      file.ext,
+      file.bytes,
+      now,
+      now,
+      now,
+      id,
+      workerId,
+      attempt,
     );
+    // Same guard, same turn: only a bug could part them, and the caller's unit then rolls back.
+    if (changed !== 1) throw new Error(`job ${id}: the attempt was recorded but the result was not stored`);
+    return true;
   }
+
 
   /** A held claim ends without a result: requeue with the next attempt, or fail for good. */
   endClaim(
@@ -348,7 +450,18 @@ export class JobStore {
 
   /** The soonest time a backed-off job becomes due, if any is waiting. */
   nextDueAfter(now: number): number | undefined {
-    return this.sql.get<{ t: number | null }>(`SELECT MIN(not_before) AS t FROM jobs WHERE status = 'queued' AND not_before > ?`, now)?.t ?? undefined;
+    return (
+      this.sql.get<{ t: number | null }>(`SELECT MIN(not_before) AS t FROM jobs INDEXED BY jobs_due WHERE status = 'queued' AND not_before > 0 AND not_before > ?`, now)?.t ??
+      undefined
+    );
+  }
+
+  /** Whether a backed-off job became due in (after, now]: only backed-off jobs are looked at. */
+  becameDue(after: number, now: number): boolean {
+    return (
+      this.sql.get(`SELECT 1 AS x FROM jobs INDEXED BY jobs_due WHERE status = 'queued' AND not_before > 0 AND not_before > ? AND not_before <= ? LIMIT 1`, after, now) !==
+      undefined
+    );
   }
 
   recordAttempt(
@@ -387,29 +500,45 @@ export class JobStore {
     return this.sql.all('SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt', id);
   }
 
+  /**
+   * Newest first, optionally of one status, before a seq (paging). Each status reads from an index
+   * that holds it (queued: jobs_queued; claimed/running: jobs_held, a few rows; finished:
+   * jobs_ended), never the whole table.
+   */
   list(filter: { status?: JobStatus; beforeSeq?: number; limit: number }): JobRow[] {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (filter.status) {
-      where.push('status = ?');
-      params.push(filter.status);
+    const before = filter.beforeSeq ?? Number.MAX_SAFE_INTEGER;
+    switch (filter.status) {
+      case undefined:
+        return this.sql.all<JobRow>('SELECT * FROM jobs WHERE seq < ? ORDER BY seq DESC LIMIT ?', before, filter.limit);
+      case 'queued':
+        return this.sql.all<JobRow>(`SELECT * FROM jobs INDEXED BY jobs_queued WHERE status = 'queued' AND seq < ? ORDER BY seq DESC LIMIT ?`, before, filter.limit);
+      case 'claimed':
+      case 'running':
+        return this.sql.all<JobRow>(
+          `SELECT * FROM jobs INDEXED BY jobs_held WHERE ${HELD} AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+          filter.status,
+          before,
+          filter.limit,
+        );
+      default:
+        return this.sql.all<JobRow>(
+          `SELECT * FROM jobs INDEXED BY jobs_ended WHERE ${ENDED} AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+          filter.status,
+          before,
+          filter.limit,
+        );
     }
-    if (filter.beforeSeq !== undefined) {
-      where.push('seq < ?');
-      params.push(filter.beforeSeq);
-    }
-    params.push(filter.limit);
-    return this.sql.all<JobRow>(
-      `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
-      ...params,
-    );
   }
 
+  /** Jobs per status, each counted from the partial index that holds it (never the table). */
   countsByStatus(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const row of this.sql.all<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status')) {
-      out[row.status] = row.n;
-    }
+    const add = (rows: Array<{ status: string; n: number }>) => {
+      for (const row of rows) if (row.n > 0) out[row.status] = row.n;
+    };
+    add(this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_ended WHERE ${ENDED} GROUP BY status`));
+    add(this.sql.all<{ status: string; n: number }>(`SELECT 'queued' AS status, COUNT(*) AS n FROM jobs INDEXED BY jobs_queued WHERE status = 'queued'`));
+    add(this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_held WHERE ${HELD} GROUP BY status`));
     return out;
   }
 }

@@ -3,7 +3,7 @@ import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from './dispatcher.ts';
 import type { Caller } from './access.ts';
 import { ADMIN_OWNER, JobKeyStore } from './job-keys.ts';
-import type { JobRow } from './job-store.ts';
+import { JobStore, type ClaimMade, type JobRow, type NewJob } from './job-store.ts';
 import type { ModelRegistry } from './models.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, type Result } from './result.ts';
@@ -34,6 +34,17 @@ export interface Submitted {
 export type JobResult =
   | { type: 'json'; json: string }
   | { type: 'file'; fileName: string; ext: string; bytes: number };
+
+/**
+ * `job-` + 16 hex digits: the creation sequence (10 digits) then 6 random ones. Ids that grow with
+ * `seq` land at the right edge of the primary-key index (and of job_attempts'), so an insert dirties
+ * one page instead of a random one per job — the difference between a commit writing a few pages
+ * and one writing a page per job, and between a hot index and one that must be read from disk once
+ * the table outgrows the cache. Unique because `seq` is.
+ */
+export function jobId(seq: number, randomHex6: string): string {
+  return `job-${seq.toString(16).padStart(10, '0')}${randomHex6}`;
+}
 
 /** The job API: create, list, read, cancel, retry. Offering and results live in the dispatcher. */
 export class Jobs {
@@ -69,50 +80,76 @@ export class Jobs {
    */
   createMany(requests: readonly CreateJobRequest[], options: { labels?: readonly string[]; inserted?: (ids: readonly string[]) => void } = {}): Result<JobView[]> {
     const now = this.ports.clock.now();
-    const prepared: Array<{ request: CreateJobRequest; model: ModelView }> = [];
+    // A batch names few models: resolve (and serialize) each once, not once per job.
+    const resolved = new Map<string, Result<{ model: ModelView; source: string }>>();
+    const prepared: Array<{ request: CreateJobRequest; model: ModelView; source: string }> = [];
     for (const [index, request] of requests.entries()) {
-      const model = this.models.resolve(request.model);
+      let entry = resolved.get(request.model);
+      if (!entry) {
+        const model = this.models.resolve(request.model);
+        entry = model.ok ? ok({ model: model.value, source: JSON.stringify(model.value.source) }) : model;
+        resolved.set(request.model, entry);
+      }
       const where = options.labels?.[index] ?? (requests.length > 1 ? `jobs[${index}]: ` : '');
-      if (!model.ok) return fail(model.error.status, model.error.code, where + model.error.message);
-      if (model.value.kind !== request.task.kind) {
-        return fail(400, 'kind_mismatch', `${where}model "${request.model}" makes ${model.value.kind} results but task.kind is "${request.task.kind}"`);
+      if (!entry.ok) return fail(entry.error.status, entry.error.code, where + entry.error.message);
+      const { model, source } = entry.value;
+      if (model.kind !== request.task.kind) {
+        return fail(400, 'kind_mismatch', `${where}model "${request.model}" makes ${model.kind} results but task.kind is "${request.task.kind}"`);
       }
       const tooLong = taskTextProblem(request.task);
       if (tooLong) return fail(400, 'task_too_long', where + tooLong);
-      prepared.push({ request, model: model.value });
+      prepared.push({ request, model, source });
     }
-    const rows = this.ports.sql.transaction(() => {
-      const made = prepared.map(({ request, model }) => {
-        const id = `job-${this.ports.crypto.randomHex(8)}`;
-        const row = {
-          id,
-          seq: ++this.seq,
-          model: model.id,
-          kind: model.kind,
-          engine: model.source.engine,
-          task: JSON.stringify(request.task),
-          modelSource: JSON.stringify(model.source),
-          vramGbEstimate: model.vramGbEstimate,
-          gameId: request.gameId,
-          assetName: request.assetName,
-          prompt: promptForTask(request.task),
-          priority: request.priority,
-          maxAttempts: request.maxAttempts ?? this.opts.defaultMaxAttempts,
-          now,
-        };
-        this.dispatcher.jobs.insert(row);
-        return row;
+    const newJob = ({ request, model, source }: (typeof prepared)[number]): NewJob => {
+      const seq = ++this.seq;
+      return {
+        id: jobId(seq, this.ports.crypto.randomHex(3)),
+        seq,
+        model: model.id,
+        kind: model.kind,
+        engine: model.source.engine,
+        task: JSON.stringify(request.task),
+        modelSource: source,
+        vramGbEstimate: model.vramGbEstimate,
+        gameId: request.gameId,
+        assetName: request.assetName,
+        prompt: promptForTask(request.task),
+        priority: request.priority,
+        maxAttempts: request.maxAttempts ?? this.opts.defaultMaxAttempts,
+        now,
+      };
+    };
+    let placed: Array<{ row: NewJob; claim: ClaimMade | undefined }>;
+    if (prepared.length === 1 && !options.inserted) {
+      // One job with nothing recorded beside it: stored already claimed when an idle worker can take
+      // it (one statement).
+      const row = newJob(prepared[0] as (typeof prepared)[number]);
+      placed = [{ row, claim: this.dispatcher.insertAndOffer(row) }];
+    } else {
+      // A batch (or a job with keys or an owner): all inserted with what the caller records about
+      // them, or none (one transaction), then offered one by one.
+      const rows = this.ports.sql.transaction(() => {
+        const made = prepared.map((entry) => {
+          const row = newJob(entry);
+          this.dispatcher.jobs.insert(row);
+          return row;
+        });
+        options.inserted?.(made.map((row) => row.id));
+        return made;
       });
-      options.inserted?.(made.map((row) => row.id));
-      return made;
-    });
-    this.log.debug({ op: 'job', count: rows.length }, 'jobs created');
-    for (const [i, row] of rows.entries()) {
-      const needs = featuresNeededBy(prepared[i]?.model.source ?? {});
-      this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate, needs });
+      placed = rows.map((row, i) => ({
+        row,
+        claim: this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate, needs: featuresNeededBy(prepared[i]?.model.source ?? {}) }),
+      }));
     }
-    // Read back after dispatch so the answer shows a job that was offered at once as claimed.
-    return ok(rows.map((row) => jobView(this.dispatcher.jobs.get(row.id) as JobRow)));
+    this.log.debug({ op: 'job', count: placed.length }, 'jobs created');
+    // The answer shows a job offered at once as claimed; built from what was written, not read back.
+    return ok(
+      placed.map(({ row, claim }) => {
+        const inserted = JobStore.insertedRow(row);
+        return jobView(claim ? JobStore.claimedRow(inserted, claim) : inserted);
+      }),
+    );
   }
 
   /**
@@ -164,12 +201,17 @@ export class Jobs {
             fresh.map((f) => f.request),
             {
               labels: fresh.map((f) => f.label),
-              inserted: (ids) =>
-                ids.forEach((id, i) => {
-                  const key = fresh[i]?.key;
-                  if (key) this.keys.insert(owner, key.key, key.hash, id, now);
-                  if (owner !== ADMIN_OWNER) this.keys.own(id, owner);
-                }),
+              // Only when there is something to record beside the jobs (keys, an owner), so a plain
+              // single create keeps its one-statement path.
+              inserted:
+                owner !== ADMIN_OWNER || fresh.some((f) => f.key)
+                  ? (ids) =>
+                      ids.forEach((id, i) => {
+                        const key = fresh[i]?.key;
+                        if (key) this.keys.insert(owner, key.key, key.hash, id, now);
+                        if (owner !== ADMIN_OWNER) this.keys.own(id, owner);
+                      })
+                  : undefined,
             },
           );
     if (!made.ok) return made;

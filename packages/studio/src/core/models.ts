@@ -68,6 +68,7 @@ export function modelFileUrlProblem(url: string, allowLoopbackHttp: boolean): st
 export class ModelRegistry {
   private readonly ports: Ports;
   private readonly options: ModelRegistryOptions;
+  private readonly cache = new Map<string, ModelView>();
   constructor(ports: Ports, options: ModelRegistryOptions = { allowLoopbackHttpModels: false }) {
     this.ports = ports;
     this.options = options;
@@ -88,8 +89,16 @@ export class ModelRegistry {
   }
 
   get(id: string): ModelView | undefined {
-    const row = this.ports.sql.get<ModelRow>('SELECT * FROM models WHERE id = ?', id);
-    return row ? view(row) : undefined;
+    // Every job creation resolves its model: keep the views, frozen (the registry is the only writer).
+    let model = this.cache.get(id);
+    if (!model) {
+      const row = this.ports.sql.get<ModelRow>('SELECT * FROM models WHERE id = ?', id);
+      if (!row) return undefined;
+      model = view(row);
+      Object.freeze(model.source);
+      this.cache.set(id, Object.freeze(model));
+    }
+    return model;
   }
 
   create(entry: ModelEntry): Result<ModelView> {
@@ -119,6 +128,7 @@ export class ModelRegistry {
       this.ports.clock.now(),
       id,
     );
+    this.cache.delete(id);
     return ok(this.get(id) as ModelView);
   }
 

@@ -26,10 +26,18 @@ export function timingSafeEqualText(a: string, b: string): boolean {
   return diff === 0;
 }
 
+/** The last time formatted: a batch answer formats the same few milliseconds thousands of times. */
+let lastMs = Number.NaN;
+let lastIso = '';
+
 export function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
 }
 
 export function isoOrUndefined(ms: number | null | undefined): string | undefined {
-  return ms === null || ms === undefined ? undefined : new Date(ms).toISOString();
+  return ms === null || ms === undefined ? undefined : iso(ms);
 }

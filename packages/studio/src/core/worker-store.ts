@@ -23,6 +23,8 @@ const WORKER_SELECT = 'SELECT w.*, (SELECT r.user_agent FROM registration_reques
 /** Every statement about the `workers` table. */
 export class WorkerStore {
   private readonly sql: SqlPort;
+  /** Workers whose consecutive_failures was read as 0 since their last failure (see resetFailures). */
+  private readonly noFailures = new Set<string>();
   constructor(sql: SqlPort) {
     this.sql = sql;
   }
@@ -70,6 +72,7 @@ export class WorkerStore {
 
   /** One more consecutive failure; answers the new count. */
   recordFailure(id: string): number {
+    this.noFailures.delete(id);
     return (
       this.sql.get<{ n: number }>(
         'UPDATE workers SET consecutive_failures = consecutive_failures + 1 WHERE id = ? RETURNING consecutive_failures AS n',
@@ -82,8 +85,11 @@ export class WorkerStore {
     this.sql.run('UPDATE workers SET cooldown_until = ?, consecutive_failures = 0 WHERE id = ?', until, id);
   }
 
+  /** After a job done. Called for every result, so a worker seen at 0 is not asked again until it fails. */
   resetFailures(id: string): void {
-    this.sql.run('UPDATE workers SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures <> 0', id);
+    if (this.noFailures.has(id)) return;
+    // Only "it was already 0" is remembered: a fact read, which no rollback can undo.
+    if (this.sql.run('UPDATE workers SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures <> 0', id) === 0) this.noFailures.add(id);
   }
 
   /** The token hash stays: a deleted worker that connects with its token is told worker_deleted (and stops), anyone else gets 401. */

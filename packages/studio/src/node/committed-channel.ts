@@ -1,6 +1,11 @@
 import type { WorkerChannel } from '../core/index.ts';
 import type { NodeSql } from './sqlite.ts';
 
+/** A channel that can hold back its socket writes while `fn` sends, then write each socket's frames at once. */
+export interface CorkingChannel extends WorkerChannel {
+  corked?(fn: () => void): void;
+}
+
 type Held = { connId: string; text: string } | { connId: string; code: number; reason: string };
 
 /**
@@ -9,11 +14,11 @@ type Held = { connId: string; text: string } | { connId: string; code: number; r
  * per connection is kept (an error frame still arrives before its close).
  */
 export class CommittedChannel implements WorkerChannel {
-  private readonly inner: WorkerChannel;
+  private readonly inner: CorkingChannel;
   private readonly sql: NodeSql;
   private held: Held[] = [];
 
-  constructor(inner: WorkerChannel, sql: NodeSql) {
+  constructor(inner: CorkingChannel, sql: NodeSql) {
     this.inner = inner;
     this.sql = sql;
     sql.onCommit(() => this.flush());
@@ -38,10 +43,17 @@ export class CommittedChannel implements WorkerChannel {
 
   private flush(): void {
     const held = this.held;
+    if (held.length === 0) return;
     this.held = [];
-    for (const item of held) {
-      if ('text' in item) this.inner.send(item.connId, item.text);
-      else this.inner.close(item.connId, item.code, item.reason);
-    }
+    const send = () => {
+      for (const item of held) {
+        if ('text' in item) this.inner.send(item.connId, item.text);
+        else this.inner.close(item.connId, item.code, item.reason);
+      }
+    };
+    // One commit usually releases several frames per worker (a completeAck and the next offer):
+    // corked, they leave in one write per socket instead of one per frame.
+    if (this.inner.corked) this.inner.corked(send);
+    else send();
   }
 }

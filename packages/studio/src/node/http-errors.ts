@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { describeIssues, type ApiError } from '@studio-worker/protocol';
@@ -46,9 +47,10 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
   if (!type.toLowerCase().startsWith('application/json')) {
     return { ok: false, response: errorResponse(c, 415, 'unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"') };
   }
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   let raw: unknown;
   try {
-    raw = await c.req.json();
+    raw = JSON.parse((incoming && (await bufferedBody(incoming))) ?? (await c.req.text()));
   } catch {
     return { ok: false, response: errorResponse(c, 400, 'invalid_json', 'the body is not valid JSON') };
   }
@@ -62,8 +64,28 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
   return { ok: true, value: parsed.data };
 }
 
+/**
+ * The body, when it is all in the request stream's buffer (a small body arrives in the same packet
+ * as the headers): read at once instead of through stream events, which cost about 50 µs per
+ * request. Undefined when it is not all there (then it is read the usual way).
+ */
+export async function bufferedBody(incoming: IncomingMessage): Promise<string | undefined> {
+  if (incoming.readableDidRead || incoming.headers['transfer-encoding'] !== undefined) return undefined;
+  const declared = Number(incoming.headers['content-length']);
+  if (!(declared > 0)) return undefined;
+  // Routes run inside the 'request' event, before the parser pushed the rest of that packet: one
+  // microtask later the body is there.
+  if (incoming.readableLength < declared) await undefined;
+  if (incoming.readableLength !== declared) return undefined;
+  const body = incoming.read() as Buffer | null;
+  return body === null ? undefined : body.toString('utf8');
+}
+
 export function bearer(c: Context): string | undefined {
-  const header = c.req.header('authorization') ?? '';
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1];
+  return bearerToken(c.req.header('authorization'));
+}
+
+/** The token of an `Authorization: Bearer <token>` header. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
 }

@@ -57,6 +57,11 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   // Prompts, token hashes and results live here: for the studio's user only (issue 9).
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const sql = new NodeSql(join(options.dataDir, 'studio.sqlite'), { groupCommit: true });
+  // Checkpoints run on a worker thread (no fsync inside a commit). A failed one loses nothing (the
+  // WAL keeps every commit); say so once it happens.
+  sql.onCheckpoint((result) => {
+    if ('error' in result) log.warn({ op: 'checkpoint', err: result.error }, 'a background WAL checkpoint failed; the WAL keeps growing until one succeeds');
+  });
   const sockets = new WorkerSockets(log.child({ module: 'sockets' }));
   const channel = new CommittedChannel(sockets, sql);
   sql.onCommitFailure((error) => {

@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { SqlPort, SqlValue } from '../core/ports.ts';
+import { BackgroundCheckpointer, type CheckpointResult } from './checkpointer.ts';
 
 export interface NodeSqlOptions {
   /**
@@ -12,7 +13,15 @@ export interface NodeSqlOptions {
   groupCommit?: boolean;
   /** SQLite page cache in MiB (default 64; SQLite's own default is 2). */
   cacheMiB?: number;
+  /**
+   * Checkpoint the WAL on a worker thread instead of inside a commit (see checkpointer.ts). A
+   * file database only.
+   */
+  backgroundCheckpoints?: boolean;
 }
+
+/** WAL frames (4 KiB pages) past which the event loop checkpoints itself: the thread fell behind. */
+const WAL_FRAMES_CATCH_UP = 16_384;
 
 /**
  * The core's SQL port over node:sqlite. WAL with synchronous=NORMAL: every committed transaction
@@ -29,6 +38,10 @@ export class NodeSql implements SqlPort {
   private open = false;
   /** Nesting of transaction(): outer transaction (no group commit) or savepoints. */
   private depth = 0;
+  private readonly checkpointer: BackgroundCheckpointer | undefined;
+  /** The checkpoint thread reported a long WAL it could not finish: finish it here, once. */
+  private catchUp = false;
+  private readonly checkpointListeners: Array<(result: CheckpointResult | { error: string }) => void> = [];
 
   constructor(path: string, options: NodeSqlOptions = {}) {
     ownerOnly(path);
@@ -39,6 +52,16 @@ export class NodeSql implements SqlPort {
     this.db.exec('PRAGMA busy_timeout = 5000');
     this.db.exec('PRAGMA foreign_keys = ON');
     this.db.exec(`PRAGMA cache_size = -${Math.round((options.cacheMiB ?? 64) * 1024)}`);
+    if (options.backgroundCheckpoints) {
+      this.db.exec('PRAGMA wal_autocheckpoint = 0');
+      this.checkpointer = new BackgroundCheckpointer(path, 100, (result) => {
+        // Under a steady stream of commits the thread never quite catches up with the WAL's end,
+        // so SQLite cannot start the WAL over and it keeps growing: past the limit, the event loop
+        // copies the few frames left (the thread did the rest) and the next commit restarts it.
+        if (!('error' in result) && result.log > WAL_FRAMES_CATCH_UP && result.checkpointed < result.log) this.catchUp = true;
+        for (const listener of this.checkpointListeners) listener(result);
+      });
+    }
   }
 
   private prepare(sql: string): StatementSync {
@@ -50,10 +73,18 @@ export class NodeSql implements SqlPort {
     return statement;
   }
 
+  /**
+   * A transaction-control statement, prepared once: `exec` would parse it again on every use, and
+   * a job passes through several of them (the turn's BEGIN/COMMIT, a savepoint per unit).
+   */
+  private control(sql: string): void {
+    this.prepare(sql).run();
+  }
+
   /** Group commit: open this turn's transaction on first use, and commit it when the turn ends. */
   private join(): void {
     if (!this.groupCommit || this.open) return;
-    this.db.exec('BEGIN IMMEDIATE');
+    this.control('BEGIN IMMEDIATE');
     this.open = true;
     setImmediate(() => this.commit());
   }
@@ -97,14 +128,14 @@ export class NodeSql implements SqlPort {
   private savepoint<T>(fn: () => T): T {
     this.join();
     const name = `unit${++this.depth}`;
-    this.db.exec(`SAVEPOINT ${name}`);
+    this.control(`SAVEPOINT ${name}`);
     try {
       const result = fn();
-      this.db.exec(`RELEASE ${name}`);
+      this.control(`RELEASE ${name}`);
       return result;
     } catch (error) {
-      this.db.exec(`ROLLBACK TO ${name}`);
-      this.db.exec(`RELEASE ${name}`);
+      this.control(`ROLLBACK TO ${name}`);
+      this.control(`RELEASE ${name}`);
       throw error;
     } finally {
       this.depth--;
@@ -120,7 +151,7 @@ export class NodeSql implements SqlPort {
   commit(): void {
     if (!this.open) return;
     try {
-      this.db.exec('COMMIT');
+      this.control('COMMIT');
     } catch (error) {
       // The turn's changes are lost; the in-memory state that went with them is not to be trusted.
       try {
@@ -134,10 +165,20 @@ export class NodeSql implements SqlPort {
     }
     this.open = false;
     for (const listener of this.commitListeners) listener();
+    if (this.catchUp) {
+      this.catchUp = false;
+      this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    }
+    this.checkpointer?.poke();
   }
 
   onCommit(listener: () => void): void {
     this.commitListeners.push(listener);
+  }
+
+  /** Each background checkpoint's outcome (tests; a log line could listen here). */
+  onCheckpoint(listener: (result: CheckpointResult | { error: string }) => void): void {
+    this.checkpointListeners.push(listener);
   }
 
   onCommitFailure(listener: (error: Error) => void): void {
@@ -146,6 +187,7 @@ export class NodeSql implements SqlPort {
 
   close(): void {
     this.commit();
+    this.checkpointer?.close();
     this.statements.clear();
     if (this.db.isOpen) this.db.close();
   }

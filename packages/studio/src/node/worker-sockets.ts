@@ -1,10 +1,12 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_FRAME_BYTES, SUBPROTOCOL } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
-import type { Dispatcher, WorkerChannel } from '../core/index.ts';
+import type { Dispatcher } from '../core/index.ts';
+import type { CorkingChannel } from './committed-channel.ts';
 import { timingSafeEqualText } from '../core/index.ts';
 import { nodeCrypto } from './crypto.ts';
 import { decodeSegment, refuse } from './upgrade.ts';
@@ -15,11 +17,13 @@ const CONNECT_PATH = /^\/graphics\/api\/workers\/([^/]+)\/connect\/?$/;
  * The worker WebSocket endpoint (`GET /graphics/api/workers/:id/connect`, bearer token +
  * subprotocol `studio-worker-v1`) and the channel the dispatcher sends through.
  */
-export class WorkerSockets implements WorkerChannel {
+export class WorkerSockets implements CorkingChannel {
   private readonly wss: WebSocketServer;
   private readonly sockets = new Map<string, WebSocket>();
   private dispatcher: Dispatcher | undefined;
   private readonly log: Logger;
+  /** Sockets corked while `corked()` runs. */
+  private corking: Set<Socket> | undefined;
 
   constructor(log: Logger) {
     this.log = log;
@@ -82,7 +86,27 @@ export class WorkerSockets implements WorkerChannel {
 
   send(connId: string, text: string): void {
     const ws = this.sockets.get(connId);
-    if (ws && ws.readyState === ws.OPEN) ws.send(text);
+    if (!ws || ws.readyState !== ws.OPEN) return;
+    if (this.corking) {
+      const socket = (ws as unknown as { _socket: Socket })._socket;
+      if (!this.corking.has(socket)) {
+        socket.cork();
+        this.corking.add(socket);
+      }
+    }
+    ws.send(text);
+  }
+
+  /** Run `fn`; what it sends is written once per socket when it returns (see CommittedChannel). */
+  corked(fn: () => void): void {
+    const corking = new Set<Socket>();
+    this.corking = corking;
+    try {
+      fn();
+    } finally {
+      this.corking = undefined;
+      for (const socket of corking) socket.uncork();
+    }
   }
 
   close(connId: string, code: number, reason: string): void {

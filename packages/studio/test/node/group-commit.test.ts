@@ -1,6 +1,6 @@
 // Group commit: one transaction per event-loop turn, and nothing told to a worker before it is durable.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -77,6 +77,24 @@ describe('group commit', () => {
     sql.commit();
     assert.equal(sent.length, 4);
     reader.close();
+    sql.close();
+  });
+});
+
+describe('background checkpoints', () => {
+  it('a worker thread copies committed WAL frames into the database file; the event loop never checkpoints', { timeout: 30_000 }, async () => {
+    const path = join(dir, 'checkpoints.sqlite');
+    const sql = new NodeSql(path, { groupCommit: true, backgroundCheckpoints: true });
+    assert.equal((sql.db.prepare('PRAGMA wal_autocheckpoint').get() as { wal_autocheckpoint: number }).wal_autocheckpoint, 0);
+    sql.exec('CREATE TABLE t (v BLOB)');
+    const before = statSync(path).size;
+    const checkpointed = new Promise<unknown>((resolve) => sql.onCheckpoint(resolve));
+    for (let i = 0; i < 500; i++) sql.run('INSERT INTO t VALUES (randomblob(2000))');
+    sql.commit();
+    const result = (await checkpointed) as { log: number; checkpointed: number };
+    assert.ok(result.log > 250, `the WAL held the turn's pages (${result.log} frames)`);
+    assert.equal(result.checkpointed, result.log, 'all of them were copied');
+    assert.ok(statSync(path).size > before + 500 * 2000, 'the database file holds the rows now');
     sql.close();
   });
 });

@@ -27,6 +27,7 @@ import { autoUpdateSettings, checkForUpdate, createDaemonUpdater, defaultDataDir
 import { detectSupervisor } from '../update/supervision.ts';
 import { writeConfigPatch } from './config-writes.ts';
 import { FailureCooldown } from './failure-cooldown.ts';
+import { IdleMemoryReducer } from './idle-memory.ts';
 import { GpuBusyMonitor } from '../machine/gpu-busy.ts';
 import { freeBytesAt } from '../machine/free-space.ts';
 import type { Lifecycle } from './lifecycle.ts';
@@ -145,6 +146,10 @@ export class Daemon {
     this.catalog = catalog;
     this.#readyModels = new ReadyModels(catalog, this.#provisioner);
     this.jobs = new JobBoard({ onEnded: (ended) => this.metrics.jobEnded(ended) });
+    // Quiet for a while: give the memory of the last busy moment back (idle-memory.ts).
+    const idleMemory = new IdleMemoryReducer(5_000, () => this.jobs.runningCount() > 0);
+    this.jobs.onJobEnded(() => idleMemory.activity());
+    void this.finished.then(() => idleMemory.stop());
     // Opt-in desktop notifications (notify_on_complete / notify_on_failure).
     const notifications = new JobNotifications(new Notifier({ log: parts.logs.child('notify') }), () => this.store.current);
     this.jobs.onJobEnded(({ job, status }) => {

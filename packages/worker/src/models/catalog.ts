@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ModelSource, TaskKind, type JobOfferClaim } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { writeFileAtomic } from '../config/atomic-file.ts';
+import { byCodePoint } from '../platform/order.ts';
 
 /**
  * A model this worker knows: one the studio offered (origin `studio`, mirrored from the offer's
@@ -66,7 +67,7 @@ export class ModelCatalog {
   }
 
   list(): CatalogModel[] {
-    return [...this.models.values()].sort((a, b) => a.id.localeCompare(b.id));
+    return [...this.models.values()].sort((a, b) => byCodePoint(a.id, b.id));
   }
 
   get(id: string): CatalogModel | undefined {

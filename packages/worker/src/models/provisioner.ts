@@ -12,6 +12,7 @@ import { PART_SUFFIX, VERIFIED_SUFFIX, filePathsFor, modelDirFor, modelIdProblem
 import { ProgressThrottle, describeTransfer, type TransferProgress } from './progress.ts';
 import { checkDownloadUrl, displayUrl } from '../platform/url-policy.ts';
 import { readVerifiedRecord, recordMatches, writeVerifiedRecord } from './verified.ts';
+import { byCodePoint } from '../platform/order.ts';
 
 export interface ModelProvisionerOptions {
   modelsRoot: string;
@@ -155,7 +156,7 @@ export class ModelProvisioner {
     const listings: ModelDirListing[] = [];
     const loose = await filesIn(this.#root, entries.filter((entry) => entry.isFile()).map((entry) => entry.name));
     if (loose.length > 0) listings.push({ modelDir: this.#root, files: loose });
-    for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => byCodePoint(a.name, b.name))) {
       const dir = join(this.#root, entry.name);
       let names: string[];
       try {

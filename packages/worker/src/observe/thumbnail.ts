@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { loadSharp } from '../engines/shared/sharp.ts';
 
 /** The long side of a job thumbnail (original-spec §3.13). */
 export const THUMBNAIL_MAX_SIDE = 384;
@@ -14,6 +14,7 @@ export function isThumbnailable(ext: string): boolean {
  * an image sharp can read. The first frame of an animation is used.
  */
 export async function makeThumbnail(bytes: Uint8Array, maxSide = THUMBNAIL_MAX_SIDE): Promise<Buffer | null> {
+  const sharp = await loadSharp();
   try {
     return await sharp(bytes, { failOn: 'none' })
       .resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true })
@@ -26,6 +27,7 @@ export async function makeThumbnail(bytes: Uint8Array, maxSide = THUMBNAIL_MAX_S
 
 /** PNG bytes for any image sharp can read (the OpenAI images API hands out PNGs). */
 export async function toPng(bytes: Uint8Array): Promise<Buffer> {
+  const sharp = await loadSharp();
   if (isPng(bytes)) return Buffer.from(bytes);
   return sharp(bytes, { failOn: 'none' }).png().toBuffer();
 }

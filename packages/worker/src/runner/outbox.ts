@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { Attempt, FailCode } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { isAtomicTempName, writeFileAtomic } from '../config/atomic-file.ts';
+import { byCodePoint } from '../platform/order.ts';
 
 const JsonPayload = z.object({ kind: z.literal('json'), prompt: z.string(), result: z.unknown() });
 const FilePayload = z.object({ kind: z.literal('file'), prompt: z.string(), ext: z.string(), bytes: z.number().int().nonnegative() });
@@ -161,7 +162,7 @@ export class Outbox {
       }
       loaded.push(entry);
     }
-    loaded.sort((a, b) => a.seq - b.seq || a.createdAt.localeCompare(b.createdAt));
+    loaded.sort((a, b) => a.seq - b.seq || byCodePoint(a.createdAt, b.createdAt));
     for (const entry of loaded) {
       this.#entries.set(entry.key, entry);
       this.#seq = Math.max(this.#seq, entry.seq);

@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { loadSharp } from '../shared/sharp.ts';
 import { EngineFailure } from '../engine.ts';
 import { sniffImageFormat, type ImageFormat } from '../shared/input-images.ts';
 
@@ -26,6 +26,7 @@ const JPEG_OPTIONS = { quality: 92 } as const;
  * for anything else. Throws a retryable engine_error when the bytes are not an image at all.
  */
 export async function encodeImageAs(bytes: Uint8Array, requestedExt: string, source: string): Promise<{ bytes: Uint8Array; ext: string }> {
+  const sharp = await loadSharp();
   const actual = sniffImageFormat(bytes);
   if (actual === undefined) {
     throw new EngineFailure('engine_error', `${source} returned ${bytes.length} bytes that are not an image`, { retryable: true });

@@ -1,4 +1,5 @@
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
+import { loadSharp } from '../shared/sharp.ts';
 import { EngineFailure } from '../engine.ts';
 import type { Rect } from './composite.ts';
 import type { RawImage } from './tensors.ts';
@@ -9,6 +10,7 @@ import type { RawImage } from './tensors.ts';
  */
 
 export async function decodeImage(bytes: Uint8Array, what: string): Promise<RawImage> {
+  const sharp = await loadSharp();
   try {
     const { data, info } = await sharp(bytes).rotate().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 && info.channels !== 4) throw new Error(`decoded to ${info.channels} channels`);
@@ -23,6 +25,7 @@ export async function decodeImage(bytes: Uint8Array, what: string): Promise<RawI
  * black, and a mask of another size is stretched to the image.
  */
 export async function decodeMask(bytes: Uint8Array, width: number, height: number): Promise<Uint8Array> {
+  const sharp = await loadSharp();
   try {
     const { data, info } = await sharp(bytes)
       .rotate()
@@ -39,7 +42,8 @@ export async function decodeMask(bytes: Uint8Array, width: number, height: numbe
   }
 }
 
-function fromRaw(image: RawImage): Sharp {
+async function fromRaw(image: RawImage): Promise<Sharp> {
+  const sharp = await loadSharp();
   const pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels as 1 | 2 | 3 | 4 } });
   // sharp would otherwise widen a single channel to sRGB on output.
   return image.channels === 1 ? pipeline.toColourspace('b-w') : pipeline;
@@ -48,12 +52,12 @@ function fromRaw(image: RawImage): Sharp {
 /** Stretch to exactly width×height (the model's input size need not keep the aspect ratio). */
 export async function resizeRaw(image: RawImage, width: number, height: number): Promise<RawImage> {
   if (image.width === width && image.height === height) return image;
-  const { data, info } = await fromRaw(image).resize(width, height, { fit: 'fill' }).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const { data, info } = await (await fromRaw(image)).resize(width, height, { fit: 'fill' }).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height, channels: info.channels };
 }
 
 export async function cropRaw(image: RawImage, rect: Rect): Promise<RawImage> {
-  const { data, info } = await fromRaw(image).extract(rect).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const { data, info } = await (await fromRaw(image)).extract(rect).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height, channels: info.channels };
 }
 
@@ -102,7 +106,7 @@ export function outputExtFor(taskExt: string): OutputExt {
  * slightly larger file. Otherwise WebP is quality 90 with a lossless alpha plane.
  */
 export async function encodeImage(image: RawImage, ext: OutputExt, lossless: boolean): Promise<Uint8Array> {
-  const pipeline = fromRaw(image);
+  const pipeline = await fromRaw(image);
   const encoded = ext === 'png' ? pipeline.png() : pipeline.webp(lossless ? { lossless: true, effort: 0 } : { quality: 90, alphaQuality: 100 });
   return new Uint8Array(await encoded.toBuffer());
 }

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import { loadSharp } from '../shared/sharp.ts';
 import type { InputUrlPolicy } from '../../platform/url-policy.ts';
 import { EngineFailure } from '../engine.ts';
 import { extensionFor, fetchImage, type ImageFormat } from '../shared/input-images.ts';
@@ -36,7 +36,7 @@ export async function fetchInputImage(url: string, field: string, dir: string, n
   let ext = extensionFor(fetched.format);
   if (!decodableBySdCpp(fetched.format)) {
     try {
-      bytes = new Uint8Array(await sharp(fetched.bytes).png().toBuffer());
+      bytes = new Uint8Array(await (await loadSharp())(fetched.bytes).png().toBuffer());
     } catch (error) {
       throw new EngineFailure('bad_input', `${field} looks like ${fetched.format.toUpperCase()} but could not be decoded: ${(error as Error).message}`, {
         retryable: false,

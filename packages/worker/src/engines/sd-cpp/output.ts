@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { loadSharp } from '../shared/sharp.ts';
 import { EngineFailure } from '../engine.ts';
 import { sniffImageFormat } from '../shared/input-images.ts';
 
@@ -12,6 +12,7 @@ export function resultExtFor(requestedExt: string): 'png' | 'webp' {
  * when its format differs from the one the task asked for.
  */
 export async function toResultImage(bytes: Uint8Array, requestedExt: string, producer: string): Promise<{ bytes: Uint8Array; ext: string }> {
+  const sharp = await loadSharp();
   const format = sniffImageFormat(bytes);
   if (format === undefined) {
     throw new EngineFailure('engine_error', `${producer} produced ${bytes.length} bytes that are not an image`, { retryable: true });

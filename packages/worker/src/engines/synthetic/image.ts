@@ -1,5 +1,5 @@
 import { setImmediate } from 'node:timers/promises';
-import sharp from 'sharp';
+import { loadSharp } from '../shared/sharp.ts';
 import { EngineFailure } from '../engine.ts';
 import { throwIfAborted } from './pacing.ts';
 import { sha256Bytes } from './digest.ts';
@@ -95,6 +95,7 @@ export async function syntheticPixels(prompt: string, width: number, height: num
  * studio's chaos oracle can regenerate the exact bytes a worker uploaded.
  */
 export async function renderSyntheticImage(prompt: string, width: number, height: number, ext: string, signal?: AbortSignal): Promise<SyntheticImage> {
+  const sharp = await loadSharp();
   const rgb = await syntheticPixels(prompt, width, height, signal);
   // Only PNG and WebP are produced; any other request (jpg, …) gets PNG and says so through `ext`,
   // because a lossy format would make the output depend on the encoder build.

@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { loadSharp } from '../shared/sharp.ts';
 import { assertSize, SYNTHETIC_WEBP, syntheticPixels } from './image.ts';
 
 export interface SyntheticVideo {
@@ -23,6 +23,7 @@ export function syntheticVideoFrameCount(width: number, height: number): number 
  * and requested container are ignored (the original did the same with a single frame).
  */
 export async function renderSyntheticVideo(prompt: string, width: number, height: number, signal?: AbortSignal): Promise<SyntheticVideo> {
+  const sharp = await loadSharp();
   assertSize(width, height);
   const frames = syntheticVideoFrameCount(width, height);
   const frameBytes = width * height * 3;

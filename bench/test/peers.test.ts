@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parsePeersArgs } from '../peers.ts';
+
+const REPO_ROOT = join(import.meta.dirname, '..', '..');
+
+function runPeers(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bench', 'peers.ts'), ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run bench:peers', () => {
+  it('defaults to the issue shape: 100 consumers, 20,000 jobs, 500 samples, 3 rounds', () => {
+    const o = parsePeersArgs([]);
+    assert.deepEqual([o.workers, o.jobs, o.samples, o.rounds, o.json], [100, 20000, 500, 3, false]);
+  });
+
+  // Needs redis-server on PATH (.ci/run installs it; elsewhere: apt-get install redis-server).
+  it('--json runs our studio and BullMQ on both Redis setups and prints one line with the ratios first', async () => {
+    const { code, stdout, stderr } = await runPeers(['--rounds', '1', '--workers', '3', '--jobs', '120', '--batch', '40', '--samples', '10', '--warmup', '2', '--json']);
+    assert.equal(code, 0, stderr);
+    const lines = stdout.trim().split('\n');
+    assert.equal(lines.length, 1, `stdout should be one line, got: ${stdout}`);
+    const result = JSON.parse(lines[0] as string) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(result).slice(0, 3), ['throughputRatio', 'p50Ratio', 'p99Ratio']);
+    const runs = result.runs as Array<Record<string, Record<string, number> | number | string[]>>;
+    assert.equal(runs.length, 1);
+    const run = runs[0] as Record<string, Record<string, number>>;
+    for (const side of ['ours', 'bullmqAof', 'bullmqNone']) {
+      const figures = run[side] as Record<string, number>;
+      assert.ok((figures.jobsPerSec as number) > 0, `${side} jobs/s`);
+      assert.ok((figures.p50Ms as number) > 0 && (figures.p50Ms as number) <= (figures.p99Ms as number), `${side} p50 <= p99`);
+    }
+    const ours = run.ours as Record<string, number>;
+    const aof = run.bullmqAof as Record<string, number>;
+    // The ratios are ours over the AOF peer's, from the same round.
+    assert.equal(result.throughputRatio, Math.round((ours.jobsPerSec as number) / (aof.jobsPerSec as number) * 100) / 100);
+    assert.equal(result.p50Ratio, Math.round((ours.p50Ms as number) / (aof.p50Ms as number) * 100) / 100);
+  });
+
+  it('without redis-server it says how to install it and exits non-zero', async () => {
+    const { code, stdout, stderr } = await runPeers(['--rounds', '1', '--json'], { ...process.env, PATH: dirname(process.execPath) });
+    assert.equal(code, 3);
+    assert.equal(stdout, '');
+    assert.match(stderr, /redis-server is not on PATH/);
+    assert.match(stderr, /apt-get install -y redis-server/);
+  });
+});
