@@ -114,8 +114,9 @@ export async function measureThroughput(
 export async function measureDashboard(api: ApiClient, rounds = 5): Promise<{ medianMs: number; maxMs: number; slowest: string }> {
   const first = await api.get<{ jobs: JobView[]; nextBefore?: number }>('/jobs?limit=50');
   const paths = ['/jobs?limit=50', ...['queued', 'claimed', 'running', 'done', 'failed', 'cancelled'].map((s) => `/jobs?limit=50&status=${s}`)];
-  if (first.nextBefore !== undefined) {
-    const older = Math.floor(first.nextBefore / 2);
+  // An older page from the middle of the table (`before` is a seq, 1 or more).
+  if (first.nextBefore !== undefined && first.nextBefore > 1) {
+    const older = Math.max(1, Math.floor(first.nextBefore / 2));
     paths.push(`/jobs?limit=50&before=${older}`, `/jobs?limit=50&status=done&before=${older}`);
   }
   const times = new Map<string, number[]>(paths.map((p) => [p, []]));

@@ -80,11 +80,20 @@ export function activeClaims(session: Session): number {
   return session.held.size;
 }
 
-/** Claims that occupy one of the worker's offer slots: all but those only uploading their result. */
+/**
+ * Claims that occupy one of the worker's offer slots: all but one that only uploads its result. One
+ * upload beside the engine's work keeps the engine busy; a second one waiting means the uploads do
+ * not keep up (a slow or cut link), and a worker that took more jobs then would pile up claims it
+ * cannot deliver.
+ */
 export function slotsInUse(session: Session): number {
   let used = 0;
-  for (const claim of session.held.values()) if (!claim.uploading) used++;
-  return used;
+  let uploading = 0;
+  for (const claim of session.held.values()) {
+    if (claim.uploading) uploading++;
+    else used++;
+  }
+  return used + Math.max(0, uploading - 1);
 }
 
 /** Whether the session has a free offer slot (before pauses, holds and the rest; see canTakeOffers). */

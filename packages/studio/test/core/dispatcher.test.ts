@@ -300,6 +300,23 @@ describe('leases, disconnects and stale results', () => {
     assert.equal(h.channel.of(w.connId, 'offer').length, 3, 'a repeated phase frees nothing more');
   });
 
+  it('prefetch: only one upload is free of charge; a second waiting upload holds a slot again (uploads that do not keep up stop new offers)', () => {
+    const features = ['attempt', 'progress', 'cancel', 'resume', 'prefetch'];
+    const h = makeHarness();
+    const w = connectWorker(h, capabilities({ protocolFeatures: features, prefetchSlots: 1 }));
+    const jobs = ['a', 'b', 'c', 'd', 'e'].map((name) => llmJob(h, name));
+    const offered = () => h.channel.of(w.connId, 'offer').map((o) => o?.claim.jobId);
+    const [a, b, c, d] = jobs as [ReturnType<typeof llmJob>, ReturnType<typeof llmJob>, ReturnType<typeof llmJob>, ReturnType<typeof llmJob>];
+    for (const job of [a, b]) send(h, w.connId, { type: 'accept', jobId: job.id, attempt: 1 });
+    send(h, w.connId, { type: 'progress', jobId: a.id, attempt: 1, phase: 'uploading' });
+    assert.deepEqual(offered(), [a.id, b.id, c.id], 'a uploads: c offered');
+    send(h, w.connId, { type: 'accept', jobId: c.id, attempt: 1 });
+    send(h, w.connId, { type: 'progress', jobId: b.id, attempt: 1, phase: 'uploading' });
+    assert.deepEqual(offered(), [a.id, b.id, c.id], 'b waits behind a: the worker holds c and the prefetch slot is b again');
+    send(h, w.connId, { type: 'completeJson', jobId: a.id, attempt: 1, result: { ok: true } });
+    assert.deepEqual(offered(), [a.id, b.id, c.id, d.id], 'a delivered: one upload left, so d is offered');
+  });
+
   it('without prefetch, an uploading job keeps its slot (a worker that did not announce it may refuse)', () => {
     const h = makeHarness();
     const w = connectWorker(h, capabilities({ protocolFeatures: ['attempt', 'progress', 'cancel', 'resume'] }));
