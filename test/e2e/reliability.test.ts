@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Proc, startStudioProcess, startWorkerProcess, WORKER_BIN, writeWorkerConfig, type StudioProc } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { EXIT_DISPLACED } from '../../packages/worker/src/platform/exit-codes.ts';
 
 let dir: string;
 let studio: StudioProc;
@@ -45,7 +46,7 @@ async function worker(name: string, creds: { workerId: string; authToken: string
 const llm = (model: string, content: string) => ({ model, task: { kind: 'llm', messages: [{ role: 'user', content }] } });
 
 describe('reliability end to end', () => {
-  it('two processes with one worker id: the older stops for good and never reconnects; the newer works', async () => {
+  it('two processes with one worker id: the older stops for good (exits EXIT_DISPLACED) and never reconnects; the newer works', async () => {
     const creds = await studio.api.createWorker('twin');
     const older = await worker('twin-a', creds);
     await waitFor('the first twin online', async () => (await studio.api.workers()).find((w) => w.id === creds.workerId)?.state === 'online');
@@ -55,7 +56,8 @@ describe('reliability end to end', () => {
     const newer = await worker('twin-b', creds);
     const stopped = await waitFor('the older twin to stop for good', () => (state(older.config)?.session.state === 'fatal' ? state(older.config) : undefined));
     assert.match(stopped.session.reason ?? '', /same worker id/);
-    assert.ok(older.proc.alive, 'the older daemon stays up (a supervisor restarting it would restart the fight)');
+    // It exits with its own code, which services and PM2 are told not to restart (EXIT_DISPLACED).
+    assert.deepEqual(await older.proc.exited, { code: EXIT_DISPLACED, signal: null }, 'the older daemon exits with EXIT_DISPLACED');
     // Observe for 20 reconnect intervals (100 ms each in this config): no new connection from either.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     assert.equal(welcomes(), 2, 'exactly two sessions were ever welcomed: no thrash');
