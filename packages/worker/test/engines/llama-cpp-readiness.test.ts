@@ -19,10 +19,12 @@ test('(6) server_url: while llama-server loads (GET /v1/models 200, chat 503) th
   await writeFile(model, 'gguf');
   const launcher = await writeLlamaServerLauncher(join(dir, 'bin'));
   const port = await freeLoopbackPort();
-  const child = spawn(launcher, ['-m', model, '--host', '127.0.0.1', '--port', String(port), '--fake-state-dir', dir, '--fake-load-ms', '3000'], { stdio: 'ignore' });
+  const child = spawn(launcher, ['-m', model, '--host', '127.0.0.1', '--port', String(port), '--fake-state-dir', dir, '--fake-load-ms', '3000'], { stdio: 'ignore', detached: true });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   t.after(async () => {
-    child.kill('SIGKILL');
+    // Its own process group, killed whole: the fake starts a helper that ignores SIGTERM, as a real
+    // llama-server's children may (killing only the leader left that helper running).
+    process.kill(-(child.pid as number), 'SIGKILL');
     await exited;
   });
   await waitForEvent(dir, (event) => event.event === 'start', 'the fake llama-server to listen');
