@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -113,6 +114,9 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     // No GPU here: the page does not claim a clamp that did not happen.
     const machine = (await page.locator('#machine').innerText()) ?? '';
     assert.match(machine, /not detected/);
+    // The machine's name and system come from the status's `machine` object.
+    assert.ok(machine.includes(hostname()), `the Machine row names ${hostname()}`);
+    assert.ok(machine.includes(`${process.platform} ${process.arch}`), 'the System row says the platform');
     assert.match(machine, /8 GB, as set: no GPU memory was detected, so nothing limits it/);
     const daemonPanel = page.locator('#daemon');
     assert.match((await daemonPanel.innerText()) ?? '', new RegExp(discovery.url.replace(/[.:/]/g, '\\$&')));

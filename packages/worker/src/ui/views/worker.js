@@ -87,10 +87,10 @@ export function createWorkerView(ctx) {
         : `${presence.presence === 'idle' ? 'away' : 'at the computer'}, idle ${formatDuration(presence.idleSecs ?? 0)} (${presence.source})`
       : null;
     const busy = status.gpuBusy?.length ? `${status.gpuBusy.map((p) => p.name.split(/[\\/]/).pop()).join(', ')} uses the GPU: taking no new jobs` : null;
-    patchRegion(regions.machine, JSON.stringify([status.machineName, status.platform, status.vramTotalGb, status.gpus ?? null, presenceText, busy, status.vramThresholdGb, status.modelsRoot, health?.modelsRootFreeBytes ?? null]), () =>
+    patchRegion(regions.machine, JSON.stringify([status.machine?.name, status.machine?.platform, status.vramTotalGb, status.gpus ?? null, presenceText, busy, status.vramThresholdGb, status.modelsRoot, health?.modelsRootFreeBytes ?? null]), () =>
       facts([
-        ['Machine', status.machineName ?? null],
-        ['System', status.platform ?? null],
+        ['Machine', status.machine?.name ?? null],
+        ['System', status.machine?.platform ?? null],
         ['GPU memory', status.vramTotalGb > 0 ? formatGb(status.vramTotalGb) : 'not detected (no GPU answered: nvidia-smi, AMD sysfs, Apple, Win32_VideoController)'],
         ...(status.gpus ?? []).map((gpu) => [gpu.name, `${formatGb(gpu.vramGb)} (${gpu.source})`]),
         ['User (only when idle)', presenceText],
