@@ -1,18 +1,22 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { StudioEvent } from '@studio-worker/protocol';
-import type { AdminAuth, EventSink } from '../core/index.ts';
+import { API_PREFIX, type StudioEvent } from '@studio-worker/protocol';
+import type { Access, EventSink } from '../core/index.ts';
 import { refuse } from './upgrade.ts';
 
-export const REALTIME_PATH = '/graphics/api/realtime';
+/** The feed's path relative to the API prefix, as core's access rules name it. */
+const REALTIME_ROUTE = '/realtime';
+export const REALTIME_PATH = `${API_PREFIX}${REALTIME_ROUTE}`;
 export const DASHBOARD_PROTOCOL = 'studio-dashboard';
 /** Events queued for one dashboard that does not read them, before its socket is dropped. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 /**
- * The dashboards' live feed. Browsers cannot set headers on a WebSocket, so the admin token comes
- * as a second subprotocol `bearer.<token>` (never in the URL, which proxies log). Events are
+ * The dashboards' live feed. Browsers cannot set headers on a WebSocket, so the token comes as a
+ * second subprotocol `bearer.<token>` (never in the URL, which proxies log). Who may open it is
+ * core's rule for `GET /realtime` (core/access.ts): the admin token and API tokens of scope `admin`
+ * or `read`; it is checked once, at the upgrade. Events are
  * coalesced per job / worker and flushed every 100 ms as `{"events":[…]}`, so a burst of thousands
  * of job changes costs a dashboard a handful of messages.
  */
@@ -27,10 +31,10 @@ export class RealtimeHub implements EventSink {
   private readonly clients = new Set<WebSocket>();
   private readonly pending = new Map<string, StudioEvent>();
   private timer: NodeJS.Timeout | undefined;
-  private readonly admin: () => AdminAuth;
+  private readonly access: () => Access;
 
-  constructor(admin: () => AdminAuth) {
-    this.admin = admin;
+  constructor(access: () => Access) {
+    this.access = access;
   }
 
   get enabled(): boolean {
@@ -59,9 +63,11 @@ export class RealtimeHub implements EventSink {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const protocols = (request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     const token = protocols.find((p) => p.startsWith('bearer.'))?.slice('bearer.'.length);
-    if (!protocols.includes(DASHBOARD_PROTOCOL) || !this.admin().verify(token)) {
-      return refuse(socket, 401, `open the feed with subprotocols ["${DASHBOARD_PROTOCOL}", "bearer.<admin token>"]`);
+    const admitted = protocols.includes(DASHBOARD_PROTOCOL) ? this.access().admit(token, 'GET', REALTIME_ROUTE) : undefined;
+    if (!admitted || (!admitted.ok && admitted.error.status === 401)) {
+      return refuse(socket, 401, `open the feed with subprotocols ["${DASHBOARD_PROTOCOL}", "bearer.<token>"], the token being the admin token or a live API token of scope admin or read`);
     }
+    if (!admitted.ok) return refuse(socket, 403, admitted.error.message, admitted.error.code);
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       this.clients.add(ws);
       ws.on('close', () => this.clients.delete(ws));
