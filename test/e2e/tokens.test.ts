@@ -159,4 +159,25 @@ describe('scoped API tokens', () => {
     const wrong = await openFeed('sst_not-a-token');
     assert.ok('status' in wrong && wrong.status === 401);
   });
+
+  it('a feed whose token is revoked while it is open gets no event after the revoke: it is closed (1008) when the next batch goes out', async () => {
+    const read = await createToken('read');
+    const feed = await openFeed(read);
+    assert.ok('ws' in feed, JSON.stringify(feed));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => feed.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    const listed = JSON.parse((await cli(['tokens', 'list', '--json'])).output.replace(/^[^[]*/, '')) as TokenView[];
+    const id = listed.find((t) => t.scope === 'read' && !t.revokedAt)?.id;
+    assert.ok(id);
+    assert.equal((await cli(['tokens', 'revoke', id])).code, 0);
+    const made = await studio.api.json<{ id: string }>('POST', '/jobs', job('after the revoke'));
+    // Whichever comes first: the close, or the new job's event (which must not come).
+    const leaked = new Promise<'leaked'>((resolve) => {
+      const check = () => (feed.messages.some((m) => m.includes(made.id)) ? resolve('leaked') : undefined);
+      check();
+      feed.ws.on('message', check);
+    });
+    const first = await Promise.race([closed, leaked]);
+    assert.notEqual(first, 'leaked', 'an event reached the feed after its token was revoked');
+    assert.deepEqual(first, { code: 1008, reason: 'the token was revoked' });
+  });
 });
