@@ -47,7 +47,7 @@ describe('the published client, installed from its tarball', () => {
 
   it('ships the bundle, its types and the Node entry, no sources; the protocol is inlined and zod is the one dependency', async () => {
     const shipped = (await readdir(installed, { recursive: true })).filter((path) => !path.includes('node_modules')).sort();
-    assert.ok(shipped.includes('dist/index.js') && shipped.includes('dist/index.d.ts') && shipped.includes('index.js'), shipped.join('\n'));
+    assert.ok(['dist/index.js', 'dist/index.d.ts', 'index.js', 'README.md'].every((file) => shipped.includes(file)), shipped.join('\n'));
     assert.deepEqual(shipped.filter((path) => path.startsWith('src') || path.startsWith('test') || path.includes('.tsbuild')), []);
     const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     assert.deepEqual(Object.keys(manifest.dependencies), ['zod']);
