@@ -2,7 +2,16 @@ import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { BenchError } from './errors.ts';
 
-/** The admin HTTP calls the bench makes; bodies may be pre-serialized so the timed path skips it. */
+/**
+ * The bench's own HTTP client, for the calls it times (job submits, batches, dashboard lists) and
+ * figures it reports (idle-sessions' workers created per second). Setup and checks (workers, models,
+ * health) go through `@studio-worker/client` like any other API user. Not the typed client here:
+ * its fetch costs more client CPU per request than a raw keep-alive socket (it would sit inside
+ * every latency sample), its retries would hide a failed request in a slower sample, and its
+ * idempotency key on every submit adds a `job_keys` write per job that the BullMQ peer does not do.
+ *
+ * The admin HTTP calls the bench times; bodies may be pre-serialized so the timed path skips it.
+ */
 export interface ApiClient {
   /** POST a JSON body (object or ready JSON text) under /graphics/api; answers the parsed JSON. */
   post<T>(path: string, body: unknown): Promise<T>;

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { StudioClient } from '@studio-worker/client';
 import { createApiClient, type ApiClient } from './api-client.ts';
 import { BenchError } from './errors.ts';
 import { parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
@@ -144,6 +145,8 @@ function median(values: readonly number[]): number {
 /** One worker daemon, warm-up, then the backlog; resolves with the figures of that run. */
 async function runOne(
   studio: StudioProcess,
+  /** Setup (worker, models) through the typed client; the backlogs through the bench's own client (api-client.ts says why). */
+  setup: StudioClient,
   api: ApiClient,
   scenario: 'small' | 'big',
   prefetch: boolean,
@@ -155,16 +158,16 @@ async function runOne(
 ): Promise<BusyRun> {
   const size = scenario === 'small' ? options.size : options.bigSize;
   const jobs = scenario === 'small' ? options.jobs : options.bigJobs;
-  const { workerId, authToken } = await api.post<{ workerId: string; authToken: string }>('/workers', { label: `bench-busy-${scenario}-${prefetch ? 'prefetch' : 'plain'}` });
+  const { workerId, authToken } = await setup.createWorker(`bench-busy-${scenario}-${prefetch ? 'prefetch' : 'plain'}`);
   const worker = await startWorkerProcess({ dir: join(workDir, `worker-${scenario}-${prefetch ? 'prefetch' : 'plain'}`), studioUrl: studio.url, workerId, authToken, prefetch });
   try {
     const prefetchNegotiated = worker.features.includes('prefetch');
     if (prefetch && !prefetchNegotiated) throw new BenchError('prefetch_not_negotiated', `the worker asked for prefetch but the studio's welcome lists only [${worker.features.join(', ')}]`);
     say(`  worker pid ${worker.pid} (prefetch ${prefetch ? 'on' : 'off'}); warm-up: ${options.warmup} jobs of ${size.width}x${size.height} without delay…`);
-    const warm = await runBacklog(api, worker, await ensureModel(api, models, 0), size, options.warmup, `warm-${scenario}-${prefetch}`, options.stallMs, abort);
+    const warm = await runBacklog(api, worker, await ensureModel(setup, models, 0), size, options.warmup, `warm-${scenario}-${prefetch}`, options.stallMs, abort);
     const renderMs = median([...warm.traces.values()].map((t) => t.engineMs ?? 0));
     const delayMs = Math.max(0, Math.round(options.jobMs - renderMs));
-    const model = await ensureModel(api, models, delayMs);
+    const model = await ensureModel(setup, models, delayMs);
     say(`  render ${renderMs} ms → delay ${delayMs} ms; backlog of ${jobs} jobs…`);
 
     const before = metricValue(await worker.metrics(), BUSY_METRIC);
@@ -226,10 +229,10 @@ async function runOne(
 }
 
 /** A synthetic image model with this delay (`cliDefaults.delayMs`), registered once. */
-async function ensureModel(api: ApiClient, models: Set<string>, delayMs: number): Promise<string> {
+async function ensureModel(setup: StudioClient, models: Set<string>, delayMs: number): Promise<string> {
   const id = `bench-synthetic-image-${delayMs}ms`;
   if (!models.has(id)) {
-    await api.post('/models', { id, kind: 'image', source: { engine: 'synthetic', cliDefaults: delayMs > 0 ? { delayMs } : {} } });
+    await setup.addModel({ id, kind: 'image', source: { engine: 'synthetic', cliDefaults: delayMs > 0 ? { delayMs } : {} } });
     models.add(id);
   }
   return id;
@@ -379,6 +382,7 @@ export async function runBusyBench(options: BusyOptions, say: (line: string) => 
   say('starting the studio…');
   const studio = await startStudioProcess({ keepDataDir: options.keep });
   const api = createApiClient('http', studio.url, studio.adminToken);
+  const setup = new StudioClient({ url: studio.url, token: studio.adminToken });
   const workDir = mkdtempSync(join(tmpdir(), 'bench-busy-'));
   const controller = new AbortController();
   let signals = 0;
@@ -395,7 +399,7 @@ export async function runBusyBench(options: BusyOptions, say: (line: string) => 
     for (const scenario of options.scenarios) {
       for (const prefetch of options.prefetch) {
         say(`${scenario} results, prefetch ${prefetch ? 'on' : 'off'}:`);
-        runs.push(await runOne(studio, api, scenario, prefetch, options, models, controller.signal, say, workDir));
+        runs.push(await runOne(studio, setup, api, scenario, prefetch, options, models, controller.signal, say, workDir));
       }
     }
     return runs;

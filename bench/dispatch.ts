@@ -4,7 +4,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createApiClient, type ApiClient, type ClientKind } from './api-client.ts';
+import { StudioClient } from '@studio-worker/client';
+import { createApiClient, type ClientKind } from './api-client.ts';
 import { BenchError } from './errors.ts';
 import { benchMain, parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
 import { JobTracker } from './job-tracker.ts';
@@ -70,21 +71,21 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
 }
 
 /** Create and connect the simulated workers, a few at a time (each costs a SQL write and a hash). */
-async function startWorkers(api: ApiClient, studio: StudioProcess, tracker: JobTracker, count: number): Promise<SimWorker[]> {
+async function startWorkers(api: StudioClient, studio: StudioProcess, tracker: JobTracker, count: number): Promise<SimWorker[]> {
   const wsBase = studio.url.replace(/^http/, 'ws');
   const workers: SimWorker[] = [];
   const CONCURRENCY = 10;
   for (let start = 0; start < count; start += CONCURRENCY) {
     await Promise.all(
       Array.from({ length: Math.min(CONCURRENCY, count - start) }, async (_, i) => {
-        const { workerId, authToken } = await api.post<{ workerId: string; authToken: string }>('/workers', { label: `bench-${start + i + 1}` });
+        const { workerId, authToken } = await api.createWorker(`bench-${start + i + 1}`);
         const worker = new SimWorker({ wsBase, workerId, authToken, events: tracker });
         workers.push(worker);
         await worker.connect();
       }),
     );
   }
-  const health = await api.get<{ workersOnline: number }>('/health');
+  const health = await api.health();
   if (health.workersOnline !== count) {
     throw new BenchError('worker_connect_failed', `${count} workers connected but the studio counts ${health.workersOnline} online`);
   }
@@ -134,7 +135,8 @@ export async function measureStudio(options: BenchOptions, say: (line: string) =
   process.on('SIGTERM', interrupted);
   try {
     say(`${preloaded}studio pid ${studio.pid} on ${studio.url}, data in ${studio.dataDir}; connecting ${options.workers} workers…`);
-    workers = await startWorkers(api, studio, tracker, options.workers);
+    // Setup goes through the typed client; the timed phases below use the bench's own (api-client.ts says why).
+    workers = await startWorkers(new StudioClient({ url: studio.url, token: studio.adminToken }), studio, tracker, options.workers);
     say(`latency phase: ${options.warmup} warm-up + ${options.samples} samples…`);
     const latency = await measureDispatchLatency(api, tracker, options.samples, options.warmup, 1, studio.cpuSeconds);
     say(`throughput phase: ${options.jobs} jobs in batches of ${options.batch}…`);

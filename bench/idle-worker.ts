@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApiClient } from './api-client.ts';
+import { StudioClient } from '@studio-worker/client';
 import { BenchError } from './errors.ts';
 import { benchMain, parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
 import { processCpuSeconds, processStatusKb } from './machine-cpu.ts';
@@ -69,10 +69,11 @@ export async function runIdle(options: IdleOptions, say: (line: string) => void)
     await buildWorker({ outDir: bundleDir });
   }
   const studio = await startStudioProcess({ keepDataDir: options.keep });
-  const api = createApiClient('http', studio.url, studio.adminToken);
+  // Nothing here is timed: the typed client makes the two calls.
+  const api = new StudioClient({ url: studio.url, token: studio.adminToken });
   let worker: Awaited<ReturnType<typeof startWorkerProcess>> | undefined;
   try {
-    const { workerId, authToken } = await api.post<{ workerId: string; authToken: string }>('/workers', { label: 'bench-idle' });
+    const { workerId, authToken } = await api.createWorker('bench-idle');
     say(`studio on ${studio.url}; starting the worker daemon…`);
     worker = await startWorkerProcess({ dir: join(workDir, 'worker'), studioUrl: studio.url, workerId, authToken, entry: bundleDir && join(bundleDir, 'cli.js') });
     const pid = worker.pid;
@@ -89,7 +90,7 @@ export async function runIdle(options: IdleOptions, say: (line: string) => void)
     const cpu1 = processCpuSeconds(pid);
     const wall = (performance.now() - t0) / 1000;
     if (cpu0 === undefined || cpu1 === undefined) throw new BenchError('no_proc', 'the idle bench reads /proc/<pid>: it needs Linux, and a daemon that stays up');
-    const health = await api.get<{ workersOnline: number }>('/health');
+    const health = await api.health();
     if (health.workersOnline !== 1) throw new BenchError('worker_disconnected', `the studio counts ${health.workersOnline} workers online after the idle stretch, not 1`);
     return {
       rssMb: mb(processStatusKb(pid, 'VmRSS')),
@@ -105,7 +106,6 @@ export async function runIdle(options: IdleOptions, say: (line: string) => void)
     throw error;
   } finally {
     await worker?.stop();
-    api.close();
     await studio.stop();
     if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
     if (!options.keep) rmSync(workDir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import type { TokenView } from '@studio-worker/protocol';
 import { runStudioCli, startStudioProcess, type StudioProc } from '../helpers/processes.ts';
 
@@ -37,6 +38,30 @@ async function createToken(scope: string): Promise<string> {
   assert.ok(token, made.output);
   assert.match(made.output, /shown only this once/);
   return token;
+}
+
+/**
+ * Opens the dashboard's realtime feed like a browser does (token as the second subprotocol), with a
+ * raw `ws` client so a refusal's HTTP status and JSON body are seen. Resolves with the open socket
+ * after the hello, or with the refusal.
+ */
+function openFeed(token: string): Promise<{ ws: WebSocket; messages: string[] } | { status: number; body: { error: string; message: string } }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${studio.url.replace('http', 'ws')}/graphics/api/realtime`, ['studio-dashboard', `bearer.${token}`]);
+    const messages: string[] = [];
+    ws.on('message', (data) => {
+      messages.push(data.toString());
+      if (messages.length === 1) resolve({ ws, messages });
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    ws.on('error', (error) => {
+      if (!error.message.includes('Unexpected server response')) reject(error);
+    });
+  });
 }
 
 const job = (prompt: string) => ({ model: 'synthetic-image', task: { kind: 'image', prompt } });
@@ -99,5 +124,60 @@ describe('scoped API tokens', () => {
     const dataDir = join(dir, 'studio');
     const bytes = readdirSync(dataDir).filter((f) => f.startsWith('studio.sqlite')).map((f) => readFileSync(join(dataDir, f)).toString('latin1')).join('');
     assert.ok(!bytes.includes(admin), 'no raw token in the database files');
+  });
+
+  it('the realtime feed: admin and read tokens open it and get events; submit and revoked tokens are refused', async () => {
+    const read = await createToken('read');
+    const admin = await createToken('admin');
+    const submit = await createToken('submit');
+    const feeds = [await openFeed(read), await openFeed(admin), await openFeed(studio.api.token)];
+    for (const feed of feeds) assert.ok('ws' in feed, `feed refused: ${JSON.stringify(feed)}`);
+    try {
+      const made = await studio.api.json<{ id: string }>('POST', '/jobs', job('seen on the feed'));
+      // Each open feed carries the new job (events are flushed every 100 ms; wait for them, not a time).
+      for (const feed of feeds) {
+        if (!('ws' in feed)) continue;
+        while (!feed.messages.some((m) => m.includes(made.id))) await new Promise((resolve) => feed.ws.once('message', resolve));
+      }
+    } finally {
+      for (const feed of feeds) if ('ws' in feed) feed.ws.close();
+    }
+
+    const bySubmit = await openFeed(submit);
+    assert.ok('status' in bySubmit);
+    assert.equal(bySubmit.status, 403);
+    assert.equal(bySubmit.body.error, 'insufficient_scope');
+    assert.match(bySubmit.body.message, /"submit" scope/);
+
+    const listed = JSON.parse((await cli(['tokens', 'list', '--json'])).output.replace(/^[^[]*/, '')) as TokenView[];
+    const readId = listed.find((t) => t.scope === 'read' && !t.revokedAt)?.id;
+    assert.ok(readId);
+    assert.equal((await cli(['tokens', 'revoke', readId])).code, 0);
+    const revoked = await openFeed(read);
+    assert.ok('status' in revoked);
+    assert.deepEqual([revoked.status, revoked.body.error], [401, 'auth_failed']);
+    const wrong = await openFeed('sst_not-a-token');
+    assert.ok('status' in wrong && wrong.status === 401);
+  });
+
+  it('a feed whose token is revoked while it is open gets no event after the revoke: it is closed (1008) when the next batch goes out', async () => {
+    const read = await createToken('read');
+    const feed = await openFeed(read);
+    assert.ok('ws' in feed, JSON.stringify(feed));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => feed.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    const listed = JSON.parse((await cli(['tokens', 'list', '--json'])).output.replace(/^[^[]*/, '')) as TokenView[];
+    const id = listed.find((t) => t.scope === 'read' && !t.revokedAt)?.id;
+    assert.ok(id);
+    assert.equal((await cli(['tokens', 'revoke', id])).code, 0);
+    const made = await studio.api.json<{ id: string }>('POST', '/jobs', job('after the revoke'));
+    // Whichever comes first: the close, or the new job's event (which must not come).
+    const leaked = new Promise<'leaked'>((resolve) => {
+      const check = () => (feed.messages.some((m) => m.includes(made.id)) ? resolve('leaked') : undefined);
+      check();
+      feed.ws.on('message', check);
+    });
+    const first = await Promise.race([closed, leaked]);
+    assert.notEqual(first, 'leaked', 'an event reached the feed after its token was revoked');
+    assert.deepEqual(first, { code: 1008, reason: 'the token was revoked' });
   });
 });

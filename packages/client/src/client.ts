@@ -235,6 +235,11 @@ export class StudioClient {
     return (await this.json<{ workers: WorkerView[] }>('GET', '/workers')).workers;
   }
 
+  /** A worker approved at once, without the pending queue (provisioning); its token is answered only now. */
+  createWorker(label: string, machineName?: string): Promise<{ workerId: string; authToken: string }> {
+    return this.json('POST', '/workers', machineName === undefined ? { label } : { label, machineName });
+  }
+
   async pending(): Promise<PendingRequestView[]> {
     return (await this.json<{ requests: PendingRequestView[] }>('GET', '/workers/pending')).requests;
   }

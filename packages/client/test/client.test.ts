@@ -92,4 +92,12 @@ describe('StudioClient retries', () => {
     await assert.rejects(withHook.health(), (e: unknown) => (e as StudioApiError).code === 'unreachable');
     assert.deepEqual(retries, [1, 2]);
   });
+
+  it('createWorker provisions an approved worker (POST /workers) and answers its token once', async () => {
+    const made = await client().createWorker('provisioned by a script');
+    assert.match(made.workerId, /^w-/);
+    assert.match(made.authToken, /^[0-9a-f]{64}$/);
+    const listed = (await client().workers()).find((w) => w.id === made.workerId);
+    assert.equal(listed?.label, 'provisioned by a script');
+  });
 });

@@ -20,9 +20,13 @@ const POST = 'POST';
 const JOB = /^\/jobs\/([^/]+)$/;
 const JOB_RESULT = /^\/jobs\/([^/]+)\/result$/;
 
-/** What a `read` token may do: look, never change (POST /jobs/lookup only reads). */
+/**
+ * What a `read` token may do: look, never change (POST /jobs/lookup only reads). `GET /realtime` is
+ * the dashboards' live feed (a WebSocket, see `admit`): it shows every job and worker, like GET
+ * /jobs and /workers, so it is a read; a `submit` token, which sees only its own jobs, may not.
+ */
 const READ_RULES: Rule[] = [
-  ...[/^\/health$/, /^\/jobs$/, JOB, JOB_RESULT, /^\/workers$/, /^\/workers\/pending$/, /^\/workers\/[^/]+$/, /^\/workers\/[^/]+\/logs$/, /^\/models$/, /^\/models\/[^/]+$/, /^\/metrics$/, /^\/storage$/, /^\/gallery$/, /^\/events$/, /^\/openapi\.json$/].map(
+  ...[/^\/realtime$/, /^\/health$/, /^\/jobs$/, JOB, JOB_RESULT, /^\/workers$/, /^\/workers\/pending$/, /^\/workers\/[^/]+$/, /^\/workers\/[^/]+\/logs$/, /^\/models$/, /^\/models\/[^/]+$/, /^\/metrics$/, /^\/storage$/, /^\/gallery$/, /^\/events$/, /^\/openapi\.json$/].map(
     (path) => ({ method: GET, path }),
   ),
   { method: POST, path: /^\/jobs\/lookup$/ },
@@ -65,6 +69,18 @@ export class Access {
     return token ? { owner: `token:${token.id}`, scope: token.scope } : undefined;
   }
 
+  /**
+   * A bearer and the request it makes, in one answer: 401 without a live token, 403 outside its
+   * scope. For entry points that are not Hono routes (the dashboards' realtime WebSocket), so
+   * they follow the same rules as the HTTP API.
+   */
+  admit(raw: string | undefined, method: string, path: string): Result<Caller> {
+    const caller = this.authenticate(raw);
+    if (!caller) return fail(401, 'auth_failed', 'the token is missing, wrong or revoked; use the admin token or a live API token');
+    const allowed = this.authorize(caller, method, path);
+    return allowed.ok ? ok(caller) : { ok: false, error: allowed.error };
+  }
+
   /** `path` is relative to the API prefix (e.g. `/jobs/job-1/result`). */
   authorize(caller: Caller, method: string, path: string): Result<void> {
     if (caller.scope === 'admin') return ok(undefined);
@@ -79,5 +95,4 @@ export class Access {
     }
     return ok(undefined);
   }
-
 }

@@ -72,7 +72,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     process.exit(1);
   });
   let core: StudioCore | undefined;
-  const hub = new RealtimeHub(() => (core as StudioCore).admin);
+  const hub = new RealtimeHub(() => (core as StudioCore).access);
   core = createStudioCore({ sql, clock: Date, channel, events: hub, crypto: nodeCrypto }, log, options.core);
   const admin = core.admin.init(options.adminToken ?? process.env.STUDIO_ADMIN_TOKEN);
   sockets.attach(core.dispatcher);

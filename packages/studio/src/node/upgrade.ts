@@ -52,10 +52,10 @@ export function guardUpgrade(log: Logger, route: UpgradeRoute): (request: Incomi
   };
 }
 
-/** Refuse an upgrade with a plain HTTP answer whose JSON body says why, then close. */
-export function refuse(socket: Duplex, status: 400 | 401 | 404 | 503, message: string): void {
+/** Refuse an upgrade with a plain HTTP answer whose JSON body says why (`code`, else one per status), then close. */
+export function refuse(socket: Duplex, status: 400 | 401 | 403 | 404 | 503, message: string, code?: string): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify({ error: status === 401 ? 'auth_failed' : status === 404 ? 'not_found' : 'bad_upgrade', message });
-  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[status];
+  const body = JSON.stringify({ error: code ?? (status === 401 ? 'auth_failed' : status === 404 ? 'not_found' : 'bad_upgrade'), message });
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' }[status];
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
