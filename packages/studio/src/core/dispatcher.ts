@@ -815,14 +815,13 @@ export class Dispatcher {
   /** Offer one queued job to the longest-idle session that can run it, if any. */
   private dispatch(job: JobTraits): ClaimMade | undefined {
     const now = this.now();
-    for (const session of this.idle) {
-      if (!canTakeOffers(session, now) || !canRun(session, job, now)) continue;
+    // A session that cannot read the job (an original worker) is skipped for it by sendOffer, so
+    // the next look finds another one or none.
+    for (let session = this.idleSessionFor(job, now); session; session = this.idleSessionFor(job, now)) {
       const leaseExpiresAt = now + this.opts.leaseMs;
       const row = this.jobs.claim(job.id, session.workerId, now, leaseExpiresAt);
       if (!row) return undefined; // not queued (taken, cancelled, or still backing off)
-      // An original worker that cannot read this job: it went back to the queue; try the next one.
-      if (!this.offered(session, row)) continue;
-      return { workerId: session.workerId, now, leaseExpiresAt };
+      if (this.offered(session, row)) return { workerId: session.workerId, now, leaseExpiresAt };
     }
     return undefined;
   }
@@ -833,9 +832,9 @@ export class Dispatcher {
    * create, the path a job's dispatch latency is measured on. Only a worker that takes offers as
    * stored qualifies (an original peer may not be able to read the job); else the ordinary path.
    */
-  insertAndOffer(job: NewJob): ClaimMade | undefined {
+  insertAndOffer(job: NewJob, needs: readonly string[]): ClaimMade | undefined {
     const now = this.now();
-    const traits: JobTraits = { id: job.id, kind: job.kind, engine: job.engine, vramGbEstimate: job.vramGbEstimate, needs: featuresNeededBy(JSON.parse(job.modelSource) as Parameters<typeof featuresNeededBy>[0]) };
+    const traits: JobTraits = { id: job.id, kind: job.kind, engine: job.engine, vramGbEstimate: job.vramGbEstimate, needs };
     const session = this.idleSessionFor(traits, now);
     if (!session || !takesStoredOffer(session.features)) {
       this.jobs.insert(job);

@@ -80,25 +80,26 @@ export class Jobs {
    */
   createMany(requests: readonly CreateJobRequest[], options: { labels?: readonly string[]; inserted?: (ids: readonly string[]) => void } = {}): Result<JobView[]> {
     const now = this.ports.clock.now();
-    // A batch names few models: resolve (and serialize) each once, not once per job.
-    const resolved = new Map<string, Result<{ model: ModelView; source: string }>>();
-    const prepared: Array<{ request: CreateJobRequest; model: ModelView; source: string }> = [];
+    // A batch names few models: resolve (and serialize, and read the features they need) each once,
+    // not once per job.
+    const resolved = new Map<string, Result<{ model: ModelView; source: string; needs: readonly string[] }>>();
+    const prepared: Array<{ request: CreateJobRequest; model: ModelView; source: string; needs: readonly string[] }> = [];
     for (const [index, request] of requests.entries()) {
       let entry = resolved.get(request.model);
       if (!entry) {
         const model = this.models.resolve(request.model);
-        entry = model.ok ? ok({ model: model.value, source: JSON.stringify(model.value.source) }) : model;
+        entry = model.ok ? ok({ model: model.value, source: JSON.stringify(model.value.source), needs: featuresNeededBy(model.value.source) }) : model;
         resolved.set(request.model, entry);
       }
       const where = options.labels?.[index] ?? (requests.length > 1 ? `jobs[${index}]: ` : '');
       if (!entry.ok) return fail(entry.error.status, entry.error.code, where + entry.error.message);
-      const { model, source } = entry.value;
+      const { model, source, needs } = entry.value;
       if (model.kind !== request.task.kind) {
         return fail(400, 'kind_mismatch', `${where}model "${request.model}" makes ${model.kind} results but task.kind is "${request.task.kind}"`);
       }
       const tooLong = taskTextProblem(request.task);
       if (tooLong) return fail(400, 'task_too_long', where + tooLong);
-      prepared.push({ request, model, source });
+      prepared.push({ request, model, source, needs });
     }
     const newJob = ({ request, model, source }: (typeof prepared)[number]): NewJob => {
       const seq = ++this.seq;
@@ -123,8 +124,9 @@ export class Jobs {
     if (prepared.length === 1 && !options.inserted) {
       // One job with nothing recorded beside it: stored already claimed when an idle worker can take
       // it (one statement).
-      const row = newJob(prepared[0] as (typeof prepared)[number]);
-      placed = [{ row, claim: this.dispatcher.insertAndOffer(row) }];
+      const only = prepared[0] as (typeof prepared)[number];
+      const row = newJob(only);
+      placed = [{ row, claim: this.dispatcher.insertAndOffer(row, only.needs) }];
     } else {
       // A batch (or a job with keys or an owner): all inserted with what the caller records about
       // them, or none (one transaction), then offered one by one.
@@ -139,7 +141,7 @@ export class Jobs {
       });
       placed = rows.map((row, i) => ({
         row,
-        claim: this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate, needs: featuresNeededBy(prepared[i]?.model.source ?? {}) }),
+        claim: this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate, needs: prepared[i]?.needs }),
       }));
     }
     this.log.debug({ op: 'job', count: placed.length }, 'jobs created');

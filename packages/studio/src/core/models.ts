@@ -68,7 +68,8 @@ export function modelFileUrlProblem(url: string, allowLoopbackHttp: boolean): st
 export class ModelRegistry {
   private readonly ports: Ports;
   private readonly options: ModelRegistryOptions;
-  private readonly cache = new Map<string, ModelView>();
+  /** Views by id, with what refuses to run them (both fixed until the registry changes the row). */
+  private readonly cache = new Map<string, { model: ModelView; refused: string | undefined }>();
   constructor(ports: Ports, options: ModelRegistryOptions = { allowLoopbackHttpModels: false }) {
     this.ports = ports;
     this.options = options;
@@ -89,16 +90,24 @@ export class ModelRegistry {
   }
 
   get(id: string): ModelView | undefined {
-    // Every job creation resolves its model: keep the views, frozen (the registry is the only writer).
-    let model = this.cache.get(id);
-    if (!model) {
+    return this.entry(id)?.model;
+  }
+
+  /**
+   * Every job creation resolves its model: keep the views, frozen (the registry is the only writer),
+   * and their file-URL check, so a create neither reads the row nor parses its URLs again.
+   */
+  private entry(id: string): { model: ModelView; refused: string | undefined } | undefined {
+    let entry = this.cache.get(id);
+    if (!entry) {
       const row = this.ports.sql.get<ModelRow>('SELECT * FROM models WHERE id = ?', id);
       if (!row) return undefined;
-      model = view(row);
+      const model = view(row);
       Object.freeze(model.source);
-      this.cache.set(id, Object.freeze(model));
+      entry = { model: Object.freeze(model), refused: this.refusedUrl(model) };
+      this.cache.set(id, entry);
     }
-    return model;
+    return entry;
   }
 
   create(entry: ModelEntry): Result<ModelView> {
@@ -134,14 +143,14 @@ export class ModelRegistry {
 
   /** What a job for this model id runs with; unknown and disabled models are refused (400). */
   resolve(id: string): Result<ModelView> {
-    const model = this.get(id);
-    if (!model) {
+    const entry = this.entry(id);
+    if (!entry) {
       const known = this.list().filter((m) => m.enabled).map((m) => m.id);
       return fail(400, 'unknown_model', `model "${id}" is not in the registry; known models: ${known.join(', ') || '(none)'}`);
     }
+    const { model, refused } = entry;
     if (!model.enabled) return fail(400, 'model_disabled', `model "${id}" is disabled; enable it with PATCH /graphics/api/models/${id} {"enabled":true}`);
     // A row stored before file URLs were checked is not sent to workers either.
-    const refused = this.refusedUrl(model);
     if (refused) return fail(400, 'invalid_model_url', `model "${id}" cannot run: ${refused}; fix it with PATCH /graphics/api/models/${id}`);
     return ok(model);
   }
