@@ -4,7 +4,8 @@ import type { Logger } from '@studio-worker/log';
 import type { RateLimiter, StudioCore } from '../../core/index.ts';
 import type { AssetStore } from '../assets.ts';
 import type { HostLimits } from '../limits.ts';
-import { bearer, errorResponse } from '../http-errors.ts';
+import { errorResponse } from '../http-errors.ts';
+import { callerOf } from './access.ts';
 
 /** What every route module gets. */
 export interface RouteDeps {
@@ -21,10 +22,11 @@ export interface RouteDeps {
 export type Env = { Bindings: HttpBindings; Variables: { maxJsonDepth: number } };
 
 /** Admin routes need the operator's bearer token. */
-export function requireAdmin(deps: RouteDeps): MiddlewareHandler<Env> {
+export function requireAdmin(): MiddlewareHandler<Env> {
   return async (c, next) => {
-    // The admin token or an API token; its scope for this route was checked by `authenticate` (access.ts).
-    if (!deps.core.access.authenticate(bearer(c))) {
+    // The admin token or an API token: `authenticate` (access.ts), which runs before every API route,
+    // already found the caller and checked its scope for this route; not looked up a second time.
+    if (!callerOf(c)) {
       return errorResponse(c, 401, 'unauthorized', 'send the admin token or an API token as "Authorization: Bearer <token>" (the admin token was printed when the studio first started, or set STUDIO_ADMIN_TOKEN)');
     }
     await next();

@@ -13,7 +13,7 @@ const KEEPALIVE_MS = 15_000;
  */
 export function eventRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
-  for (const path of ['/webhooks', '/webhooks/*', '/events']) app.use(path, requireAdmin(deps));
+  for (const path of ['/webhooks', '/webhooks/*', '/events']) app.use(path, requireAdmin());
   const { webhooks } = deps.core;
 
   app.get('/webhooks', (c) => c.json({ webhooks: webhooks.list() }));

@@ -6,7 +6,7 @@ import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 /** GET /gallery: finished jobs with results, newest first, filtered (admin or read). */
 export function galleryRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/gallery', requireAdmin(deps));
+  app.use('/gallery', requireAdmin());
   app.get('/gallery', (c) => {
     const query = GalleryQuery.safeParse(c.req.query());
     if (!query.success) return errorResponse(c, 400, 'invalid_request', describeIssues(query.error));

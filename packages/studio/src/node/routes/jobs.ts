@@ -7,8 +7,8 @@ import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 /** The job queue API (admin): reading, results, cancel, retry. Submitting lives in submit.ts. */
 export function jobRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/jobs', requireAdmin(deps));
-  app.use('/jobs/*', requireAdmin(deps));
+  app.use('/jobs', requireAdmin());
+  app.use('/jobs/*', requireAdmin());
   const { jobs } = deps.core;
 
   app.get('/jobs', (c) => {

@@ -10,7 +10,7 @@ const SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 36
  */
 export function metricsRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/metrics', requireAdmin(deps));
+  app.use('/metrics', requireAdmin());
   const registry = new Registry();
   const open = new Gauge({ name: 'studio_jobs_open', help: 'Jobs not yet ended, by model and status (queued, claimed, running)', labelNames: ['model', 'status'], registers: [registry] });
   const online = new Gauge({ name: 'studio_workers_online', help: 'Online workers by engine they serve', labelNames: ['engine'], registers: [registry] });

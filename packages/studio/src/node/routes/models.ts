@@ -6,8 +6,8 @@ import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 /** The model registry (admin): what a model id means and which engine runs it. */
 export function modelRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/models', requireAdmin(deps));
-  app.use('/models/*', requireAdmin(deps));
+  app.use('/models', requireAdmin());
+  app.use('/models/*', requireAdmin());
   const { models } = deps.core;
 
   app.get('/models', (c) =>

@@ -7,7 +7,7 @@ import { requireAdmin, sourceAddress, type Env, type RouteDeps } from './context
 /** Auto-registration (unauthenticated request, secret-authenticated poll) and operator decisions. */
 export function registrationRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
-  const admin = requireAdmin(deps);
+  const admin = requireAdmin();
 
   app.post('/workers/register-request', async (c) => {
     const address = sourceAddress(c);

@@ -7,8 +7,8 @@ import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 /** Disk use of results (GET /storage) and retention run now (POST /gc). */
 export function storageRoutes(deps: RouteDeps, retentionDays: number | undefined): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/storage', requireAdmin(deps));
-  app.use('/gc', requireAdmin(deps));
+  app.use('/storage', requireAdmin());
+  app.use('/gc', requireAdmin());
   app.get('/storage', (c) => c.json({ ...deps.core.retention.storage(), retentionDays: retentionDays ?? null }));
   app.post('/gc', async (c) => {
     const body = await readJson(c, GcRequest);

@@ -12,8 +12,8 @@ import { requireAdmin, type Env, type RouteDeps } from './context.ts';
  */
 export function submitRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/jobs', requireAdmin(deps));
-  app.use('/jobs/*', requireAdmin(deps));
+  app.use('/jobs', requireAdmin());
+  app.use('/jobs/*', requireAdmin());
   const { jobs } = deps.core;
 
   app.post('/jobs', async (c) => {

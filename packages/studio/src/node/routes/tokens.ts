@@ -6,8 +6,8 @@ import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 /** Scoped API tokens (admin only): created (shown once), listed, revoked. */
 export function tokenRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/tokens', requireAdmin(deps));
-  app.use('/tokens/*', requireAdmin(deps));
+  app.use('/tokens', requireAdmin());
+  app.use('/tokens/*', requireAdmin());
   const { tokens } = deps.core;
   app.get('/tokens', (c) => c.json({ tokens: tokens.list() }));
   app.post('/tokens', async (c) => {

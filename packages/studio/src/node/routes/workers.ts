@@ -9,10 +9,10 @@ import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 /** The operator's view of the fleet. */
 export function workerRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/workers', requireAdmin(deps));
-  app.use('/workers/:id', requireAdmin(deps));
-  app.use('/workers/:id/logs', requireAdmin(deps));
-  app.use('/workers/:id/token', requireAdmin(deps));
+  app.use('/workers', requireAdmin());
+  app.use('/workers/:id', requireAdmin());
+  app.use('/workers/:id/logs', requireAdmin());
+  app.use('/workers/:id/token', requireAdmin());
   const { dispatcher } = deps.core;
 
   app.get('/workers', (c) => {
