@@ -615,6 +615,35 @@ export class Dispatcher {
     if (due) for (const session of [...this.idle]) this.offerNextFor(session);
   }
 
+  /**
+   * When `tick` next has something to do (epoch ms; undefined: nothing pending), for a host that
+   * sleeps until then (a Durable Object alarm): the first lease to run out, the first unanswered
+   * offer to take back, the hello deadline of the oldest silent socket, the stale deadline of the
+   * least recent heartbeat, and (when a session is idle) the next backed-off job to come due. A few
+   * index reads: cheap enough to ask after every request or message. Never earlier than `now`.
+   */
+  nextWakeAt(now = this.now()): number | undefined {
+    this.reorder();
+    let next = Number.POSITIVE_INFINITY;
+    const { lease, offeredAt } = this.jobs.heldDeadlines();
+    // The sweeps act on deadlines strictly in the past: one millisecond after each.
+    if (lease !== undefined) next = Math.min(next, lease + 1);
+    if (offeredAt !== undefined) next = Math.min(next, offeredAt + this.opts.offerAnswerMs + 1);
+    for (const session of this.greeting) {
+      next = Math.min(next, session.connectedAt + this.opts.helloTimeoutMs + 1);
+      break; // oldest first
+    }
+    for (const session of this.byHeartbeat) {
+      next = Math.min(next, session.lastHeartbeatAt + this.opts.staleSessionMs + 1);
+      break; // least recent first
+    }
+    if (this.idle.size > 0) {
+      const due = this.jobs.nextDueAfter(this.lastDueCheck);
+      if (due !== undefined) next = Math.min(next, due);
+    }
+    return next === Number.POSITIVE_INFINITY ? undefined : Math.max(next, now);
+  }
+
   /** Restores add sessions in any order; the sweeps read the ordered sets from the head. */
   private reorder(): void {
     if (!this.unordered) return;
