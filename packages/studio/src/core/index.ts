@@ -30,6 +30,7 @@ export { Retention, type GcReport, type StorageReport } from './retention.ts';
 export { Gallery, type GalleryFilter } from './gallery.ts';
 export { Housekeeping, DEFAULT_HOUSEKEEPING_OPTIONS, type HousekeepingOptions } from './housekeeping.ts';
 export { SessionSnapshot } from './sessions.ts';
+export { exportStudio, importStudio, StudioExport, TRANSFER_FORMAT, TRANSFER_VERSION, type ImportReport, type StudioExportInput } from './transfer.ts';
 export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
@@ -70,6 +71,8 @@ export interface StudioCore {
   gallery: Gallery;
   housekeeping: Housekeeping;
   options: CoreOptions;
+  /** The ports it runs over (a service that writes several stores in one transaction uses `sql`). */
+  ports: Ports;
 }
 
 /** Build the studio core over its ports: migrate the schema, seed the registry, wire the services. */
@@ -101,5 +104,6 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     gallery: new Gallery(ports.sql),
     housekeeping,
     options: opts,
+    ports,
   };
 }

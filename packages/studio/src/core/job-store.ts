@@ -81,6 +81,15 @@ export interface NewJob {
   now: number;
 }
 
+/** The counters of a job carried over from another studio (see transfer.ts). */
+export interface CarriedCounters {
+  attempt: number;
+  failures: number;
+  losses: number;
+  notBefore: number;
+  lastError: string | null;
+}
+
 const OFFER_COLUMNS = 'id, attempt, model, game_id, asset_name, vram_gb_estimate, task, model_source';
 const HELD = `status IN ('claimed', 'running')`;
 /** Spelled as jobs_ended's condition, so SQLite may use that partial index. */
@@ -100,13 +109,16 @@ export class JobStore {
     return this.sql.get<{ s: number | null }>('SELECT MAX(seq) AS s FROM jobs')?.s ?? 0;
   }
 
-  /** A new job: queued, or (with `claim`) already claimed, as `claim()` would leave it. */
-  insert(job: NewJob, claim?: ClaimMade): void {
+  /**
+   * A new job: queued, or (with `claim`) already claimed, as `claim()` would leave it. `carried`:
+   * a queued job moved from another studio (import), with its counters.
+   */
+  insert(job: NewJob, claim?: ClaimMade, carried?: CarriedCounters): void {
     this.sql.run(
       `INSERT INTO jobs (id, seq, status, model, kind, engine, task, model_source, vram_gb_estimate, game_id,
-         asset_name, prompt, priority, attempt, failures, losses, max_attempts, not_before, created_at, updated_at,
+         asset_name, prompt, priority, attempt, failures, losses, max_attempts, not_before, last_error, created_at, updated_at,
          worker_id, last_worker_id, claimed_at, lease_expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, 0, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       job.id,
       job.seq,
       claim ? 'claimed' : 'queued',
@@ -120,7 +132,12 @@ export class JobStore {
       job.assetName,
       job.prompt,
       job.priority,
+      carried?.attempt ?? 1,
+      carried?.failures ?? 0,
+      carried?.losses ?? 0,
       job.maxAttempts,
+      carried?.notBefore ?? 0,
+      carried?.lastError ?? null,
       job.now,
       claim?.now ?? job.now,
       claim?.workerId ?? null,
