@@ -460,7 +460,7 @@ export class JobStore {
   /** Offers made before `offeredBefore` that are still not accepted. */
   unansweredOffers(offeredBefore: number): Array<Pick<JobRow, 'id' | 'attempt' | 'worker_id'>> {
     return this.sql.all(
-      `SELECT id, attempt, worker_id FROM jobs INDEXED BY jobs_lease WHERE ${HELD} AND status = 'claimed' AND claimed_at < ? LIMIT 500`,
+      `SELECT id, attempt, worker_id FROM jobs INDEXED BY jobs_offered WHERE status = 'claimed' AND claimed_at < ? ORDER BY claimed_at LIMIT 500`,
       offeredBefore,
     );
   }
@@ -472,10 +472,9 @@ export class JobStore {
 
   /** The earliest lease of a held claim, and the earliest offer not yet accepted (for the wake-up time). */
   heldDeadlines(): { lease: number | undefined; offeredAt: number | undefined } {
-    const row = this.sql.get<{ lease: number | null; offered: number | null }>(
-      `SELECT MIN(lease_expires_at) AS lease, MIN(CASE WHEN status = 'claimed' THEN claimed_at END) AS offered FROM jobs INDEXED BY jobs_lease WHERE ${HELD}`,
-    );
-    return { lease: row?.lease ?? undefined, offeredAt: row?.offered ?? undefined };
+    const lease = this.sql.get<{ t: number | null }>(`SELECT MIN(lease_expires_at) AS t FROM jobs INDEXED BY jobs_lease WHERE ${HELD}`)?.t;
+    const offeredAt = this.sql.get<{ t: number | null }>(`SELECT MIN(claimed_at) AS t FROM jobs INDEXED BY jobs_offered WHERE status = 'claimed'`)?.t;
+    return { lease: lease ?? undefined, offeredAt: offeredAt ?? undefined };
   }
 
   /** Whether a backed-off job became due in (after, now]: only backed-off jobs are looked at. */
