@@ -30,7 +30,7 @@ export { Retention, type GcReport, type StorageReport } from './retention.ts';
 export { Gallery, type GalleryFilter } from './gallery.ts';
 export { Housekeeping, DEFAULT_HOUSEKEEPING_OPTIONS, type HousekeepingOptions } from './housekeeping.ts';
 export { SessionSnapshot } from './sessions.ts';
-export { exportStudio, importStudio, StudioExport, TRANSFER_FORMAT, TRANSFER_VERSION, type ImportReport, type StudioExportInput } from './transfer.ts';
+export { exportStudio, importStudio, ImportReport, StudioExport, TRANSFER_FORMAT, TRANSFER_VERSION, type StudioExportInput } from './transfer.ts';
 export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';

@@ -71,11 +71,15 @@ export const StudioExport = z.object({
 export type StudioExport = z.infer<typeof StudioExport>;
 export type StudioExportInput = z.input<typeof StudioExport>;
 
-export interface ImportReport {
-  models: { added: number; updated: number; unchanged: number };
-  workers: { added: number; existing: number; otherPool: number };
-  jobs: { added: number; existing: number; otherPool: number };
-}
+const Count = z.number().int().nonnegative();
+const Carried = z.object({ added: Count, existing: Count, otherPool: Count });
+/** What an import did: ids already there are `existing`; a pooled core leaves other pools' ids (`otherPool`). */
+export const ImportReport = z.object({
+  models: z.object({ added: Count, updated: Count, unchanged: Count }),
+  workers: Carried,
+  jobs: Carried,
+});
+export type ImportReport = z.infer<typeof ImportReport>;
 
 /**
  * The export of a studio's database, read with plain SELECTs (no migration, no write), so the CLI

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { StudioClient } from '@studio-worker/client';
-import { exportStudio, StudioExport, type ImportReport } from '../core/index.ts';
+import { exportStudio, ImportReport, StudioExport } from '../core/index.ts';
 import { NodeSql } from './sqlite.ts';
 
 /** Each import request stays well under the studio's JSON body cap (4 MiB by default). */
@@ -50,7 +50,7 @@ export function registerTransferCommands(program: Command): void {
       for (const [index, part] of parts.entries()) {
         let report: ImportReport;
         try {
-          report = await client.json<ImportReport>('POST', '/admin/import', part);
+          report = ImportReport.parse(await client.json('POST', '/admin/import', part));
         } catch (error) {
           const stored = index === 0 ? 'nothing was stored' : `parts 1 to ${index} were stored`;
           throw new Error(`import stopped at part ${index + 1} of ${parts.length} (${stored}; running it again is safe): ${(error as Error).message}`);
