@@ -35,8 +35,10 @@ import {
   type JobTraits,
   type Session,
 } from './sessions.ts';
+import type { Stores } from './stores.ts';
 import { jobView, workerView } from './views.ts';
-import { WorkerStore } from './worker-store.ts';
+import type { WorkerLogLine } from './worker-log-store.ts';
+import type { WorkerStore } from './worker-store.ts';
 
 export interface DispatcherOptions extends RetryPolicy {
   /** How long a claim lives without a heartbeat from its worker. */
@@ -95,8 +97,10 @@ const LEGACY_TRANSIENT = /busy|in-flight|in flight|paused|already has/i;
  */
 export class Dispatcher {
   private readonly ports: Ports;
+  private readonly stores: Stores;
   private readonly opts: DispatcherOptions;
   private readonly log: Logger;
+  /** Also `stores.jobs` / `stores.workers`: services take those; the HTTP routes still read these two. */
   readonly jobs: JobStore;
   readonly workers: WorkerStore;
   private readonly byConn = new Map<string, Session>();
@@ -107,12 +111,13 @@ export class Dispatcher {
   private readonly greeting = new Set<Session>();
   private lastDueCheck: number;
 
-  constructor(ports: Ports, opts: DispatcherOptions, log: Logger) {
+  constructor(ports: Ports, stores: Stores, opts: DispatcherOptions, log: Logger) {
     this.ports = ports;
+    this.stores = stores;
     this.opts = opts;
     this.log = log;
-    this.jobs = new JobStore(ports.sql);
-    this.workers = new WorkerStore(ports.sql);
+    this.jobs = stores.jobs;
+    this.workers = stores.workers;
     this.lastDueCheck = ports.clock.now();
   }
 
@@ -438,20 +443,7 @@ export class Dispatcher {
       entries.push({ ts: iso(now), level: 'warn', category: 'logs', message: `studio kept the first ${MAX_LOG_BATCH_ENTRIES} entries of a batch of ${frame.entries.length}; dropped ${dropped}` });
       this.log.warn({ op: 'worker_logs', workerId: session.workerId, received: frame.entries.length, dropped }, 'log batch over the entry limit; dropped the rest');
     }
-    this.ports.sql.transaction(() => {
-      for (const e of entries) {
-        this.ports.sql.run(
-          'INSERT INTO worker_logs (worker_id, ts, level, category, message, job_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-          session.workerId,
-          e.ts,
-          e.level,
-          e.category,
-          e.message,
-          e.jobId ?? null,
-          now,
-        );
-      }
-    });
+    this.stores.workerLogs.append(session.workerId, entries, now);
   }
 
   // ------------------------------------------------------------------ binary results (HTTP)
@@ -561,16 +553,9 @@ export class Dispatcher {
     return swept;
   }
 
-  /** Shipped log lines of a worker after sequence number `after`, oldest first. */
-  logs(workerId: string, after: number, limit: number): Array<{ seq: number; ts: string; level: string; category: string; message: string; jobId?: string }> {
-    return this.ports.sql
-      .all<{ id: number; ts: string; level: string; category: string; message: string; job_id: string | null }>(
-        'SELECT id, ts, level, category, message, job_id FROM worker_logs WHERE worker_id = ? AND id > ? ORDER BY id LIMIT ?',
-        workerId,
-        after,
-        limit,
-      )
-      .map((r) => ({ seq: r.id, ts: r.ts, level: r.level, category: r.category, message: r.message, jobId: r.job_id ?? undefined }));
+  /** Shipped log lines of a worker after sequence number `after`, oldest first (`stores.workerLogs.after`; the logs route reads it here). */
+  logs(workerId: string, after: number, limit: number): WorkerLogLine[] {
+    return this.stores.workerLogs.after(workerId, after, limit);
   }
 
   /** Offers still unanswered after `offerAnswerMs` go back to the queue (see the option). */
@@ -594,14 +579,7 @@ export class Dispatcher {
 
   /** Keep the newest `logLinesPerWorker` lines per worker. */
   pruneLogs(): void {
-    for (const { worker_id } of this.ports.sql.all<{ worker_id: string }>('SELECT DISTINCT worker_id FROM worker_logs')) {
-      this.ports.sql.run(
-        'DELETE FROM worker_logs WHERE worker_id = ? AND id <= (SELECT id FROM worker_logs WHERE worker_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)',
-        worker_id,
-        worker_id,
-        this.opts.logLinesPerWorker,
-      );
-    }
+    this.stores.workerLogs.prune(this.opts.logLinesPerWorker);
   }
 
   // ------------------------------------------------------------------ workers (admin)

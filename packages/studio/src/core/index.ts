@@ -12,6 +12,7 @@ import { ModelRegistry, type ModelRegistryOptions } from './models.ts';
 import type { Ports } from './ports.ts';
 import { Registration, type RegistrationOptions } from './registration.ts';
 import { migrate } from './schema.ts';
+import { createStores, type Stores } from './stores.ts';
 
 export * from './ports.ts';
 export * from './result.ts';
@@ -33,6 +34,8 @@ export { jobView, workerView, resultPath } from './views.ts';
 export { decideAfterClaim } from './retry-policy.ts';
 export { migrate, SCHEMA_VERSION } from './schema.ts';
 export { SEED_MODELS } from './seeds.ts';
+export { createStores, type Stores } from './stores.ts';
+export type { WorkerLogLine } from './worker-log-store.ts';
 
 export type CoreOptions = DispatcherOptions & JobsOptions & RegistrationOptions & ModelRegistryOptions;
 
@@ -47,6 +50,8 @@ export const DEFAULT_CORE_OPTIONS: CoreOptions = {
 };
 
 export interface StudioCore {
+  /** The studio's SQL (one store per table); the services below hold the same object. */
+  stores: Stores;
   dispatcher: Dispatcher;
   jobs: Jobs;
   models: ModelRegistry;
@@ -65,23 +70,25 @@ export interface StudioCore {
 export function createStudioCore(ports: Ports, log: Logger, options: Partial<CoreOptions> = {}): StudioCore {
   const opts: CoreOptions = { ...DEFAULT_CORE_OPTIONS, ...options };
   migrate(ports.sql);
-  const dispatcher = new Dispatcher(ports, opts, log.child({ module: 'dispatcher' }));
-  const models = new ModelRegistry(ports, { allowLoopbackHttpModels: opts.allowLoopbackHttpModels });
+  const stores = createStores(ports.sql);
+  const dispatcher = new Dispatcher(ports, stores, opts, log.child({ module: 'dispatcher' }));
+  const models = new ModelRegistry(ports, stores, { allowLoopbackHttpModels: opts.allowLoopbackHttpModels });
   models.seed();
-  const admin = new AdminAuth(ports);
-  const tokens = new ApiTokens(ports);
+  const admin = new AdminAuth(ports, stores);
+  const tokens = new ApiTokens(ports, stores);
   return {
+    stores,
     dispatcher,
     models,
-    jobs: new Jobs(ports, dispatcher, models, opts, log.child({ module: 'jobs' })),
-    registration: new Registration(ports, dispatcher, opts, log.child({ module: 'registration' })),
+    jobs: new Jobs(ports, stores, dispatcher, models, opts, log.child({ module: 'jobs' })),
+    registration: new Registration(ports, stores, dispatcher, opts, log.child({ module: 'registration' })),
     admin,
     tokens,
-    access: new Access(ports.sql, admin, tokens),
-    webhooks: new Webhooks(ports, dispatcher.jobs),
-    metrics: new MetricsSource(ports, dispatcher),
-    retention: new Retention(ports),
-    gallery: new Gallery(ports.sql),
+    access: new Access(stores, admin, tokens),
+    webhooks: new Webhooks(ports, stores),
+    metrics: new MetricsSource(ports, stores, dispatcher),
+    retention: new Retention(ports, stores),
+    gallery: new Gallery(stores),
     options: opts,
   };
 }
