@@ -335,7 +335,7 @@ export class Dispatcher {
 
   private onAccept(session: Session, jobId: string, frameAttempt: number | undefined): void {
     const claim = session.held.get(jobId);
-    const attempt = frameAttempt ?? claim?.attempt;
+    const attempt = this.attemptFor(session, jobId, frameAttempt);
     if (claim && !claim.released && attempt === claim.attempt) {
       const now = this.now();
       if (this.jobs.markRunning(jobId, session.workerId, attempt, now, now + this.opts.leaseMs)) {
@@ -349,7 +349,7 @@ export class Dispatcher {
 
   private onReject(session: Session, frame: RejectFrame): void {
     const claim = session.held.get(frame.jobId);
-    if (!claim || (frame.attempt !== undefined && frame.attempt !== claim.attempt)) {
+    if (!claim || this.attemptFor(session, frame.jobId, frame.attempt) !== claim.attempt) {
       this.log.debug({ op: 'offer', workerId: session.workerId, jobId: frame.jobId }, 'reject for a claim this session does not hold');
       return;
     }
@@ -382,11 +382,17 @@ export class Dispatcher {
     const { type: _type, jobId: _jobId, attempt: _attempt, preview, ...progress } = frame;
     // A live preview goes to the dashboards as it is and is not stored.
     if (preview !== undefined && this.ports.events.enabled) this.ports.events.publish({ type: 'jobPreview', jobId: frame.jobId, mime: preview.mime, data: preview.data });
-    if (this.jobs.setProgress(frame.jobId, session.workerId, frame.attempt ?? claim.attempt, JSON.stringify({ ...progress, at: iso(now) }), now)) {
+    const attempt = this.attemptFor(session, frame.jobId, frame.attempt);
+    if (attempt !== undefined && this.jobs.setProgress(frame.jobId, session.workerId, attempt, JSON.stringify({ ...progress, at: iso(now) }), now)) {
       this.publishJob(frame.jobId);
     }
   }
 
+  /**
+   * `frame.prompt` is not read: workers send the prompt back for the original studio, which files a
+   * result under it; this studio files it under its own record of the job (the same holds for the
+   * upload's `prompt` field).
+   */
   private onCompleteJson(session: Session, frame: CompleteJsonFrame): void {
     const attempt = this.attemptFor(session, frame.jobId, frame.attempt);
     const now = this.now();
@@ -405,7 +411,7 @@ export class Dispatcher {
       });
     if (!done) {
       this.dropStaleClaim(session, frame.jobId, attempt);
-      return this.refuseStale(session, frame.jobId, frame.attempt ?? attempt, 'completeJson');
+      return this.refuseStale(session, frame.jobId, attempt, 'completeJson');
     }
     this.sendFrame(session, { type: 'completeAck', jobId: frame.jobId, attempt });
     this.claimEnded(session, frame.jobId);
@@ -426,7 +432,7 @@ export class Dispatcher {
     const ended = attempt !== undefined && this.endHeldClaim(session.workerId, frame.jobId, attempt, ending);
     if (!ended) {
       this.dropStaleClaim(session, frame.jobId, attempt);
-      return this.refuseStale(session, frame.jobId, frame.attempt ?? attempt, 'fail');
+      return this.refuseStale(session, frame.jobId, attempt, 'fail');
     }
     this.sendFrame(session, { type: 'failAck', jobId: frame.jobId, attempt });
     if (ending.kind === 'failed') this.countWorkerFailure(session);
@@ -648,7 +654,11 @@ export class Dispatcher {
     this.ports.channel.send(session.connId, encodeFrame(frameFor(session.features, frame)));
   }
 
-  /** The attempt a result refers to: the frame's, else (an original worker) the one it holds. */
+  /**
+   * The attempt a worker's frame refers to: the frame's, else (the original worker numbers no
+   * attempts) the claim its session holds, else its claim in the store. The one place the studio
+   * fills in a missing `attempt`; every handler of a worker frame asks here.
+   */
   private attemptFor(session: Session, jobId: string, frameAttempt: number | undefined): number | undefined {
     if (frameAttempt !== undefined) return frameAttempt;
     const held = session.held.get(jobId);
