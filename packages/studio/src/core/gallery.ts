@@ -1,5 +1,5 @@
 import type { JobView } from '@studio-worker/protocol';
-import type { FinishedFilter } from './result-store.ts';
+import type { FinishedFilter } from './finished-job-store.ts';
 import type { Stores } from './stores.ts';
 import { jobView } from './views.ts';
 
@@ -20,7 +20,7 @@ export class Gallery {
 
   page(filter: GalleryFilter): { jobs: JobView[]; nextBefore?: number } {
     const limit = Math.min(Math.max(filter.limit ?? 48, 1), 200);
-    const rows = this.stores.results.finishedPage(filter, limit);
+    const rows = this.stores.finished.page(filter, limit);
     return { jobs: rows.map((r) => jobView(r)), nextBefore: rows.length === limit ? rows.at(-1)?.seq : undefined };
   }
 }

@@ -35,11 +35,11 @@ export class Retention {
   }
 
   collect(maxAgeMs: number, limit = 5000): GcReport {
-    const { results, events } = this.stores;
+    const { finished, events } = this.stores;
     const now = this.ports.clock.now();
     return this.ports.sql.transaction(() => {
-      const rows = results.resultsBefore(now - maxAgeMs, limit);
-      for (const row of rows) results.expire(row.id, now);
+      const rows = finished.resultsBefore(now - maxAgeMs, limit);
+      for (const row of rows) finished.expire(row.id, now);
       const prunedEvents = events.pruneBefore(now - EVENT_KEEP_MS);
       return {
         expiredJobs: rows.length,
@@ -51,7 +51,7 @@ export class Retention {
   }
 
   storage(): StorageReport {
-    const row = this.stores.results.totals();
+    const row = this.stores.finished.totals();
     return { resultFiles: row?.files ?? 0, resultBytes: row?.bytes ?? 0, jsonResults: row?.json ?? 0, expiredJobs: row?.expired ?? 0 };
   }
 }

@@ -1,5 +1,6 @@
 import { ApiTokenStore } from './api-token-store.ts';
 import { EventStore } from './event-store.ts';
+import { FinishedJobStore } from './finished-job-store.ts';
 import { JobKeyStore } from './job-key-store.ts';
 import { JobStore } from './job-store.ts';
 import { MetaStore } from './meta-store.ts';
@@ -7,7 +8,6 @@ import { MetricsStore } from './metrics-store.ts';
 import { ModelStore } from './model-store.ts';
 import type { SqlPort } from './ports.ts';
 import { RegistrationStore } from './registration-store.ts';
-import { ResultStore } from './result-store.ts';
 import { WorkerLogStore } from './worker-log-store.ts';
 import { WorkerStore } from './worker-store.ts';
 
@@ -29,7 +29,7 @@ export interface Stores {
   /** Job events and the webhook outbox that delivers them. */
   events: EventStore;
   /** Finished jobs' results as a whole: the gallery, retention, the storage report. */
-  results: ResultStore;
+  finished: FinishedJobStore;
   metrics: MetricsStore;
   /** Small named values (the admin token's hash, one-time marks). */
   meta: MetaStore;
@@ -45,7 +45,7 @@ export function createStores(sql: SqlPort): Stores {
     apiTokens: new ApiTokenStore(sql),
     jobKeys: new JobKeyStore(sql),
     events: new EventStore(sql),
-    results: new ResultStore(sql),
+    finished: new FinishedJobStore(sql),
     metrics: new MetricsStore(sql),
     meta: new MetaStore(sql),
   };

@@ -19,14 +19,14 @@ export interface FinishedFilter {
  * retention, the storage report). The job's own life (claims, attempts, its result arriving) is
  * JobStore's.
  */
-export class ResultStore {
+export class FinishedJobStore {
   private readonly sql: SqlPort;
   constructor(sql: SqlPort) {
     this.sql = sql;
   }
 
   /** Done jobs that still have their result, newest first (walks back by seq from `before`). */
-  finishedPage(filter: FinishedFilter, limit: number): JobRow[] {
+  page(filter: FinishedFilter, limit: number): JobRow[] {
     const where = [`status = 'done'`, `result_type IN ('file', 'json')`];
     const params: Array<string | number> = [];
     const add = (clause: string, value: string | number | undefined) => {
