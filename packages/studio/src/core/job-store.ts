@@ -96,13 +96,19 @@ const HELD = `status IN ('claimed', 'running')`;
 const ENDED = `status IN ('done', 'failed', 'cancelled')`;
 
 /**
- * Every statement about the `jobs` table. Each state change is one guarded UPDATE (a compare-and-set
- * on status, worker and attempt), so a stale or duplicate message changes nothing.
+ * Every statement about a job's life in the `jobs` table (done jobs read or expired as a whole are
+ * FinishedJobStore's, scrape reads MetricsStore's). Each state change is one guarded UPDATE (a
+ * compare-and-set on status, worker and attempt), so a stale or duplicate message changes nothing.
  */
 export class JobStore {
   private readonly sql: SqlPort;
   constructor(sql: SqlPort) {
     this.sql = sql;
+  }
+
+  /** Every job not ended yet, oldest first, as stored (`SELECT *`: older schemas read too; the export). */
+  unfinished(): JobRow[] {
+    return this.sql.all<JobRow>(`SELECT * FROM jobs WHERE status IN ('queued', 'claimed', 'running') ORDER BY seq`);
   }
 
   maxSeq(): number {

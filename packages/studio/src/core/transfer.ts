@@ -1,11 +1,12 @@
 import { featuresNeededBy, inPool, ModelEntry, ModelSource, Task, TaskKind, withEngineDefaults } from '@studio-worker/protocol';
 import { z } from 'zod';
 import type { StudioCore } from './index.ts';
-import type { JobRow } from './job-store.ts';
-import { modelFileUrlProblem, modelView, type ModelRow } from './models.ts';
+import { JobStore, type JobRow } from './job-store.ts';
+import { modelFileUrlProblem, modelView } from './models.ts';
+import { ModelStore } from './model-store.ts';
 import type { SqlPort } from './ports.ts';
 import { fail, iso, ok, type Result } from './result.ts';
-import type { WorkerRow } from './worker-store.ts';
+import { WorkerStore, type WorkerRow } from './worker-store.ts';
 
 /**
  * Moving a studio (the embedded host → Cloudflare, or any core → another): the model registry,
@@ -86,10 +87,10 @@ export type ImportReport = z.infer<typeof ImportReport>;
  * can read the embedded host's SQLite file directly, also while that studio runs.
  */
 export function exportStudio(sql: SqlPort, now: number): StudioExport {
-  // `SELECT *`: a database of an older schema (no pool column) exports too.
-  const models = sql.all<ModelRow>('SELECT * FROM models ORDER BY id');
-  const workers = sql.all<WorkerRow>('SELECT * FROM workers WHERE deleted_at IS NULL ORDER BY approved_at, id');
-  const jobs = sql.all<JobRow>(`SELECT * FROM jobs WHERE status IN ('queued', 'claimed', 'running') ORDER BY seq`);
+  // The stores read rows as stored, so a database of an older schema (no pool column) exports too.
+  const models = new ModelStore(sql).all();
+  const workers = new WorkerStore(sql).allLive();
+  const jobs = new JobStore(sql).unfinished();
   return {
     format: TRANSFER_FORMAT,
     version: TRANSFER_VERSION,

@@ -29,6 +29,11 @@ export class WorkerStore {
     this.sql = sql;
   }
 
+  /** Every worker not deleted, as stored (`SELECT *`: older schemas read too; the export). */
+  allLive(): WorkerRow[] {
+    return this.sql.all<WorkerRow>('SELECT * FROM workers WHERE deleted_at IS NULL ORDER BY approved_at, id');
+  }
+
   get(id: string): WorkerRow | undefined {
     return this.sql.get<WorkerRow>(`${WORKER_SELECT} WHERE w.id = ?`, id);
   }
