@@ -9,7 +9,7 @@ import { Gallery } from './gallery.ts';
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { Jobs, type JobsOptions } from './jobs.ts';
 import { ModelRegistry, type ModelRegistryOptions } from './models.ts';
-import type { Ports } from './ports.ts';
+import type { CryptoPort, Ports } from './ports.ts';
 import { Registration, type RegistrationOptions } from './registration.ts';
 import { migrate } from './schema.ts';
 
@@ -29,6 +29,7 @@ export { Gallery, type GalleryFilter } from './gallery.ts';
 export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
+export { workerTokenMatches } from './worker-auth.ts';
 export { jobView, workerView, resultPath } from './views.ts';
 export { decideAfterClaim } from './retry-policy.ts';
 export { migrate, SCHEMA_VERSION } from './schema.ts';
@@ -59,6 +60,8 @@ export interface StudioCore {
   retention: Retention;
   gallery: Gallery;
   options: CoreOptions;
+  /** The crypto port the core was built with (hosts' and the app's token checks hash with it). */
+  crypto: CryptoPort;
 }
 
 /** Build the studio core over its ports: migrate the schema, seed the registry, wire the services. */
@@ -83,5 +86,6 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     retention: new Retention(ports),
     gallery: new Gallery(ports.sql),
     options: opts,
+    crypto: ports.crypto,
   };
 }
