@@ -35,6 +35,7 @@ export { exportStudio, importStudio, ImportReport, StudioExport, TRANSFER_FORMAT
 export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
+export { workerTokenMatches } from './worker-auth.ts';
 export { jobView, workerView, resultPath } from './views.ts';
 export { decideAfterClaim } from './retry-policy.ts';
 export { migrate, SCHEMA_VERSION } from './schema.ts';
