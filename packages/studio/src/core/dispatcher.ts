@@ -41,7 +41,6 @@ import {
 } from './sessions.ts';
 import type { Stores } from './stores.ts';
 import { jobView, workerView } from './views.ts';
-import type { WorkerLogLine } from './worker-log-store.ts';
 import type { WorkerStore } from './worker-store.ts';
 
 export interface DispatcherOptions extends RetryPolicy {
@@ -105,8 +104,8 @@ export class Dispatcher {
   private readonly opts: DispatcherOptions;
   private readonly log: Logger;
   /** Also `stores.jobs` / `stores.workers`: services take those; the HTTP routes still read these two. */
-  readonly jobs: JobStore;
-  readonly workers: WorkerStore;
+  private readonly jobs: JobStore;
+  private readonly workers: WorkerStore;
   private readonly byConn = new Map<string, Session>();
   private readonly byWorker = new Map<string, Session>();
   /** Welcomed sessions with a free slot, in the order they became free (the longest idle first). */
@@ -682,11 +681,6 @@ export class Dispatcher {
     }
     if (swept > 0) this.log.warn({ op: 'lease', swept }, 'requeued claims whose lease expired');
     return swept;
-  }
-
-  /** Shipped log lines of a worker after sequence number `after`, oldest first (`stores.workerLogs.after`; the logs route reads it here). */
-  logs(workerId: string, after: number, limit: number): WorkerLogLine[] {
-    return this.stores.workerLogs.after(workerId, after, limit);
   }
 
   /** Offers still unanswered after `offerAnswerMs` go back to the queue (see the option). */

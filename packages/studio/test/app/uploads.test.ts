@@ -48,7 +48,7 @@ beforeEach(() => {
   worker = connectWorker(h);
   jobId = imageJob(h, 'uploaded through app.fetch').id;
   send(h, worker.connId, { type: 'accept', jobId, attempt: 1 });
-  assert.equal(h.core.dispatcher.jobs.get(jobId)?.status, 'running');
+  assert.equal(h.core.stores.jobs.get(jobId)?.status, 'running');
 });
 
 async function upload(stream: ReadableStream<Uint8Array>, token = worker.authToken): Promise<{ status: number; body: { error?: string; message?: string; bytes?: number } }> {
@@ -75,7 +75,7 @@ describe('result uploads through the app over Web streams', () => {
     assert.equal(stored.status, 200, JSON.stringify(stored.body));
     assert.equal(stored.body.bytes, file.length);
     assert.equal(m.results.pending.size, 0);
-    assert.equal(h.core.dispatcher.jobs.get(jobId)?.status, 'done');
+    assert.equal(h.core.stores.jobs.get(jobId)?.status, 'done');
     const admin = h.core.admin.init('app-admin').generated ?? 'app-admin';
     const get = (headers: Record<string, string> = {}, method = 'GET') => m.app.fetch(new Request(`http://studio.test/graphics/api/jobs/${jobId}/result`, { method, headers: { authorization: `Bearer ${admin}`, ...headers } }));
     const whole = await get();

@@ -45,7 +45,7 @@ export function uploadRoutes(deps: RouteDeps): Hono<Env> {
   app.post('/workers/:id/jobs/:jobId/complete', async (c) => {
     const workerId = c.req.param('id');
     const jobId = c.req.param('jobId');
-    const worker = dispatcher.workers.get(workerId);
+    const worker = deps.core.stores.workers.get(workerId);
     if (!worker || worker.deleted_at !== null || !workerTokenMatches(deps.core.ports.crypto, worker, bearer(c))) {
       return errorResponse(c, 401, 'auth_failed', `worker ${workerId} is unknown or the bearer token is wrong`);
     }
