@@ -147,6 +147,32 @@ describe('result uploads through the app over Web streams', () => {
     nothingLeft();
   });
 
+  it('a claim that ends while its file streams in (a cancel): 409 from the guarded statement, the stored file deleted', { timeout: 5000 }, async () => {
+    const bytes = multipart(file);
+    let sent = 0;
+    let cancelled = false;
+    // Halfway through the body the operator cancels the job: the one check before the body passed,
+    // so only completeFile's guarded statement can refuse it.
+    const racing = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= bytes.length) return controller.close();
+        if (!cancelled && sent >= bytes.length / 2) {
+          assert.ok(h.core.jobs.cancel(jobId).ok);
+          cancelled = true;
+        }
+        controller.enqueue(bytes.slice(sent, sent + 8 * 1024));
+        sent += 8 * 1024;
+      },
+    });
+    const refused = await upload(racing);
+    assert.ok(cancelled, 'the cancel happened mid-body');
+    assert.equal(refused.status, 409, JSON.stringify(refused.body));
+    assert.equal(refused.body.error, 'stale_attempt');
+    assert.match(refused.body.message ?? '', /no longer at attempt 1 .*the result was not stored/);
+    assert.equal(h.core.stores.jobs.get(jobId)?.status, 'cancelled');
+    nothingLeft();
+  });
+
   it('a stale attempt, a missing or empty file, a bad ext: refused, nothing left', async () => {
     assert.equal((await upload(body(multipart(file, { ext: 'png', attempt: '2' })))).status, 409);
     nothingLeft();
