@@ -31,7 +31,10 @@ import {
   canTakeOffers,
   hasFreeSlot,
   newSession,
+  SessionSnapshot,
   skipList,
+  snapshotOf,
+  sortSessions,
   type JobTraits,
   type Session,
 } from './sessions.ts';
@@ -105,7 +108,12 @@ export class Dispatcher {
   private readonly idle = new Set<Session>();
   /** Sessions that have not said hello yet, oldest first (the hello timeout looks only at these). */
   private readonly greeting = new Set<Session>();
-  private lastDueCheck: number;
+  /** Current welcomed sessions, least recent heartbeat first (the stale sweep looks only at the head). */
+  private readonly byHeartbeat = new Set<Session>();
+  /** Restored sessions were added to `greeting` and `byHeartbeat` out of order (see restoreSession). */
+  private unordered = false;
+  /** Backed-off jobs that became due after this time have not been offered yet (0: look at all). */
+  private lastDueCheck = 0;
 
   constructor(ports: Ports, opts: DispatcherOptions, log: Logger) {
     this.ports = ports;
@@ -113,7 +121,6 @@ export class Dispatcher {
     this.log = log;
     this.jobs = new JobStore(ports.sql);
     this.workers = new WorkerStore(ports.sql);
-    this.lastDueCheck = ports.clock.now();
   }
 
   // ------------------------------------------------------------------ connections
@@ -132,6 +139,7 @@ export class Dispatcher {
     this.byConn.delete(connId);
     this.idle.delete(session);
     this.greeting.delete(session);
+    this.byHeartbeat.delete(session);
     session.closed = true;
     const current = this.byWorker.get(session.workerId) === session;
     if (current) this.byWorker.delete(session.workerId);
@@ -146,6 +154,79 @@ export class Dispatcher {
       }
     }
     this.publishWorker(session.workerId);
+  }
+
+  /**
+   * What of this connection's session lives only in memory, small and structured-clonable (see
+   * SessionSnapshot): a host that may lose its memory while the socket stays open keeps it beside
+   * the socket (a Durable Object: the WebSocket attachment, refreshed after each message on it).
+   */
+  sessionSnapshot(connId: string): SessionSnapshot | undefined {
+    const session = this.byConn.get(connId);
+    return session && !session.closed ? snapshotOf(session) : undefined;
+  }
+
+  /**
+   * Bring a session back after the host lost its memory (a new Dispatcher over the same SQL), as
+   * if nothing happened: capabilities and cooldown from the `workers` row, held claims from the
+   * worker's claimed/running `jobs` rows, claims already released from the snapshot. A worker
+   * deleted meanwhile is told so and closed. Answers whether the session lives on.
+   */
+  restoreSession(snapshot: unknown): boolean {
+    const parsed = SessionSnapshot.safeParse(snapshot);
+    if (!parsed.success) {
+      this.log.warn({ op: 'session', problem: parsed.error.issues[0]?.message }, 'a session snapshot could not be read; the socket is left for the host to close');
+      return false;
+    }
+    const s = parsed.data;
+    if (this.byConn.has(s.conn)) return true;
+    const session = newSession(s.conn, s.worker, s.connectedAt);
+    session.violations = s.violations;
+    this.byConn.set(s.conn, session);
+    this.unordered = true;
+    if (!s.welcomed) {
+      this.greeting.add(session);
+      return true;
+    }
+    const worker = this.workers.get(s.worker);
+    if (!worker || worker.deleted_at !== null) {
+      this.refuseAndClose(session, 'worker_deleted', `worker ${s.worker} was deleted in the studio; run "studio-worker register --reset" to register again`);
+      return false;
+    }
+    let caps: WorkerCapabilities;
+    try {
+      caps = JSON.parse(worker.capabilities ?? '') as WorkerCapabilities;
+    } catch {
+      // Cannot happen for a welcomed worker (hello stored them); a reconnect says hello afresh.
+      this.ports.channel.close(s.conn, 1011, 'session lost; reconnect');
+      this.byConn.delete(s.conn);
+      return false;
+    }
+    applyCapabilities(session, caps);
+    session.storedCapabilities = worker.capabilities ?? undefined;
+    session.welcomed = true;
+    session.lastHeartbeatAt = s.heartbeatAt;
+    session.holdUntil = s.holdUntil;
+    session.cooldownUntil = worker.cooldown_until ?? 0;
+    for (const [jobId, until] of s.skip) session.skip.set(jobId, until ?? Number.POSITIVE_INFINITY);
+    const current = this.byWorker.get(s.worker);
+    if (current) {
+      // Both sockets were open when memory was lost: the newer one is (or would have been) the winner.
+      if (current.connectedAt > session.connectedAt) {
+        this.displace(session, current);
+        return false;
+      }
+      this.displace(current, session);
+    }
+    this.byWorker.set(s.worker, session);
+    this.byHeartbeat.add(session);
+    const uploading = new Set(s.uploading);
+    for (const claim of this.jobs.heldBy(s.worker)) {
+      session.held.set(claim.id, uploading.has(claim.id) ? { attempt: claim.attempt, released: false, uploading: true } : { attempt: claim.attempt, released: false });
+    }
+    for (const [jobId, attempt] of s.released) if (!session.held.has(jobId)) session.held.set(jobId, { attempt, released: true });
+    this.refreshIdle(session);
+    return true;
   }
 
   /** One text frame from a worker. */
@@ -213,26 +294,14 @@ export class Dispatcher {
       return this.refuseAndClose(session, 'auth_failed', 'the auth token in hello does not match this worker; re-register the worker');
     }
     const previous = this.byWorker.get(session.workerId);
-    if (previous && previous !== session) {
-      // Two processes with one worker id: the newest wins, the older stops for good (no thrash).
-      this.sendFrame(previous, {
-        type: 'error',
-        code: 'duplicate_worker',
-        message: `another process connected as worker ${session.workerId} and took over; stop one of them (only one process may run per worker id)`,
-      });
-      this.ports.channel.close(previous.connId, closeCodeForError('duplicate_worker'), 'duplicate worker');
-      previous.closed = true;
-      this.idle.delete(previous);
-      this.byConn.delete(previous.connId);
-      // The claims belong to the worker id, so the new session inherits them (resume sorts them out).
-      this.log.warn({ op: 'session', workerId: session.workerId, older: previous.connId, newer: session.connId }, 'duplicate worker: closed the older session');
-    }
+    if (previous && previous !== session) this.displace(previous, session);
     this.byWorker.set(session.workerId, session);
     const now = this.now();
     applyCapabilities(session, frame.capabilities);
     session.welcomed = true;
     this.greeting.delete(session);
     session.lastHeartbeatAt = now;
+    this.byHeartbeat.add(session);
     session.cooldownUntil = worker.cooldown_until ?? 0;
     session.storedCapabilities = JSON.stringify(frame.capabilities);
     this.workers.markConnected(session.workerId, now, session.storedCapabilities);
@@ -250,6 +319,23 @@ export class Dispatcher {
     this.resume(session, frame.inFlight ?? []);
     this.publishWorker(session.workerId);
     this.offerNextFor(session);
+  }
+
+  /** Two processes with one worker id: the newest wins, the older stops for good (no thrash). */
+  private displace(previous: Session, newer: Session): void {
+    this.sendFrame(previous, {
+      type: 'error',
+      code: 'duplicate_worker',
+      message: `another process connected as worker ${newer.workerId} and took over; stop one of them (only one process may run per worker id)`,
+    });
+    this.ports.channel.close(previous.connId, closeCodeForError('duplicate_worker'), 'duplicate worker');
+    previous.closed = true;
+    this.idle.delete(previous);
+    this.byHeartbeat.delete(previous);
+    this.byConn.delete(previous.connId);
+    if (this.byWorker.get(previous.workerId) === previous) this.byWorker.delete(previous.workerId);
+    // The claims belong to the worker id, so the new session inherits them (resume sorts them out).
+    this.log.warn({ op: 'session', workerId: newer.workerId, older: previous.connId, newer: newer.connId }, 'duplicate worker: closed the older session');
   }
 
   /**
@@ -285,6 +371,8 @@ export class Dispatcher {
     const now = this.now();
     applyCapabilities(session, frame.capabilities);
     session.lastHeartbeatAt = now;
+    // To the back of the heartbeat order (the clock only moves forward, so it stays sorted).
+    if (this.byHeartbeat.delete(session)) this.byHeartbeat.add(session);
     session.holdUntil = 0;
     this.renewListedLeases(session, frame, now);
     this.forgetReleasedClaims(session, frame);
@@ -511,20 +599,57 @@ export class Dispatcher {
   /** Called about once a second by the host (a timer, or a Durable Object alarm). */
   tick(): void {
     const now = this.now();
+    this.reorder();
     this.sweepLeases(now);
     this.closeSilentGreeters(now);
-    for (const session of this.byWorker.values()) {
-      if (session.welcomed && now - session.lastHeartbeatAt > this.opts.staleSessionMs) {
-        this.log.warn({ op: 'session', workerId: session.workerId, silentMs: now - session.lastHeartbeatAt }, 'no heartbeat; closing the session');
-        this.ports.channel.close(session.connId, 1000, 'no heartbeat');
-        this.connectionClosed(session.connId, 1000, 'no heartbeat');
-      }
+    for (const session of this.byHeartbeat) {
+      if (now - session.lastHeartbeatAt <= this.opts.staleSessionMs) break; // least recent first: the rest are fresher
+      this.log.warn({ op: 'session', workerId: session.workerId, silentMs: now - session.lastHeartbeatAt }, 'no heartbeat; closing the session');
+      this.ports.channel.close(session.connId, 1000, 'no heartbeat');
+      this.connectionClosed(session.connId, 1000, 'no heartbeat');
     }
     this.takeBackUnansweredOffers(now);
     // Jobs whose retry backoff ran out since the last look: offer them to idle workers.
     const due = this.jobs.becameDue(this.lastDueCheck, now);
     this.lastDueCheck = now;
     if (due) for (const session of [...this.idle]) this.offerNextFor(session);
+  }
+
+  /**
+   * When `tick` next has something to do (epoch ms; undefined: nothing pending), for a host that
+   * sleeps until then (a Durable Object alarm): the first lease to run out, the first unanswered
+   * offer to take back, the hello deadline of the oldest silent socket, the stale deadline of the
+   * least recent heartbeat, and (when a session is idle) the next backed-off job to come due. A few
+   * index reads: cheap enough to ask after every request or message. Never earlier than `now`.
+   */
+  nextWakeAt(now = this.now()): number | undefined {
+    this.reorder();
+    let next = Number.POSITIVE_INFINITY;
+    const { lease, offeredAt } = this.jobs.heldDeadlines();
+    // The sweeps act on deadlines strictly in the past: one millisecond after each.
+    if (lease !== undefined) next = Math.min(next, lease + 1);
+    if (offeredAt !== undefined) next = Math.min(next, offeredAt + this.opts.offerAnswerMs + 1);
+    for (const session of this.greeting) {
+      next = Math.min(next, session.connectedAt + this.opts.helloTimeoutMs + 1);
+      break; // oldest first
+    }
+    for (const session of this.byHeartbeat) {
+      next = Math.min(next, session.lastHeartbeatAt + this.opts.staleSessionMs + 1);
+      break; // least recent first
+    }
+    if (this.idle.size > 0) {
+      const due = this.jobs.nextDueAfter(this.lastDueCheck);
+      if (due !== undefined) next = Math.min(next, due);
+    }
+    return next === Number.POSITIVE_INFINITY ? undefined : Math.max(next, now);
+  }
+
+  /** Restores add sessions in any order; the sweeps read the ordered sets from the head. */
+  private reorder(): void {
+    if (!this.unordered) return;
+    this.unordered = false;
+    sortSessions(this.greeting, (s) => s.connectedAt);
+    sortSessions(this.byHeartbeat, (s) => s.lastHeartbeatAt);
   }
 
   /** Sockets that never said hello in time (a stranger holding a socket open, a stuck peer) are closed. */

@@ -6,6 +6,7 @@ import { Webhooks } from './webhooks.ts';
 import { MetricsSource } from './metrics.ts';
 import { Retention } from './retention.ts';
 import { Gallery } from './gallery.ts';
+import { DEFAULT_HOUSEKEEPING_OPTIONS, Housekeeping, type HousekeepingOptions } from './housekeeping.ts';
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { Jobs, type JobsOptions } from './jobs.ts';
 import { ModelRegistry, type ModelRegistryOptions } from './models.ts';
@@ -26,6 +27,8 @@ export { ApiTokens } from './api-tokens.ts';
 export { MetricsSource, type MetricsSnapshot } from './metrics.ts';
 export { Retention, type GcReport, type StorageReport } from './retention.ts';
 export { Gallery, type GalleryFilter } from './gallery.ts';
+export { Housekeeping, DEFAULT_HOUSEKEEPING_OPTIONS, type HousekeepingOptions } from './housekeeping.ts';
+export { SessionSnapshot } from './sessions.ts';
 export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
@@ -34,7 +37,13 @@ export { decideAfterClaim } from './retry-policy.ts';
 export { migrate, SCHEMA_VERSION } from './schema.ts';
 export { SEED_MODELS } from './seeds.ts';
 
-export type CoreOptions = DispatcherOptions & JobsOptions & RegistrationOptions & ModelRegistryOptions;
+export type CoreOptions = DispatcherOptions &
+  JobsOptions &
+  RegistrationOptions &
+  ModelRegistryOptions & {
+    /** Periodic work (webhook retries, log pruning, retention); see Housekeeping. */
+    housekeeping?: Partial<HousekeepingOptions>;
+  };
 
 export const DEFAULT_CORE_OPTIONS: CoreOptions = {
   ...DEFAULT_DISPATCHER_OPTIONS,
@@ -58,6 +67,7 @@ export interface StudioCore {
   metrics: MetricsSource;
   retention: Retention;
   gallery: Gallery;
+  housekeeping: Housekeeping;
   options: CoreOptions;
 }
 
@@ -70,6 +80,9 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
   models.seed();
   const admin = new AdminAuth(ports);
   const tokens = new ApiTokens(ports);
+  const webhooks = new Webhooks(ports, dispatcher.jobs);
+  const retention = new Retention(ports);
+  const housekeeping = new Housekeeping(ports, dispatcher, webhooks, retention, { ...DEFAULT_HOUSEKEEPING_OPTIONS, ...opts.housekeeping }, log.child({ module: 'housekeeping' }));
   return {
     dispatcher,
     models,
@@ -78,10 +91,11 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     admin,
     tokens,
     access: new Access(ports.sql, admin, tokens),
-    webhooks: new Webhooks(ports, dispatcher.jobs),
+    webhooks,
     metrics: new MetricsSource(ports, dispatcher),
-    retention: new Retention(ports),
+    retention,
     gallery: new Gallery(ports.sql),
+    housekeeping,
     options: opts,
   };
 }

@@ -448,12 +448,17 @@ export class JobStore {
     );
   }
 
-  /** The soonest time a backed-off job becomes due, if any is waiting. */
-  nextDueAfter(now: number): number | undefined {
-    return (
-      this.sql.get<{ t: number | null }>(`SELECT MIN(not_before) AS t FROM jobs INDEXED BY jobs_due WHERE status = 'queued' AND not_before > 0 AND not_before > ?`, now)?.t ??
-      undefined
+  /** The soonest time after `after` at which a backed-off job becomes due, if any is waiting. */
+  nextDueAfter(after: number): number | undefined {
+    return this.sql.get<{ t: number | null }>(`SELECT MIN(not_before) AS t FROM jobs INDEXED BY jobs_due WHERE status = 'queued' AND not_before > 0 AND not_before > ?`, after)?.t ?? undefined;
+  }
+
+  /** The earliest lease of a held claim, and the earliest offer not yet accepted (for the wake-up time). */
+  heldDeadlines(): { lease: number | undefined; offeredAt: number | undefined } {
+    const row = this.sql.get<{ lease: number | null; offered: number | null }>(
+      `SELECT MIN(lease_expires_at) AS lease, MIN(CASE WHEN status = 'claimed' THEN claimed_at END) AS offered FROM jobs INDEXED BY jobs_lease WHERE ${HELD}`,
     );
+    return { lease: row?.lease ?? undefined, offeredAt: row?.offered ?? undefined };
   }
 
   /** Whether a backed-off job became due in (after, now]: only backed-off jobs are looked at. */

@@ -1,4 +1,5 @@
 import { enginesByKind, isOriginalEngine, type WorkerCapabilities } from '@studio-worker/protocol';
+import { z } from 'zod';
 
 /** A claim a session holds. `released`: the studio already ended it (cancel, lease) but the worker may still run it. */
 export interface HeldClaim {
@@ -137,4 +138,69 @@ export function skipList(session: Session, now: number): string[] {
     else out.push(jobId);
   }
   return out;
+}
+
+/** Skip entries a snapshot keeps (see SessionSnapshot): a lost one costs one more refused offer. */
+export const SNAPSHOT_MAX_SKIPS = 16;
+/** Released claims a snapshot keeps: a worker holds one or two; more means it misbehaves. */
+export const SNAPSHOT_MAX_RELEASED = 16;
+
+/**
+ * What of a session lives only in memory, for a host that loses its memory while the socket stays
+ * open (a Durable Object evicted while its hibernatable WebSockets live on; the attachment holds
+ * this, and `serializeAttachment` caps it at 2,048 bytes). Everything else comes back from SQL:
+ * the capabilities and cooldown from the `workers` row, the held claims from the worker's
+ * claimed/running `jobs` rows. Plain JSON (no Infinity, no Map), so JSON and structured clone
+ * both carry it unchanged.
+ */
+export const SessionSnapshot = z.object({
+  v: z.literal(1),
+  conn: z.string().min(1),
+  worker: z.string().min(1),
+  welcomed: z.boolean(),
+  connectedAt: z.number(),
+  heartbeatAt: z.number(),
+  holdUntil: z.number(),
+  violations: z.number().int().nonnegative(),
+  /** Jobs refused as unsupported: [jobId, until], until null = for good (an original peer cannot read it). */
+  skip: z.array(z.tuple([z.string(), z.number().nullable()])).max(SNAPSHOT_MAX_SKIPS),
+  /** Claims the studio already ended that the worker may still report: [jobId, attempt]. */
+  released: z.array(z.tuple([z.string(), z.number().int()])).max(SNAPSHOT_MAX_RELEASED),
+  /** Held claims whose worker said only the upload is left. */
+  uploading: z.array(z.string()).max(SNAPSHOT_MAX_RELEASED),
+});
+export type SessionSnapshot = z.infer<typeof SessionSnapshot>;
+
+export function snapshotOf(session: Session): SessionSnapshot {
+  // The skips that matter longest first; the rest are dropped (the worker refuses them once more).
+  const skip = [...session.skip]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, SNAPSHOT_MAX_SKIPS)
+    .map(([jobId, until]): [string, number | null] => [jobId, Number.isFinite(until) ? until : null]);
+  const released: Array<[string, number]> = [];
+  const uploading: string[] = [];
+  for (const [jobId, claim] of session.held) {
+    if (claim.released && released.length < SNAPSHOT_MAX_RELEASED) released.push([jobId, claim.attempt]);
+    else if (claim.uploading && uploading.length < SNAPSHOT_MAX_RELEASED) uploading.push(jobId);
+  }
+  return {
+    v: 1,
+    conn: session.connId,
+    worker: session.workerId,
+    welcomed: session.welcomed,
+    connectedAt: session.connectedAt,
+    heartbeatAt: session.lastHeartbeatAt,
+    holdUntil: session.holdUntil,
+    violations: session.violations,
+    skip,
+    released,
+    uploading,
+  };
+}
+
+/** Put an ordered set (oldest first by `at`) back in order, after restores added sessions in any order. */
+export function sortSessions(set: Set<Session>, at: (s: Session) => number): void {
+  const all = [...set].sort((a, b) => at(a) - at(b));
+  set.clear();
+  for (const s of all) set.add(s);
 }
