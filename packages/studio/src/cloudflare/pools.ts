@@ -1,2 +1,76 @@
-/** The header the Worker tells an object which pool a request was routed to by (for its logs). */
+import { API_PREFIX } from '@studio-worker/protocol';
+
+/** A request's pool, when the caller names it: `?pool=` or this header. */
 export const POOL_HEADER = 'x-studio-pool';
+/** The default pool object's answer to a job it should not hold: the pool the job belongs to. */
+export const POOL_REDIRECT_HEADER = 'x-studio-pool-redirect';
+export const DEFAULT_POOL = 'default';
+const POOL_NAME = /^[a-z0-9-]{1,32}$/;
+
+/**
+ * The pool an id belongs to: `<pool>.<id>` (`gpu.w-1a2b3c`), and `default` for an id without a
+ * dot — every id of an unpooled studio and of an original worker. Pure: the Worker routes with it,
+ * no database round trip.
+ */
+export function poolOf(id: string): string {
+  const dot = id.indexOf('.');
+  if (dot <= 0) return DEFAULT_POOL;
+  const pool = id.slice(0, dot);
+  return POOL_NAME.test(pool) ? pool : DEFAULT_POOL;
+}
+
+export function isPoolName(name: string): boolean {
+  return POOL_NAME.test(name);
+}
+
+/** The pools lists fan out over (`STUDIO_POOLS`, comma-separated); `default` always among them. */
+export function configuredPools(spec: string | undefined): string[] {
+  const pools = new Set<string>([DEFAULT_POOL]);
+  for (const name of (spec ?? '').split(',')) {
+    const trimmed = name.trim();
+    if (trimmed && isPoolName(trimmed)) pools.add(trimmed);
+  }
+  return [...pools];
+}
+
+/**
+ * Where the Worker sends a request:
+ * - `one`: to one pool's object (the pool is in an id of the path, or named by the caller);
+ * - `fanout`: a list without `?pool=` — every configured pool, answers merged;
+ * - `every`: a model registry write — every pool (each object holds its own registry copy);
+ * - `create`: a job submission — the named pool, else the default pool, which may redirect.
+ */
+export type Route =
+  | { kind: 'one'; pool: string }
+  | { kind: 'fanout'; list: 'jobs' | 'workers' | 'requests' | 'health' }
+  | { kind: 'every' }
+  | { kind: 'create'; pool: string | undefined };
+
+/** Route an API request by its method, path and named pool alone. `named` is undefined when the caller named none. */
+export function routeOf(method: string, pathname: string, named: string | undefined): Route {
+  const path = pathname.startsWith(API_PREFIX) ? pathname.slice(API_PREFIX.length) : pathname;
+  const parts = path.split('/').filter((p) => p !== '');
+  const [area, id, sub] = parts;
+  const decoded = (segment: string | undefined) => {
+    try {
+      return decodeURIComponent(segment ?? '');
+    } catch {
+      return segment ?? '';
+    }
+  };
+  if (area === 'workers') {
+    if (id === 'pending' && sub !== undefined) return { kind: 'one', pool: poolOf(decoded(sub)) };
+    if (id === 'register-requests' && sub !== undefined) return { kind: 'one', pool: poolOf(decoded(sub)) };
+    if (id === undefined && method === 'GET' && named === undefined) return { kind: 'fanout', list: 'workers' };
+    if (id === 'pending' && method === 'GET' && named === undefined) return { kind: 'fanout', list: 'requests' };
+    if (id !== undefined && id !== 'pending' && id !== 'register-request' && id !== 'register-requests') return { kind: 'one', pool: poolOf(decoded(id)) };
+  }
+  if (area === 'jobs') {
+    if (id === undefined && method === 'GET' && named === undefined) return { kind: 'fanout', list: 'jobs' };
+    if ((id === undefined || id === 'batch') && method === 'POST') return { kind: 'create', pool: named };
+    if (id !== undefined && id !== 'batch' && id !== 'lookup') return { kind: 'one', pool: poolOf(decoded(id)) };
+  }
+  if (area === 'models' && method !== 'GET' && method !== 'HEAD') return { kind: 'every' };
+  if (area === 'health' && named === undefined) return { kind: 'fanout', list: 'health' };
+  return { kind: 'one', pool: named ?? DEFAULT_POOL };
+}

@@ -22,12 +22,6 @@ interface WorkerAttachment {
   session?: unknown;
 }
 
-/** The dispatcher's snapshot/restore (core, issue 12), called structurally until every core has them. */
-interface Hibernating {
-  sessionSnapshot?(connId: string): unknown;
-  restoreSession?(snapshot: unknown): boolean;
-}
-
 /**
  * One pool's studio: a Durable Object with SQLite storage running the same core, schema and
  * migrations as the embedded host. Its worker sockets are hibernatable (`ctx.acceptWebSocket`):
@@ -45,6 +39,7 @@ export class StudioObject implements WorkerChannel {
   /** Worker sockets by connection id (rebuilt from the attachments after an eviction). */
   private readonly sockets = new Map<string, CfWebSocket>();
   private readonly pool: string;
+  /** The alarm as last read or set (undefined: not read yet since the object started). */
   private alarmAt: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: StudioEnv) {
@@ -71,13 +66,13 @@ export class StudioObject implements WorkerChannel {
 
   /** After an eviction: every open worker socket's session back into the dispatcher. */
   private restoreSockets(): void {
-    const dispatcher = this.core.dispatcher as unknown as Hibernating;
+    const dispatcher = this.core.dispatcher;
     let restored = 0;
     for (const ws of this.ctx.getWebSockets(WORKER_TAG)) {
       const attachment = ws.deserializeAttachment() as WorkerAttachment | null;
       if (!attachment || attachment.kind !== 'worker') continue;
       this.sockets.set(attachment.connId, ws);
-      const alive = attachment.session !== undefined && dispatcher.restoreSession ? dispatcher.restoreSession(attachment.session) : false;
+      const alive = attachment.session !== undefined && dispatcher.restoreSession(attachment.session);
       if (!alive) {
         // No snapshot yet (it never said hello) or one the core refused: a fresh session, as if it
         // had just connected. The worker's next frame is then read as a greeting.
@@ -132,7 +127,7 @@ export class StudioObject implements WorkerChannel {
 
   /** The session's in-memory part beside its socket, so an eviction after this message loses nothing. */
   private keepAttachment(ws: CfWebSocket, attachment: WorkerAttachment): void {
-    const snapshot = (this.core.dispatcher as unknown as Hibernating).sessionSnapshot?.(attachment.connId);
+    const snapshot = this.core.dispatcher.sessionSnapshot(attachment.connId);
     if (snapshot === undefined) return;
     try {
       ws.serializeAttachment({ ...attachment, session: snapshot });
@@ -184,20 +179,23 @@ export class StudioObject implements WorkerChannel {
 
   // ------------------------------------------------------------------ alarms
 
+  /** The core's periodic work (lease sweep, retry backoff, webhooks, log pruning) that is due now. */
   async alarm(): Promise<void> {
     this.alarmAt = null;
-    this.core.dispatcher.tick();
+    await this.core.housekeeping.runDue(Date.now());
     await this.scheduleWake();
   }
 
   /**
-   * Set the alarm to when the core next needs to run. Until the core says so itself, a 1 s tick
-   * while any worker is connected (the Node host's interval).
+   * Keep the alarm at the core's next wake-up. Asked after every request and message, because a
+   * new claim or webhook may bring it forward; the alarm is only written when it must move earlier
+   * (or be set at all), so a steady stream of heartbeats costs no storage write.
    */
   private async scheduleWake(): Promise<void> {
-    const next = this.core.dispatcher.sessionCount() > 0 ? Date.now() + 1000 : null;
-    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
-    if (next === null || (this.alarmAt !== null && this.alarmAt <= next)) return;
+    const next = this.core.housekeeping.nextWakeAt(Date.now());
+    if (next === undefined) return;
+    this.alarmAt ??= await this.ctx.storage.getAlarm();
+    if (this.alarmAt !== null && this.alarmAt <= next) return;
     this.alarmAt = next;
     await this.ctx.storage.setAlarm(next);
   }

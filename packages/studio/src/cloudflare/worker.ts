@@ -1,9 +1,124 @@
+import { API_PREFIX } from '@studio-worker/protocol';
+import { configuredPools, DEFAULT_POOL, isPoolName, POOL_HEADER, POOL_REDIRECT_HEADER, routeOf } from './pools.ts';
 import type { StudioEnv } from './types.ts';
+
 export { StudioObject } from './studio-object.ts';
 
-/** The Worker: routes every request and socket to its pool's Durable Object. */
+/**
+ * The Worker in front of the pools: every request and socket goes to its pool's Durable Object
+ * (`idFromName(pool)`), the pool read from the request itself (ids carry it: `gpu.w-…`,
+ * `gpu.job-…`), never from a database. Lists without `?pool=` fan out over `STUDIO_POOLS` and
+ * are merged here; model registry writes go to every pool. Authentication is the objects' (the
+ * shared app's): the Worker forwards the request unchanged, adding only the pool it chose.
+ */
 export default {
   async fetch(request: Request, env: StudioEnv): Promise<Response> {
-    return env.STUDIO.get(env.STUDIO.idFromName('default')).fetch(request);
+    const url = new URL(request.url);
+    const named = url.searchParams.get('pool') ?? request.headers.get(POOL_HEADER) ?? undefined;
+    if (named !== undefined && !isPoolName(named)) {
+      return problem(400, 'invalid_request', `pool "${named.slice(0, 40)}" is not a pool name: 1 to 32 of a-z, 0-9 and -`);
+    }
+    if (!url.pathname.startsWith(`${API_PREFIX}/`) && url.pathname !== API_PREFIX) return toPool(env, DEFAULT_POOL, request);
+    const route = routeOf(request.method, url.pathname, named);
+    switch (route.kind) {
+      case 'one':
+        return toPool(env, route.pool, request);
+      case 'create':
+        return create(env, request, route.pool);
+      case 'every':
+        return toEvery(env, request);
+      case 'fanout':
+        return fanOut(env, request, route.list);
+    }
   },
 };
+
+function stubFor(env: StudioEnv, pool: string) {
+  return env.STUDIO.get(env.STUDIO.idFromName(pool));
+}
+
+/** The request, unchanged but for the pool it was routed to (the object may check it). */
+function toPool(env: StudioEnv, pool: string, request: Request, body?: ArrayBuffer): Promise<Response> {
+  const headers = new Headers(request.headers);
+  headers.set(POOL_HEADER, pool);
+  const init: RequestInit = { method: request.method, headers, body: body ?? request.body, redirect: 'manual' };
+  return stubFor(env, pool).fetch(new Request(request.url, init));
+}
+
+/**
+ * A job submission: to the pool the caller named (`?pool=`, the header, or `pool` in the body),
+ * else to the default pool, whose object answers `x-studio-pool-redirect: <pool>` when the job's
+ * model lives in another pool; then once more to that pool (one hop, no lookup here).
+ */
+async function create(env: StudioEnv, request: Request, named: string | undefined): Promise<Response> {
+  const body = await request.arrayBuffer();
+  let pool = named;
+  if (pool === undefined) {
+    try {
+      const parsed = JSON.parse(new TextDecoder().decode(body)) as { pool?: unknown };
+      if (typeof parsed?.pool === 'string' && isPoolName(parsed.pool)) pool = parsed.pool;
+    } catch {
+      // Not JSON: the object answers the error.
+    }
+  }
+  const first = await toPool(env, pool ?? DEFAULT_POOL, request, body);
+  const redirect = first.headers.get(POOL_REDIRECT_HEADER);
+  if (pool !== undefined || redirect === null || !isPoolName(redirect)) return first;
+  await first.body?.cancel();
+  return toPool(env, redirect, request, body);
+}
+
+/** A model registry write: every pool holds the registry, so every pool gets it; the default pool's answer is returned, unless another pool refused. */
+async function toEvery(env: StudioEnv, request: Request): Promise<Response> {
+  const body = await request.arrayBuffer();
+  const pools = configuredPools(env.STUDIO_POOLS);
+  const answers = await Promise.all(pools.map((pool) => toPool(env, pool, request, body)));
+  const refused = answers.find((answer) => !answer.ok);
+  const chosen = refused ?? (answers[pools.indexOf(DEFAULT_POOL)] as Response);
+  for (const answer of answers) if (answer !== chosen) await answer.body?.cancel();
+  return chosen;
+}
+
+interface JobsPage {
+  jobs: Array<{ createdAt?: string; id: string }>;
+  nextBefore?: number;
+  counts?: Record<string, number>;
+}
+
+/**
+ * A list over every configured pool, merged: workers and registration requests concatenated;
+ * jobs the newest `limit` across pools with their counts summed (a pool's cursor means nothing in
+ * another pool, so paging further names a pool: `?pool=`); health ok when every pool is.
+ */
+async function fanOut(env: StudioEnv, request: Request, list: 'jobs' | 'workers' | 'requests' | 'health'): Promise<Response> {
+  const pools = configuredPools(env.STUDIO_POOLS);
+  const answers = await Promise.all(pools.map((pool) => toPool(env, pool, request)));
+  const refused = answers.find((answer) => !answer.ok);
+  if (refused) {
+    for (const answer of answers) if (answer !== refused) await answer.body?.cancel();
+    return refused;
+  }
+  const bodies = (await Promise.all(answers.map((answer) => answer.json()))) as Array<Record<string, unknown>>;
+  if (list === 'workers' || list === 'requests') {
+    const key = list === 'workers' ? 'workers' : 'requests';
+    return Response.json({ [key]: bodies.flatMap((b) => (b[key] as unknown[]) ?? []) });
+  }
+  if (list === 'health') {
+    const first = bodies[0] as Record<string, unknown>;
+    const online = bodies.reduce((sum, b) => sum + (Number(b.workersOnline) || 0), 0);
+    return Response.json({ ...first, ok: bodies.every((b) => b.ok === true), workersOnline: online, pools });
+  }
+  const pages = bodies as unknown as JobsPage[];
+  const limit = Number(new URL(request.url).searchParams.get('limit') ?? 50) || 50;
+  const jobs = pages
+    .flatMap((p) => p.jobs)
+    .sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? ''))
+    .slice(0, limit);
+  const counts: Record<string, number> = {};
+  for (const page of pages) for (const [status, n] of Object.entries(page.counts ?? {})) counts[status] = (counts[status] ?? 0) + n;
+  return Response.json({ jobs, counts });
+}
+
+function problem(status: number, code: string, message: string): Response {
+  return Response.json({ error: code, message }, { status });
+}
