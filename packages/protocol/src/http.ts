@@ -3,6 +3,7 @@ import { WorkerCapabilities } from './capabilities.ts';
 import { ProgressPhase } from './frames.ts';
 import { ModelSource } from './model-source.ts';
 import { optional } from './optional.ts';
+import { POOL_NAME } from './pools.ts';
 import { Task, TaskKind } from './task.ts';
 
 // ---------------------------------------------------------------- registration (original-spec §3.1)
@@ -64,6 +65,8 @@ const modelFields = {
   vramGbEstimate: z.number().nonnegative(),
   enabled: z.boolean(),
   source: ModelSource,
+  /** The pool whose workers run this model's jobs (a job without its own pool goes there); default: `default`. */
+  pool: optional(POOL_NAME),
 };
 
 export const ModelEntry = z.object({
@@ -105,6 +108,8 @@ export const CreateJobRequest = z.object({
   maxAttempts: optional(z.number().int().min(1).max(20)),
   /** Higher first; equal priorities run oldest first. */
   priority: z.number().int().min(-1000).max(1000).default(0),
+  /** The pool that runs this job (default: its model's pool, else `default`). */
+  pool: optional(POOL_NAME),
 });
 export type CreateJobRequest = z.infer<typeof CreateJobRequest>;
 export type CreateJobInput = z.input<typeof CreateJobRequest>;

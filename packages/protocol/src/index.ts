@@ -9,3 +9,4 @@ export * from './parse.ts';
 export * from './http.ts';
 export * from './urls.ts';
 export * from './media.ts';
+export * from './pools.ts';

@@ -1,3 +1,4 @@
+import { POOL_NAME } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import { Access } from './access.ts';
 import { AdminAuth } from './admin-auth.ts';
@@ -74,6 +75,9 @@ export interface StudioCore {
 /** Build the studio core over its ports: migrate the schema, seed the registry, wire the services. */
 export function createStudioCore(ports: Ports, log: Logger, options: Partial<CoreOptions> = {}): StudioCore {
   const opts: CoreOptions = { ...DEFAULT_CORE_OPTIONS, ...options };
+  if (opts.pool !== undefined && !POOL_NAME.safeParse(opts.pool).success) {
+    throw new Error(`pool "${opts.pool}" is not a pool name: 1 to 32 lowercase letters, digits or "-"`);
+  }
   migrate(ports.sql);
   const dispatcher = new Dispatcher(ports, opts, log.child({ module: 'dispatcher' }));
   const models = new ModelRegistry(ports, { allowLoopbackHttpModels: opts.allowLoopbackHttpModels });

@@ -1,4 +1,4 @@
-import { featuresNeededBy, promptForTask, type CreateJobRequest, type JobStatus, type JobView, type ModelView } from '@studio-worker/protocol';
+import { DEFAULT_POOL, featuresNeededBy, poolId, promptForTask, type CreateJobRequest, type JobStatus, type JobView, type ModelView } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from './dispatcher.ts';
 import type { Caller } from './access.ts';
@@ -6,14 +6,24 @@ import { ADMIN_OWNER, JobKeyStore } from './job-keys.ts';
 import { JobStore, type ClaimMade, type JobRow, type NewJob } from './job-store.ts';
 import type { ModelRegistry } from './models.ts';
 import type { Ports } from './ports.ts';
-import { fail, ok, type Result } from './result.ts';
+import { fail, ok, wrongPool, type Result } from './result.ts';
 import { taskTextProblem } from './task-limits.ts';
 import { jobView } from './views.ts';
 
 /** The most jobs one list answer holds. */
 export const MAX_LIST_LIMIT = 500;
 
-export interface JobsOptions {
+/** Part of CoreOptions: the pool this core coordinates. */
+export interface PoolOption {
+  /**
+   * The pool (packages/protocol pools.ts) this core runs: the ids it makes carry it, and a job that
+   * belongs to another pool is refused with `wrong_pool` (its pool in the error) for the host to
+   * forward. Undefined (the embedded host): one studio for everything, ids without a prefix.
+   */
+  pool?: string;
+}
+
+export interface JobsOptions extends PoolOption {
   /** Retryable failures a job may have before it fails for good. */
   defaultMaxAttempts: number;
 }
@@ -94,6 +104,10 @@ export class Jobs {
       const where = options.labels?.[index] ?? (requests.length > 1 ? `jobs[${index}]: ` : '');
       if (!entry.ok) return fail(entry.error.status, entry.error.code, where + entry.error.message);
       const { model, source, needs } = entry.value;
+      const pool = this.poolOf(request, model);
+      if (this.opts.pool !== undefined && pool !== this.opts.pool) {
+        return wrongPool(pool, `${where}the job belongs to the pool "${pool}" (${request.pool ? 'its pool field' : `model "${model.id}"`}), not "${this.opts.pool}"; send it to that pool`);
+      }
       if (model.kind !== request.task.kind) {
         return fail(400, 'kind_mismatch', `${where}model "${request.model}" makes ${model.kind} results but task.kind is "${request.task.kind}"`);
       }
@@ -104,7 +118,7 @@ export class Jobs {
     const newJob = ({ request, model, source }: (typeof prepared)[number]): NewJob => {
       const seq = ++this.seq;
       return {
-        id: jobId(seq, this.ports.crypto.randomHex(3)),
+        id: poolId(this.opts.pool, jobId(seq, this.ports.crypto.randomHex(3))),
         seq,
         model: model.id,
         kind: model.kind,
@@ -152,6 +166,11 @@ export class Jobs {
         return jobView(claim ? JobStore.claimedRow(inserted, claim) : inserted);
       }),
     );
+  }
+
+  /** The pool a submission belongs to: its own `pool`, else its model's, else the default pool. */
+  poolOf(request: Pick<CreateJobRequest, 'pool'>, model: Pick<ModelView, 'pool'> | undefined): string {
+    return request.pool ?? model?.pool ?? DEFAULT_POOL;
   }
 
   /**

@@ -11,6 +11,7 @@ interface ModelRow {
   vram_gb_estimate: number;
   enabled: number;
   source: string;
+  pool: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -24,6 +25,7 @@ function view(row: ModelRow): ModelView {
     vramGbEstimate: row.vram_gb_estimate,
     enabled: row.enabled === 1,
     source: JSON.parse(row.source),
+    pool: row.pool ?? undefined,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
   };
@@ -127,13 +129,14 @@ export class ModelRegistry {
     if (refused) return fail(400, 'invalid_model_url', refused);
     const m = next.data;
     this.ports.sql.run(
-      `UPDATE models SET kind = ?, display_name = ?, description = ?, vram_gb_estimate = ?, enabled = ?, source = ?, updated_at = ? WHERE id = ?`,
+      `UPDATE models SET kind = ?, display_name = ?, description = ?, vram_gb_estimate = ?, enabled = ?, source = ?, pool = ?, updated_at = ? WHERE id = ?`,
       m.kind,
       m.displayName ?? null,
       m.description ?? null,
       m.vramGbEstimate,
       m.enabled ? 1 : 0,
       JSON.stringify(withEngineDefaults(m.source)),
+      m.pool ?? null,
       this.ports.clock.now(),
       id,
     );
@@ -173,8 +176,8 @@ export class ModelRegistry {
     const m = ModelEntry.parse(entry);
     const now = this.ports.clock.now();
     this.ports.sql.run(
-      `INSERT INTO models (id, kind, display_name, description, vram_gb_estimate, enabled, source, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO models (id, kind, display_name, description, vram_gb_estimate, enabled, source, pool, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       m.id,
       m.kind,
       m.displayName ?? null,
@@ -182,6 +185,7 @@ export class ModelRegistry {
       m.vramGbEstimate,
       m.enabled ? 1 : 0,
       JSON.stringify(withEngineDefaults(m.source)),
+      m.pool ?? null,
       now,
       now,
     );

@@ -1,11 +1,12 @@
-import type { AutoRegisterRequest, PendingRequestView, RegistrationPoll } from '@studio-worker/protocol';
+import { poolId, type AutoRegisterRequest, type PendingRequestView, type RegistrationPoll } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from './dispatcher.ts';
+import type { PoolOption } from './jobs.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, timingSafeEqualText, type Result } from './result.ts';
 import { pendingView, type RegistrationRow } from './views.ts';
 
-export interface RegistrationOptions {
+export interface RegistrationOptions extends PoolOption {
   /** A pending request older than this is deleted; the worker's poll gets 404 and it asks again. */
   pendingTtlMs: number;
   /** Largest `capabilities` (as JSON) a stranger may ask us to store and show. */
@@ -75,7 +76,7 @@ export class Registration {
         sql.run('DELETE FROM registration_requests WHERE id = ?', id);
         removed.push(id);
       }
-      const requestId = `rr-${crypto.randomHex(12)}`;
+      const requestId = poolId(this.opts.pool, `rr-${crypto.randomHex(12)}`);
       sql.run(
         `INSERT INTO registration_requests (id, install_id, secret_hash, capabilities, label, source_ip, user_agent, status, requested_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
@@ -150,7 +151,7 @@ export class Registration {
       if (!row || row.status === 'superseded') return fail(404, 'unknown_request', `registration request ${requestId} does not exist`);
       if (row.status !== 'pending') return fail(409, 'already_decided', `registration request ${requestId} was already ${row.status}`);
       const caps = JSON.parse(row.capabilities) as { machineName?: string };
-      const workerId = `w-${crypto.randomHex(6)}`;
+      const workerId = poolId(this.opts.pool, `w-${crypto.randomHex(6)}`);
       this.dispatcher.workers.create({
         id: workerId,
         label: label ?? row.label ?? caps.machineName ?? workerId,
@@ -189,7 +190,7 @@ export class Registration {
    */
   createApprovedWorker(label: string, machineName: string): { workerId: string; authToken: string } {
     const { crypto } = this.ports;
-    const workerId = `w-${crypto.randomHex(6)}`;
+    const workerId = poolId(this.opts.pool, `w-${crypto.randomHex(6)}`);
     const authToken = crypto.randomHex(32);
     this.dispatcher.workers.create({
       id: workerId,

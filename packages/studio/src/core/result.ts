@@ -6,6 +6,8 @@ export interface StudioError {
   code: string;
   status: 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 500 | 503;
   message: string;
+  /** wrong_pool: the pool the request belongs to (a host forwards it there). */
+  pool?: string;
 }
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: StudioError };
@@ -16,6 +18,11 @@ export function ok<T>(value: T): Result<T> {
 
 export function fail<T = never>(status: StudioError['status'], code: string, message: string): Result<T> {
   return { ok: false, error: { status, code, message } };
+}
+
+/** The request belongs to another pool's coordinator; a host that routes pools forwards it there. */
+export function wrongPool<T = never>(pool: string, message: string): Result<T> {
+  return { ok: false, error: { status: 409, code: 'wrong_pool', message, pool } };
 }
 
 /** Constant-time comparison of two strings (hex digests), independent of where they differ. */

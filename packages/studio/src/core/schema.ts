@@ -231,6 +231,10 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_ended ON jobs (status, seq) WHERE status IN ('done', 'failed', 'cancelled');
 
   `,
+  // Pools: a model may name the pool whose workers run its jobs (NULL: the default pool).
+  `
+  ALTER TABLE models ADD COLUMN pool TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
