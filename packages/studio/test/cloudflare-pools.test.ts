@@ -2,16 +2,16 @@
 // request alone. Pure functions, so they run under Node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configuredPools, poolOf, routeOf } from '../src/cloudflare/pools.ts';
+import { configuredPools, poolFor, routeOf } from '../src/cloudflare/pools.ts';
 
-test('poolOf reads the pool from the id; an id without a pool (an original worker) is in default', () => {
-  assert.equal(poolOf('gpu.w-1a2b3c'), 'gpu');
-  assert.equal(poolOf('gpu-2.job-00000000011a2b3c'), 'gpu-2');
-  assert.equal(poolOf('w-1a2b3c'), 'default');
-  assert.equal(poolOf('job-0000000001abcdef'), 'default');
-  assert.equal(poolOf('GPU.w-1'), 'default', 'upper case is not a pool name');
-  assert.equal(poolOf('.w-1'), 'default');
-  assert.equal(poolOf(`${'a'.repeat(33)}.w-1`), 'default', 'pool names are at most 32 characters');
+test('poolFor reads the pool from the id; an id without a pool (an original worker) is in default', () => {
+  assert.equal(poolFor('gpu.w-1a2b3c'), 'gpu');
+  assert.equal(poolFor('gpu-2.job-00000000011a2b3c'), 'gpu-2');
+  assert.equal(poolFor('w-1a2b3c'), 'default');
+  assert.equal(poolFor('job-0000000001abcdef'), 'default');
+  assert.equal(poolFor('GPU.w-1'), 'default', 'upper case is not a pool name: no object made it, default answers 404');
+  assert.equal(poolFor('.w-1'), 'default');
+  assert.equal(poolFor(`${'a'.repeat(33)}.w-1`), 'default', 'pool names are at most 32 characters');
 });
 
 test('routeOf: ids route to their pool, lists fan out, model writes go everywhere, submissions may be redirected', () => {

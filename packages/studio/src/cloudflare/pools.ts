@@ -1,26 +1,17 @@
-import { API_PREFIX } from '@studio-worker/protocol';
+import { API_PREFIX, DEFAULT_POOL, POOL_NAME, poolOf } from '@studio-worker/protocol';
 
 /** A request's pool, when the caller names it: `?pool=` or this header. */
 export const POOL_HEADER = 'x-studio-pool';
-/** The default pool object's answer to a job it should not hold: the pool the job belongs to. */
+/** A pool object's answer to a job it should not hold: the pool the job belongs to (the Worker forwards it there). */
 export const POOL_REDIRECT_HEADER = 'x-studio-pool-redirect';
-export const DEFAULT_POOL = 'default';
-const POOL_NAME = /^[a-z0-9-]{1,32}$/;
 
-/**
- * The pool an id belongs to: `<pool>.<id>` (`gpu.w-1a2b3c`), and `default` for an id without a
- * dot — every id of an unpooled studio and of an original worker. Pure: the Worker routes with it,
- * no database round trip.
- */
-export function poolOf(id: string): string {
-  const dot = id.indexOf('.');
-  if (dot <= 0) return DEFAULT_POOL;
-  const pool = id.slice(0, dot);
-  return POOL_NAME.test(pool) ? pool : DEFAULT_POOL;
+/** The object an id routes to: its pool (packages/protocol pools.ts); an id no pool made goes to `default`, which answers 404. */
+export function poolFor(id: string): string {
+  return poolOf(id) ?? DEFAULT_POOL;
 }
 
 export function isPoolName(name: string): boolean {
-  return POOL_NAME.test(name);
+  return POOL_NAME.safeParse(name).success;
 }
 
 /** The pools lists fan out over (`STUDIO_POOLS`, comma-separated); `default` always among them. */
@@ -59,16 +50,16 @@ export function routeOf(method: string, pathname: string, named: string | undefi
     }
   };
   if (area === 'workers') {
-    if (id === 'pending' && sub !== undefined) return { kind: 'one', pool: poolOf(decoded(sub)) };
-    if (id === 'register-requests' && sub !== undefined) return { kind: 'one', pool: poolOf(decoded(sub)) };
+    if (id === 'pending' && sub !== undefined) return { kind: 'one', pool: poolFor(decoded(sub)) };
+    if (id === 'register-requests' && sub !== undefined) return { kind: 'one', pool: poolFor(decoded(sub)) };
     if (id === undefined && method === 'GET' && named === undefined) return { kind: 'fanout', list: 'workers' };
     if (id === 'pending' && method === 'GET' && named === undefined) return { kind: 'fanout', list: 'requests' };
-    if (id !== undefined && id !== 'pending' && id !== 'register-request' && id !== 'register-requests') return { kind: 'one', pool: poolOf(decoded(id)) };
+    if (id !== undefined && id !== 'pending' && id !== 'register-request' && id !== 'register-requests') return { kind: 'one', pool: poolFor(decoded(id)) };
   }
   if (area === 'jobs') {
     if (id === undefined && method === 'GET' && named === undefined) return { kind: 'fanout', list: 'jobs' };
     if ((id === undefined || id === 'batch') && method === 'POST') return { kind: 'create', pool: named };
-    if (id !== undefined && id !== 'batch' && id !== 'lookup') return { kind: 'one', pool: poolOf(decoded(id)) };
+    if (id !== undefined && id !== 'batch' && id !== 'lookup') return { kind: 'one', pool: poolFor(decoded(id)) };
   }
   if (area === 'models' && method !== 'GET' && method !== 'HEAD') return { kind: 'every' };
   if (area === 'health' && named === undefined) return { kind: 'fanout', list: 'health' };

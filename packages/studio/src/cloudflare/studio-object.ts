@@ -4,7 +4,6 @@ import { DurableSql } from './sql.ts';
 import { workerdCrypto } from './crypto.ts';
 import { workerdLogger } from './logger.ts';
 import { R2Results } from './r2-results.ts';
-import { POOL_HEADER } from './pools.ts';
 import type { CfWebSocket, DurableObjectState, StudioEnv, WebSocketPairConstructor } from './types.ts';
 
 declare const WebSocketPair: WebSocketPairConstructor;
@@ -52,7 +51,7 @@ export class StudioObject implements WorkerChannel {
     this.core = createStudioCore(
       { sql, clock: Date, channel: this, events: this.events(), crypto: workerdCrypto },
       this.log,
-      { allowLoopbackHttpModels: env.STUDIO_ALLOW_LOOPBACK_MODELS === '1' },
+      { allowLoopbackHttpModels: env.STUDIO_ALLOW_LOOPBACK_MODELS === '1', pool: this.pool },
     );
     if (env.STUDIO_ADMIN_TOKEN) this.core.admin.init(env.STUDIO_ADMIN_TOKEN);
     else this.log.error({ op: 'start' }, 'STUDIO_ADMIN_TOKEN is not set: admin routes refuse every caller; set it with `wrangler secret put STUDIO_ADMIN_TOKEN`');
@@ -97,7 +96,6 @@ export class StudioObject implements WorkerChannel {
     if (url.pathname === '/graphics/api/health') {
       return Response.json({ ok: true, version: this.env.STUDIO_VERSION ?? '0.1.0', workersOnline: this.core.dispatcher.sessionCount(), pool: this.pool });
     }
-    void POOL_HEADER;
     void this.results;
     return Response.json({ error: { code: 'not_found', message: `no route ${request.method} ${url.pathname}` } }, { status: 404 });
   }

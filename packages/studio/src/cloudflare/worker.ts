@@ -1,5 +1,5 @@
-import { API_PREFIX } from '@studio-worker/protocol';
-import { configuredPools, DEFAULT_POOL, isPoolName, POOL_HEADER, POOL_REDIRECT_HEADER, routeOf } from './pools.ts';
+import { API_PREFIX, DEFAULT_POOL } from '@studio-worker/protocol';
+import { configuredPools, isPoolName, POOL_HEADER, POOL_REDIRECT_HEADER, routeOf } from './pools.ts';
 import type { StudioEnv } from './types.ts';
 
 export { StudioObject } from './studio-object.ts';
@@ -47,8 +47,9 @@ function toPool(env: StudioEnv, pool: string, request: Request, body?: ArrayBuff
 
 /**
  * A job submission: to the pool the caller named (`?pool=`, the header, or `pool` in the body),
- * else to the default pool, whose object answers `x-studio-pool-redirect: <pool>` when the job's
- * model lives in another pool; then once more to that pool (one hop, no lookup here).
+ * else to the default pool. A pool's core refuses a job that belongs elsewhere (its model lives in
+ * another pool) with `wrong_pool` naming that pool, which the object also says in
+ * `x-studio-pool-redirect`; the Worker then forwards once more, there (one hop, no lookup here).
  */
 async function create(env: StudioEnv, request: Request, named: string | undefined): Promise<Response> {
   const body = await request.arrayBuffer();
@@ -62,10 +63,23 @@ async function create(env: StudioEnv, request: Request, named: string | undefine
     }
   }
   const first = await toPool(env, pool ?? DEFAULT_POOL, request, body);
-  const redirect = first.headers.get(POOL_REDIRECT_HEADER);
-  if (pool !== undefined || redirect === null || !isPoolName(redirect)) return first;
+  const redirect = await redirectOf(first);
+  if (redirect === undefined || redirect === (pool ?? DEFAULT_POOL)) return first;
   await first.body?.cancel();
   return toPool(env, redirect, request, body);
+}
+
+/** The pool a `wrong_pool` answer sends the request to: its header, else its JSON body's `pool`. */
+async function redirectOf(answer: Response): Promise<string | undefined> {
+  const header = answer.headers.get(POOL_REDIRECT_HEADER);
+  if (header !== null) return isPoolName(header) ? header : undefined;
+  if (answer.status !== 409) return undefined;
+  try {
+    const body = (await answer.clone().json()) as { error?: unknown; pool?: unknown };
+    return body.error === 'wrong_pool' && typeof body.pool === 'string' && isPoolName(body.pool) ? body.pool : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A model registry write: every pool holds the registry, so every pool gets it; the default pool's answer is returned, unless another pool refused. */
