@@ -1,6 +1,9 @@
 import { registerHooks } from 'node:module';
 import { join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { KIT_URL_PREFIX, plainPathSegments } from './pages.ts';
+
+export { KIT_URL_PREFIX, plainPathSegments, withMetaTags } from './pages.ts';
 
 /**
  * The web kit's browser files (ES modules and base.css), as both servers serve them under
@@ -8,8 +11,6 @@ import { pathToFileURL } from 'node:url';
  */
 export const KIT_DIR = join(import.meta.dirname, '..', 'browser');
 
-/** The URL path both front ends import the kit from: `import { h } from '/kit/dom.js'`. */
-export const KIT_URL_PREFIX = '/kit/';
 
 /**
  * The file a URL path (already stripped of its prefix, still percent-encoded) names inside `dir`, or
@@ -17,15 +18,8 @@ export const KIT_URL_PREFIX = '/kit/';
  * nothing that decodes badly. The result is checked to be inside `dir` as well.
  */
 export function fileInside(dir: string, encoded: string): string | null {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(encoded);
-  } catch {
-    return null;
-  }
-  if (decoded === '' || decoded.includes('\0') || decoded.includes('\\')) return null;
-  const parts = decoded.split('/');
-  if (parts.some((part) => part === '..' || part === '.' || part === '')) return null;
+  const parts = plainPathSegments(encoded);
+  if (parts === null) return null;
   const file = join(dir, ...parts);
   return file.startsWith(dir + sep) ? file : null;
 }
@@ -48,15 +42,3 @@ export function resolveKitImportsInNode(): void {
 }
 
 let kitHooksRegistered = false;
-
-/**
- * A page with `<meta name="…" content="…">` tags (HTML-escaped) added to its head: how a server tells
- * a static page something about itself (the dashboard's and the worker UI's sign-in hints).
- */
-export function withMetaTags(html: string, metas: Readonly<Record<string, string>>): string {
-  const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  const tags = Object.entries(metas)
-    .map(([name, content]) => `<meta name="${escape(name)}" content="${escape(content)}">`)
-    .join('');
-  return html.replace('</head>', `${tags}</head>`);
-}

@@ -52,6 +52,8 @@ export interface StudioHost {
 export interface AppVariables {
   /** HostLimits.maxJsonDepth, for readJson. */
   maxJsonDepth: number;
+  /** The host serving this request (readJson's fast body path, ports reached from helpers). */
+  host: StudioHost;
 }
 
 /**

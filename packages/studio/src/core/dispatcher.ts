@@ -23,7 +23,8 @@ import type { Logger } from '@studio-worker/log';
 import { JobStore, type AttemptTimes, type ClaimMade, type JobRow, type NewJob, type OfferRow } from './job-store.ts';
 import { frameFor, offerTextFor, originalIncompatibility, takesStoredOffer } from './peer-shapes.ts';
 import type { Ports } from './ports.ts';
-import { fail, ok, iso, timingSafeEqualText, type Result } from './result.ts';
+import { fail, ok, iso, type Result } from './result.ts';
+import { workerTokenMatches } from './worker-auth.ts';
 import { decideAfterClaim, type ClaimEnding, type RetryPolicy } from './retry-policy.ts';
 import {
   applyCapabilities,
@@ -289,8 +290,7 @@ export class Dispatcher {
     if (!worker || worker.deleted_at !== null) {
       return this.refuseAndClose(session, 'worker_deleted', `worker ${session.workerId} was deleted in the studio; run "studio-worker register --reset" to register again`);
     }
-    const tokenHash = this.ports.crypto.sha256Hex(frame.authToken);
-    if (!worker.token_hash || !timingSafeEqualText(tokenHash, worker.token_hash)) {
+    if (!workerTokenMatches(this.ports.crypto, worker, frame.authToken)) {
       return this.refuseAndClose(session, 'auth_failed', 'the auth token in hello does not match this worker; re-register the worker');
     }
     const previous = this.byWorker.get(session.workerId);

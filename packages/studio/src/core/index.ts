@@ -11,7 +11,7 @@ import { DEFAULT_HOUSEKEEPING_OPTIONS, Housekeeping, type HousekeepingOptions } 
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { Jobs, type JobsOptions } from './jobs.ts';
 import { ModelRegistry, type ModelRegistryOptions } from './models.ts';
-import type { Ports } from './ports.ts';
+import type { CryptoPort, Ports } from './ports.ts';
 import { Registration, type RegistrationOptions } from './registration.ts';
 import { migrate } from './schema.ts';
 
@@ -33,6 +33,7 @@ export { SessionSnapshot } from './sessions.ts';
 export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
+export { workerTokenMatches } from './worker-auth.ts';
 export { jobView, workerView, resultPath } from './views.ts';
 export { decideAfterClaim } from './retry-policy.ts';
 export { migrate, SCHEMA_VERSION } from './schema.ts';
@@ -70,6 +71,8 @@ export interface StudioCore {
   gallery: Gallery;
   housekeeping: Housekeeping;
   options: CoreOptions;
+  /** The crypto port the core was built with (hosts' and the app's token checks hash with it). */
+  crypto: CryptoPort;
 }
 
 /** Build the studio core over its ports: migrate the schema, seed the registry, wire the services. */
@@ -101,5 +104,6 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     gallery: new Gallery(ports.sql),
     housekeeping,
     options: opts,
+    crypto: ports.crypto,
   };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from '@studio-worker/log';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy, type StudioCore } from '../core/index.ts';
-import type { AssetStore } from './assets.ts';
+import { collectGarbage } from '../app/garbage.ts';
+import type { StudioHost } from '../app/host.ts';
 
 const DAY_MS = 24 * 3600_000;
 
@@ -9,7 +10,8 @@ const DAY_MS = 24 * 3600_000;
  * (STUDIO_WEBHOOK_RETRY_MS sets the first retry delay, default 10 s; tests use a few ms) and, when
  * a retention is set, an hourly garbage collection of old results.
  */
-export function startBackground(core: StudioCore, assets: AssetStore, log: Logger, commit: () => void, retentionDays: number | undefined): { stop(): Promise<void> } {
+export function startBackground(core: StudioCore, host: Pick<StudioHost, 'results' | 'commit'>, log: Logger, retentionDays: number | undefined): { stop(): Promise<void> } {
+  const commit = () => host.commit();
   const policy: DeliveryPolicy = { ...DEFAULT_DELIVERY_POLICY, baseDelayMs: Number(process.env.STUDIO_WEBHOOK_RETRY_MS) || DEFAULT_DELIVERY_POLICY.baseDelayMs };
   let running: Promise<void> | undefined;
   const sender = setInterval(() => {
@@ -25,7 +27,11 @@ export function startBackground(core: StudioCore, assets: AssetStore, log: Logge
         running = undefined;
       });
   }, 500);
-  const gc = retentionDays ? setInterval(() => collectGarbage(core, assets, log, commit, retentionDays * DAY_MS), 3600_000) : undefined;
+  const gc = retentionDays
+    ? setInterval(() => {
+        collectGarbage(core, host, log, retentionDays * DAY_MS).catch((error: Error) => log.error({ op: 'gc', err: error.message }, 'retention pass failed'));
+      }, 3600_000)
+    : undefined;
   return {
     async stop() {
       clearInterval(sender);
@@ -42,13 +48,4 @@ export function retentionDays(option: number | undefined, env = process.env.STUD
   const days = Number(env);
   if (!Number.isFinite(days) || days <= 0) throw new Error(`STUDIO_RETENTION_DAYS must be a positive number of days (got "${env}"); unset it to keep results forever`);
   return days;
-}
-
-/** One retention pass: mark in SQL and commit, then delete the files (see core/retention.ts). */
-export function collectGarbage(core: StudioCore, assets: AssetStore, log: Logger, commit: () => void, maxAgeMs: number) {
-  const report = core.retention.collect(maxAgeMs);
-  commit();
-  for (const file of report.files) assets.remove(file);
-  if (report.expiredJobs || report.prunedEvents) log.info({ op: 'gc', expiredJobs: report.expiredJobs, freedBytes: report.freedBytes, prunedEvents: report.prunedEvents }, 'old results deleted');
-  return { expiredJobs: report.expiredJobs, freedBytes: report.freedBytes, prunedEvents: report.prunedEvents };
 }

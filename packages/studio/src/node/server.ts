@@ -5,17 +5,18 @@ import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { createLogRoot, type Logger } from '@studio-worker/log';
 import { createStudioCore, RateLimiter, type CoreOptions, type StudioCore } from '../core/index.ts';
-import { AssetStore } from './assets.ts';
-import { createApp } from './app.ts';
+import { createApp } from '../app/app.ts';
+import { DEFAULT_HOST_LIMITS, type HostLimits } from '../app/limits.ts';
+import { DiskResultStore } from './results.ts';
 import { nodeCrypto } from './crypto.ts';
-import { REALTIME_PATH, RealtimeHub } from './realtime.ts';
+import { nodeHost, type NodeBindings } from './host.ts';
+import { RealtimeFeed } from './realtime.ts';
 import { NodeSql } from './sqlite.ts';
 import { CommittedChannel } from './committed-channel.ts';
 import { WorkerSockets } from './worker-sockets.ts';
 import { retentionDays, startBackground } from './background.ts';
 import { STUDIO_VERSION } from './version.ts';
-import { DEFAULT_HOST_LIMITS, type HostLimits } from './limits.ts';
-import { guardUpgrade, refuse } from './upgrade.ts';
+import { upgradeHandler } from './upgrade.ts';
 
 export interface StudioOptions {
   /**
@@ -72,23 +73,22 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     process.exit(1);
   });
   let core: StudioCore | undefined;
-  const hub = new RealtimeHub(() => (core as StudioCore).access);
-  core = createStudioCore({ sql, clock: Date, channel, events: hub, crypto: nodeCrypto }, log, options.core);
+  const feed = new RealtimeFeed(() => (core as StudioCore).access);
+  core = createStudioCore({ sql, clock: Date, channel, events: feed.hub, crypto: nodeCrypto }, log, options.core);
   const admin = core.admin.init(options.adminToken ?? process.env.STUDIO_ADMIN_TOKEN);
   sockets.attach(core.dispatcher);
 
   const limits: HostLimits = { ...DEFAULT_HOST_LIMITS, ...options.limits };
-  const assets = new AssetStore(options.dataDir);
+  const host = nodeHost({ results: new DiskResultStore(options.dataDir), workers: sockets, feed, commit: () => sql.commit() });
   const httpLog = log.child({ module: 'http' });
   const app = createApp(
     {
       core,
-      assets,
+      host,
       log: httpLog,
       registerLimiter: new RateLimiter(limits.registerRequestsPerMinute, 60_000),
       limits,
       now: () => Date.now(),
-      commit: () => sql.commit(),
     },
     { version: STUDIO_VERSION, signInHint: options.signInHint, retentionDays: retention },
   );
@@ -107,11 +107,8 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     },
   }) as Server;
   server.timeout = limits.idleTimeoutMs;
-  server.on('upgrade', guardUpgrade(httpLog, (request, socket, head, path) => {
-    if (sockets.matches(path)) return sockets.handleUpgrade(request, socket, head, path);
-    if (path === REALTIME_PATH) return hub.handleUpgrade(request, socket, head);
-    refuse(socket, 404, `no WebSocket at ${path.slice(0, 200)}; workers connect to /graphics/api/workers/:id/connect`);
-  }));
+  // Upgrades run through the same app (its socket routes check them); the sockets port completes them.
+  server.on('upgrade', upgradeHandler(httpLog, (request, env: NodeBindings) => app.fetch(request, env)));
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -122,7 +119,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
 
   const ticker = setInterval(() => (core as StudioCore).dispatcher.tick(), 1000);
   const pruner = setInterval(() => (core as StudioCore).dispatcher.pruneLogs(), 10 * 60_000);
-  const background = startBackground(core, assets, log.child({ module: 'background' }), () => sql.commit(), retention);
+  const background = startBackground(core, host, log.child({ module: 'background' }), retention);
   log.info({ op: 'start', url, dataDir: options.dataDir, version: STUDIO_VERSION }, 'studio listening');
 
   let closed = false;
@@ -139,7 +136,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
       clearInterval(pruner);
       await background.stop();
       sockets.closeAll();
-      hub.close();
+      feed.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -1,21 +1,17 @@
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_FRAME_BYTES, SUBPROTOCOL } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from '../core/index.ts';
+import type { AppContext } from '../app/host.ts';
 import type { CorkingChannel } from './committed-channel.ts';
-import { timingSafeEqualText } from '../core/index.ts';
-import { nodeCrypto } from './crypto.ts';
-import { decodeSegment, refuse } from './upgrade.ts';
-
-const CONNECT_PATH = /^\/graphics\/api\/workers\/([^/]+)\/connect\/?$/;
+import { completeUpgrade } from './upgrade.ts';
 
 /**
- * The worker WebSocket endpoint (`GET /graphics/api/workers/:id/connect`, bearer token +
- * subprotocol `studio-worker-v1`) and the channel the dispatcher sends through.
+ * The worker sockets of the embedded host: the `sockets.acceptWorker` port (the app has checked
+ * the path, the subprotocol and the bearer token; app/sockets.ts) completes the upgrade with `ws`,
+ * and this is the channel the dispatcher sends through.
  */
 export class WorkerSockets implements CorkingChannel {
   private readonly wss: WebSocketServer;
@@ -39,30 +35,9 @@ export class WorkerSockets implements CorkingChannel {
     this.dispatcher = dispatcher;
   }
 
-  matches(path: string): boolean {
-    return CONNECT_PATH.test(path);
-  }
-
-  /**
-   * Authenticate the upgrade; refuse with a plain HTTP answer whose body says why. Only a valid
-   * token gets a socket: a deleted worker keeps its last token hash for exactly this, so its hello
-   * can be answered with worker_deleted (it then stops for good instead of re-registering in a loop).
-   */
-  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, path: string): void {
-    const dispatcher = this.dispatcher;
-    const workerId = decodeSegment(CONNECT_PATH.exec(path)?.[1] ?? '');
-    if (workerId === undefined) return refuse(socket, 400, 'the worker id in the path is not valid percent-encoding');
-    if (!dispatcher) return refuse(socket, 503, 'the studio is starting; try again');
-    const protocols = (request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-    if (!protocols.includes(SUBPROTOCOL)) return refuse(socket, 400, `request the WebSocket subprotocol ${SUBPROTOCOL}`);
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
-    const worker = dispatcher.workers.get(workerId);
-    const tokenOk = !!token && !!worker?.token_hash && timingSafeEqualText(nodeCrypto.sha256Hex(token), worker.token_hash);
-    if (!tokenOk) {
-      this.log.warn({ op: 'connect', workerId: workerId.slice(0, 100), remote: request.socket.remoteAddress }, 'refused a worker connection: bad or missing token');
-      return refuse(socket, 401, `worker ${workerId.slice(0, 100)} is unknown or the bearer token is wrong; re-register the worker`);
-    }
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, workerId));
+  /** The `sockets.acceptWorker` port: the upgrade passed the app's checks. */
+  acceptWorker(c: AppContext, workerId: string): Response {
+    return completeUpgrade(c, this.wss, (ws) => this.accept(ws, workerId));
   }
 
   private accept(ws: WebSocket, workerId: string): void {

@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { API_PREFIX } from '@studio-worker/protocol';
 import { silentLogger } from '@studio-worker/log';
-import { createApp } from '../../src/node/app.ts';
+import { createApp } from '../../src/app/app.ts';
+import { DEFAULT_HOST_LIMITS } from '../../src/app/limits.ts';
 import { startStudio, type RunningStudio } from '../../src/node/server.ts';
-import { AssetStore } from '../../src/node/assets.ts';
+import { DiskResultStore } from '../../src/node/results.ts';
+import { diskFiles } from '../../src/node/host.ts';
 import { RateLimiter } from '../../src/core/index.ts';
-import { DEFAULT_HOST_LIMITS } from '../../src/node/limits.ts';
 
 let dir: string;
 let studio: RunningStudio;
@@ -34,7 +35,15 @@ function openApiPath(honoPath: string): string {
 describe('OpenAPI 3.1 at /graphics/api/openapi.json', () => {
   it('documents every API route the app serves, and nothing it does not', async () => {
     const app = createApp(
-      { core: studio.core, assets: new AssetStore(dir), log: silentLogger, registerLimiter: new RateLimiter(1, 1000), limits: DEFAULT_HOST_LIMITS, now: Date.now, commit() {} },
+      {
+        core: studio.core,
+        // The routes are all this test reads: sockets are never accepted here.
+        host: { clientAddress: () => 'test', results: new DiskResultStore(dir), files: diskFiles, commit() {}, sockets: { acceptWorker: () => new Response(null, { status: 500 }), acceptFeed: () => new Response(null, { status: 500 }) } },
+        log: silentLogger,
+        registerLimiter: new RateLimiter(1, 1000),
+        limits: DEFAULT_HOST_LIMITS,
+        now: Date.now,
+      },
       { version: 'test' },
     );
     const served = new Set(

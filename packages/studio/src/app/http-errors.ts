@@ -1,10 +1,10 @@
-import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { describeIssues, type ApiError } from '@studio-worker/protocol';
 import type { z } from 'zod';
 import type { Result, StudioError } from '../core/index.ts';
 import { DEFAULT_HOST_LIMITS, jsonDepthExceeds } from './limits.ts';
+import type { AppVariables } from './host.ts';
 
 /** Every error answer: `{error: <code>, message: <what to fix>}` with a fitting status. */
 export function errorResponse(c: Context, status: StudioError['status'], code: string, message: string): Response {
@@ -47,38 +47,21 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
   if (!type.toLowerCase().startsWith('application/json')) {
     return { ok: false, response: errorResponse(c, 415, 'unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"') };
   }
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const vars = c.var as Partial<AppVariables>;
   let raw: unknown;
   try {
-    raw = JSON.parse((incoming && (await bufferedBody(incoming))) ?? (await c.req.text()));
+    raw = JSON.parse((await vars.host?.bufferedBody?.(c)) ?? (await c.req.text()));
   } catch {
     return { ok: false, response: errorResponse(c, 400, 'invalid_json', 'the body is not valid JSON') };
   }
   // The app puts its limit on every request's context (HostLimits.maxJsonDepth).
-  const maxJsonDepth = (c.var as { maxJsonDepth?: number }).maxJsonDepth ?? DEFAULT_HOST_LIMITS.maxJsonDepth;
+  const maxJsonDepth = vars.maxJsonDepth ?? DEFAULT_HOST_LIMITS.maxJsonDepth;
   if (jsonDepthExceeds(raw, maxJsonDepth)) {
     return { ok: false, response: errorResponse(c, 400, 'too_deep', `the JSON body nests arrays and objects deeper than ${maxJsonDepth} levels; flatten it`) };
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) return { ok: false, response: errorResponse(c, 400, 'invalid_request', describeIssues(parsed.error)) };
   return { ok: true, value: parsed.data };
-}
-
-/**
- * The body, when it is all in the request stream's buffer (a small body arrives in the same packet
- * as the headers): read at once instead of through stream events, which cost about 50 µs per
- * request. Undefined when it is not all there (then it is read the usual way).
- */
-export async function bufferedBody(incoming: IncomingMessage): Promise<string | undefined> {
-  if (incoming.readableDidRead || incoming.headers['transfer-encoding'] !== undefined) return undefined;
-  const declared = Number(incoming.headers['content-length']);
-  if (!(declared > 0)) return undefined;
-  // Routes run inside the 'request' event, before the parser pushed the rest of that packet: one
-  // microtask later the body is there.
-  if (incoming.readableLength < declared) await undefined;
-  if (incoming.readableLength !== declared) return undefined;
-  const body = incoming.read() as Buffer | null;
-  return body === null ? undefined : body.toString('utf8');
 }
 
 export function bearer(c: Context): string | undefined {

@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import type { z } from 'zod';
 import { ApproveRequestBody, AutoRegisterRequest, RejectRequestBody } from '@studio-worker/protocol';
 import { bearer, errorResponse, readJson, respond } from '../http-errors.ts';
-import { requireAdmin, sourceAddress, type Env, type RouteDeps } from './context.ts';
+import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 
 /** Auto-registration (unauthenticated request, secret-authenticated poll) and operator decisions. */
 export function registrationRoutes(deps: RouteDeps): Hono<Env> {
@@ -10,7 +10,7 @@ export function registrationRoutes(deps: RouteDeps): Hono<Env> {
   const admin = requireAdmin();
 
   app.post('/workers/register-request', async (c) => {
-    const address = sourceAddress(c);
+    const address = deps.host.clientAddress(c);
     const waitMs = deps.registerLimiter.hit(address, deps.now());
     if (waitMs > 0) {
       c.header('Retry-After', String(Math.ceil(waitMs / 1000)));

@@ -1,29 +1,18 @@
-import { readFile } from 'node:fs/promises';
-import { extname, join, normalize } from 'node:path';
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { API_PREFIX } from '@studio-worker/protocol';
-import { fileInside, KIT_DIR, KIT_URL_PREFIX, withMetaTags } from '@studio-worker/web-kit';
 import { TASK_TEXT_LIMITS } from '../core/index.ts';
 import { errorResponse } from './http-errors.ts';
 import type { Env, RouteDeps } from './routes/context.ts';
+import { staticFileRoutes } from './files.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { modelRoutes } from './routes/models.ts';
 import { registrationRoutes } from './routes/registration.ts';
 import { isUploadRoute, uploadRoutes } from './routes/uploads.ts';
 import { workerRoutes } from './routes/workers.ts';
+import { socketRoutes } from './sockets.ts';
 
 import { authenticate, operatorRoutes } from './routes/operator.ts';
-
-const WEB_DIR = join(import.meta.dirname, '..', 'web');
-const STATIC_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-};
 
 export interface AppInfo {
   /** Results older than this many days are deleted (undefined: kept forever). */
@@ -33,17 +22,27 @@ export interface AppInfo {
   signInHint?: string;
 }
 
-/** The studio's HTTP surface: the API under /graphics/api, the dashboard at /. */
+/**
+ * The studio's HTTP surface, the same on every host: the API under /graphics/api, the worker and
+ * dashboard WebSocket endpoints, the dashboard at /. What differs per host comes in `deps.host`
+ * (host.ts). Serve it with `app.fetch(request, bindings)`.
+ */
 export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   const app = new Hono<Env>();
   const api = new Hono<Env>();
+  const { host } = deps;
+  const maxJsonDepth = deps.limits.maxJsonDepth;
 
   // An answer never runs ahead of the database: commit this request's changes before replying.
   app.use('*', async (c, next) => {
-    c.set('maxJsonDepth', deps.limits.maxJsonDepth);
+    c.set('maxJsonDepth', maxJsonDepth);
+    c.set('host', host);
     await next();
-    deps.commit();
+    host.commit();
   });
+
+  // Upgrades (the worker socket, the dashboard feed) are checked here and handed to the host.
+  app.route('/', socketRoutes(deps));
 
   // JSON bodies are small; only the multipart result upload streams (with its own limit).
   const jsonLimit = bodyLimit({
@@ -59,11 +58,12 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
       ),
   });
   api.use('*', async (c, next) => {
-    if (isUploadRoute(c.req.method, c.req.path) || c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const method = c.req.method;
+    if (method === 'GET' || method === 'HEAD' || isUploadRoute(method, c.req.path)) return next();
     // A declared length is checked from the header alone: hono's bodyLimit reads `c.req.raw.body`,
-    // which turns the node adapter's direct body read into a web stream (about 0.1 ms a request).
-    const declared = c.env.incoming.headers['content-length'];
-    if (declared !== undefined && c.env.incoming.headers['transfer-encoding'] === undefined && Number(declared) <= deps.limits.maxJsonBytes) return next();
+    // which on Node turns the adapter's direct body read into a web stream (about 0.1 ms a request).
+    const declared = c.req.header('content-length');
+    if (declared !== undefined && Number(declared) <= deps.limits.maxJsonBytes && c.req.header('transfer-encoding') === undefined) return next();
     return jsonLimit(c, next);
   });
 
@@ -85,21 +85,7 @@ export function createApp(deps: RouteDeps, info: AppInfo): Hono<Env> {
   app.route(API_PREFIX, api);
 
   // The web kit (what the dashboard shares with the worker's web UI) under /kit/, the dashboard's own files at /.
-  app.get('/*', async (c) => {
-    const path = c.req.path === '/' ? '/index.html' : c.req.path;
-    const inKit = path.startsWith(KIT_URL_PREFIX);
-    const file = inKit ? fileInside(KIT_DIR, path.slice(KIT_URL_PREFIX.length)) : normalize(join(WEB_DIR, path));
-    if (file === null || (!inKit && !file.startsWith(WEB_DIR)) || !STATIC_TYPES[extname(file)]) {
-      return errorResponse(c, 404, 'not_found', `no page ${c.req.path}`);
-    }
-    try {
-      const bytes = await readFile(file);
-      const body = path === '/index.html' && info.signInHint ? Buffer.from(withMetaTags(bytes.toString('utf8'), { 'studio-sign-in-hint': info.signInHint })) : bytes;
-      return c.body(body, 200, { 'content-type': STATIC_TYPES[extname(file)] as string, 'cache-control': 'no-cache' });
-    } catch {
-      return errorResponse(c, 404, 'not_found', `no page ${c.req.path}`);
-    }
-  });
+  app.route('/', staticFileRoutes(host.files, info.signInHint));
 
   app.onError((error, c) => {
     deps.log.error({ op: 'http', path: c.req.path, err: error.message, stack: error.stack }, 'request failed');

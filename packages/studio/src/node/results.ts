@@ -1,16 +1,19 @@
-import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ResultStore, StagedResult, StoredResult } from '../app/host.ts';
 
 /** Bytes read from disk per chunk of a streamed result. */
 const CHUNK = 64 * 1024;
 
 /**
- * Result files on disk: `<data>/results/<jobId>-a<attempt>.<ext>`. Uploads stream into
- * `<data>/results/.incoming/` first and are renamed into place only once complete, so a reader
- * never sees half a file and an aborted upload leaves nothing behind.
+ * The embedded host's ResultStore (app/host.ts): result files on disk,
+ * `<data>/results/<jobId>-a<attempt>.<ext>`. Uploads stream into `<data>/results/.incoming/` first
+ * and are renamed into place only once complete and accepted, so a reader never sees half a file
+ * and an aborted upload leaves nothing behind.
  */
-export class AssetStore {
+export class DiskResultStore implements ResultStore {
   readonly dir: string;
   readonly incomingDir: string;
 
@@ -24,41 +27,63 @@ export class AssetStore {
     for (const name of readdirSync(this.incomingDir)) rmSync(join(this.incomingDir, name), { force: true });
   }
 
-  incomingPath(id: string): string {
-    return join(this.incomingDir, id);
-  }
-
-  /** The final name for a job attempt's result; unique per attempt, so a stale upload never overwrites. */
-  fileName(jobId: string, attempt: number, ext: string): string {
-    return `${jobId.replace(/[^A-Za-z0-9._-]/g, '_')}-a${attempt}.${ext}`;
-  }
-
-  commit(incoming: string, fileName: string): void {
-    renameSync(incoming, join(this.dir, fileName));
-  }
-
-  /** Delete a half-written upload. Never throws: when its folder is gone or broken, so is the file. */
-  discard(path: string): void {
+  async stage(body: ReadableStream<Uint8Array>, _options: { jobId: string; maxBytes: number }): Promise<StagedResult> {
+    const incoming = join(this.incomingDir, `${randomBytes(8).toString('hex')}.part`);
+    const reader = body.getReader();
+    let handle: FileHandle | undefined;
+    let bytes = 0;
     try {
-      rmSync(path, { force: true });
-    } catch {
-      // ENOTDIR / EACCES: nothing we could delete is there.
+      // 'wx': never write through a name that already exists.
+      handle = await open(incoming, 'wx', 0o600);
+      for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        // write(2) may take part of a chunk; the rest goes in the next call.
+        for (let at = 0; at < next.value.length; ) at += (await handle.write(next.value, at)).bytesWritten;
+        bytes += next.value.length;
+      }
+      await handle.close();
+      handle = undefined;
+    } catch (error) {
+      // The upload failed (client gone, too large, malformed) or the disk did. The body is
+      // cancelled so its writer is not left waiting (a no-op when it errored itself); the handle
+      // is closed before the .part is deleted, never after.
+      await reader.cancel(error).catch(() => undefined);
+      await handle?.close().catch(() => undefined);
+      discard(incoming);
+      throw error;
     }
+    return {
+      bytes,
+      commit: async ({ jobId, attempt, ext }) => {
+        const fileName = `${jobId.replace(/[^A-Za-z0-9._-]/g, '_')}-a${attempt}.${ext}`;
+        await rename(incoming, join(this.dir, fileName));
+        return fileName;
+      },
+      discard: async () => discard(incoming),
+    };
   }
 
-  remove(fileName: string): void {
-    rmSync(join(this.dir, fileName), { force: true });
+  async remove(fileName: string): Promise<void> {
+    discard(join(this.dir, fileName));
   }
 
   /** A stored result's size, and a way to stream any byte range of it; undefined when it is gone. */
-  open(fileName: string): { size: number; stream(start: number, end: number): ReadableStream<Uint8Array> } | undefined {
+  async open(fileName: string): Promise<StoredResult | undefined> {
     const path = join(this.dir, fileName);
     try {
       const size = statSync(path).size;
-      return { size, stream: (start, end) => fileStream(path, start, end) };
+      return { size, stream: async (start, end) => fileStream(path, start, end) };
     } catch {
       return undefined;
     }
+  }
+}
+
+/** Delete a file. Never throws: when its folder is gone or broken, so is the file. */
+function discard(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // ENOTDIR / EACCES: nothing we could delete is there.
   }
 }
 

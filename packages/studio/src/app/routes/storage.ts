@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { GcRequest } from '@studio-worker/protocol';
-import { collectGarbage } from '../background.ts';
+import { collectGarbage } from '../garbage.ts';
 import { errorResponse, readJson } from '../http-errors.ts';
 import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 
@@ -15,7 +15,8 @@ export function storageRoutes(deps: RouteDeps, retentionDays: number | undefined
     if (!body.ok) return body.response;
     const days = body.value.olderThanDays ?? retentionDays;
     if (days === undefined) return errorResponse(c, 400, 'no_retention', 'no retention is configured (STUDIO_RETENTION_DAYS when the studio starts); send {"olderThanDays": N} as JSON');
-    return c.json({ olderThanDays: days, ...collectGarbage(deps.core, deps.assets, deps.log, deps.commit, days * 24 * 3600_000), ...deps.core.retention.storage() });
+    const report = await collectGarbage(deps.core, deps.host, deps.log, days * 24 * 3600_000);
+    return c.json({ olderThanDays: days, ...report, ...deps.core.retention.storage() });
   });
   return app;
 }

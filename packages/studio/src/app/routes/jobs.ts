@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { JobStatus, mimeForExt } from '@studio-worker/protocol';
-import { errorResponse, queryInt, readJson, respond } from '../http-errors.ts';
+import { errorResponse, queryInt, respond } from '../http-errors.ts';
 import { MAX_LIST_LIMIT } from '../../core/index.ts';
 import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 
@@ -28,11 +28,11 @@ export function jobRoutes(deps: RouteDeps): Hono<Env> {
 
   app.get('/jobs/:id', (c) => respond(c, jobs.get(c.req.param('id'))));
 
-  app.get('/jobs/:id/result', (c) => {
+  app.get('/jobs/:id/result', async (c) => {
     const result = jobs.result(c.req.param('id'));
     if (!result.ok) return respond(c, result);
     if (result.value.type === 'json') return c.body(result.value.json, 200, { 'content-type': 'application/json' });
-    const file = deps.assets.open(result.value.fileName);
+    const file = await deps.host.results.open(result.value.fileName);
     if (!file) return errorResponse(c, 500, 'result_missing', `the result file of job ${c.req.param('id')} is missing from the data directory`);
     const headers: Record<string, string> = {
       'content-type': mimeForExt(result.value.ext),
@@ -50,7 +50,7 @@ export function jobRoutes(deps: RouteDeps): Hono<Env> {
     const status = range ? 206 : 200;
     // HEAD: the headers only, and no file opened that nobody would read.
     if (c.req.method === 'HEAD') return new Response(null, { status, headers });
-    return new Response(file.stream(start, end), { status, headers });
+    return new Response(await file.stream(start, end), { status, headers });
   });
 
   app.post('/jobs/:id/cancel', (c) => respond(c, jobs.cancel(c.req.param('id'))));

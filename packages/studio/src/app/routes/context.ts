@@ -1,8 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
-import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from '@studio-worker/log';
 import type { RateLimiter, StudioCore } from '../../core/index.ts';
-import type { AssetStore } from '../assets.ts';
+import type { AppEnv, StudioHost } from '../host.ts';
 import type { HostLimits } from '../limits.ts';
 import { errorResponse } from '../http-errors.ts';
 import { callerOf } from './access.ts';
@@ -10,16 +9,15 @@ import { callerOf } from './access.ts';
 /** What every route module gets. */
 export interface RouteDeps {
   core: StudioCore;
-  assets: AssetStore;
+  /** The host's ports (host.ts): client address, result storage, sockets, files, commit. */
+  host: StudioHost;
   log: Logger;
   registerLimiter: RateLimiter;
   limits: HostLimits;
   now(): number;
-  /** Make this request's database changes durable before its answer goes out. */
-  commit(): void;
 }
 
-export type Env = { Bindings: HttpBindings; Variables: { maxJsonDepth: number } };
+export type Env = AppEnv;
 
 /** Admin routes need the operator's bearer token. */
 export function requireAdmin(): MiddlewareHandler<Env> {
@@ -31,9 +29,4 @@ export function requireAdmin(): MiddlewareHandler<Env> {
     }
     await next();
   };
-}
-
-/** The caller's address (rate limits, registration records). */
-export function sourceAddress(c: { env: HttpBindings }): string {
-  return c.env.incoming.socket.remoteAddress ?? 'unknown';
 }
