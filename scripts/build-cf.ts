@@ -7,6 +7,7 @@
 // `node:*` imports stay imports: workerd provides them under the `nodejs_compat` compatibility flag
 // (wrangler.jsonc). `cloudflare:*` and `workerd:*` are the runtime's own modules.
 import { readdir, readFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -44,7 +45,7 @@ export async function buildCloudflare(outDir = CF_OUT_DIR): Promise<CfBuild> {
     legalComments: 'none',
     metafile: true,
     logLevel: 'warning',
-    plugins: [filesModule(files)],
+    plugins: [filesModule(files), bareBuiltins()],
   });
   const bytes = Object.values(result.metafile.outputs).reduce((sum, output) => sum + output.bytes, 0);
   return { path, bytes, files: Object.keys(files.web).length + Object.keys(files.kit).length };
@@ -71,6 +72,23 @@ function filesModule(files: { web: Record<string, string>; kit: Record<string, s
         contents: `export const STATIC_FILES = ${JSON.stringify(files)};`,
         loader: 'js',
       }));
+    },
+  };
+}
+
+/**
+ * CommonJS dependencies (prom-client) `require('util')` and friends. In an ES module bundle an
+ * external `require` would be esbuild's throwing `__require` shim, so each bare built-in becomes a
+ * small ES module re-exporting workerd's `node:` module (nodejs_compat provides every one
+ * prom-client names, checked under workerd 2026-07-30), which the bundle then wraps for `require`.
+ */
+function bareBuiltins(): Plugin {
+  const names = new Set(builtinModules.filter((name) => !name.startsWith('_') && !name.includes(':')));
+  return {
+    name: 'studio-cf-bare-builtins',
+    setup(b) {
+      b.onResolve({ filter: /^[a-z0-9_/]+$/ }, (args) => (names.has(args.path) ? { path: args.path, namespace: 'bare-builtin' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'bare-builtin' }, (args) => ({ contents: `export * from 'node:${args.path}';`, loader: 'js' }));
     },
   };
 }

@@ -2,8 +2,7 @@ import { API_PREFIX, DEFAULT_POOL, POOL_NAME, poolOf } from '@studio-worker/prot
 
 /** A request's pool, when the caller names it: `?pool=` or this header. */
 export const POOL_HEADER = 'x-studio-pool';
-/** A pool object's answer to a job it should not hold: the pool the job belongs to (the Worker forwards it there). */
-export const POOL_REDIRECT_HEADER = 'x-studio-pool-redirect';
+export { POOL_REDIRECT_HEADER } from '../app/http-errors.ts';
 
 /** The object an id routes to: its pool (packages/protocol pools.ts); an id no pool made goes to `default`, which answers 404. */
 export function poolFor(id: string): string {

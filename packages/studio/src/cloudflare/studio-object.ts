@@ -1,5 +1,11 @@
+import type { Hono } from 'hono';
 import type { Logger } from '@studio-worker/log';
-import { createStudioCore, type StudioCore, type WorkerChannel, type EventSink, noEvents } from '../core/index.ts';
+import { createApp } from '../app/app.ts';
+import { FeedHub, type FeedSocket } from '../app/feed.ts';
+import type { AppEnv, StudioHost } from '../app/host.ts';
+import { DEFAULT_HOST_LIMITS } from '../app/limits.ts';
+import { createStudioCore, RateLimiter, type StudioCore, type WorkerChannel } from '../core/index.ts';
+import { bundledFiles } from './files.ts';
 import { DurableSql } from './sql.ts';
 import { workerdCrypto } from './crypto.ts';
 import { workerdLogger } from './logger.ts';
@@ -9,114 +15,154 @@ import type { CfWebSocket, DurableObjectState, StudioEnv, WebSocketPairConstruct
 declare const WebSocketPair: WebSocketPairConstructor;
 
 /** Tags on the object's hibernatable sockets: a worker session, a dashboard feed. */
-export const WORKER_TAG = 'worker';
-export const FEED_TAG = 'feed';
+const WORKER_TAG = 'worker';
+const FEED_TAG = 'feed';
+const OPEN = 1;
 
-/** What a worker socket carries across hibernation (serializeAttachment, at most 2,048 bytes). */
-interface WorkerAttachment {
-  kind: 'worker';
-  connId: string;
-  workerId: string;
-  /** Dispatcher.sessionSnapshot after the last message on this socket (undefined before hello). */
-  session?: unknown;
-}
+/** What a socket carries across hibernation (serializeAttachment, at most 2,048 bytes). */
+type Attachment =
+  | {
+      kind: 'worker';
+      connId: string;
+      workerId: string;
+      /** Dispatcher.sessionSnapshot after the last message on this socket (absent before hello). */
+      session?: unknown;
+    }
+  | {
+      kind: 'feed';
+      /**
+       * The feed's bearer token: the hub checks it again before each batch (a revoked token's feed
+       * is closed), so it must outlive an eviction. Attachments stay inside the runtime (never
+       * logged, never sent); the database keeps only its hash.
+       */
+      token: string;
+    };
 
 /**
  * One pool's studio: a Durable Object with SQLite storage running the same core, schema and
- * migrations as the embedded host. Its worker sockets are hibernatable (`ctx.acceptWebSocket`):
- * the object may be evicted from memory while they stay open, and its constructor runs again on
- * the next event, so everything the dispatcher keeps in memory comes back from SQL and from each
- * socket's attachment (kept current after every message). Periodic work (lease sweep, retry
- * backoff) runs from the object's alarm, set to when the core next needs to wake.
+ * migrations and the same app (every route) as the embedded host. Worker sockets and dashboard
+ * feeds are hibernatable (`ctx.acceptWebSocket`): the object may be evicted from memory while they
+ * stay open, and its constructor runs again on the next event, so what the dispatcher keeps in
+ * memory comes back from SQL and from each socket's attachment (kept current after every
+ * message). Periodic work (lease sweep, retry backoff, webhooks, log pruning) runs from the
+ * object's alarm, set to when the core next needs to wake.
  */
 export class StudioObject implements WorkerChannel {
   private readonly ctx: DurableObjectState;
-  private readonly env: StudioEnv;
   private readonly log: Logger;
   private readonly core: StudioCore;
-  private readonly results: R2Results;
+  private readonly feed: FeedHub;
+  private readonly app: Hono<AppEnv>;
   /** Worker sockets by connection id (rebuilt from the attachments after an eviction). */
   private readonly sockets = new Map<string, CfWebSocket>();
-  private readonly pool: string;
-  /** The alarm as last read or set (undefined: not read yet since the object started). */
+  /** Each feed socket's view for the hub (workerd's WebSocket has no bufferedAmount). */
+  private readonly feeds = new Map<CfWebSocket, FeedSocket>();
+  /** The alarm as last read or set (undefined: not read since the object started). */
   private alarmAt: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: StudioEnv) {
     this.ctx = ctx;
-    this.env = env;
-    // idFromName(pool): the object knows its own pool (workerd ≥ 2025 keeps the name on the id).
-    this.pool = ctx.id.name ?? 'default';
-    this.log = workerdLogger(env.STUDIO_LOG_LEVEL, { app: 'studio', host: 'cloudflare', pool: this.pool });
-    const sql = new DurableSql(ctx.storage);
+    // idFromName(pool): the object knows its pool from its own id.
+    const pool = ctx.id.name ?? 'default';
+    this.log = workerdLogger(env.STUDIO_LOG_LEVEL, { app: 'studio', host: 'cloudflare', pool });
+    this.feed = new FeedHub(() => this.core.access);
     this.core = createStudioCore(
-      { sql, clock: Date, channel: this, events: this.events(), crypto: workerdCrypto },
+      { sql: new DurableSql(ctx.storage), clock: Date, channel: this, events: this.feed, crypto: workerdCrypto },
       this.log,
-      { allowLoopbackHttpModels: env.STUDIO_ALLOW_LOOPBACK_MODELS === '1', pool: this.pool },
+      { allowLoopbackHttpModels: env.STUDIO_ALLOW_LOOPBACK_MODELS === '1', pool },
     );
+    // Only the secret's hash is kept (in memory); nothing is generated here: a token made inside an
+    // object could be shown to no one.
     if (env.STUDIO_ADMIN_TOKEN) this.core.admin.init(env.STUDIO_ADMIN_TOKEN);
     else this.log.error({ op: 'start' }, 'STUDIO_ADMIN_TOKEN is not set: admin routes refuse every caller; set it with `wrangler secret put STUDIO_ADMIN_TOKEN`');
-    this.results = new R2Results(env.RESULTS, workerdCrypto);
+    const host: StudioHost = {
+      clientAddress: (c) => c.req.header('cf-connecting-ip') ?? 'unknown',
+      results: new R2Results(env.RESULTS, workerdCrypto),
+      sockets: {
+        acceptWorker: (_c, accept) => this.acceptWorker(accept.workerId, accept.protocol),
+        acceptFeed: (_c, accept) => this.acceptFeed(accept.token, accept.protocol),
+      },
+      files: bundledFiles,
+      // The output gate holds every answer until the object's writes are durable.
+      commit() {},
+    };
+    const limits = DEFAULT_HOST_LIMITS;
+    this.app = createApp(
+      { core: this.core, host, log: this.log.child({ module: 'http' }), registerLimiter: new RateLimiter(limits.registerRequestsPerMinute, 60_000), limits, now: () => Date.now() },
+      { version: env.STUDIO_VERSION ?? '0.1.0' },
+    );
     this.restoreSockets();
   }
 
-  private events(): EventSink {
-    return noEvents;
-  }
-
-  /** After an eviction: every open worker socket's session back into the dispatcher. */
+  /** After an eviction: every open socket back — worker sessions into the dispatcher, feeds into the hub. */
   private restoreSockets(): void {
-    const dispatcher = this.core.dispatcher;
     let restored = 0;
-    for (const ws of this.ctx.getWebSockets(WORKER_TAG)) {
-      const attachment = ws.deserializeAttachment() as WorkerAttachment | null;
-      if (!attachment || attachment.kind !== 'worker') continue;
-      this.sockets.set(attachment.connId, ws);
-      const alive = attachment.session !== undefined && dispatcher.restoreSession(attachment.session);
-      if (!alive) {
-        // No snapshot yet (it never said hello) or one the core refused: a fresh session, as if it
-        // had just connected. The worker's next frame is then read as a greeting.
-        if (attachment.session === undefined) this.core.dispatcher.connectionOpened(attachment.connId, attachment.workerId);
+    for (const ws of this.ctx.getWebSockets()) {
+      const attachment = ws.deserializeAttachment() as Attachment | null;
+      if (attachment?.kind === 'feed') {
+        this.addFeed(ws, attachment.token);
         continue;
       }
-      restored++;
+      if (attachment?.kind !== 'worker') continue;
+      this.sockets.set(attachment.connId, ws);
+      if (attachment.session === undefined) {
+        // It never said hello: a fresh session, as if it had just connected (its next frame is the greeting).
+        this.core.dispatcher.connectionOpened(attachment.connId, attachment.workerId);
+      } else if (this.core.dispatcher.restoreSession(attachment.session)) {
+        restored++;
+      }
+      // A session the core would not restore was closed by it (worker deleted meanwhile).
     }
     if (restored > 0) this.log.info({ op: 'hibernation', restored }, 'sessions restored after the object was evicted');
   }
 
   async fetch(request: Request): Promise<Response> {
     try {
-      return await this.route(request);
+      return await this.app.fetch(request);
     } finally {
       await this.scheduleWake();
     }
   }
 
-  private async route(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    if (url.pathname === '/graphics/api/health') {
-      return Response.json({ ok: true, version: this.env.STUDIO_VERSION ?? '0.1.0', workersOnline: this.core.dispatcher.sessionCount(), pool: this.pool });
-    }
-    void this.results;
-    return Response.json({ error: { code: 'not_found', message: `no route ${request.method} ${url.pathname}` } }, { status: 404 });
-  }
+  // ------------------------------------------------------------------ sockets
 
-  /** Accept a worker socket the app authenticated: hibernatable, its connection id in the attachment. */
-  acceptWorker(workerId: string, protocol: string): Response {
+  /** A worker socket the app authenticated: hibernatable, its connection id in the attachment. */
+  private acceptWorker(workerId: string, protocol: string): Response {
     const pair = new WebSocketPair();
-    const client = pair[0];
     const server = pair[1];
     const connId = workerdCrypto.randomHex(8);
     this.ctx.acceptWebSocket(server, [WORKER_TAG]);
-    const attachment: WorkerAttachment = { kind: 'worker', connId, workerId };
-    server.serializeAttachment(attachment);
+    server.serializeAttachment({ kind: 'worker', connId, workerId } satisfies Attachment);
     this.sockets.set(connId, server);
     this.core.dispatcher.connectionOpened(connId, workerId);
-    return new Response(null, { status: 101, webSocket: client, headers: { 'sec-websocket-protocol': protocol } } as ResponseInit);
+    return upgraded(pair[0], protocol);
+  }
+
+  private acceptFeed(token: string, protocol: string): Response {
+    const pair = new WebSocketPair();
+    const server = pair[1];
+    this.ctx.acceptWebSocket(server, [FEED_TAG]);
+    server.serializeAttachment({ kind: 'feed', token } satisfies Attachment);
+    this.addFeed(server, token);
+    return upgraded(pair[0], protocol);
+  }
+
+  private addFeed(ws: CfWebSocket, token: string): void {
+    const socket: FeedSocket = {
+      get readyState() {
+        return ws.readyState;
+      },
+      bufferedAmount: 0,
+      send: (text) => ws.send(text),
+      close: (code, reason) => ws.close(code, reason),
+    };
+    this.feeds.set(ws, socket);
+    this.feed.add(socket, token);
   }
 
   async webSocketMessage(ws: CfWebSocket, message: string | ArrayBuffer): Promise<void> {
-    const attachment = ws.deserializeAttachment() as WorkerAttachment | null;
-    if (!attachment || attachment.kind !== 'worker') return;
+    const attachment = ws.deserializeAttachment() as Attachment | null;
+    if (attachment?.kind !== 'worker') return; // dashboards only listen
     if (typeof message === 'string') this.core.dispatcher.handleText(attachment.connId, message);
     else this.core.dispatcher.handleBinary(attachment.connId);
     this.keepAttachment(ws, attachment);
@@ -124,24 +170,21 @@ export class StudioObject implements WorkerChannel {
   }
 
   /** The session's in-memory part beside its socket, so an eviction after this message loses nothing. */
-  private keepAttachment(ws: CfWebSocket, attachment: WorkerAttachment): void {
-    const snapshot = this.core.dispatcher.sessionSnapshot(attachment.connId);
-    if (snapshot === undefined) return;
+  private keepAttachment(ws: CfWebSocket, attachment: Attachment & { kind: 'worker' }): void {
+    const session = this.core.dispatcher.sessionSnapshot(attachment.connId);
+    if (session === undefined) return;
     try {
-      ws.serializeAttachment({ ...attachment, session: snapshot });
+      ws.serializeAttachment({ ...attachment, session } satisfies Attachment);
     } catch (error) {
-      // Over 2,048 bytes (a worker refusing very many jobs): the previous snapshot stays.
+      // Over 2,048 bytes (the core caps its lists to stay under): the previous snapshot stays.
       this.log.warn({ op: 'hibernation', connId: attachment.connId, err: (error as Error).message }, 'a session snapshot did not fit the socket attachment');
     }
   }
 
   async webSocketClose(ws: CfWebSocket, code: number, reason: string): Promise<void> {
-    const attachment = ws.deserializeAttachment() as WorkerAttachment | null;
-    if (attachment?.kind === 'worker') {
-      this.sockets.delete(attachment.connId);
-      this.core.dispatcher.connectionClosed(attachment.connId, code, reason);
-    }
+    this.socketGone(ws, code, reason);
     try {
+      // Complete the closing handshake (1005/1006 are not codes one may send).
       ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
     } catch {
       // Already closed.
@@ -150,20 +193,42 @@ export class StudioObject implements WorkerChannel {
   }
 
   async webSocketError(ws: CfWebSocket, error: unknown): Promise<void> {
-    this.log.warn({ op: 'connect', err: (error as Error)?.message }, 'worker socket error');
-    await this.webSocketClose(ws, 1006, 'socket error');
+    this.log.warn({ op: 'connect', err: (error as Error)?.message }, 'socket error');
+    this.socketGone(ws, 1006, 'socket error');
+    await this.scheduleWake();
+  }
+
+  private socketGone(ws: CfWebSocket, code: number, reason: string): void {
+    const attachment = ws.deserializeAttachment() as Attachment | null;
+    if (attachment?.kind === 'worker') {
+      if (this.sockets.get(attachment.connId) === ws) this.sockets.delete(attachment.connId);
+      this.core.dispatcher.connectionClosed(attachment.connId, code, reason);
+      return;
+    }
+    const feed = this.feeds.get(ws);
+    if (feed) {
+      this.feeds.delete(ws);
+      this.feed.remove(feed);
+    }
   }
 
   // ------------------------------------------------------------------ WorkerChannel
 
   send(connId: string, text: string): void {
+    const ws = this.sockets.get(connId);
+    if (!ws || ws.readyState !== OPEN) return;
     try {
-      this.sockets.get(connId)?.send(text);
+      ws.send(text);
     } catch {
       // Closed meanwhile: sending on a closed connection is a no-op (the port's contract).
     }
   }
 
+  /**
+   * Close a worker's socket. The dispatcher calls this while handling a message (a duplicate
+   * worker's hello closes the older socket, a deleted worker's hello its own), never from
+   * `fetch()`: a close sent from `fetch()` reaches the client about 10 s late under workerd.
+   */
   close(connId: string, code: number, reason: string): void {
     const ws = this.sockets.get(connId);
     if (!ws) return;
@@ -177,7 +242,7 @@ export class StudioObject implements WorkerChannel {
 
   // ------------------------------------------------------------------ alarms
 
-  /** The core's periodic work (lease sweep, retry backoff, webhooks, log pruning) that is due now. */
+  /** The core's periodic work that is due now. */
   async alarm(): Promise<void> {
     this.alarmAt = null;
     await this.core.housekeeping.runDue(Date.now());
@@ -186,7 +251,7 @@ export class StudioObject implements WorkerChannel {
 
   /**
    * Keep the alarm at the core's next wake-up. Asked after every request and message, because a
-   * new claim or webhook may bring it forward; the alarm is only written when it must move earlier
+   * new claim or webhook may bring it forward; the alarm is written only when it must move earlier
    * (or be set at all), so a steady stream of heartbeats costs no storage write.
    */
   private async scheduleWake(): Promise<void> {
@@ -197,4 +262,9 @@ export class StudioObject implements WorkerChannel {
     this.alarmAt = next;
     await this.ctx.storage.setAlarm(next);
   }
+}
+
+/** The `101 Switching Protocols` answer with the client end of the pair. */
+function upgraded(client: CfWebSocket, protocol: string): Response {
+  return new Response(null, { status: 101, webSocket: client, headers: { 'sec-websocket-protocol': protocol } } as ResponseInit);
 }

@@ -1,15 +1,21 @@
 import { API_PREFIX, DEFAULT_POOL } from '@studio-worker/protocol';
 import { configuredPools, isPoolName, POOL_HEADER, POOL_REDIRECT_HEADER, routeOf } from './pools.ts';
+import { staticFileRoutes } from '../app/files.ts';
+import { bundledFiles } from './files.ts';
 import type { StudioEnv } from './types.ts';
 
 export { StudioObject } from './studio-object.ts';
+
+/** The dashboard and the web kit, served by the Worker itself (no object involved): the app's own route over the bundled files. */
+const dashboard = staticFileRoutes(bundledFiles, undefined);
 
 /**
  * The Worker in front of the pools: every request and socket goes to its pool's Durable Object
  * (`idFromName(pool)`), the pool read from the request itself (ids carry it: `gpu.w-…`,
  * `gpu.job-…`), never from a database. Lists without `?pool=` fan out over `STUDIO_POOLS` and
  * are merged here; model registry writes go to every pool. Authentication is the objects' (the
- * shared app's): the Worker forwards the request unchanged, adding only the pool it chose.
+ * shared app's): the Worker forwards the request unchanged, adding only the pool it chose. The
+ * dashboard's files it serves itself.
  */
 export default {
   async fetch(request: Request, env: StudioEnv): Promise<Response> {
@@ -18,7 +24,7 @@ export default {
     if (named !== undefined && !isPoolName(named)) {
       return problem(400, 'invalid_request', `pool "${named.slice(0, 40)}" is not a pool name: 1 to 32 of a-z, 0-9 and -`);
     }
-    if (!url.pathname.startsWith(`${API_PREFIX}/`) && url.pathname !== API_PREFIX) return toPool(env, DEFAULT_POOL, request);
+    if (!url.pathname.startsWith(`${API_PREFIX}/`) && url.pathname !== API_PREFIX) return dashboard.fetch(request);
     const route = routeOf(request.method, url.pathname, named);
     switch (route.kind) {
       case 'one':
@@ -48,8 +54,8 @@ function toPool(env: StudioEnv, pool: string, request: Request, body?: ArrayBuff
 /**
  * A job submission: to the pool the caller named (`?pool=`, the header, or `pool` in the body),
  * else to the default pool. A pool's core refuses a job that belongs elsewhere (its model lives in
- * another pool) with `wrong_pool` naming that pool, which the object also says in
- * `x-studio-pool-redirect`; the Worker then forwards once more, there (one hop, no lookup here).
+ * another pool) with `wrong_pool`, naming that pool in `x-studio-pool-redirect`; the Worker then
+ * forwards once more, there (one hop, no lookup here).
  */
 async function create(env: StudioEnv, request: Request, named: string | undefined): Promise<Response> {
   const body = await request.arrayBuffer();
@@ -63,23 +69,10 @@ async function create(env: StudioEnv, request: Request, named: string | undefine
     }
   }
   const first = await toPool(env, pool ?? DEFAULT_POOL, request, body);
-  const redirect = await redirectOf(first);
-  if (redirect === undefined || redirect === (pool ?? DEFAULT_POOL)) return first;
+  const redirect = first.headers.get(POOL_REDIRECT_HEADER);
+  if (redirect === null || !isPoolName(redirect) || redirect === (pool ?? DEFAULT_POOL)) return first;
   await first.body?.cancel();
   return toPool(env, redirect, request, body);
-}
-
-/** The pool a `wrong_pool` answer sends the request to: its header, else its JSON body's `pool`. */
-async function redirectOf(answer: Response): Promise<string | undefined> {
-  const header = answer.headers.get(POOL_REDIRECT_HEADER);
-  if (header !== null) return isPoolName(header) ? header : undefined;
-  if (answer.status !== 409) return undefined;
-  try {
-    const body = (await answer.clone().json()) as { error?: unknown; pool?: unknown };
-    return body.error === 'wrong_pool' && typeof body.pool === 'string' && isPoolName(body.pool) ? body.pool : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A model registry write: every pool holds the registry, so every pool gets it; the default pool's answer is returned, unless another pool refused. */
