@@ -2,7 +2,7 @@
  * `npm run bench:cf`: the Cloudflare host under workerd (Miniflare 4, locally, offline).
  *
  * 1. One object's ceiling: W simulated workers in one pool send heartbeats as fast as the object
- *    answers (a window of 8 unanswered per socket); every heartbeat is a message through
+ *    answers (a window of 32 unanswered per socket); every heartbeat is a message through
  *    `webSocketMessage`, a SQL write and an answer frame. Figure: messages/s.
  * 2. Dispatch in one object: one job at a time with every worker idle, create request → offer
  *    frame at a worker (p50/p99), then jobs/s for a backlog drained by the workers.
@@ -27,7 +27,7 @@ import { measureDispatchLatency, measureThroughput } from './phases.ts';
 import { benchCapabilities, SimWorker } from './sim-worker.ts';
 import { ms3 } from './stats.ts';
 
-const USAGE = 'usage: npm run bench:cf -- [--workers W] [--jobs M] [--samples K] [--seconds S] [--json] [--keep]';
+const USAGE = 'usage: npm run bench:cf -- [--workers W] [--jobs M] [--samples K] [--seconds S] [--rounds R] [--json] [--keep]';
 const POOLS = ['default', 'p1', 'p2', 'p3'];
 const ADMIN = 'bench-cf-admin-token';
 
@@ -36,17 +36,19 @@ interface Options {
   jobs: number;
   samples: number;
   seconds: number;
+  rounds: number;
   json: boolean;
   keep: boolean;
 }
 
 function parse(argv: readonly string[]): Options {
-  const v = parseBenchFlags(argv, { workers: { type: 'string' }, jobs: { type: 'string' }, samples: { type: 'string' }, seconds: { type: 'string' } }, USAGE);
+  const v = parseBenchFlags(argv, { workers: { type: 'string' }, jobs: { type: 'string' }, samples: { type: 'string' }, seconds: { type: 'string' }, rounds: { type: 'string' } }, USAGE);
   return {
     workers: wholeNumber('workers', v.workers, 8, 1, 1000, USAGE),
     jobs: wholeNumber('jobs', v.jobs, 2000, 10, 1_000_000, USAGE),
     samples: wholeNumber('samples', v.samples, 200, 10, 100_000, USAGE),
     seconds: wholeNumber('seconds', v.seconds, 5, 1, 600, USAGE),
+    rounds: wholeNumber('rounds', v.rounds, 3, 1, 20, USAGE),
     json: v.json,
     keep: v.keep,
   };
@@ -71,7 +73,7 @@ async function startWorkers(api: ApiClient, wsBase: string, pool: string, count:
 
 /** Heartbeats as fast as one object answers them, over `count` sockets, for `seconds`. */
 async function messageCeiling(api: ApiClient, wsBase: string, count: number, seconds: number): Promise<{ messages: number; perSec: number }> {
-  const window = 8;
+  const window = 32;
   let acks = 0;
   let stop = false;
   const sockets: Array<{ ws: WebSocket; heartbeat: string }> = [];
@@ -133,24 +135,32 @@ async function run(options: Options, say: (line: string) => void): Promise<strin
     say(`dispatch (one object, idle workers): p50 ${latency.summary.p50.toFixed(2)} ms, p99 ${latency.summary.p99.toFixed(2)} ms (${latency.summary.count} samples)`);
     for (const w of all.splice(0)) w.close();
 
+    // Sharding: each configuration `rounds` times (fresh workers each time), the best round kept —
+    // on a shared machine the other processes' load only ever slows a round down. A first round
+    // in the default pool warms the batch route's code paths up and is not counted.
     const sharded: Array<{ pools: number; jobsPerSec: number; seconds: number }> = [];
     let n = 1_000_000;
-    for (const count of [1, 2, 4]) {
-      const pools = POOLS.slice(0, count);
+    const shardRound = async (pools: string[], jobs: number): Promise<number> => {
       const trackers = new Map<string, JobTracker>();
       for (const pool of pools) {
         const t = new JobTracker();
         trackers.set(pool, t);
         all.push(...(await startWorkers(api, wsBase, pool, options.workers, t)));
       }
-      const per = Math.floor(options.jobs / count);
+      const per = Math.floor(jobs / pools.length);
       const t0 = performance.now();
       await Promise.all(pools.map((pool, i) => measureThroughput(inPool(api, pool), trackers.get(pool) as JobTracker, per, 100, n + i * per, 20_000, () => undefined)));
       const seconds = (performance.now() - t0) / 1000;
-      n += options.jobs;
-      sharded.push({ pools: count, jobsPerSec: (per * count) / seconds, seconds });
-      say(`${count} pool${count > 1 ? 's' : ''}: ${Math.round((per * count) / seconds)} jobs/s (${per * count} jobs in ${seconds.toFixed(2)} s)`);
+      n += jobs;
       for (const w of all.splice(0)) w.close();
+      return (per * pools.length) / seconds;
+    };
+    await shardRound(['default'], Math.min(options.jobs, 400));
+    for (const count of [1, 2, 4]) {
+      let best = 0;
+      for (let round = 0; round < options.rounds; round++) best = Math.max(best, await shardRound(POOLS.slice(0, count), options.jobs));
+      sharded.push({ pools: count, jobsPerSec: best, seconds: options.jobs / best });
+      say(`${count} pool${count > 1 ? 's' : ''}: ${Math.round(best)} jobs/s (best of ${options.rounds} rounds of ${options.jobs} jobs)`);
     }
     return JSON.stringify({
       bench: 'cloudflare',

@@ -44,28 +44,39 @@ function stubFor(env: StudioEnv, pool: string) {
 }
 
 /** The request, unchanged but for the pool it was routed to (the object may check it). */
-function toPool(env: StudioEnv, pool: string, request: Request, body?: ArrayBuffer): Promise<Response> {
+function toPool(env: StudioEnv, pool: string, request: Request, body?: ArrayBuffer | string): Promise<Response> {
   const headers = new Headers(request.headers);
   headers.set(POOL_HEADER, pool);
+  // A body read here (and perhaps rewritten) gets its length anew.
+  if (body !== undefined) headers.delete('content-length');
   const init: RequestInit = { method: request.method, headers, body: body ?? request.body, redirect: 'manual' };
   return stubFor(env, pool).fetch(new Request(request.url, init));
 }
 
 /**
- * A job submission: to the pool the caller named (`?pool=`, the header, or `pool` in the body),
- * else to the default pool. A pool's core refuses a job that belongs elsewhere (its model lives in
- * another pool) with `wrong_pool`, naming that pool in `x-studio-pool-redirect`; the Worker then
- * forwards once more, there (one hop, no lookup here).
+ * A job submission (one job, or a batch whose jobs share a pool): to the pool the caller named
+ * (`?pool=` or the header, written into each job's `pool` field, which is what the object's core
+ * reads; or the `pool` field itself), else to the default pool. A pool's core refuses a job that
+ * belongs elsewhere (its model lives in another pool) with `wrong_pool`, naming that pool in
+ * `x-studio-pool-redirect`; the Worker then forwards once more, there (one hop, no lookup here).
  */
 async function create(env: StudioEnv, request: Request, named: string | undefined): Promise<Response> {
-  const body = await request.arrayBuffer();
+  let body: ArrayBuffer | string = await request.arrayBuffer();
   let pool = named;
-  if (pool === undefined) {
-    try {
-      const parsed = JSON.parse(new TextDecoder().decode(body)) as { pool?: unknown };
-      if (typeof parsed?.pool === 'string' && isPoolName(parsed.pool)) pool = parsed.pool;
-    } catch {
-      // Not JSON: the object answers the error.
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    // Not JSON: the object answers the error.
+  }
+  if (parsed !== null && typeof parsed === 'object') {
+    const entries = (Array.isArray((parsed as { jobs?: unknown }).jobs) ? (parsed as { jobs: unknown[] }).jobs : [parsed]) as Array<Record<string, unknown>>;
+    if (named !== undefined) {
+      for (const entry of entries) if (entry !== null && typeof entry === 'object' && entry.pool === undefined) entry.pool = named;
+      body = JSON.stringify(parsed);
+    } else {
+      const own = entries[0]?.pool;
+      if (typeof own === 'string' && isPoolName(own)) pool = own;
     }
   }
   const first = await toPool(env, pool ?? DEFAULT_POOL, request, body);
