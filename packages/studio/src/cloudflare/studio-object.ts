@@ -69,7 +69,7 @@ export class StudioObject implements WorkerChannel {
     this.core = createStudioCore(
       { sql: new DurableSql(ctx.storage), clock: Date, channel: this, events: this.feed, crypto: workerdCrypto },
       this.log,
-      { allowLoopbackHttpModels: env.STUDIO_ALLOW_LOOPBACK_MODELS === '1', pool },
+      { allowLoopbackHttpModels: env.STUDIO_ALLOW_LOOPBACK_MODELS === '1', pool, ...leaseOption(env.STUDIO_LEASE_SECONDS) },
     );
     // Only the secret's hash is kept (in memory); nothing is generated here: a token made inside an
     // object could be shown to no one.
@@ -262,6 +262,12 @@ export class StudioObject implements WorkerChannel {
     this.alarmAt = next;
     await this.ctx.storage.setAlarm(next);
   }
+}
+
+/** `STUDIO_LEASE_SECONDS` (`studio serve --lease-seconds`) as the core's leaseMs; unset or not a positive number: the core's default. */
+function leaseOption(seconds: string | undefined): { leaseMs?: number } {
+  const n = Number(seconds);
+  return seconds !== undefined && Number.isFinite(n) && n > 0 ? { leaseMs: Math.round(n * 1000) } : {};
 }
 
 /** The `101 Switching Protocols` answer with the client end of the pair. */

@@ -121,6 +121,8 @@ export interface StudioEnv {
   STUDIO_POOLS?: string;
   /** `1` lets models name loopback http URLs (local tests only). */
   STUDIO_ALLOW_LOOPBACK_MODELS?: string;
+  /** A claim's lease in seconds (default 30), as `studio serve --lease-seconds`. */
+  STUDIO_LEASE_SECONDS?: string;
   /** Log filter (STUDIO_WORKER_LOG syntax, the root level only here): default `info`. */
   STUDIO_LOG_LEVEL?: string;
   /** The `version` the health check reports. */
