@@ -30,6 +30,7 @@ export { Retention, type GcReport, type StorageReport } from './retention.ts';
 export { Gallery, type GalleryFilter } from './gallery.ts';
 export { Housekeeping, DEFAULT_HOUSEKEEPING_OPTIONS, type HousekeepingOptions } from './housekeeping.ts';
 export { SessionSnapshot } from './sessions.ts';
+export { exportStudio, importStudio, ImportReport, StudioExport, TRANSFER_FORMAT, TRANSFER_VERSION, type StudioExportInput } from './transfer.ts';
 export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
@@ -73,6 +74,8 @@ export interface StudioCore {
   options: CoreOptions;
   /** The crypto port the core was built with (hosts' and the app's token checks hash with it). */
   crypto: CryptoPort;
+  /** The ports it runs over (a service that writes several stores in one transaction uses `sql`). */
+  ports: Ports;
 }
 
 /** Build the studio core over its ports: migrate the schema, seed the registry, wire the services. */
@@ -105,5 +108,6 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     housekeeping,
     options: opts,
     crypto: ports.crypto,
+    ports,
   };
 }

@@ -168,6 +168,11 @@ export class Jobs {
     );
   }
 
+  /** The next creation sequence number (a job carried in from another studio takes its place here). */
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
   /** The pool a submission belongs to: its own `pool`, else its model's, else the default pool. */
   poolOf(request: Pick<CreateJobRequest, 'pool'>, model: Pick<ModelView, 'pool'> | undefined): string {
     return request.pool ?? model?.pool ?? DEFAULT_POOL;

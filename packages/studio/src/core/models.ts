@@ -3,7 +3,7 @@ import type { Ports } from './ports.ts';
 import { fail, iso, ok, type Result } from './result.ts';
 import { SEED_MODELS } from './seeds.ts';
 
-interface ModelRow {
+export interface ModelRow {
   id: string;
   kind: string;
   display_name: string | null;
@@ -16,7 +16,8 @@ interface ModelRow {
   updated_at: number;
 }
 
-function view(row: ModelRow): ModelView {
+/** A `models` row as the API shows it (also read by the export). */
+export function modelView(row: ModelRow): ModelView {
   return {
     id: row.id,
     kind: row.kind as ModelView['kind'],
@@ -88,7 +89,7 @@ export class ModelRegistry {
   }
 
   list(): ModelView[] {
-    return this.ports.sql.all<ModelRow>('SELECT * FROM models ORDER BY kind, id').map(view);
+    return this.ports.sql.all<ModelRow>('SELECT * FROM models ORDER BY kind, id').map(modelView);
   }
 
   get(id: string): ModelView | undefined {
@@ -104,12 +105,17 @@ export class ModelRegistry {
     if (!entry) {
       const row = this.ports.sql.get<ModelRow>('SELECT * FROM models WHERE id = ?', id);
       if (!row) return undefined;
-      const model = view(row);
+      const model = modelView(row);
       Object.freeze(model.source);
       entry = { model: Object.freeze(model), refused: this.refusedUrl(model) };
       this.cache.set(id, entry);
     }
     return entry;
+  }
+
+  /** Drop the cached views (after a transaction that wrote models was rolled back). */
+  forgetCached(): void {
+    this.cache.clear();
   }
 
   create(entry: ModelEntry): Result<ModelView> {

@@ -81,6 +81,12 @@ export class WorkerStore {
     );
   }
 
+  /** A worker carried over from another studio keeps its failure count and cooldown. */
+  carryFailures(id: string, failures: number, cooldownUntil: number | null): void {
+    this.noFailures.delete(id);
+    this.sql.run('UPDATE workers SET consecutive_failures = ?, cooldown_until = ? WHERE id = ?', failures, cooldownUntil, id);
+  }
+
   startCooldown(id: string, until: number): void {
     this.sql.run('UPDATE workers SET cooldown_until = ?, consecutive_failures = 0 WHERE id = ?', until, id);
   }
