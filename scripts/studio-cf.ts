@@ -6,7 +6,8 @@
 //   STUDIO_ADMIN_TOKEN   the admin token (the Worker secret); when unset, one is generated at the
 //                        first start, printed once and kept in <data dir>/admin-token (0600)
 //   STUDIO_CF_DATA_DIR   where Durable Object storage and R2 objects persist (default ./studio-cf-data)
-//   STUDIO_POOLS, STUDIO_ALLOW_LOOPBACK_MODELS, STUDIO_LOG_LEVEL, STUDIO_LEASE_SECONDS   Worker vars (wrangler.jsonc)
+//   STUDIO_POOLS, STUDIO_ALLOW_LOOPBACK_MODELS, STUDIO_LOG_LEVEL, STUDIO_LEASE_SECONDS,
+//   STUDIO_RETENTION_DAYS   Worker vars (wrangler.jsonc)
 //   STUDIO_CF_TEST_HOOKS=1   tests only: `POST /__test/evict?pool=<pool>` evicts that pool's object
 //                        from memory (its hibernatable sockets stay open), as
 //                        @cloudflare/vitest-pool-workers' evictDurableObject does
@@ -114,7 +115,7 @@ function adminToken(dataDir: string): { token: string; generated: boolean } {
   }
 }
 
-const FORWARDED_VARS = ['STUDIO_POOLS', 'STUDIO_ALLOW_LOOPBACK_MODELS', 'STUDIO_LOG_LEVEL', 'STUDIO_LEASE_SECONDS'] as const;
+const FORWARDED_VARS = ['STUDIO_POOLS', 'STUDIO_ALLOW_LOOPBACK_MODELS', 'STUDIO_LOG_LEVEL', 'STUDIO_LEASE_SECONDS', 'STUDIO_RETENTION_DAYS'] as const;
 
 if (import.meta.main) {
   const dataDir = resolve(process.env.STUDIO_CF_DATA_DIR ?? 'studio-cf-data');

@@ -123,6 +123,8 @@ export interface StudioEnv {
   STUDIO_ALLOW_LOOPBACK_MODELS?: string;
   /** A claim's lease in seconds (default 30), as `studio serve --lease-seconds`. */
   STUDIO_LEASE_SECONDS?: string;
+  /** Results older than this many days are deleted (hourly, from the alarm); unset: kept. */
+  STUDIO_RETENTION_DAYS?: string;
   /** Log filter (STUDIO_WORKER_LOG syntax, the root level only here): default `info`. */
   STUDIO_LOG_LEVEL?: string;
   /** The `version` the health check reports. */
