@@ -8,7 +8,7 @@ import { waitFor } from './wait.ts';
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 const NODE = process.execPath;
 const STUDIO_BIN = join(ROOT, 'packages', 'studio', 'bin', 'studio.js');
-const STUDIO_CF_SCRIPT = join(ROOT, 'scripts', 'studio-cf.ts');
+export const STUDIO_CF_SCRIPT = join(ROOT, 'scripts', 'studio-cf.ts');
 export const WORKER_BIN = join(ROOT, 'packages', 'worker', 'bin', 'studio-worker.js');
 
 /** Every child started here; whatever is still alive when the test process exits is killed. */
@@ -135,7 +135,6 @@ export async function startStudioProcess(options: { dataDir: string; port?: numb
           STUDIO_PORT: String(options.port ?? 0),
           STUDIO_CF_DATA_DIR: options.dataDir,
           STUDIO_CF_TEST_HOOKS: '1',
-          STUDIO_ALLOW_LOOPBACK_MODELS: '1',
           WRANGLER_SEND_METRICS: 'false',
           STUDIO_ADMIN_TOKEN: adminToken,
           ...options.env,

@@ -69,6 +69,8 @@ export class StudioObject implements WorkerChannel {
     const results = new R2Results(env.RESULTS, workerdCrypto);
     const retentionDays = positive(env.STUDIO_RETENTION_DAYS);
     const leaseSeconds = positive(env.STUDIO_LEASE_SECONDS);
+    const helloSeconds = positive(env.STUDIO_HELLO_TIMEOUT_SECONDS);
+    const maxAttempts = positive(env.STUDIO_MAX_ATTEMPTS);
     this.core = createStudioCore(
       { sql: new DurableSql(ctx.storage), clock: Date, channel: this, events: this.feed, crypto: workerdCrypto },
       this.log,
@@ -76,6 +78,8 @@ export class StudioObject implements WorkerChannel {
         allowLoopbackHttpModels: env.STUDIO_ALLOW_LOOPBACK_MODELS === '1',
         pool,
         ...(leaseSeconds === undefined ? {} : { leaseMs: Math.round(leaseSeconds * 1000) }),
+        ...(helloSeconds === undefined ? {} : { helloTimeoutMs: Math.round(helloSeconds * 1000) }),
+        ...(maxAttempts === undefined ? {} : { defaultMaxAttempts: Math.round(maxAttempts) }),
         housekeeping:
           retentionDays === undefined
             ? {}
