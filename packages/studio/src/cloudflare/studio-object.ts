@@ -1,9 +1,6 @@
 import type { Hono } from 'hono';
 import type { Logger } from '@studio-worker/log';
-import { createApp } from '../app/app.ts';
-import { FeedHub, type FeedSocket } from '../app/feed.ts';
-import type { AppEnv, StudioHost } from '../app/host.ts';
-import { DEFAULT_HOST_LIMITS } from '../app/limits.ts';
+import { createApp, DEFAULT_HOST_LIMITS, FeedHub, type AppEnv, type FeedSocket, type StudioHost } from '../app/index.ts';
 import { createStudioCore, RateLimiter, type StudioCore, type WorkerChannel } from '../core/index.ts';
 import { bundledFiles } from './files.ts';
 import { DurableSql } from './sql.ts';
