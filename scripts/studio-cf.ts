@@ -5,9 +5,10 @@
 //   STUDIO_HOST          address to listen on (default 127.0.0.1)
 //   STUDIO_ADMIN_TOKEN   the admin token (the Worker secret); when unset, one is generated at the
 //                        first start, printed once and kept in <data dir>/admin-token (0600)
-//   STUDIO_CF_DATA_DIR   where Durable Object storage and R2 objects persist (default ./studio-cf-data)
+//   STUDIO_CF_DATA_DIR   where Durable Object storage and R2 objects persist, and the bundle is built
+//                        (default ./studio-cf-data)
 //   STUDIO_POOLS, STUDIO_ALLOW_LOOPBACK_MODELS, STUDIO_LOG_LEVEL, STUDIO_LEASE_SECONDS,
-//   STUDIO_RETENTION_DAYS   Worker vars (wrangler.jsonc)
+//   STUDIO_RETENTION_DAYS, STUDIO_MAX_ATTEMPTS, STUDIO_HELLO_TIMEOUT_SECONDS   Worker vars (wrangler.jsonc)
 //   STUDIO_CF_TEST_HOOKS=1   tests only: `POST /__test/evict?pool=<pool>` evicts that pool's object
 //                        from memory (its hibernatable sockets stay open), as
 //                        @cloudflare/vitest-pool-workers' evictDurableObject does
@@ -21,7 +22,7 @@
 // Exits cleanly (code 0) on SIGTERM and SIGINT.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Miniflare, type WorkerOptions } from 'miniflare';
@@ -72,11 +73,15 @@ export interface CfStudioOptions {
 
 export async function startCfStudio(options: CfStudioOptions): Promise<{ url: string; mf: Miniflare }> {
   const config = readWranglerConfig();
-  const built = await buildCloudflare();
+  // Built into the data dir: launches side by side (the e2e suite runs several) never read each
+  // other's half-written bundle.
+  const built = await buildCloudflare(join(options.dataDir, 'bundle'));
   const studio: WorkerOptions = {
     name: 'studio',
     modules: true,
     scriptPath: built.path,
+    // The bundle's folder is its module root (workerd refuses a module path outside the root).
+    modulesRoot: dirname(built.path),
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags,
     durableObjects: { STUDIO: { className: 'StudioObject', useSQLite: true } },
