@@ -8,7 +8,8 @@
 //   STUDIO_CF_DATA_DIR   where Durable Object storage and R2 objects persist, and the bundle is built
 //                        (default ./studio-cf-data)
 //   STUDIO_POOLS, STUDIO_ALLOW_LOOPBACK_MODELS, STUDIO_LOG_LEVEL, STUDIO_LEASE_SECONDS,
-//   STUDIO_RETENTION_DAYS, STUDIO_MAX_ATTEMPTS, STUDIO_HELLO_TIMEOUT_SECONDS   Worker vars (wrangler.jsonc)
+//   STUDIO_RETENTION_DAYS, STUDIO_MAX_ATTEMPTS, STUDIO_HELLO_TIMEOUT_SECONDS,
+//   STUDIO_WEBHOOK_RETRY_MS   Worker vars (wrangler.jsonc)
 //   STUDIO_CF_TEST_HOOKS=1   tests only: `POST /__test/evict?pool=<pool>` evicts that pool's object
 //                        from memory (its hibernatable sockets stay open), as
 //                        @cloudflare/vitest-pool-workers' evictDurableObject does
@@ -134,6 +135,7 @@ const FORWARDED_VARS = [
   'STUDIO_RETENTION_DAYS',
   'STUDIO_HELLO_TIMEOUT_SECONDS',
   'STUDIO_MAX_ATTEMPTS',
+  'STUDIO_WEBHOOK_RETRY_MS',
 ] as const;
 
 /** `studio serve` flags that mean the same under workerd, as the Worker vars they set. */

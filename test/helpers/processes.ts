@@ -128,8 +128,10 @@ export interface StudioProc {
 export async function startStudioProcess(options: { dataDir: string; port?: number; adminToken?: string; args?: string[]; env?: NodeJS.ProcessEnv; host?: 'node' | 'cloudflare' }): Promise<StudioProc> {
   const adminToken = options.adminToken ?? 'e2e-admin-token';
   mkdirSync(options.dataDir, { recursive: true });
+  // STUDIO_E2E_HOST=cloudflare runs a suite written for the Node host against the Cloudflare one.
+  const host = options.host ?? (process.env.STUDIO_E2E_HOST === 'cloudflare' ? 'cloudflare' : 'node');
   const proc =
-    options.host === 'cloudflare'
+    host === 'cloudflare'
       ? // The Cloudflare host under workerd (scripts/studio-cf.ts), with its test-only eviction hook.
         new Proc('studio-cf', [STUDIO_CF_SCRIPT, ...(options.args ?? [])], {
           STUDIO_PORT: String(options.port ?? 0),

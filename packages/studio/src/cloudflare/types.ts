@@ -127,6 +127,8 @@ export interface StudioEnv {
   STUDIO_HELLO_TIMEOUT_SECONDS?: string;
   /** `studio serve --max-attempts`: a job's retryable failures before it fails (default 3). */
   STUDIO_MAX_ATTEMPTS?: string;
+  /** The first webhook retry's delay in ms (default 10 s), as the Node host's STUDIO_WEBHOOK_RETRY_MS. */
+  STUDIO_WEBHOOK_RETRY_MS?: string;
   /** Results older than this many days are deleted (hourly, from the alarm); unset: kept. */
   STUDIO_RETENTION_DAYS?: string;
   /** Log filter (STUDIO_WORKER_LOG syntax, the root level only here): default `info`. */
