@@ -2,7 +2,7 @@
 // hundreds (or thousands) of jobs, while workers are killed with SIGKILL and restarted, the studio
 // is killed and restarted, and connections are cut by a TCP proxy. Then an oracle reads the studio's
 // database and result files and checks that nothing was lost or accepted twice.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -14,6 +14,7 @@ import {
   syntheticTranscript,
 } from '../../packages/worker/src/engines/synthetic/index.ts';
 import { startStudioProcess, startWorkerProcess, writeWorkerConfig, type Proc, type StudioProc } from '../helpers/processes.ts';
+import { openStoredResults, studioDatabaseFile } from '../helpers/stored-state.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 
 export interface ChaosOptions {
@@ -210,7 +211,8 @@ interface JobRowForOracle {
 
 /** Read the studio's own database and files: the ground truth after the run. */
 async function oracle(dataDir: string, ids: string[], report: ChaosReport): Promise<void> {
-  const db = new DatabaseSync(join(dataDir, 'studio.sqlite'), { readOnly: true });
+  const db = new DatabaseSync(studioDatabaseFile(dataDir), { readOnly: true });
+  const results = await openStoredResults(dataDir);
   try {
     const rows = new Map((db.prepare('SELECT id, status, task, attempt, failures, losses, max_attempts, result_type, result_json, result_file FROM jobs').all() as unknown as JobRowForOracle[]).map((r) => [r.id, r]));
     const doneAttempts = new Map<string, number>();
@@ -242,7 +244,7 @@ async function oracle(dataDir: string, ids: string[], report: ChaosReport): Prom
       if (row.status !== 'done') continue;
       report.done++;
       if (accepted !== 1) report.problems.push(`job ${id} is done but has ${accepted} accepted attempts recorded`);
-      if (!(await resultMatches(dataDir, row))) {
+      if (!(await resultMatches(results.read, row))) {
         report.wrongResults++;
         report.problems.push(`job ${id}: the stored result differs from the synthetic output`);
       }
@@ -250,6 +252,7 @@ async function oracle(dataDir: string, ids: string[], report: ChaosReport): Prom
     claimsWithinSlots(db, report);
   } finally {
     db.close();
+    await results.close();
   }
 }
 
@@ -288,7 +291,7 @@ function claimsWithinSlots(db: DatabaseSync, report: ChaosReport): void {
   }
 }
 
-async function resultMatches(dataDir: string, row: JobRowForOracle): Promise<boolean> {
+async function resultMatches(read: (key: string) => Promise<Uint8Array | undefined>, row: JobRowForOracle): Promise<boolean> {
   const task = JSON.parse(row.task) as import('@studio-worker/protocol').Task;
   if (row.result_type === 'json') {
     const json = JSON.parse(row.result_json ?? 'null');
@@ -296,9 +299,8 @@ async function resultMatches(dataDir: string, row: JobRowForOracle): Promise<boo
     if (task.kind === 'audio_stt') return JSON.stringify(json) === JSON.stringify(syntheticTranscript(task.inputUrl, task.language));
     return false;
   }
-  const path = join(dataDir, 'results', row.result_file ?? '');
-  if (!row.result_file || !existsSync(path)) return false;
-  const bytes = new Uint8Array(readFileSync(path));
+  const bytes = row.result_file ? await read(row.result_file) : undefined;
+  if (!bytes) return false;
   if (task.kind === 'image') {
     const expected = await renderSyntheticImage(task.prompt, task.width ?? 512, task.height ?? 512, task.ext);
     return Buffer.compare(Buffer.from(bytes), Buffer.from(expected.bytes)) === 0;

@@ -8,6 +8,7 @@ import { waitFor } from './wait.ts';
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 const NODE = process.execPath;
 const STUDIO_BIN = join(ROOT, 'packages', 'studio', 'bin', 'studio.js');
+export const STUDIO_CF_SCRIPT = join(ROOT, 'scripts', 'studio-cf.ts');
 export const WORKER_BIN = join(ROOT, 'packages', 'worker', 'bin', 'studio-worker.js');
 
 /** Every child started here; whatever is still alive when the test process exits is killed. */
@@ -124,14 +125,27 @@ export interface StudioProc {
 }
 
 /** `studio serve` as a real process on a free port (port 0; the URL is read from its start log). */
-export async function startStudioProcess(options: { dataDir: string; port?: number; adminToken?: string; args?: string[]; env?: NodeJS.ProcessEnv }): Promise<StudioProc> {
+export async function startStudioProcess(options: { dataDir: string; port?: number; adminToken?: string; args?: string[]; env?: NodeJS.ProcessEnv; host?: 'node' | 'cloudflare' }): Promise<StudioProc> {
   const adminToken = options.adminToken ?? 'e2e-admin-token';
   mkdirSync(options.dataDir, { recursive: true });
-  const proc = new Proc(
-    'studio',
-    [STUDIO_BIN, 'serve', '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--data-dir', options.dataDir, ...(options.args ?? [])],
-    { STUDIO_ADMIN_TOKEN: adminToken, STUDIO_WORKER_LOG: 'info', ...options.env },
-  );
+  // STUDIO_E2E_HOST=cloudflare runs a suite written for the Node host against the Cloudflare one.
+  const host = options.host ?? (process.env.STUDIO_E2E_HOST === 'cloudflare' ? 'cloudflare' : 'node');
+  const proc =
+    host === 'cloudflare'
+      ? // The Cloudflare host under workerd (scripts/studio-cf.ts), with its test-only eviction hook.
+        new Proc('studio-cf', [STUDIO_CF_SCRIPT, ...(options.args ?? [])], {
+          STUDIO_PORT: String(options.port ?? 0),
+          STUDIO_CF_DATA_DIR: options.dataDir,
+          STUDIO_CF_TEST_HOOKS: '1',
+          WRANGLER_SEND_METRICS: 'false',
+          STUDIO_ADMIN_TOKEN: adminToken,
+          ...options.env,
+        })
+      : new Proc(
+          'studio',
+          [STUDIO_BIN, 'serve', '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--data-dir', options.dataDir, ...(options.args ?? [])],
+          { STUDIO_ADMIN_TOKEN: adminToken, STUDIO_WORKER_LOG: 'info', ...options.env },
+        );
   // The plain start line on stderr does not depend on the log level.
   const match = await proc.waitForOutput(/listening on (http:\/\/127\.0\.0\.1:(\d+))/);
   const url = match[1] as string;

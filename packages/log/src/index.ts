@@ -4,26 +4,9 @@ import { levelFor, mostVerbose, parseLogFilter, type LogFilter } from './filter.
 export { levelFor, parseLogFilter, type Level, type LogFilter } from './filter.ts';
 export type { Logger } from 'pino';
 
-/**
- * Field names whose values are secrets. pino replaces them with "[redacted]" wherever they appear
- * (top level or one object down), so a token passed by mistake never reaches a log line.
- */
-const SECRET_KEYS = [
-  'authToken',
-  'auth_token',
-  'token',
-  'adminToken',
-  'registrationSecret',
-  'registration_secret',
-  'secret',
-  'localApiToken',
-  'local_api_token',
-  'password',
-  'apiKey',
-  'api_key',
-  'authorization',
-  'Authorization',
-];
+import { SECRET_KEYS } from './secrets.ts';
+
+export { SECRET_KEYS, redactSecrets } from './secrets.ts';
 export const REDACT_PATHS = [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), 'headers.authorization', 'req.headers.authorization'];
 
 export interface RootLoggerOptions {

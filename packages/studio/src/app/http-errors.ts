@@ -12,7 +12,14 @@ export function errorResponse(c: Context, status: StudioError['status'], code: s
   return c.json(body, status as ContentfulStatusCode);
 }
 
+/**
+ * A pooled core's `wrong_pool` refusal names the pool the request belongs to in this header too, so
+ * a router (the Cloudflare Worker) forwards it there without reading the body.
+ */
+export const POOL_REDIRECT_HEADER = 'x-studio-pool-redirect';
+
 export function fromError(c: Context, error: StudioError): Response {
+  if (error.pool !== undefined) c.header(POOL_REDIRECT_HEADER, error.pool);
   return errorResponse(c, error.status, error.code, error.message);
 }
 
