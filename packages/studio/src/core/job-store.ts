@@ -259,24 +259,27 @@ export class JobStore {
     // A worker without 'split-text-encoders' would refuse the file roles clip-l/clip-g/t5xxl as a
     // malformed offer (featuresNeededBy); the stored source is JSON.stringify output, so the match is exact.
     const roles = splitTextEncoders ? '' : `AND model_source NOT LIKE '%"role":"clip-%' AND model_source NOT LIKE '%"role":"t5xxl"%'`;
-    // One prepared statement per shape (number of pairs, skips); the statement cache keeps them.
-    const skip = skipJobIds.length > 0 ? `AND id NOT IN (${skipJobIds.map(() => '?').join(', ')})` : '';
-    const head = `SELECT id, priority, seq FROM jobs INDEXED BY jobs_queue
-         WHERE status = 'queued' AND kind = ? AND engine = ? AND not_before <= ? AND vram_gb_estimate <= ? ${skip} ${roles}
+    // Numbered parameters: the values every arm shares are bound once, and the skip list is one
+    // JSON array, so a statement binds 5 + 2 per pair whatever the skips — a Durable Object's SQL
+    // takes at most 100 bound parameters (MAX_BOUND_PARAMETERS). One prepared statement per shape
+    // (number of pairs, skips or not); the statement cache keeps them.
+    const skip = skipJobIds.length > 0 ? 'AND id NOT IN (SELECT value FROM json_each(?5))' : '';
+    const head = (arm: number) => `SELECT id, priority, seq FROM jobs INDEXED BY jobs_queue
+         WHERE status = 'queued' AND kind = ?${6 + 2 * arm} AND engine = ?${7 + 2 * arm} AND not_before <= ?2 AND vram_gb_estimate <= ?4 ${skip} ${roles}
          ORDER BY priority DESC, seq LIMIT 1`;
-    const params: SqlValue[] = [workerId, workerId, now, leaseExpiresAt, now];
+    const params: SqlValue[] = [workerId, now, leaseExpiresAt, vramThresholdGb, skipJobIds.length > 0 ? JSON.stringify(skipJobIds) : null];
     for (const pair of kindEngines) {
       const space = pair.indexOf(' ');
-      params.push(pair.slice(0, space), pair.slice(space + 1), now, vramThresholdGb, ...skipJobIds);
+      params.push(pair.slice(0, space), pair.slice(space + 1));
     }
     // One pair (the usual worker): its head directly; several: the best of their heads.
     const pick =
       kindEngines.length === 1
-        ? `SELECT id FROM (${head})`
-        : `SELECT id FROM (${kindEngines.map(() => `SELECT * FROM (${head})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
+        ? `SELECT id FROM (${head(0)})`
+        : `SELECT id FROM (${kindEngines.map((_, arm) => `SELECT * FROM (${head(arm)})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
     return this.sql.get<OfferRow>(
-      `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
-         progress = NULL, updated_at = ?
+      `UPDATE jobs SET status = 'claimed', worker_id = ?1, last_worker_id = ?1, claimed_at = ?2, lease_expires_at = ?3,
+         progress = NULL, updated_at = ?2
        WHERE id = (${pick}) AND status = 'queued'
        RETURNING ${OFFER_COLUMNS}`,
       ...params,

@@ -199,3 +199,27 @@ describe('the failure counter', () => {
     assert.equal(h.core.stores.workers.get(w.workerId)?.cooldown_until ?? null, null);
   });
 });
+
+describe('claimNextFor within a Durable Object’s parameter limit', () => {
+  it('binds 5 + 2 per (kind, engine) pair whatever the skip list, and still honours every skip', () => {
+    const h = makeHarness();
+    const created = h.core.jobs.createMany(Array.from({ length: 130 }, (_, i) => llm(`job ${i}`)));
+    assert.ok(created.ok);
+    const ids = created.value.map((j) => j.id);
+    let bound = 0;
+    const counting = {
+      ...h.ports.sql,
+      get: (sql: string, ...params: unknown[]) => {
+        bound = Math.max(bound, params.length);
+        return h.ports.sql.get(sql, ...(params as never[]));
+      },
+    };
+    const store = new JobStore(counting as typeof h.ports.sql);
+    // 20 pairs (the synthetic llm one last) and the first 120 jobs refused as unsupported.
+    const pairs = [...Array.from({ length: 19 }, (_, i) => `image engine-${i}`), 'llm synthetic'];
+    const claimed = store.claimNextFor('w-many', pairs, 24, ids.slice(0, 120), h.clock.now(), h.clock.now() + 30_000);
+    assert.equal(claimed?.id, ids[120], 'the first job not skipped');
+    assert.ok(bound <= 100, `${bound} parameters bound; a Durable Object takes at most 100`);
+    assert.equal(bound, 5 + 2 * pairs.length);
+  });
+});
