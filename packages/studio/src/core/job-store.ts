@@ -90,6 +90,9 @@ export interface CarriedCounters {
   lastError: string | null;
 }
 
+type TalliedStatus = 'queued' | 'done' | 'failed' | 'cancelled';
+type Tally = Record<TalliedStatus, number>;
+
 const OFFER_COLUMNS = 'id, attempt, model, game_id, asset_name, vram_gb_estimate, task, model_source';
 const HELD = `status IN ('claimed', 'running')`;
 /** Spelled as jobs_ended's condition, so SQLite may use that partial index. */
@@ -102,8 +105,44 @@ const ENDED = `status IN ('done', 'failed', 'cancelled')`;
  */
 export class JobStore {
   private readonly sql: SqlPort;
+  /**
+   * Jobs per status for the statuses that grow with the table (queued and the three endings), kept
+   * here because every statement that moves a job between statuses is in this class: each one
+   * adjusts the tally right after its guarded statement changed a row, so no path can forget it.
+   * Counted from SQL when unknown: at start, and after a rollback undid changes the tally had seen
+   * (`countsUnknown`). The held statuses (claimed, running) are few and counted from jobs_held.
+   */
+  private tally: Tally | undefined;
   constructor(sql: SqlPort) {
     this.sql = sql;
+  }
+
+  /** A transaction rolled back: what it told the tally may be gone; count again on the next read. */
+  countsUnknown(): void {
+    this.tally = undefined;
+  }
+
+  /** A job moved `from` → `to` (undefined: did not exist; 'held': claimed or running, not told which). */
+  private moved(from: JobStatus | 'held' | undefined, to: JobStatus): void {
+    const tally = this.tally;
+    if (!tally) return;
+    if (from !== undefined && from in tally) tally[from as TalliedStatus]--;
+    if (to in tally) tally[to as TalliedStatus]++;
+  }
+
+  /** Count the tallied statuses from their indexes (the start, or after a rollback). */
+  recount(): void {
+    const tally: Tally = { queued: 0, done: 0, failed: 0, cancelled: 0 };
+    for (const row of this.sql.all<{ status: TalliedStatus; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_ended WHERE ${ENDED} GROUP BY status`)) {
+      tally[row.status] = row.n;
+    }
+    tally.queued = this.sql.get<{ n: number }>(`SELECT COUNT(*) AS n FROM jobs INDEXED BY jobs_queued WHERE status = 'queued'`)?.n ?? 0;
+    this.tally = tally;
+  }
+
+  /** The status of one job, for a rare change whose guard admits several (cancel, retry): the tally needs the one it left. */
+  private statusOf(id: string): JobStatus | undefined {
+    return this.sql.get<{ status: JobStatus }>('SELECT status FROM jobs WHERE id = ?', id)?.status;
   }
 
   /** Every job not ended yet, oldest first, as stored (`SELECT *`: older schemas read too; the export). */
@@ -151,6 +190,7 @@ export class JobStore {
       claim?.now ?? null,
       claim?.leaseExpiresAt ?? null,
     );
+    this.moved(undefined, claim ? 'claimed' : 'queued');
   }
 
   /** The offer columns of a job just inserted (attempt 1). */
@@ -226,7 +266,7 @@ export class JobStore {
 
   /** Claim this queued job for a worker (queued → claimed). Answers the offer columns, or nothing if it was not queued. */
   claim(id: string, workerId: string, now: number, leaseExpiresAt: number): OfferRow | undefined {
-    return this.sql.get<OfferRow>(
+    const row = this.sql.get<OfferRow>(
       `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
          progress = NULL, updated_at = ?
        WHERE id = ? AND status = 'queued' AND not_before <= ?
@@ -239,6 +279,8 @@ export class JobStore {
       id,
       now,
     );
+    if (row) this.moved('queued', 'claimed');
+    return row;
   }
 
   /**
@@ -274,13 +316,15 @@ export class JobStore {
       kindEngines.length === 1
         ? `SELECT id FROM (${head})`
         : `SELECT id FROM (${kindEngines.map(() => `SELECT * FROM (${head})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
-    return this.sql.get<OfferRow>(
+    const row = this.sql.get<OfferRow>(
       `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
          progress = NULL, updated_at = ?
        WHERE id = (${pick}) AND status = 'queued'
        RETURNING ${OFFER_COLUMNS}`,
       ...params,
     );
+    if (row) this.moved('queued', 'claimed');
+    return row;
   }
 
   /** claimed → running, for this worker's current attempt. */
@@ -301,7 +345,7 @@ export class JobStore {
 
   /** A transient refusal: back to the queue with the same attempt (it never started). */
   unclaim(id: string, workerId: string, attempt: number, now: number): boolean {
-    return (
+    const changed =
       this.sql.run(
         `UPDATE jobs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, claimed_at = NULL, updated_at = ?
          WHERE id = ? AND status = 'claimed' AND worker_id = ? AND attempt = ?`,
@@ -309,8 +353,9 @@ export class JobStore {
         id,
         workerId,
         attempt,
-      ) === 1
-    );
+      ) === 1;
+    if (changed) this.moved('claimed', 'queued');
+    return changed;
   }
 
   /**
@@ -350,6 +395,7 @@ export class JobStore {
     );
     // Same guard, same turn: only a bug could part them, and the caller's unit then rolls back.
     if (changed !== 1) throw new Error(`job ${id}: the attempt was recorded but the result was not stored`);
+    this.moved('held', 'done');
     return true;
   }
 
@@ -365,7 +411,7 @@ export class JobStore {
     now: number,
   ): boolean {
     if (next.status === 'queued') {
-      return (
+      const requeued =
         this.sql.run(
           `UPDATE jobs SET status = 'queued', attempt = attempt + 1, failures = ?, losses = ?, not_before = ?, last_error = ?,
              worker_id = NULL, lease_expires_at = NULL, claimed_at = NULL, started_at = NULL, progress = NULL, updated_at = ?
@@ -378,10 +424,11 @@ export class JobStore {
           id,
           workerId,
           attempt,
-        ) === 1
-      );
+        ) === 1;
+      if (requeued) this.moved('held', 'queued');
+      return requeued;
     }
-    return (
+    const failed =
       this.sql.run(
         `UPDATE jobs SET status = 'failed', failures = ?, losses = ?, last_error = ?, worker_id = NULL, lease_expires_at = NULL,
            completed_at = ?, updated_at = ?
@@ -394,13 +441,16 @@ export class JobStore {
         id,
         workerId,
         attempt,
-      ) === 1
-    );
+      ) === 1;
+    if (failed) this.moved('held', 'failed');
+    return failed;
   }
 
   /** Operator cancel: any non-terminal job ends `cancelled`. */
   cancel(id: string, now: number): boolean {
-    return (
+    // Rare: read which status it leaves (the tally needs it); the guard below is still the whole rule.
+    const from = this.statusOf(id);
+    const changed =
       this.sql.run(
         `UPDATE jobs SET status = 'cancelled', worker_id = NULL, lease_expires_at = NULL, completed_at = ?, updated_at = ?,
            last_error = COALESCE(last_error, 'cancelled by operator')
@@ -408,13 +458,15 @@ export class JobStore {
         now,
         now,
         id,
-      ) === 1
-    );
+      ) === 1;
+    if (changed && from) this.moved(from, 'cancelled');
+    return changed;
   }
 
   /** Operator retry of a failed or cancelled job: a fresh budget and the next attempt. */
   retry(id: string, modelSource: string, engine: string, vramGbEstimate: number, now: number): boolean {
-    return (
+    const from = this.statusOf(id);
+    const changed =
       this.sql.run(
         `UPDATE jobs SET status = 'queued', attempt = attempt + 1, failures = 0, losses = 0, not_before = 0, last_error = NULL,
            model_source = ?, engine = ?, vram_gb_estimate = ?, worker_id = NULL, lease_expires_at = NULL,
@@ -426,8 +478,9 @@ export class JobStore {
         vramGbEstimate,
         now,
         id,
-      ) === 1
-    );
+      ) === 1;
+    if (changed && from) this.moved(from, 'queued');
+    return changed;
   }
 
   renewLeases(workerId: string, leaseExpiresAt: number): number {
@@ -557,15 +610,17 @@ export class JobStore {
     }
   }
 
-  /** Jobs per status, each counted from the partial index that holds it (never the table). */
+  /**
+   * Jobs per status (statuses with none left out): queued and the endings from the tally (O(1) at a
+   * million rows), the held claims counted from jobs_held (as many as the workers' slots).
+   */
   countsByStatus(): Record<string, number> {
+    if (!this.tally) this.recount();
     const out: Record<string, number> = {};
-    const add = (rows: Array<{ status: string; n: number }>) => {
-      for (const row of rows) if (row.n > 0) out[row.status] = row.n;
-    };
-    add(this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_ended WHERE ${ENDED} GROUP BY status`));
-    add(this.sql.all<{ status: string; n: number }>(`SELECT 'queued' AS status, COUNT(*) AS n FROM jobs INDEXED BY jobs_queued WHERE status = 'queued'`));
-    add(this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_held WHERE ${HELD} GROUP BY status`));
+    for (const [status, n] of Object.entries(this.tally as Tally)) if (n > 0) out[status] = n;
+    for (const row of this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_held WHERE ${HELD} GROUP BY status`)) {
+      if (row.n > 0) out[row.status] = row.n;
+    }
     return out;
   }
 }
