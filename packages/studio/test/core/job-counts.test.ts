@@ -19,9 +19,9 @@ function truth(h: Harness): Record<string, number> {
   return out;
 }
 
-describe('job counts kept in memory', () => {
+describe('job counts kept in memory, and job events', () => {
   for (const seed of [1, 2, 3]) {
-    it(`equal a COUNT of the table after every step of a random walk (seed ${seed}): creates, offers, accepts, results, failures, rejects, cancels, retries, lost leases, disconnects, rollbacks, restarts`, () => {
+    it(`equal a COUNT of the table (and one event per ending) after every step of a random walk (seed ${seed}): creates, offers, accepts, results, failures, rejects, cancels, retries, lost leases, disconnects, rollbacks, restarts`, () => {
       const rnd = random(seed);
       const pick = <T>(list: readonly T[]): T | undefined => list[Math.floor(rnd() * list.length)];
       const leaseMs = 60_000;
@@ -35,7 +35,10 @@ describe('job counts kept in memory', () => {
       const offersOf = (connId: string) =>
         (h.channel.frames.get(connId) ?? []).flatMap((f) => (f.type === 'offer' ? [{ jobId: f.claim.jobId, attempt: f.claim.attempt }] : []));
       const frame = (connId: string, body: Record<string, unknown>) => core.dispatcher.handleText(connId, JSON.stringify(body));
+      const statuses = () => new Map(h.sql.all<{ id: string; status: string }>('SELECT id, status FROM jobs').map((r) => [r.id, r.status]));
+      let lastEvent = 0;
       for (let step = 0; step < 400; step++) {
+        const before = statuses();
         let r = rnd();
         // Answers go to a worker that has an offer to answer; with none anywhere, create instead.
         const answering = workers.filter((x) => online.has(x.connId) && offersOf(x.connId).length > 0);
@@ -122,6 +125,11 @@ describe('job counts kept in memory', () => {
           }
         }
         assert.deepEqual(core.jobs.counts(), truth(h), `seed ${seed}, step ${step} (${action})`);
+        // One job event for each job that reached an ending in this step, and no other (the trigger).
+        const ended = [...statuses()].filter(([id, status]) => ['done', 'failed', 'cancelled'].includes(status) && before.get(id) !== status).map(([id, status]) => `${id} ${status}`);
+        const events = core.stores.events.eventsAfter(lastEvent, 1000);
+        lastEvent = events.at(-1)?.id ?? lastEvent;
+        assert.deepEqual(events.map((e) => `${e.job_id} ${e.status}`).sort(), ended.sort(), `seed ${seed}, step ${step} (${action}): job events`);
       }
       // The walk went through every kind of step, and ended with jobs in several statuses.
       for (const action of ['create', 'accept', 'completeJson', 'fail', 'reject', 'cancel', 'retry', 'leases run out', 'disconnect', 'rollback', 'restart']) {
