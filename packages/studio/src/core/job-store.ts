@@ -99,6 +99,51 @@ const HELD = `status IN ('claimed', 'running')`;
 const ENDED = `status IN ('done', 'failed', 'cancelled')`;
 
 /**
+ * The text of claimNextFor's statement for one shape (pairs, skips, roles), built once: the SQL
+ * port finds its prepared statement by text, and the same string each time is hashed once, where a
+ * string built per call is hashed (and compared) on every use.
+ */
+const claimNextTexts = new Map<string, string>();
+function claimNextSql(pairs: number, skips: number, splitTextEncoders: boolean): string {
+  const shape = `${pairs}/${skips}/${splitTextEncoders ? 1 : 0}`;
+  let text = claimNextTexts.get(shape);
+  if (text !== undefined) return text;
+  // A worker without 'split-text-encoders' would refuse the file roles clip-l/clip-g/t5xxl as a
+  // malformed offer (featuresNeededBy); the stored source is JSON.stringify output, so the match is exact.
+  const roles = splitTextEncoders ? '' : `AND model_source NOT LIKE '%"role":"clip-%' AND model_source NOT LIKE '%"role":"t5xxl"%'`;
+  const skip = skips > 0 ? `AND id NOT IN (${Array.from({ length: skips }, () => '?').join(', ')})` : '';
+  const head = `SELECT id, priority, seq FROM jobs INDEXED BY jobs_queue
+         WHERE status = 'queued' AND kind = ? AND engine = ? AND not_before <= ? AND vram_gb_estimate <= ? ${skip} ${roles}
+         ORDER BY priority DESC, seq LIMIT 1`;
+  // One pair (the usual worker): its head directly; several: the best of their heads.
+  const pick =
+    pairs === 1
+      ? `SELECT id FROM (${head})`
+      : `SELECT id FROM (${Array.from({ length: pairs }, () => `SELECT * FROM (${head})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
+  text = `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
+         progress = NULL, updated_at = ?
+       WHERE id = (${pick}) AND status = 'queued'
+       RETURNING ${OFFER_COLUMNS}`;
+  // Skip lists come and go; keep the cache from growing without bound.
+  if (claimNextTexts.size < 256) claimNextTexts.set(shape, text);
+  return text;
+}
+
+/** Hot statements with substitutions, built once (see claimNextSql for why). */
+const CLAIM_SQL = `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
+         progress = NULL, updated_at = ?
+       WHERE id = ? AND status = 'queued' AND not_before <= ?
+       RETURNING ${OFFER_COLUMNS}`;
+const RECORD_RESULT_ATTEMPT_SQL = `INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker_id, offered_at, accepted_at, ended_at, outcome, error)
+       SELECT id, attempt, worker_id, COALESCE(claimed_at, ?), started_at, ?, 'done', NULL FROM jobs
+       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`;
+const COMPLETE_SQL = `UPDATE jobs SET status = 'done', result_type = ?, result_json = ?, result_file = ?, result_ext = ?, result_bytes = ?,
+         worker_id = NULL, lease_expires_at = NULL, completed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?
+       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`;
+const RENEW_LEASE_SQL = `UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND worker_id = ? AND attempt = ? AND ${HELD}`;
+const SET_PROGRESS_SQL = `UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`;
+
+/**
  * Every statement about a job's life in the `jobs` table (done jobs read or expired as a whole are
  * FinishedJobStore's, scrape reads MetricsStore's). Each state change is one guarded UPDATE (a
  * compare-and-set on status, worker and attempt), so a stale or duplicate message changes nothing.
@@ -267,10 +312,7 @@ export class JobStore {
   /** Claim this queued job for a worker (queued → claimed). Answers the offer columns, or nothing if it was not queued. */
   claim(id: string, workerId: string, now: number, leaseExpiresAt: number): OfferRow | undefined {
     const row = this.sql.get<OfferRow>(
-      `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
-         progress = NULL, updated_at = ?
-       WHERE id = ? AND status = 'queued' AND not_before <= ?
-       RETURNING ${OFFER_COLUMNS}`,
+      CLAIM_SQL,
       workerId,
       workerId,
       now,
@@ -300,29 +342,12 @@ export class JobStore {
     if (kindEngines.length === 0) return undefined;
     // A worker without 'split-text-encoders' would refuse the file roles clip-l/clip-g/t5xxl as a
     // malformed offer (featuresNeededBy); the stored source is JSON.stringify output, so the match is exact.
-    const roles = splitTextEncoders ? '' : `AND model_source NOT LIKE '%"role":"clip-%' AND model_source NOT LIKE '%"role":"t5xxl"%'`;
-    // One prepared statement per shape (number of pairs, skips); the statement cache keeps them.
-    const skip = skipJobIds.length > 0 ? `AND id NOT IN (${skipJobIds.map(() => '?').join(', ')})` : '';
-    const head = `SELECT id, priority, seq FROM jobs INDEXED BY jobs_queue
-         WHERE status = 'queued' AND kind = ? AND engine = ? AND not_before <= ? AND vram_gb_estimate <= ? ${skip} ${roles}
-         ORDER BY priority DESC, seq LIMIT 1`;
     const params: SqlValue[] = [workerId, workerId, now, leaseExpiresAt, now];
     for (const pair of kindEngines) {
       const space = pair.indexOf(' ');
       params.push(pair.slice(0, space), pair.slice(space + 1), now, vramThresholdGb, ...skipJobIds);
     }
-    // One pair (the usual worker): its head directly; several: the best of their heads.
-    const pick =
-      kindEngines.length === 1
-        ? `SELECT id FROM (${head})`
-        : `SELECT id FROM (${kindEngines.map(() => `SELECT * FROM (${head})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
-    const row = this.sql.get<OfferRow>(
-      `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
-         progress = NULL, updated_at = ?
-       WHERE id = (${pick}) AND status = 'queued'
-       RETURNING ${OFFER_COLUMNS}`,
-      ...params,
-    );
+    const row = this.sql.get<OfferRow>(claimNextSql(kindEngines.length, skipJobIds.length, splitTextEncoders), ...params);
     if (row) this.moved('queued', 'claimed');
     return row;
   }
@@ -365,9 +390,7 @@ export class JobStore {
    */
   complete(id: string, workerId: string, attempt: number, result: StoredResult, now: number): boolean {
     const recorded = this.sql.run(
-      `INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker_id, offered_at, accepted_at, ended_at, outcome, error)
-       SELECT id, attempt, worker_id, COALESCE(claimed_at, ?), started_at, ?, 'done', NULL FROM jobs
-       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
+      RECORD_RESULT_ATTEMPT_SQL,
       now,
       now,
       id,
@@ -378,9 +401,7 @@ export class JobStore {
     const json = result.type === 'json' ? result.json : null;
     const file = result.type === 'file' ? result : { file: null, ext: null, bytes: null };
     const changed = this.sql.run(
-      `UPDATE jobs SET status = 'done', result_type = ?, result_json = ?, result_file = ?, result_ext = ?, result_bytes = ?,
-         worker_id = NULL, lease_expires_at = NULL, completed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?
-       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
+      COMPLETE_SQL,
       result.type,
       json,
       file.file,
@@ -489,13 +510,13 @@ export class JobStore {
 
   /** Renew one claim's lease, if this worker still holds that attempt. */
   renewLease(id: string, workerId: string, attempt: number, leaseExpiresAt: number): boolean {
-    return this.sql.run(`UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND worker_id = ? AND attempt = ? AND ${HELD}`, leaseExpiresAt, id, workerId, attempt) === 1;
+    return this.sql.run(RENEW_LEASE_SQL, leaseExpiresAt, id, workerId, attempt) === 1;
   }
 
   setProgress(id: string, workerId: string, attempt: number, progress: string, now: number): boolean {
     return (
       this.sql.run(
-        `UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
+        SET_PROGRESS_SQL,
         progress,
         now,
         id,

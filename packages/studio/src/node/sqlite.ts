@@ -20,6 +20,20 @@ export interface NodeSqlOptions {
   backgroundCheckpoints?: boolean;
 }
 
+/**
+ * The savepoint statements of one nesting depth, built once: statements are found by their text,
+ * and a string built per use is hashed and compared on every lookup (one result = two of them).
+ */
+const savepoints: Array<{ begin: string; release: string; rollback: string }> = [];
+function savepointTexts(depth: number): { begin: string; release: string; rollback: string } {
+  let texts = savepoints[depth];
+  if (!texts) {
+    texts = { begin: `SAVEPOINT unit${depth}`, release: `RELEASE unit${depth}`, rollback: `ROLLBACK TO unit${depth}` };
+    savepoints[depth] = texts;
+  }
+  return texts;
+}
+
 /** WAL frames (4 KiB pages) past which the event loop checkpoints itself: the thread fell behind. */
 const WAL_FRAMES_CATCH_UP = 16_384;
 
@@ -127,15 +141,15 @@ export class NodeSql implements SqlPort {
 
   private savepoint<T>(fn: () => T): T {
     this.join();
-    const name = `unit${++this.depth}`;
-    this.control(`SAVEPOINT ${name}`);
+    const unit = savepointTexts(++this.depth);
+    this.control(unit.begin);
     try {
       const result = fn();
-      this.control(`RELEASE ${name}`);
+      this.control(unit.release);
       return result;
     } catch (error) {
-      this.control(`ROLLBACK TO ${name}`);
-      this.control(`RELEASE ${name}`);
+      this.control(unit.rollback);
+      this.control(unit.release);
       throw error;
     } finally {
       this.depth--;
