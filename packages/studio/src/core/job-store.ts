@@ -134,9 +134,6 @@ const CLAIM_SQL = `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worke
          progress = NULL, updated_at = ?
        WHERE id = ? AND status = 'queued' AND not_before <= ?
        RETURNING ${OFFER_COLUMNS}`;
-const RECORD_RESULT_ATTEMPT_SQL = `INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker_id, offered_at, accepted_at, ended_at, outcome, error)
-       SELECT id, attempt, worker_id, COALESCE(claimed_at, ?), started_at, ?, 'done', NULL FROM jobs
-       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`;
 const COMPLETE_SQL = `UPDATE jobs SET status = 'done', result_type = ?, result_json = ?, result_file = ?, result_ext = ?, result_bytes = ?,
          worker_id = NULL, lease_expires_at = NULL, completed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?
        WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`;
@@ -384,20 +381,11 @@ export class JobStore {
   }
 
   /**
-   * Store the result of this worker's current attempt (claimed/running → done) and its attempt
-   * record, in two statements under the same guard: the record is copied from the row before the
-   * row changes, so no read of the row is needed.
+   * Store the result of this worker's current attempt (claimed/running → done): one guarded
+   * statement. Its attempt record is written by the job-event trigger from the row as it was
+   * (migration 10), so no read of the row is needed.
    */
   complete(id: string, workerId: string, attempt: number, result: StoredResult, now: number): boolean {
-    const recorded = this.sql.run(
-      RECORD_RESULT_ATTEMPT_SQL,
-      now,
-      now,
-      id,
-      workerId,
-      attempt,
-    );
-    if (recorded === 0) return false;
     const json = result.type === 'json' ? result.json : null;
     const file = result.type === 'file' ? result : { file: null, ext: null, bytes: null };
     const changed = this.sql.run(
@@ -414,8 +402,7 @@ export class JobStore {
       workerId,
       attempt,
     );
-    // Same guard, same turn: only a bug could part them, and the caller's unit then rolls back.
-    if (changed !== 1) throw new Error(`job ${id}: the attempt was recorded but the result was not stored`);
+    if (changed !== 1) return false;
     this.moved('held', 'done');
     return true;
   }

@@ -21,7 +21,7 @@ function truth(h: Harness): Record<string, number> {
 
 describe('job counts kept in memory, and job events', () => {
   for (const seed of [1, 2, 3]) {
-    it(`equal a COUNT of the table (and one event per ending) after every step of a random walk (seed ${seed}): creates, offers, accepts, results, failures, rejects, cancels, retries, lost leases, disconnects, rollbacks, restarts`, () => {
+    it(`equal a COUNT of the table (one event per ending, an attempt record per result) after every step of a random walk (seed ${seed}): creates, offers, accepts, results, failures, rejects, cancels, retries, lost leases, disconnects, rollbacks, restarts`, () => {
       const rnd = random(seed);
       const pick = <T>(list: readonly T[]): T | undefined => list[Math.floor(rnd() * list.length)];
       const leaseMs = 60_000;
@@ -130,6 +130,13 @@ describe('job counts kept in memory, and job events', () => {
         const events = core.stores.events.eventsAfter(lastEvent, 1000);
         lastEvent = events.at(-1)?.id ?? lastEvent;
         assert.deepEqual(events.map((e) => `${e.job_id} ${e.status}`).sort(), ended.sort(), `seed ${seed}, step ${step} (${action}): job events`);
+        // Every done job has the attempt record of the claim that delivered it (written with the result).
+        const unrecorded = h.sql.all<{ id: string }>(
+          `SELECT j.id FROM jobs j LEFT JOIN job_attempts a ON a.job_id = j.id AND a.attempt = j.attempt AND a.outcome = 'done'
+           AND a.worker_id = j.last_worker_id AND a.ended_at = j.completed_at AND a.offered_at <= a.ended_at
+           WHERE j.status = 'done' AND a.job_id IS NULL`,
+        );
+        assert.deepEqual(unrecorded, [], `seed ${seed}, step ${step} (${action}): done jobs without their attempt record`);
       }
       // The walk went through every kind of step, and ended with jobs in several statuses.
       for (const action of ['create', 'accept', 'completeJson', 'fail', 'reject', 'cancel', 'retry', 'leases run out', 'disconnect', 'rollback', 'restart']) {
