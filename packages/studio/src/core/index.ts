@@ -87,11 +87,13 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     throw new Error(`pool "${opts.pool}" is not a pool name: 1 to 32 lowercase letters, digits or "-"`);
   }
   migrate(ports.sql);
-  // Every service and store writes through this port, so a rolled-back unit also resets the job tally.
-  // The host's other ports stay live (read through the prototype): a host may swap one later.
+  // Every service's unit goes through the watch, so one that rolls back also resets the job tally.
+  // The stores write through the host's port directly (no extra call per statement): a store's own
+  // units never change a job's status. The host's other ports stay live (read through the
+  // prototype): a host may swap one later.
+  const stores = createStores(ports.sql);
   const sql = new RollbackWatch(ports.sql, () => stores.jobs.countsUnknown());
   ports = Object.create(ports, { sql: { value: sql, enumerable: true } }) as Ports;
-  const stores = createStores(sql);
   stores.jobs.recount();
   const dispatcher = new Dispatcher(ports, stores, opts, log.child({ module: 'dispatcher' }));
   const models = new ModelRegistry(ports, stores, { allowLoopbackHttpModels: opts.allowLoopbackHttpModels });
