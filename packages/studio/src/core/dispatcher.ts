@@ -867,7 +867,7 @@ export class Dispatcher {
 
   private finishAttempt(row: AttemptTimes | undefined, workerId: string, outcome: 'done' | 'failed' | 'lost' | 'handed_back' | 'cancelled', error: string | null, now: number): void {
     if (!row) return;
-    // A result's record is written by jobs.complete; this is for claims that end without one.
+    // A result's record is written with it (jobs.complete, by the job-event trigger); this is for claims that end without one.
     this.jobs.recordAttempt(row.id, row.attempt, workerId, row.claimed_at ?? now, row.started_at, outcome, error, now);
   }
 

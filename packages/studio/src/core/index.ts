@@ -14,7 +14,7 @@ import { ModelRegistry, type ModelRegistryOptions } from './models.ts';
 import type { Ports } from './ports.ts';
 import { Registration, type RegistrationOptions } from './registration.ts';
 import { migrate } from './schema.ts';
-import { createStores, type Stores } from './stores.ts';
+import { createStores, RollbackWatch, type Stores } from './stores.ts';
 
 export * from './ports.ts';
 export * from './result.ts';
@@ -88,7 +88,14 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     throw new Error(`pool "${opts.pool}" is not a pool name: 1 to 32 lowercase letters, digits or "-"`);
   }
   migrate(ports.sql);
+  // Every service's unit goes through the watch, so one that rolls back also resets the job tally.
+  // The stores write through the host's port directly (no extra call per statement): a store's own
+  // units never change a job's status. The host's other ports stay live (read through the
+  // prototype): a host may swap one later.
   const stores = createStores(ports.sql);
+  const sql = new RollbackWatch(ports.sql, () => stores.jobs.countsUnknown());
+  ports = Object.create(ports, { sql: { value: sql, enumerable: true } }) as Ports;
+  stores.jobs.recount();
   const dispatcher = new Dispatcher(ports, stores, opts, log.child({ module: 'dispatcher' }));
   const models = new ModelRegistry(ports, stores, { allowLoopbackHttpModels: opts.allowLoopbackHttpModels });
   models.seed();
