@@ -56,7 +56,7 @@ describe('config', () => {
       uploadGiveUpMs: 600000,
       presenceSampleMs: 5000,
     });
-    for (const field of ['workerId', 'authToken', 'installId', 'registrationRequestId', 'registrationSecret', 'label', 'localApiToken'] as const) {
+    for (const field of ['workerId', 'authToken', 'installId', 'registrationRequestId', 'registrationSecret', 'label', 'pool', 'localApiToken'] as const) {
       assert.equal(config[field], undefined, field);
     }
   });
@@ -100,6 +100,7 @@ describe('config', () => {
       ['auto_update_feed = "file:///etc/passwd"', /auto_update_feed must be an http or https URL/],
       ['failure_cooldown_secs = -1', /failure_cooldown_secs must be a number of seconds ≥ 0 \(0 = never pause after failed jobs\)/],
       ['prefetch = 1', /prefetch must be true or false/],
+      ['pool = "GPU box"', /pool must be 1 to 32 lowercase letters, digits or "-"/],
     ];
     for (const [text, pattern] of cases) {
       assert.throws(
@@ -136,6 +137,11 @@ describe('config', () => {
     const text = await readFile(path, 'utf8');
     assert.match(text, /\[engines\.sd-cpp\]\nsd_cli_path = "\/opt\/sd-cli"/);
     assert.deepEqual((await loadConfig(path)).engines['sd-cpp'], { sdCliPath: '/opt/sd-cli' });
+  });
+
+  it('reads a pool name (the protocol\'s POOL_NAME)', () => {
+    assert.equal(parseConfigText('pool = "gpu-2"\n').pool, 'gpu-2');
+    assert.equal(parseConfigText('pool = ""\n').pool, undefined, 'empty means no pool');
   });
 
   it('treats an empty string as "not set" for optional text fields', () => {

@@ -74,6 +74,16 @@ describe('registrar (in-process, fake studio)', () => {
     assert.equal(states.length, 1, 'onState only on changes');
   });
 
+  it('a configured pool is sent as x-studio-pool with the registration request; without one no pool header goes out', async () => {
+    const pooled = registrar({ pool: 'gpu' });
+    assert.equal((await pooled.registrar.tick()).state, 'pending');
+    assert.equal(studio.registerRequests[0]?.pool, 'gpu');
+    await rm(pooled.path);
+    const plain = registrar();
+    assert.equal((await plain.registrar.tick()).state, 'pending');
+    assert.equal(studio.registerRequests[1]?.pool, undefined, 'an original worker sends no pool');
+  });
+
   it('a poll error keeps the request; an approval stores the credentials and clears the request', async () => {
     studio.onPoll = (_record, index) =>
       index === 0 ? { status: 500, body: { message: 'db down' } } : { status: 200, body: { status: 'approved', workerId: 'w-9', authToken: 'tok-9' } };

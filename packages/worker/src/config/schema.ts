@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BadUrlError, graphicsApiBase } from '@studio-worker/protocol';
+import { BadUrlError, graphicsApiBase, POOL_NAME } from '@studio-worker/protocol';
 import { isHttpUrl } from '../platform/url-policy.ts';
 import { defaultModelsRoot, expandHome } from './paths.ts';
 
@@ -56,6 +56,12 @@ export const WorkerConfigSchema = z.object({
   registrationRequestId: z.string().min(1).optional(),
   registrationSecret: z.string().min(1).optional(),
   label: z.string().max(100).optional(),
+  /**
+   * The pool this worker registers into on a sharded (Cloudflare) studio: sent as `x-studio-pool`
+   * with the registration request only — later calls carry the pool in the request and worker ids.
+   * Unset: no pool is sent, as an original worker (the studio puts it in `default`).
+   */
+  pool: POOL_NAME.optional(),
   vramThresholdGb: z.number().min(0).default(DEFAULT_VRAM_THRESHOLD_GB),
   autoStart: z.boolean().default(true),
   startMinimised: z.boolean().default(true),
@@ -115,6 +121,7 @@ export const OPTIONAL_TEXT_FIELDS = [
   'registrationRequestId',
   'registrationSecret',
   'label',
+  'pool',
   'localApiToken',
 ] as const satisfies readonly (keyof WorkerConfig)[];
 
@@ -127,6 +134,7 @@ export const ALLOWED_VALUES: Readonly<Record<string, string>> = {
   registration_request_id: 'a non-empty string',
   registration_secret: 'a non-empty string',
   label: 'a string of at most 100 characters',
+  pool: '1 to 32 lowercase letters, digits or "-" (a pool name such as "gpu")',
   vram_threshold_gb: 'a number ≥ 0',
   auto_start: 'true or false',
   start_minimised: 'true or false',

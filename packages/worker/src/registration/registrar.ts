@@ -110,7 +110,7 @@ export class Registrar {
         userAgent: this.#options.userAgent,
         ...(config.label ? { label: config.label } : {}),
       };
-      const created = await createRegisterRequest(client, body);
+      const created = await createRegisterRequest(client, body, config.pool);
       if (created.kind === 'error') {
         this.#failures++;
         log.warn(

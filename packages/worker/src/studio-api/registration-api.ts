@@ -3,11 +3,18 @@ import { errorMessageOf, requestStudio, type StudioHttpClient } from './http.ts'
 
 export type CreateRequestOutcome = { kind: 'created'; requestId: string } | { kind: 'error'; status?: number; message: string };
 
-/** `POST /workers/register-request` (original-spec §3.1 step 3). */
-export async function createRegisterRequest(client: StudioHttpClient, body: AutoRegisterRequest): Promise<CreateRequestOutcome> {
+/** The header a sharded studio reads a registration's pool from (packages/studio/src/cloudflare/pools.ts). */
+export const POOL_HEADER = 'x-studio-pool';
+
+/**
+ * `POST /workers/register-request` (original-spec §3.1 step 3). With `pool`, the request names it
+ * in `x-studio-pool`: a sharded studio makes the request (and so the worker) in that pool; without
+ * it the request is exactly an original worker's.
+ */
+export async function createRegisterRequest(client: StudioHttpClient, body: AutoRegisterRequest, pool?: string): Promise<CreateRequestOutcome> {
   const answer = await requestStudio(client, '/workers/register-request', {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(pool === undefined ? {} : { [POOL_HEADER]: pool }) },
     body: JSON.stringify(body),
   });
   if (answer.kind === 'transport') return { kind: 'error', message: answer.message };

@@ -11,6 +11,8 @@ export type HttpAnswer = { status: number; body?: unknown };
 
 export interface RegisterRequestRecord {
   body: any;
+  /** The x-studio-pool header, when the worker sent one. */
+  pool?: string;
 }
 export interface PollRecord {
   requestId: string;
@@ -124,7 +126,7 @@ export class FakeStudio {
     };
     if (req.method === 'POST' && path === '/graphics/api/workers/register-request') {
       const body = JSON.parse((await readBody(req)).toString('utf8'));
-      this.registerRequests.push({ body });
+      this.registerRequests.push({ body, pool: req.headers['x-studio-pool'] as string | undefined });
       return reply(this.onRegisterRequest(body, this.registerRequests.length - 1));
     }
     const poll = /^\/graphics\/api\/workers\/register-requests\/([^/]+)$/.exec(path);
