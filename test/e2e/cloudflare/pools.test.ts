@@ -17,6 +17,9 @@ import { waitFor } from '../../helpers/wait.ts';
 
 let dir: string;
 let studio: StudioProc;
+/** The first test's pre-made gpu worker, and the second's raw registration request (not a daemon's). */
+let firstGpu: Proc | undefined;
+let pooledRequestId: string | undefined;
 const cleanup: Array<() => Promise<unknown>> = [];
 
 before(async () => {
@@ -48,6 +51,7 @@ it('workers and jobs live in their pool; jobs find it by field, ?pool= or model;
   await writeWorkerConfig(config, { apiBaseUrl: `${studio.url}/`, ...gpuCreds });
   const gpu = startWorkerProcess(config, { name: 'gpu' });
   cleanup.push(() => gpu.stop());
+  firstGpu = gpu;
 
   // GET /workers without ?pool= fans out: both pools' workers, both online.
   const workers = await waitFor('both workers online across pools', async () => {
@@ -99,6 +103,7 @@ it('a registration request sent with x-studio-pool is made, listed, polled and a
   assert.equal(res.status, 200, await res.clone().text());
   const { requestId } = (await res.json()) as { requestId: string };
   assert.match(requestId, /^gpu\.rr-/);
+  pooledRequestId = requestId;
   // GET /workers/pending without ?pool= fans out: the gpu pool's request is listed.
   assert.ok((await studio.api.pending()).some((r) => r.requestId === requestId));
   await studio.api.json('POST', `/workers/pending/${requestId}/approve`, {});
@@ -106,4 +111,21 @@ it('a registration request sent with x-studio-pool is made, listed, polled and a
   const approved = (await poll.json()) as { status: string; workerId: string };
   assert.equal(approved.status, 'approved');
   assert.match(approved.workerId, /^gpu\.w-/);
+});
+
+it('a worker daemon with pool = "gpu" in its config registers into that pool, is approved as gpu.w-… and runs a gpu job', { timeout: 90_000 }, async () => {
+  // The first test's pre-made gpu worker leaves, so the gpu job can only go to the daemon registered here.
+  await firstGpu?.stop();
+  const config = join(dir, 'self-gpu', 'config.toml');
+  await writeWorkerConfig(config, { apiBaseUrl: `${studio.url}/`, pool: 'gpu', label: 'self-gpu' });
+  const worker = startWorkerProcess(config, { name: 'self-gpu' });
+  cleanup.push(() => worker.stop());
+  // GET /workers/pending fans out over the pools: the daemon's request is there, made in gpu.
+  const request = await waitFor("the daemon's registration request", async () => (await studio.api.pending()).find((r) => r.requestId.startsWith('gpu.rr-') && r.requestId !== pooledRequestId));
+  await studio.api.json('POST', `/workers/pending/${request.requestId}/approve`, {});
+  const online = await waitFor('the self-registered worker online', async () => (await studio.api.workers()).find((w) => w.state === 'online' && w.label === 'self-gpu'));
+  assert.match(online.id, /^gpu\.w-/);
+  const [job] = await studio.api.createJobs([{ ...llm('self-registered'), pool: 'gpu' }]);
+  assert.match(job?.id ?? '', /^gpu\.job-/);
+  assert.equal((await doneJob(job?.id as string)).lastWorkerId, online.id);
 });
