@@ -40,6 +40,21 @@ test('routeOf: ids route to their pool, lists fan out, model writes go everywher
   assert.deepEqual(routeOf('POST', api('/workers'), undefined), { kind: 'one', pool: 'default' });
 });
 
+test('routeOf: tokens and webhooks are made once and copied, listed over every pool, revoked and removed everywhere; ?pool= keeps one pool', () => {
+  const api = (p: string) => `/graphics/api${p}`;
+  assert.deepEqual(routeOf('POST', api('/tokens'), undefined), { kind: 'copy', what: 'tokens' });
+  assert.deepEqual(routeOf('POST', api('/webhooks'), undefined), { kind: 'copy', what: 'webhooks' });
+  assert.deepEqual(routeOf('GET', api('/tokens'), undefined), { kind: 'fanout', list: 'tokens' });
+  assert.deepEqual(routeOf('GET', api('/webhooks'), undefined), { kind: 'fanout', list: 'webhooks' });
+  assert.deepEqual(routeOf('GET', api('/webhooks/wh-1/deliveries'), undefined), { kind: 'fanout', list: 'deliveries' });
+  assert.deepEqual(routeOf('POST', api('/tokens/tok-1/revoke'), undefined), { kind: 'everywhere' });
+  assert.deepEqual(routeOf('DELETE', api('/webhooks/wh-1'), undefined), { kind: 'everywhere' });
+  assert.deepEqual(routeOf('POST', api('/tokens'), 'gpu'), { kind: 'one', pool: 'gpu' });
+  assert.deepEqual(routeOf('GET', api('/webhooks/wh-1/deliveries'), 'gpu'), { kind: 'one', pool: 'gpu' });
+  assert.deepEqual(routeOf('PUT', api('/admin/tokens/tok-1'), 'gpu'), { kind: 'one', pool: 'gpu' });
+  assert.deepEqual(routeOf('POST', api('/tokens/tok-1/revoke/extra'), undefined), { kind: 'one', pool: 'default' });
+});
+
 test('configuredPools: STUDIO_POOLS, default always included, bad names dropped', () => {
   assert.deepEqual(configuredPools(undefined), ['default']);
   assert.deepEqual(configuredPools('gpu, cpu,,BAD'), ['default', 'gpu', 'cpu']);

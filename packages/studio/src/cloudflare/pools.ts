@@ -30,14 +30,23 @@ export function configuredPools(spec: string | undefined): string[] {
  * - `every`: a model registry write — every pool (each object holds its own registry copy) —
  *   and an import (`studio import`), which each pool reads for its own workers and jobs;
  * - `create`: a job submission — the named pool, else the default pool, which may redirect;
- * - `lookup`: `POST /jobs/lookup` — each id to its own pool, the answers merged.
+ * - `lookup`: `POST /jobs/lookup` — each id to its own pool, the answers merged;
+ * - `copy`: `POST /tokens`, `POST /webhooks` — made in `default`, its record (never a raw token)
+ *   copied into every other pool, so one token or endpoint serves every pool;
+ * - `everywhere`: revoking a token, removing a webhook — in every pool that has it.
+ * Tokens, webhooks and a webhook's deliveries are listed over every pool (`fanout`). With `?pool=`
+ * each of these acts on that one pool, as before pools shared them.
  */
 export type Route =
   | { kind: 'one'; pool: string }
-  | { kind: 'fanout'; list: 'jobs' | 'workers' | 'requests' | 'health' }
+  | { kind: 'fanout'; list: FanOutList }
   | { kind: 'every' }
   | { kind: 'create'; pool: string | undefined }
-  | { kind: 'lookup' };
+  | { kind: 'lookup' }
+  | { kind: 'copy'; what: 'tokens' | 'webhooks' }
+  | { kind: 'everywhere' };
+
+export type FanOutList = 'jobs' | 'workers' | 'requests' | 'health' | 'tokens' | 'webhooks' | 'deliveries';
 
 /** Route an API request by its method, path and named pool alone. `named` is undefined when the caller named none. */
 export function routeOf(method: string, pathname: string, named: string | undefined): Route {
@@ -67,5 +76,12 @@ export function routeOf(method: string, pathname: string, named: string | undefi
   if (area === 'models' && method !== 'GET' && method !== 'HEAD') return { kind: 'every' };
   if (area === 'admin' && id === 'import' && method === 'POST' && named === undefined) return { kind: 'every' };
   if (area === 'health' && named === undefined) return { kind: 'fanout', list: 'health' };
+  if ((area === 'tokens' || area === 'webhooks') && named === undefined) {
+    if (id === undefined && method === 'POST') return { kind: 'copy', what: area };
+    if (id === undefined && method === 'GET') return { kind: 'fanout', list: area };
+    if (area === 'tokens' && id !== undefined && sub === 'revoke' && parts.length === 3 && method === 'POST') return { kind: 'everywhere' };
+    if (area === 'webhooks' && id !== undefined && sub === undefined && method === 'DELETE') return { kind: 'everywhere' };
+    if (area === 'webhooks' && id !== undefined && sub === 'deliveries' && parts.length === 3 && method === 'GET') return { kind: 'fanout', list: 'deliveries' };
+  }
   return { kind: 'one', pool: named ?? DEFAULT_POOL };
 }

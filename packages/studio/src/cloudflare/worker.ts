@@ -1,5 +1,8 @@
-import { API_PREFIX, DEFAULT_POOL } from '@studio-worker/protocol';
-import { configuredPools, isPoolName, POOL_HEADER, POOL_REDIRECT_HEADER, poolFor, routeOf } from './pools.ts';
+import { API_PREFIX, CreatedToken, CreatedWebhook, DEFAULT_POOL, type TokenView, type WebhookDeliveryView, type WebhookView } from '@studio-worker/protocol';
+import { tokenRecordOf } from '../core/api-tokens.ts';
+import { webhookRecordOf } from '../core/webhooks.ts';
+import { workerdCrypto } from './crypto.ts';
+import { configuredPools, isPoolName, POOL_HEADER, POOL_REDIRECT_HEADER, poolFor, routeOf, type FanOutList } from './pools.ts';
 import { staticFileRoutes } from '../app/files.ts';
 import { bundledFiles } from './files.ts';
 import type { StudioEnv } from './types.ts';
@@ -37,6 +40,10 @@ export default {
         return fanOut(env, request, route.list);
       case 'lookup':
         return lookup(env, request);
+      case 'copy':
+        return copyToEveryPool(env, request, route.what);
+      case 'everywhere':
+        return toEveryHolder(env, request);
     }
   },
 };
@@ -110,7 +117,8 @@ interface JobsPage {
  * jobs the newest `limit` across pools with their counts summed (a pool's cursor means nothing in
  * another pool, so paging further names a pool: `?pool=`); health ok when every pool is.
  */
-async function fanOut(env: StudioEnv, request: Request, list: 'jobs' | 'workers' | 'requests' | 'health'): Promise<Response> {
+async function fanOut(env: StudioEnv, request: Request, list: FanOutList): Promise<Response> {
+  if (list === 'tokens' || list === 'webhooks' || list === 'deliveries') return sharedList(env, request, list);
   const pools = configuredPools(env.STUDIO_POOLS);
   const answers = await Promise.all(pools.map((pool) => toPool(env, pool, request)));
   const refused = answers.find((answer) => !answer.ok);
@@ -169,6 +177,111 @@ async function lookup(env: StudioEnv, request: Request): Promise<Response> {
     jobs: (ids as string[]).filter((id) => found.has(id)).map((id) => found.get(id)),
     missing: (ids as string[]).filter((id) => missing.has(id)),
   });
+}
+
+/** A request of the Worker's own to one pool, with the caller's credentials (the object checks them as for any call). */
+function ownRequest(env: StudioEnv, pool: string, caller: Request, method: string, path: string, body?: string): Promise<Response> {
+  const headers = new Headers(caller.headers);
+  headers.delete('content-length');
+  headers.set(POOL_HEADER, pool);
+  if (body !== undefined) headers.set('content-type', 'application/json');
+  return stubFor(env, pool).fetch(new Request(new URL(path, caller.url), { method, headers, body, redirect: 'manual' }));
+}
+
+/**
+ * `POST /tokens` / `POST /webhooks` without `?pool=`: made once, in `default` (which checks the
+ * caller and the body), then its record — the token's hash, never the token; the webhook's id and
+ * signing secret — adopted by every other configured pool (`PUT /admin/tokens|webhooks/:id`), so
+ * one token works and one endpoint hears from every pool. A pool that refuses the copy undoes it
+ * all: the token is revoked (the webhook removed) everywhere and the caller told which pool refused.
+ */
+async function copyToEveryPool(env: StudioEnv, request: Request, what: 'tokens' | 'webhooks'): Promise<Response> {
+  const made = await toPool(env, DEFAULT_POOL, request, await request.arrayBuffer());
+  if (made.status !== 201) return made;
+  const text = await made.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // Checked just below.
+  }
+  const parsed = (what === 'tokens' ? CreatedToken : CreatedWebhook).safeParse(json);
+  if (!parsed.success) return problem(500, 'internal_error', `the default pool answered POST /${what} with an unexpected body`);
+  const created = parsed.data;
+  const record = what === 'tokens' ? tokenRecordOf(created as CreatedToken, workerdCrypto) : webhookRecordOf(created as CreatedWebhook);
+  const id = encodeURIComponent(created.id);
+  const others = configuredPools(env.STUDIO_POOLS).filter((pool) => pool !== DEFAULT_POOL);
+  const copies = await Promise.all(others.map((pool) => ownRequest(env, pool, request, 'PUT', `${API_PREFIX}/admin/${what}/${id}`, JSON.stringify(record))));
+  const refusedAt = copies.findIndex((copy) => !copy.ok);
+  if (refusedAt < 0) {
+    for (const copy of copies) await copy.body?.cancel();
+    return new Response(text, { status: 201, headers: { 'content-type': 'application/json' } });
+  }
+  const refused = copies[refusedAt] as Response;
+  const reason = `${refused.status} ${((await refused.text()) || '').slice(0, 300)}`;
+  for (const copy of copies) if (copy !== refused) await copy.body?.cancel();
+  const [method, path] = what === 'tokens' ? ['POST', `${API_PREFIX}/tokens/${id}/revoke`] : ['DELETE', `${API_PREFIX}/webhooks/${id}`];
+  const undone = await Promise.all(configuredPools(env.STUDIO_POOLS).map((pool) => ownRequest(env, pool, request, method, path)));
+  for (const answer of undone) await answer.body?.cancel();
+  const thing = what === 'tokens' ? `token ${created.id} was revoked` : `webhook ${created.id} was removed`;
+  return problem(502, 'pool_copy_failed', `pool "${others[refusedAt]}" refused the copy (${reason}); the ${thing} in every pool — fix that pool (or drop it from STUDIO_POOLS) and create it again`);
+}
+
+/**
+ * Revoking a token, removing a webhook: in every pool (each holds a copy). Answered by the first
+ * pool that had it (`default` first); a pool that does not know it (made there before copies, or
+ * with `?pool=` elsewhere) is skipped; any other refusal is the answer, as that pool still has it.
+ */
+async function toEveryHolder(env: StudioEnv, request: Request): Promise<Response> {
+  const body = await request.arrayBuffer();
+  const answers = await Promise.all(configuredPools(env.STUDIO_POOLS).map((pool) => toPool(env, pool, request, body)));
+  const chosen = answers.find((a) => !a.ok && a.status !== 404) ?? answers.find((a) => a.ok) ?? (answers[0] as Response);
+  for (const answer of answers) if (answer !== chosen) await answer.body?.cancel();
+  return chosen;
+}
+
+/**
+ * Tokens, webhooks and one webhook's deliveries over every pool. A token or webhook is listed once
+ * (each pool holds a copy): a token's last use is the latest in any pool and revoked if revoked
+ * anywhere; a webhook's delivery counts are summed. Deliveries are each pool's own (the ones it
+ * made for its jobs), merged newest first; a pool that does not know the webhook adds none.
+ */
+async function sharedList(env: StudioEnv, request: Request, list: 'tokens' | 'webhooks' | 'deliveries'): Promise<Response> {
+  const pools = configuredPools(env.STUDIO_POOLS);
+  const answers = await Promise.all(pools.map((pool) => toPool(env, pool, request)));
+  const refused = answers.find((a) => !a.ok && !(list === 'deliveries' && a.status === 404));
+  const found = answers.filter((a) => a.ok);
+  if (refused || found.length === 0) {
+    const chosen = refused ?? (answers[0] as Response);
+    for (const answer of answers) if (answer !== chosen) await answer.body?.cancel();
+    return chosen;
+  }
+  for (const answer of answers) if (!answer.ok) await answer.body?.cancel();
+  const bodies = (await Promise.all(found.map((a) => a.json()))) as unknown[];
+  if (list === 'deliveries') {
+    const limit = Math.min(Math.max(Number(new URL(request.url).searchParams.get('limit') ?? 100) || 100, 1), 1000);
+    const all = (bodies as WebhookDeliveryView[][]).flat().sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id - a.id);
+    return Response.json(all.slice(0, limit));
+  }
+  if (list === 'tokens') {
+    const merged = new Map<string, TokenView>();
+    for (const token of (bodies as Array<{ tokens: TokenView[] }>).flatMap((b) => b.tokens)) {
+      const seen = merged.get(token.id);
+      if (!seen) merged.set(token.id, token);
+      else merged.set(token.id, { ...seen, lastUsedAt: latest(seen.lastUsedAt, token.lastUsedAt), revokedAt: seen.revokedAt ?? token.revokedAt });
+    }
+    return Response.json({ tokens: [...merged.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt)) });
+  }
+  const merged = new Map<string, WebhookView>();
+  for (const hook of (bodies as Array<{ webhooks: WebhookView[] }>).flatMap((b) => b.webhooks)) {
+    const seen = merged.get(hook.id);
+    merged.set(hook.id, seen ? { ...seen, pending: seen.pending + hook.pending, delivered: seen.delivered + hook.delivered, failed: seen.failed + hook.failed } : hook);
+  }
+  return Response.json({ webhooks: [...merged.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)) });
+}
+
+function latest(a: string | undefined, b: string | undefined): string | undefined {
+  return a === undefined ? b : b === undefined ? a : a > b ? a : b;
 }
 
 function problem(status: number, code: string, message: string): Response {

@@ -22,6 +22,15 @@ export class ApiTokenStore {
     this.sql.run('INSERT INTO api_tokens (id, name, scope, token_hash, created_at) VALUES (?, ?, ?, ?, ?)', id, name, scope, tokenHash, now);
   }
 
+  /**
+   * Insert unless this id or hash is already stored; answers the row now under that id (or, when
+   * only the hash was taken, the row holding it), for the caller to compare.
+   */
+  adopt(id: string, name: string, scope: TokenScope, tokenHash: string, createdAt: number): TokenRow | undefined {
+    this.sql.run('INSERT INTO api_tokens (id, name, scope, token_hash, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', id, name, scope, tokenHash, createdAt);
+    return this.sql.get<TokenRow>('SELECT * FROM api_tokens WHERE id = ?', id) ?? this.sql.get<TokenRow>('SELECT * FROM api_tokens WHERE token_hash = ?', tokenHash);
+  }
+
   /** Newest first. */
   list(): TokenRow[] {
     return this.sql.all<TokenRow>('SELECT * FROM api_tokens ORDER BY created_at DESC');

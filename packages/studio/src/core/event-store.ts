@@ -24,8 +24,10 @@ export interface DeliveryRow {
 export interface WebhookRow {
   id: string;
   url: string;
+  secret: string;
   events: string;
   created_at: number;
+  deleted_at: number | null;
 }
 
 /**
@@ -69,6 +71,12 @@ export class EventStore {
 
   insertWebhook(id: string, url: string, secret: string, events: string, now: number): void {
     this.sql.run('INSERT INTO webhooks (id, url, secret, events, created_at) VALUES (?, ?, ?, ?, ?)', id, url, secret, events, now);
+  }
+
+  /** Insert unless the id is taken; answers the row under that id (removed or not), for the caller to compare. */
+  adoptWebhook(id: string, url: string, secret: string, events: string, createdAt: number): WebhookRow {
+    this.sql.run('INSERT INTO webhooks (id, url, secret, events, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', id, url, secret, events, createdAt);
+    return this.sql.get<WebhookRow>('SELECT * FROM webhooks WHERE id = ?', id) as WebhookRow;
   }
 
   /** A webhook not removed. */

@@ -25,14 +25,14 @@ export { ModelRegistry, modelFileUrlProblem } from './models.ts';
 export { Registration } from './registration.ts';
 export { AdminAuth } from './admin-auth.ts';
 export type { JobSubmission, Submitted } from './jobs.ts';
-export { ApiTokens } from './api-tokens.ts';
+export { ApiTokens, TokenRecord, tokenRecordOf } from './api-tokens.ts';
 export { MetricsSource, type MetricsSnapshot } from './metrics.ts';
 export { Retention, type GcReport, type StorageReport } from './retention.ts';
 export { Gallery, type GalleryFilter } from './gallery.ts';
 export { Housekeeping, DEFAULT_HOUSEKEEPING_OPTIONS, type HousekeepingOptions } from './housekeeping.ts';
 export { SessionSnapshot } from './sessions.ts';
 export { exportStudio, importStudio, ImportReport, StudioExport, TRANSFER_FORMAT, TRANSFER_VERSION, type StudioExportInput } from './transfer.ts';
-export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
+export { Webhooks, WebhookRecord, webhookRecordOf, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
 export { workerTokenMatches } from './worker-auth.ts';
@@ -101,7 +101,7 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
   models.seed();
   const admin = new AdminAuth(ports, stores);
   const tokens = new ApiTokens(ports, stores);
-  const webhooks = new Webhooks(ports, stores);
+  const webhooks = new Webhooks(ports, stores, opts.pool);
   const retention = new Retention(ports, stores);
   const housekeeping = new Housekeeping(ports, stores, dispatcher, webhooks, retention, { ...DEFAULT_HOUSEKEEPING_OPTIONS, ...opts.housekeeping }, log.child({ module: 'housekeeping' }));
   return {

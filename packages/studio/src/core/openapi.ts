@@ -29,9 +29,11 @@ import {
   WebhookView,
   WorkerView,
 } from '@studio-worker/protocol';
+import { TokenRecord } from './api-tokens.ts';
 import { ImportReport, StudioExport } from './transfer.ts';
+import { WebhookRecord } from './webhooks.ts';
 
-type Method = 'get' | 'post' | 'patch' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 /** Who may call a route: the scopes of API tokens it accepts (admin always), a worker's token, or anyone. */
 type Auth = 'admin' | 'read' | 'submit' | 'submit+read' | 'worker' | 'registration secret' | 'none';
 
@@ -92,10 +94,12 @@ export const API_ROUTES: readonly RouteDoc[] = [
   { method: 'get', path: '/tokens', summary: 'API tokens (never the tokens themselves)', auth: 'admin', response: z.object({ tokens: z.array(TokenView) }) },
   { method: 'post', path: '/tokens', summary: 'Create a scoped API token; the answer is the only time it is shown', auth: 'admin', body: CreateTokenRequest, response: CreatedToken, status: 201 },
   { method: 'post', path: '/tokens/{id}/revoke', summary: 'Revoke an API token', auth: 'admin', response: TokenView },
+  { method: 'put', path: '/admin/tokens/{id}', summary: 'Internal (pools): store a token made in another pool under its id, from its record (hash, never the token); the Cloudflare Worker calls it after POST /tokens; safe to repeat', auth: 'admin', body: TokenRecord, response: TokenView },
 
   { method: 'get', path: '/webhooks', summary: 'Webhook endpoints with delivery counts', auth: 'admin', response: z.object({ webhooks: z.array(WebhookView) }) },
   { method: 'post', path: '/webhooks', summary: 'Add a webhook endpoint; the answer is the only time its signing secret is shown', auth: 'admin', body: CreateWebhookRequest, response: CreatedWebhook, status: 201 },
   { method: 'delete', path: '/webhooks/{id}', summary: 'Remove a webhook endpoint (pending deliveries are dropped)', auth: 'admin', response: Ok },
+  { method: 'put', path: '/admin/webhooks/{id}', summary: 'Internal (pools): store a webhook made in another pool under its id and signing secret; the Cloudflare Worker calls it after POST /webhooks; safe to repeat', auth: 'admin', body: WebhookRecord, response: WebhookView },
   { method: 'get', path: '/webhooks/{id}/deliveries', summary: 'Deliveries of an endpoint, newest first', auth: 'admin', query: { status: 'pending | delivered | failed', limit: '1 to 1000' }, response: z.array(WebhookDeliveryView) },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics: open jobs by model and status, workers online by engine, endings, attempts, dispatch latency, upload bytes', auth: 'read', response: 'text/plain' },
   { method: 'get', path: '/storage', summary: 'Disk use of results and the retention setting', auth: 'read', response: StorageView },

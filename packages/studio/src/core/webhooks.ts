@@ -1,4 +1,5 @@
-import type { CreatedWebhook, JobEvent, JobStatus, WebhookDeliveryView, WebhookView } from '@studio-worker/protocol';
+import { z } from 'zod';
+import { CreateWebhookRequest, poolId, type CreatedWebhook, type JobEvent, type JobStatus, type WebhookDeliveryView, type WebhookView } from '@studio-worker/protocol';
 import type { DeliveryRow, EventRow } from './event-store.ts';
 import type { Ports } from './ports.ts';
 import { fail, iso, isoOrUndefined, ok, type Result } from './result.ts';
@@ -17,6 +18,22 @@ export interface DeliveryPolicy {
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { baseDelayMs: 10_000, maxDelayMs: 3_600_000, windowMs: 24 * 3_600_000, timeoutMs: 10_000 };
 
+/**
+ * A webhook as another pool stores it (`PUT /admin/webhooks/:id`, which the Cloudflare Worker calls
+ * to copy an endpoint made in `default` into every other pool): the same id and signing secret, so
+ * a receiver checks every pool's deliveries with one secret.
+ */
+export const WebhookRecord = CreateWebhookRequest.extend({
+  secret: z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'a signing secret: "whsec_" and base64').max(200),
+  createdAt: z.iso.datetime(),
+});
+export type WebhookRecord = z.infer<typeof WebhookRecord>;
+
+/** The record another pool adopts for a webhook just created. */
+export function webhookRecordOf(created: CreatedWebhook): WebhookRecord {
+  return { url: created.url, events: created.events, secret: created.secret, createdAt: created.createdAt };
+}
+
 const TERMINAL = new Set<JobStatus>(['done', 'failed', 'cancelled']);
 
 /**
@@ -29,9 +46,13 @@ export class Webhooks {
   private readonly ports: Ports;
   private readonly stores: Stores;
 
-  constructor(ports: Ports, stores: Stores) {
+  /** This core's pool: its event ids carry it (`gpu.evt_7`), so receivers never see two pools' events under one id. */
+  private readonly pool: string | undefined;
+
+  constructor(ports: Ports, stores: Stores, pool?: string) {
     this.ports = ports;
     this.stores = stores;
+    this.pool = pool;
   }
 
   create(url: string, events: readonly JobStatus[]): Result<CreatedWebhook> {
@@ -42,6 +63,21 @@ export class Webhooks {
     const now = this.ports.clock.now();
     this.stores.events.insertWebhook(id, url, secret, JSON.stringify(events), now);
     return ok({ ...(this.view(id) as WebhookView), secret });
+  }
+
+  /**
+   * Take in a webhook made elsewhere (another pool) under its id and secret. Repeating it is
+   * harmless; an id already used here for another endpoint (or removed here) is refused.
+   */
+  adopt(id: string, record: WebhookRecord): Result<WebhookView> {
+    if (!/^wh-[0-9a-f]{1,64}$/.test(id)) return fail(400, 'invalid_request', `webhook id ${id.slice(0, 80)} is not a webhook id (wh-…)`);
+    const allowed = checkUrl(record.url);
+    if (!allowed.ok) return allowed;
+    const row = this.stores.events.adoptWebhook(id, record.url, record.secret, JSON.stringify(record.events), Date.parse(record.createdAt));
+    if (row.deleted_at !== null || row.url !== record.url || row.secret !== record.secret) {
+      return fail(409, 'conflict', `webhook ${id} exists here as a different endpoint, or was removed here`);
+    }
+    return ok(this.view(id) as WebhookView);
   }
 
   list(): WebhookView[] {
@@ -61,7 +97,7 @@ export class Webhooks {
     return ok(
       rows.map((r) => ({
         id: r.id,
-        eventId: `evt_${r.event_id}`,
+        eventId: poolId(this.pool, `evt_${r.event_id}`),
         jobId: r.job_id,
         type: `job.${r.event_status}`,
         status: r.status,
@@ -136,7 +172,7 @@ export class Webhooks {
 
   private event(row: EventRow): JobEvent {
     const job = TERMINAL.has(row.status) ? this.stores.jobs.get(row.job_id) : undefined;
-    return { id: `evt_${row.id}`, type: `job.${row.status}`, jobId: row.job_id, status: row.status, at: iso(row.at), job: job ? jobView(job) : undefined };
+    return { id: poolId(this.pool, `evt_${row.id}`), type: `job.${row.status}`, jobId: row.job_id, status: row.status, at: iso(row.at), job: job ? jobView(job) : undefined };
   }
 
   private view(id: string): WebhookView | undefined {

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { CreateWebhookRequest } from '@studio-worker/protocol';
+import { WebhookRecord } from '../../core/index.ts';
 import { errorResponse, readJson, respond } from '../http-errors.ts';
 import { requireAdmin, type Env, type RouteDeps } from './context.ts';
 
@@ -8,12 +9,13 @@ const POLL_MS = 250;
 const KEEPALIVE_MS = 15_000;
 
 /**
- * Job events for integrations: webhook endpoints and their deliveries (admin), and the
+ * Job events for integrations: webhook endpoints and their deliveries (admin; an endpoint made in
+ * another pool is adopted with `PUT /admin/webhooks/:id`), and the
  * server-sent events stream GET /events (admin or read), resumable with Last-Event-ID.
  */
 export function eventRoutes(deps: RouteDeps): Hono<Env> {
   const app = new Hono<Env>();
-  for (const path of ['/webhooks', '/webhooks/*', '/events']) app.use(path, requireAdmin());
+  for (const path of ['/webhooks', '/webhooks/*', '/admin/webhooks/*', '/events']) app.use(path, requireAdmin());
   const { webhooks } = deps.core;
 
   app.get('/webhooks', (c) => c.json({ webhooks: webhooks.list() }));
@@ -21,6 +23,12 @@ export function eventRoutes(deps: RouteDeps): Hono<Env> {
     const body = await readJson(c, CreateWebhookRequest);
     if (!body.ok) return body.response;
     return respond(c, webhooks.create(body.value.url, body.value.events), 201);
+  });
+  // Another pool's webhook, copied in by the Cloudflare Worker (same id and secret).
+  app.put('/admin/webhooks/:id', async (c) => {
+    const body = await readJson(c, WebhookRecord);
+    if (!body.ok) return body.response;
+    return respond(c, webhooks.adopt(c.req.param('id'), body.value));
   });
   app.delete('/webhooks/:id', (c) => respond(c, webhooks.remove(c.req.param('id'))));
   app.get('/webhooks/:id/deliveries', (c) => {
