@@ -103,6 +103,21 @@ it('an API token made through the Worker works in every pool, is listed once, an
   assert.equal(unknown.status, 404, 'revoking a token no pool has is 404');
 });
 
+it('a copy a pool refuses is undone everywhere: 502 pool_copy_failed naming the pool, the new token revoked', { timeout: 60_000 }, async () => {
+  // An admin token made in default only (?pool=): gpu does not know it, so it refuses the copy.
+  const localAdmin = await studio.api.json<CreatedToken>('POST', '/tokens?pool=default', { name: 'default-only admin', scope: 'admin' });
+  const answer = await as(localAdmin.token, 'POST', '/tokens', { name: 'half made', scope: 'read' });
+  assert.equal(answer.status, 502, await answer.clone().text());
+  const body = (await answer.json()) as { error: string; message: string };
+  assert.equal(body.error, 'pool_copy_failed');
+  assert.match(body.message, /pool "gpu" refused the copy \(401/);
+  const made = (await studio.api.json<{ tokens: TokenView[] }>('GET', '/tokens?pool=default')).tokens.find((t) => t.name === 'half made');
+  assert.ok(made?.revokedAt, 'the token made in default is revoked');
+  const webhook = await as(localAdmin.token, 'POST', '/webhooks', { url: `${receiver.url}/never` });
+  assert.equal(webhook.status, 502);
+  assert.equal((await studio.api.json<{ webhooks: WebhookView[] }>('GET', '/webhooks')).webhooks.length, 0, 'the webhook made in default is removed');
+});
+
 it('the admin-only copy route refuses a caller without the admin token and a token id already used', async () => {
   const record = { name: 'x', scope: 'read', tokenHash: 'a'.repeat(64), createdAt: new Date().toISOString() };
   const anonymous = await studio.api.request('PUT', '/admin/tokens/tok-abc?pool=gpu', record, null);
