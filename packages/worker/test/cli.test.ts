@@ -82,6 +82,20 @@ describe('studio-worker CLI', () => {
     assert.equal(parseConfigText(await readFile(path, 'utf8')).label, 'lab pc');
   });
 
+  it('`register --pool` sets the pool to register into, refuses a bad name, and "" clears it', async () => {
+    const path = join(dir, 'pooled', 'config.toml');
+    const io = captureIo();
+    assert.equal(await runCli(argv('register', '--config', path, '--pool', 'gpu'), io), 0);
+    assert.equal(parseConfigText(await readFile(path, 'utf8')).pool, 'gpu');
+    assert.match(io.stdout, /pool: gpu/);
+    const bad = captureIo();
+    assert.notEqual(await runCli(argv('register', '--config', path, '--pool', 'GPU box'), bad), 0);
+    assert.match(bad.stderr, /--pool must be 1 to 32 lowercase letters/);
+    assert.equal(parseConfigText(await readFile(path, 'utf8')).pool, 'gpu', 'a refused name leaves the file alone');
+    assert.equal(await runCli(argv('register', '--config', path, '--pool', ''), captureIo()), 0);
+    assert.equal(parseConfigText(await readFile(path, 'utf8')).pool, undefined);
+  });
+
   it('the bin wrapper runs the CLI under Node 24', async () => {
     const { spawn } = await import('node:child_process');
     const bin = new URL('../bin/studio-worker.js', import.meta.url).pathname;

@@ -56,8 +56,9 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     .description('set the studio URL or label, or reset the registration (no network; the daemon registers)')
     .option('--api-base-url <url>', 'the studio, e.g. https://studio.example/')
     .option('--label <text>', 'a name the studio operator sees next to this machine')
+    .option('--pool <name>', 'the pool to register into on a sharded (Cloudflare) studio, e.g. gpu; "" for none')
     .option('--reset', 'forget the worker id, token, install id and pending request, so the next start registers afresh')
-    .action(async (options: { apiBaseUrl?: string; label?: string; reset?: boolean }, command: Command) => {
+    .action(async (options: { apiBaseUrl?: string; label?: string; pool?: string; reset?: boolean }, command: Command) => {
       exitCode = await registerCommand(configPath(command), options, io);
     });
 

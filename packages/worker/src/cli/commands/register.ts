@@ -1,4 +1,4 @@
-import { BadUrlError, graphicsApiBase, httpApiBase } from '@studio-worker/protocol';
+import { BadUrlError, graphicsApiBase, httpApiBase, POOL_NAME } from '@studio-worker/protocol';
 import { ConfigError, readConfig, saveConfig, withoutFields } from '../../config/index.ts';
 import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../../platform/exit-codes.ts';
 import { detectVramGb } from '../../machine/vram.ts';
@@ -9,6 +9,8 @@ import { runningDaemonPid } from './running.ts';
 export interface RegisterOptions {
   apiBaseUrl?: string;
   label?: string;
+  /** The pool to register into on a sharded studio; '' clears it. */
+  pool?: string;
   reset?: boolean;
 }
 
@@ -27,6 +29,10 @@ export async function registerCommand(configPath: string, options: RegisterOptio
   }
   if (options.label !== undefined && options.label.length > 100) {
     io.err('studio-worker register: --label must be at most 100 characters; use a shorter name');
+    return EXIT_USAGE;
+  }
+  if (options.pool !== undefined && options.pool !== '' && !POOL_NAME.safeParse(options.pool).success) {
+    io.err(`studio-worker register: --pool must be 1 to 32 lowercase letters, digits or "-" (e.g. gpu), or "" for none`);
     return EXIT_USAGE;
   }
   let config;
@@ -51,6 +57,10 @@ export async function registerCommand(configPath: string, options: RegisterOptio
     if (options.label.trim() === '') next = withoutFields(next, ['label']);
     else next.label = options.label.trim();
   }
+  if (options.pool !== undefined) {
+    if (options.pool === '') next = withoutFields(next, ['pool']);
+    else next.pool = options.pool;
+  }
   if (options.reset) next = withoutFields(next, REGISTRATION_FIELDS);
   try {
     await saveConfig(configPath, next);
@@ -65,6 +75,9 @@ export async function registerCommand(configPath: string, options: RegisterOptio
   io.out(`saved ${configPath}`);
   io.out(`studio: ${httpApiBase(next.apiBaseUrl)}`);
   if (next.label) io.out(`label: ${next.label}`);
+  if (next.pool) io.out(`pool: ${next.pool}`);
+  // The pool is sent with the registration request only: an approved worker stays where it is.
+  if (options.pool !== undefined && next.workerId && !options.reset) io.out(`note: this worker is already approved as ${next.workerId}; the pool applies to a new registration (add --reset)`);
   if (options.reset) io.out('registration reset: worker id, token, install id and any pending request were cleared');
   const pid = await runningDaemonPid(configPath);
   if (pid !== null) {
