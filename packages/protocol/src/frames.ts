@@ -85,7 +85,7 @@ export const CompleteJsonFrame = z.object({
   type: z.literal('completeJson'),
   jobId: JobId,
   result: z.unknown(),
-  /** The full prompt (never a preview). */
+  /** The full prompt (never a preview): for the original studio, which files results under it; this studio does not read it. */
   prompt: optional(z.string()),
   attempt: optional(Attempt),
 });

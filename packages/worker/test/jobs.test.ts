@@ -9,7 +9,7 @@ import { JobGate } from '../src/platform/job-gate.ts';
 import { EngineFailure, type Engine, type EngineContext, type EngineJob, type EngineResult } from '../src/engines/engine.ts';
 import { EngineRouter } from '../src/engines/router.ts';
 import { ResultDelivery } from '../src/runner/delivery.ts';
-import { JobRunner } from '../src/runner/jobs.ts';
+import { JobRunner, type JobRunnerOptions } from '../src/runner/jobs.ts';
 import { LinkHolder, type StudioLink } from '../src/session/link.ts';
 import { Outbox } from '../src/runner/outbox.ts';
 import { Changes } from './helpers/wait.ts';
@@ -68,7 +68,7 @@ describe('job runner (in-process, fake engines)', () => {
   });
 
   /** `prefetch`: the config switch, fixed or read live per offer. */
-  async function runner(engines: Engine[], options: { abortSettleMs?: number; prefetch?: boolean | (() => boolean); scratchRoot?: string } = {}) {
+  async function runner(engines: Engine[], options: { abortSettleMs?: number; prefetch?: boolean | (() => boolean); scratchRoot?: string } & Pick<JobRunnerOptions, 'onJobEvent' | 'onEngineOutcome'> = {}) {
     const router = new EngineRouter(engines, silentLogger);
     await router.refresh();
     const delivery = new ResultDelivery({ outbox, links, credentials: () => null, timings: () => ({ uploadRetryBaseMs: 10, uploadGiveUpMs: 1000 }), log: silentLogger });
@@ -135,6 +135,25 @@ describe('job runner (in-process, fake engines)', () => {
     const plain = await frameFor('fail', 'plain');
     assert.equal(plain.type === 'fail' && plain.code, 'engine_error');
     assert.equal(plain.type === 'fail' && plain.retryable, true);
+  });
+
+  it('an offer without an attempt (the original studio) runs as attempt 1 inside, and no frame about it carries one', async () => {
+    const seen: { engine?: number; events: Array<[string, number]>; outcome?: number } = { events: [] };
+    const jobs = await runner([fakeEngine('fake', ['llm'], async (job) => ((seen.engine = job.attempt), { type: 'json', json: 'ok' }))], {
+      onJobEvent: (event) => seen.events.push([event.type, event.attempt]),
+      onEngineOutcome: (job) => (seen.outcome = job.attempt),
+    });
+    const offer = JobOfferClaim.parse({ jobId: 'original', model: 'm', task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] }, modelSource: { engine: 'fake' } });
+    assert.equal(offer.attempt, undefined);
+    jobs.handleOffer(offer, link);
+    const result = await frameFor('completeJson', 'original');
+    assert.equal(seen.engine, 1);
+    assert.equal(seen.outcome, 1);
+    assert.deepEqual(seen.events.filter(([type]) => type !== 'progress'), [['accepted', 1], ['ended', 1]]);
+    const frames = link.frames.filter((f) => 'jobId' in f && f.jobId === 'original');
+    assert.deepEqual(frames.map((f) => f.type).filter((t) => t !== 'progress'), ['accept', 'completeJson']);
+    assert.ok(frames.every((f) => !('attempt' in f) || f.attempt === undefined), 'no attempt the studio never sent');
+    assert.equal(result.type === 'completeJson' && result.prompt, 'hi', 'the prompt goes back for the original studio');
   });
 
   it('rejects paused and busy, and gives each job a scratch dir that is removed afterwards', async () => {

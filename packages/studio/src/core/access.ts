@@ -1,8 +1,8 @@
 import type { TokenScope } from '@studio-worker/protocol';
 import type { AdminAuth } from './admin-auth.ts';
 import type { ApiTokens } from './api-tokens.ts';
-import { ADMIN_OWNER, JobKeyStore } from './job-keys.ts';
-import type { SqlPort } from './ports.ts';
+import { ADMIN_OWNER, type JobKeyStore } from './job-key-store.ts';
+import type { Stores } from './stores.ts';
 
 export { ADMIN_OWNER };
 import { fail, ok, type Result } from './result.ts';
@@ -56,8 +56,8 @@ export class Access {
   private readonly admin: AdminAuth;
   private readonly tokens: ApiTokens;
 
-  constructor(sql: SqlPort, admin: AdminAuth, tokens: ApiTokens) {
-    this.keys = new JobKeyStore(sql);
+  constructor(stores: Stores, admin: AdminAuth, tokens: ApiTokens) {
+    this.keys = stores.jobKeys;
     this.admin = admin;
     this.tokens = tokens;
   }

@@ -1,5 +1,6 @@
 import type { Ports } from './ports.ts';
 import { timingSafeEqualText } from './result.ts';
+import type { Stores } from './stores.ts';
 
 const KEY = 'admin_token_hash';
 
@@ -9,22 +10,23 @@ const KEY = 'admin_token_hash';
  */
 export class AdminAuth {
   private readonly ports: Ports;
+  private readonly stores: Stores;
   private hash: string | undefined;
 
-  constructor(ports: Ports) {
+  constructor(ports: Ports, stores: Stores) {
     this.ports = ports;
+    this.stores = stores;
   }
 
   /** Answers the raw token when it was generated now (print it once), else undefined. */
   init(fromEnv: string | undefined): { generated?: string } {
-    const { sql, crypto } = this.ports;
     if (fromEnv) {
-      this.hash = crypto.sha256Hex(fromEnv);
+      this.hash = this.ports.crypto.sha256Hex(fromEnv);
       return {};
     }
-    const stored = sql.get<{ value: string }>('SELECT value FROM meta WHERE key = ?', KEY);
+    const stored = this.stores.meta.get(KEY);
     if (stored) {
-      this.hash = stored.value;
+      this.hash = stored;
       return {};
     }
     return { generated: this.rotate() };
@@ -32,10 +34,10 @@ export class AdminAuth {
 
   /** Mint a new token, store its hash, answer the raw token. */
   rotate(): string {
-    const { sql, crypto } = this.ports;
+    const { crypto } = this.ports;
     const token = `sat_${crypto.randomHex(24)}`;
     this.hash = crypto.sha256Hex(token);
-    sql.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', KEY, this.hash);
+    this.stores.meta.set(KEY, this.hash);
     return token;
   }
 

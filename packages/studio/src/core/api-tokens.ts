@@ -1,16 +1,8 @@
 import type { CreatedToken, TokenScope, TokenView } from '@studio-worker/protocol';
+import type { TokenRow } from './api-token-store.ts';
 import type { Ports } from './ports.ts';
 import { fail, iso, isoOrUndefined, ok, type Result } from './result.ts';
-
-interface TokenRow {
-  id: string;
-  name: string;
-  scope: TokenScope;
-  token_hash: string;
-  created_at: number;
-  last_used_at: number | null;
-  revoked_at: number | null;
-}
+import type { Stores } from './stores.ts';
 
 /** How often last-used is written back: once a minute per token, not once per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
@@ -21,36 +13,38 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  */
 export class ApiTokens {
   private readonly ports: Ports;
-  constructor(ports: Ports) {
+  private readonly stores: Stores;
+  constructor(ports: Ports, stores: Stores) {
     this.ports = ports;
+    this.stores = stores;
   }
 
   create(name: string, scope: TokenScope): CreatedToken {
-    const { crypto, clock, sql } = this.ports;
+    const { crypto, clock } = this.ports;
     const id = `tok-${crypto.randomHex(6)}`;
     const token = `sst_${crypto.randomHex(24)}`;
     const now = clock.now();
-    sql.run('INSERT INTO api_tokens (id, name, scope, token_hash, created_at) VALUES (?, ?, ?, ?, ?)', id, name, scope, crypto.sha256Hex(token), now);
+    this.stores.apiTokens.insert(id, name, scope, crypto.sha256Hex(token), now);
     return { id, name, scope, createdAt: iso(now), token };
   }
 
   list(): TokenView[] {
-    return this.ports.sql.all<TokenRow>('SELECT * FROM api_tokens ORDER BY created_at DESC').map(view);
+    return this.stores.apiTokens.list().map(view);
   }
 
   revoke(id: string): Result<TokenView> {
-    const row = this.ports.sql.get<TokenRow>('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING *', this.ports.clock.now(), id);
+    const row = this.stores.apiTokens.revoke(id, this.ports.clock.now());
     return row ? ok(view(row)) : fail(404, 'unknown_token', `token ${id} does not exist`);
   }
 
   /** The live token with this raw value (recording its use), or undefined. Lookup by hash: no secret is compared. */
   authenticate(raw: string): { id: string; scope: TokenScope } | undefined {
     if (!raw.startsWith('sst_')) return undefined;
-    const row = this.ports.sql.get<TokenRow>('SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL', this.ports.crypto.sha256Hex(raw));
+    const row = this.stores.apiTokens.liveByHash(this.ports.crypto.sha256Hex(raw));
     if (!row) return undefined;
     const now = this.ports.clock.now();
     if (row.last_used_at === null || now - row.last_used_at >= LAST_USED_RESOLUTION_MS) {
-      this.ports.sql.run('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', now, row.id);
+      this.stores.apiTokens.touch(row.id, now);
     }
     return { id: row.id, scope: row.scope };
   }

@@ -39,8 +39,10 @@ import {
   type JobTraits,
   type Session,
 } from './sessions.ts';
+import type { Stores } from './stores.ts';
 import { jobView, workerView } from './views.ts';
-import { WorkerStore } from './worker-store.ts';
+import type { WorkerLogLine } from './worker-log-store.ts';
+import type { WorkerStore } from './worker-store.ts';
 
 export interface DispatcherOptions extends RetryPolicy {
   /** How long a claim lives without a heartbeat from its worker. */
@@ -99,8 +101,10 @@ const LEGACY_TRANSIENT = /busy|in-flight|in flight|paused|already has/i;
  */
 export class Dispatcher {
   private readonly ports: Ports;
+  private readonly stores: Stores;
   private readonly opts: DispatcherOptions;
   private readonly log: Logger;
+  /** Also `stores.jobs` / `stores.workers`: services take those; the HTTP routes still read these two. */
   readonly jobs: JobStore;
   readonly workers: WorkerStore;
   private readonly byConn = new Map<string, Session>();
@@ -116,12 +120,13 @@ export class Dispatcher {
   /** Backed-off jobs that became due after this time have not been offered yet (0: look at all). */
   private lastDueCheck = 0;
 
-  constructor(ports: Ports, opts: DispatcherOptions, log: Logger) {
+  constructor(ports: Ports, stores: Stores, opts: DispatcherOptions, log: Logger) {
     this.ports = ports;
+    this.stores = stores;
     this.opts = opts;
     this.log = log;
-    this.jobs = new JobStore(ports.sql);
-    this.workers = new WorkerStore(ports.sql);
+    this.jobs = stores.jobs;
+    this.workers = stores.workers;
   }
 
   // ------------------------------------------------------------------ connections
@@ -418,7 +423,7 @@ export class Dispatcher {
 
   private onAccept(session: Session, jobId: string, frameAttempt: number | undefined): void {
     const claim = session.held.get(jobId);
-    const attempt = frameAttempt ?? claim?.attempt;
+    const attempt = this.attemptFor(session, jobId, frameAttempt);
     if (claim && !claim.released && attempt === claim.attempt) {
       const now = this.now();
       if (this.jobs.markRunning(jobId, session.workerId, attempt, now, now + this.opts.leaseMs)) {
@@ -432,7 +437,7 @@ export class Dispatcher {
 
   private onReject(session: Session, frame: RejectFrame): void {
     const claim = session.held.get(frame.jobId);
-    if (!claim || (frame.attempt !== undefined && frame.attempt !== claim.attempt)) {
+    if (!claim || this.attemptFor(session, frame.jobId, frame.attempt) !== claim.attempt) {
       this.log.debug({ op: 'offer', workerId: session.workerId, jobId: frame.jobId }, 'reject for a claim this session does not hold');
       return;
     }
@@ -465,11 +470,17 @@ export class Dispatcher {
     const { type: _type, jobId: _jobId, attempt: _attempt, preview, ...progress } = frame;
     // A live preview goes to the dashboards as it is and is not stored.
     if (preview !== undefined && this.ports.events.enabled) this.ports.events.publish({ type: 'jobPreview', jobId: frame.jobId, mime: preview.mime, data: preview.data });
-    if (this.jobs.setProgress(frame.jobId, session.workerId, frame.attempt ?? claim.attempt, JSON.stringify({ ...progress, at: iso(now) }), now)) {
+    const attempt = this.attemptFor(session, frame.jobId, frame.attempt);
+    if (attempt !== undefined && this.jobs.setProgress(frame.jobId, session.workerId, attempt, JSON.stringify({ ...progress, at: iso(now) }), now)) {
       this.publishJob(frame.jobId);
     }
   }
 
+  /**
+   * `frame.prompt` is not read: workers send the prompt back for the original studio, which files a
+   * result under it; this studio files it under its own record of the job (the same holds for the
+   * upload's `prompt` field).
+   */
   private onCompleteJson(session: Session, frame: CompleteJsonFrame): void {
     const attempt = this.attemptFor(session, frame.jobId, frame.attempt);
     const now = this.now();
@@ -488,7 +499,7 @@ export class Dispatcher {
       });
     if (!done) {
       this.dropStaleClaim(session, frame.jobId, attempt);
-      return this.refuseStale(session, frame.jobId, frame.attempt ?? attempt, 'completeJson');
+      return this.refuseStale(session, frame.jobId, attempt, 'completeJson');
     }
     this.sendFrame(session, { type: 'completeAck', jobId: frame.jobId, attempt });
     this.claimEnded(session, frame.jobId);
@@ -509,7 +520,7 @@ export class Dispatcher {
     const ended = attempt !== undefined && this.endHeldClaim(session.workerId, frame.jobId, attempt, ending);
     if (!ended) {
       this.dropStaleClaim(session, frame.jobId, attempt);
-      return this.refuseStale(session, frame.jobId, frame.attempt ?? attempt, 'fail');
+      return this.refuseStale(session, frame.jobId, attempt, 'fail');
     }
     this.sendFrame(session, { type: 'failAck', jobId: frame.jobId, attempt });
     if (ending.kind === 'failed') this.countWorkerFailure(session);
@@ -526,20 +537,7 @@ export class Dispatcher {
       entries.push({ ts: iso(now), level: 'warn', category: 'logs', message: `studio kept the first ${MAX_LOG_BATCH_ENTRIES} entries of a batch of ${frame.entries.length}; dropped ${dropped}` });
       this.log.warn({ op: 'worker_logs', workerId: session.workerId, received: frame.entries.length, dropped }, 'log batch over the entry limit; dropped the rest');
     }
-    this.ports.sql.transaction(() => {
-      for (const e of entries) {
-        this.ports.sql.run(
-          'INSERT INTO worker_logs (worker_id, ts, level, category, message, job_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-          session.workerId,
-          e.ts,
-          e.level,
-          e.category,
-          e.message,
-          e.jobId ?? null,
-          now,
-        );
-      }
-    });
+    this.stores.workerLogs.append(session.workerId, entries, now);
   }
 
   // ------------------------------------------------------------------ binary results (HTTP)
@@ -686,16 +684,9 @@ export class Dispatcher {
     return swept;
   }
 
-  /** Shipped log lines of a worker after sequence number `after`, oldest first. */
-  logs(workerId: string, after: number, limit: number): Array<{ seq: number; ts: string; level: string; category: string; message: string; jobId?: string }> {
-    return this.ports.sql
-      .all<{ id: number; ts: string; level: string; category: string; message: string; job_id: string | null }>(
-        'SELECT id, ts, level, category, message, job_id FROM worker_logs WHERE worker_id = ? AND id > ? ORDER BY id LIMIT ?',
-        workerId,
-        after,
-        limit,
-      )
-      .map((r) => ({ seq: r.id, ts: r.ts, level: r.level, category: r.category, message: r.message, jobId: r.job_id ?? undefined }));
+  /** Shipped log lines of a worker after sequence number `after`, oldest first (`stores.workerLogs.after`; the logs route reads it here). */
+  logs(workerId: string, after: number, limit: number): WorkerLogLine[] {
+    return this.stores.workerLogs.after(workerId, after, limit);
   }
 
   /** Offers still unanswered after `offerAnswerMs` go back to the queue (see the option). */
@@ -719,14 +710,7 @@ export class Dispatcher {
 
   /** Keep the newest `logLinesPerWorker` lines per worker. */
   pruneLogs(): void {
-    for (const { worker_id } of this.ports.sql.all<{ worker_id: string }>('SELECT DISTINCT worker_id FROM worker_logs')) {
-      this.ports.sql.run(
-        'DELETE FROM worker_logs WHERE worker_id = ? AND id <= (SELECT id FROM worker_logs WHERE worker_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)',
-        worker_id,
-        worker_id,
-        this.opts.logLinesPerWorker,
-      );
-    }
+    this.stores.workerLogs.prune(this.opts.logLinesPerWorker);
   }
 
   // ------------------------------------------------------------------ workers (admin)
@@ -795,7 +779,11 @@ export class Dispatcher {
     this.ports.channel.send(session.connId, encodeFrame(frameFor(session.features, frame)));
   }
 
-  /** The attempt a result refers to: the frame's, else (an original worker) the one it holds. */
+  /**
+   * The attempt a worker's frame refers to: the frame's, else (the original worker numbers no
+   * attempts) the claim its session holds, else its claim in the store. The one place the studio
+   * fills in a missing `attempt`; every handler of a worker frame asks here.
+   */
   private attemptFor(session: Session, jobId: string, frameAttempt: number | undefined): number | undefined {
     if (frameAttempt !== undefined) return frameAttempt;
     const held = session.held.get(jobId);

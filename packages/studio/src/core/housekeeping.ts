@@ -1,6 +1,7 @@
 import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from './dispatcher.ts';
 import type { Ports } from './ports.ts';
+import type { Stores } from './stores.ts';
 import type { Retention } from './retention.ts';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy, type Webhooks } from './webhooks.ts';
 
@@ -38,6 +39,7 @@ type Chore = keyof typeof LAST_RUN_KEY;
  */
 export class Housekeeping {
   private readonly ports: Ports;
+  private readonly stores: Stores;
   private readonly dispatcher: Dispatcher;
   private readonly webhooks: Webhooks;
   private readonly retention: Retention;
@@ -46,8 +48,9 @@ export class Housekeeping {
   private readonly lastRun = new Map<Chore, number>();
   private running: Promise<number | undefined> | undefined;
 
-  constructor(ports: Ports, dispatcher: Dispatcher, webhooks: Webhooks, retention: Retention, opts: HousekeepingOptions, log: Logger) {
+  constructor(ports: Ports, stores: Stores, dispatcher: Dispatcher, webhooks: Webhooks, retention: Retention, opts: HousekeepingOptions, log: Logger) {
     this.ports = ports;
+    this.stores = stores;
     this.dispatcher = dispatcher;
     this.webhooks = webhooks;
     this.retention = retention;
@@ -107,16 +110,14 @@ export class Housekeeping {
   }
 
   private webhookDue(): number | undefined {
-    return (
-      this.ports.sql.get<{ t: number | null }>(`SELECT MIN(next_at) AS t FROM webhook_deliveries INDEXED BY webhook_deliveries_due WHERE status = 'pending'`)?.t ?? undefined
-    );
+    return this.stores.events.firstDueDelivery();
   }
 
   /** When a chore is next due: never run, due now; undefined when it has nothing to do. */
   private choreDue(chore: Chore): number | undefined {
     if (chore === 'retention' && !this.opts.retention) return undefined;
     // Pruning only matters while there are log lines (they come only with connected workers).
-    if (chore === 'logs' && this.ports.sql.get('SELECT 1 AS x FROM worker_logs LIMIT 1') === undefined) return undefined;
+    if (chore === 'logs' && !this.stores.workerLogs.any()) return undefined;
     const every = chore === 'logs' ? this.opts.pruneLogsEveryMs : (this.opts.retention?.everyMs ?? 0);
     return (this.lastRunOf(chore) ?? Number.NEGATIVE_INFINITY) + every;
   }
@@ -124,9 +125,9 @@ export class Housekeeping {
   private lastRunOf(chore: Chore): number | undefined {
     let at = this.lastRun.get(chore);
     if (at === undefined) {
-      const row = this.ports.sql.get<{ value: string }>('SELECT value FROM meta WHERE key = ?', LAST_RUN_KEY[chore]);
-      if (!row) return undefined;
-      at = Number(row.value);
+      const value = this.stores.meta.get(LAST_RUN_KEY[chore]);
+      if (value === undefined) return undefined;
+      at = Number(value);
       this.lastRun.set(chore, at);
     }
     return at;
@@ -134,6 +135,6 @@ export class Housekeeping {
 
   private ran(chore: Chore, now: number): void {
     this.lastRun.set(chore, now);
-    this.ports.sql.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', LAST_RUN_KEY[chore], String(now));
+    this.stores.meta.set(LAST_RUN_KEY[chore], String(now));
   }
 }

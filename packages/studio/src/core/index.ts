@@ -14,6 +14,7 @@ import { ModelRegistry, type ModelRegistryOptions } from './models.ts';
 import type { CryptoPort, Ports } from './ports.ts';
 import { Registration, type RegistrationOptions } from './registration.ts';
 import { migrate } from './schema.ts';
+import { createStores, type Stores } from './stores.ts';
 
 export * from './ports.ts';
 export * from './result.ts';
@@ -30,6 +31,7 @@ export { Retention, type GcReport, type StorageReport } from './retention.ts';
 export { Gallery, type GalleryFilter } from './gallery.ts';
 export { Housekeeping, DEFAULT_HOUSEKEEPING_OPTIONS, type HousekeepingOptions } from './housekeeping.ts';
 export { SessionSnapshot } from './sessions.ts';
+export { exportStudio, importStudio, ImportReport, StudioExport, TRANSFER_FORMAT, TRANSFER_VERSION, type StudioExportInput } from './transfer.ts';
 export { Webhooks, signWebhook, DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks.ts';
 export { Access, ADMIN_OWNER, type Caller } from './access.ts';
 export { RateLimiter } from './rate-limit.ts';
@@ -38,6 +40,8 @@ export { jobView, workerView, resultPath } from './views.ts';
 export { decideAfterClaim } from './retry-policy.ts';
 export { migrate, SCHEMA_VERSION } from './schema.ts';
 export { SEED_MODELS } from './seeds.ts';
+export { createStores, type Stores } from './stores.ts';
+export type { WorkerLogLine } from './worker-log-store.ts';
 
 export type CoreOptions = DispatcherOptions &
   JobsOptions &
@@ -58,6 +62,8 @@ export const DEFAULT_CORE_OPTIONS: CoreOptions = {
 };
 
 export interface StudioCore {
+  /** The studio's SQL (one store per table); the services below hold the same object. */
+  stores: Stores;
   dispatcher: Dispatcher;
   jobs: Jobs;
   models: ModelRegistry;
@@ -73,6 +79,8 @@ export interface StudioCore {
   options: CoreOptions;
   /** The crypto port the core was built with (hosts' and the app's token checks hash with it). */
   crypto: CryptoPort;
+  /** The ports it runs over (a service that writes several stores in one transaction uses `sql`). */
+  ports: Ports;
 }
 
 /** Build the studio core over its ports: migrate the schema, seed the registry, wire the services. */
@@ -82,28 +90,31 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     throw new Error(`pool "${opts.pool}" is not a pool name: 1 to 32 lowercase letters, digits or "-"`);
   }
   migrate(ports.sql);
-  const dispatcher = new Dispatcher(ports, opts, log.child({ module: 'dispatcher' }));
-  const models = new ModelRegistry(ports, { allowLoopbackHttpModels: opts.allowLoopbackHttpModels });
+  const stores = createStores(ports.sql);
+  const dispatcher = new Dispatcher(ports, stores, opts, log.child({ module: 'dispatcher' }));
+  const models = new ModelRegistry(ports, stores, { allowLoopbackHttpModels: opts.allowLoopbackHttpModels });
   models.seed();
-  const admin = new AdminAuth(ports);
-  const tokens = new ApiTokens(ports);
-  const webhooks = new Webhooks(ports, dispatcher.jobs);
-  const retention = new Retention(ports);
-  const housekeeping = new Housekeeping(ports, dispatcher, webhooks, retention, { ...DEFAULT_HOUSEKEEPING_OPTIONS, ...opts.housekeeping }, log.child({ module: 'housekeeping' }));
+  const admin = new AdminAuth(ports, stores);
+  const tokens = new ApiTokens(ports, stores);
+  const webhooks = new Webhooks(ports, stores);
+  const retention = new Retention(ports, stores);
+  const housekeeping = new Housekeeping(ports, stores, dispatcher, webhooks, retention, { ...DEFAULT_HOUSEKEEPING_OPTIONS, ...opts.housekeeping }, log.child({ module: 'housekeeping' }));
   return {
+    stores,
     dispatcher,
     models,
-    jobs: new Jobs(ports, dispatcher, models, opts, log.child({ module: 'jobs' })),
-    registration: new Registration(ports, dispatcher, opts, log.child({ module: 'registration' })),
+    jobs: new Jobs(ports, stores, dispatcher, models, opts, log.child({ module: 'jobs' })),
+    registration: new Registration(ports, stores, dispatcher, opts, log.child({ module: 'registration' })),
     admin,
     tokens,
-    access: new Access(ports.sql, admin, tokens),
+    access: new Access(stores, admin, tokens),
     webhooks,
-    metrics: new MetricsSource(ports, dispatcher),
+    metrics: new MetricsSource(ports, stores, dispatcher),
     retention,
-    gallery: new Gallery(ports.sql),
+    gallery: new Gallery(stores),
     housekeeping,
     options: opts,
     crypto: ports.crypto,
+    ports,
   };
 }

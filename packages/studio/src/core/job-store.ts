@@ -81,14 +81,24 @@ export interface NewJob {
   now: number;
 }
 
+/** The counters of a job carried over from another studio (see transfer.ts). */
+export interface CarriedCounters {
+  attempt: number;
+  failures: number;
+  losses: number;
+  notBefore: number;
+  lastError: string | null;
+}
+
 const OFFER_COLUMNS = 'id, attempt, model, game_id, asset_name, vram_gb_estimate, task, model_source';
 const HELD = `status IN ('claimed', 'running')`;
 /** Spelled as jobs_ended's condition, so SQLite may use that partial index. */
 const ENDED = `status IN ('done', 'failed', 'cancelled')`;
 
 /**
- * Every statement about the `jobs` table. Each state change is one guarded UPDATE (a compare-and-set
- * on status, worker and attempt), so a stale or duplicate message changes nothing.
+ * Every statement about a job's life in the `jobs` table (done jobs read or expired as a whole are
+ * FinishedJobStore's, scrape reads MetricsStore's). Each state change is one guarded UPDATE (a
+ * compare-and-set on status, worker and attempt), so a stale or duplicate message changes nothing.
  */
 export class JobStore {
   private readonly sql: SqlPort;
@@ -96,17 +106,25 @@ export class JobStore {
     this.sql = sql;
   }
 
+  /** Every job not ended yet, oldest first, as stored (`SELECT *`: older schemas read too; the export). */
+  unfinished(): JobRow[] {
+    return this.sql.all<JobRow>(`SELECT * FROM jobs WHERE status IN ('queued', 'claimed', 'running') ORDER BY seq`);
+  }
+
   maxSeq(): number {
     return this.sql.get<{ s: number | null }>('SELECT MAX(seq) AS s FROM jobs')?.s ?? 0;
   }
 
-  /** A new job: queued, or (with `claim`) already claimed, as `claim()` would leave it. */
-  insert(job: NewJob, claim?: ClaimMade): void {
+  /**
+   * A new job: queued, or (with `claim`) already claimed, as `claim()` would leave it. `carried`:
+   * a queued job moved from another studio (import), with its counters.
+   */
+  insert(job: NewJob, claim?: ClaimMade, carried?: CarriedCounters): void {
     this.sql.run(
       `INSERT INTO jobs (id, seq, status, model, kind, engine, task, model_source, vram_gb_estimate, game_id,
-         asset_name, prompt, priority, attempt, failures, losses, max_attempts, not_before, created_at, updated_at,
+         asset_name, prompt, priority, attempt, failures, losses, max_attempts, not_before, last_error, created_at, updated_at,
          worker_id, last_worker_id, claimed_at, lease_expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, 0, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       job.id,
       job.seq,
       claim ? 'claimed' : 'queued',
@@ -120,7 +138,12 @@ export class JobStore {
       job.assetName,
       job.prompt,
       job.priority,
+      carried?.attempt ?? 1,
+      carried?.failures ?? 0,
+      carried?.losses ?? 0,
       job.maxAttempts,
+      carried?.notBefore ?? 0,
+      carried?.lastError ?? null,
       job.now,
       claim?.now ?? job.now,
       claim?.workerId ?? null,
@@ -443,7 +466,7 @@ export class JobStore {
   /** Offers made before `offeredBefore` that are still not accepted. */
   unansweredOffers(offeredBefore: number): Array<Pick<JobRow, 'id' | 'attempt' | 'worker_id'>> {
     return this.sql.all(
-      `SELECT id, attempt, worker_id FROM jobs INDEXED BY jobs_lease WHERE ${HELD} AND status = 'claimed' AND claimed_at < ? LIMIT 500`,
+      `SELECT id, attempt, worker_id FROM jobs INDEXED BY jobs_offered WHERE status = 'claimed' AND claimed_at < ? ORDER BY claimed_at LIMIT 500`,
       offeredBefore,
     );
   }
@@ -455,10 +478,9 @@ export class JobStore {
 
   /** The earliest lease of a held claim, and the earliest offer not yet accepted (for the wake-up time). */
   heldDeadlines(): { lease: number | undefined; offeredAt: number | undefined } {
-    const row = this.sql.get<{ lease: number | null; offered: number | null }>(
-      `SELECT MIN(lease_expires_at) AS lease, MIN(CASE WHEN status = 'claimed' THEN claimed_at END) AS offered FROM jobs INDEXED BY jobs_lease WHERE ${HELD}`,
-    );
-    return { lease: row?.lease ?? undefined, offeredAt: row?.offered ?? undefined };
+    const lease = this.sql.get<{ t: number | null }>(`SELECT MIN(lease_expires_at) AS t FROM jobs INDEXED BY jobs_lease WHERE ${HELD}`)?.t;
+    const offeredAt = this.sql.get<{ t: number | null }>(`SELECT MIN(claimed_at) AS t FROM jobs INDEXED BY jobs_offered WHERE status = 'claimed'`)?.t;
+    return { lease: lease ?? undefined, offeredAt: offeredAt ?? undefined };
   }
 
   /** Whether a backed-off job became due in (after, now]: only backed-off jobs are looked at. */

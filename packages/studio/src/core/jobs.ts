@@ -2,11 +2,12 @@ import { DEFAULT_POOL, featuresNeededBy, poolId, promptForTask, type CreateJobRe
 import type { Logger } from '@studio-worker/log';
 import type { Dispatcher } from './dispatcher.ts';
 import type { Caller } from './access.ts';
-import { ADMIN_OWNER, JobKeyStore } from './job-keys.ts';
+import { ADMIN_OWNER, type JobKeyStore } from './job-key-store.ts';
 import { JobStore, type ClaimMade, type JobRow, type NewJob } from './job-store.ts';
 import type { ModelRegistry } from './models.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, wrongPool, type Result } from './result.ts';
+import type { Stores } from './stores.ts';
 import { taskTextProblem } from './task-limits.ts';
 import { jobView } from './views.ts';
 
@@ -59,6 +60,7 @@ export function jobId(seq: number, randomHex6: string): string {
 /** The job API: create, list, read, cancel, retry. Offering and results live in the dispatcher. */
 export class Jobs {
   private readonly ports: Ports;
+  private readonly stores: Stores;
   private readonly dispatcher: Dispatcher;
   private readonly models: ModelRegistry;
   private readonly opts: JobsOptions;
@@ -66,14 +68,15 @@ export class Jobs {
   private readonly keys: JobKeyStore;
   private seq: number;
 
-  constructor(ports: Ports, dispatcher: Dispatcher, models: ModelRegistry, opts: JobsOptions, log: Logger) {
+  constructor(ports: Ports, stores: Stores, dispatcher: Dispatcher, models: ModelRegistry, opts: JobsOptions, log: Logger) {
     this.ports = ports;
+    this.stores = stores;
     this.dispatcher = dispatcher;
     this.models = models;
     this.opts = opts;
     this.log = log;
-    this.keys = new JobKeyStore(ports.sql);
-    this.seq = dispatcher.jobs.maxSeq();
+    this.keys = stores.jobKeys;
+    this.seq = stores.jobs.maxSeq();
   }
 
   create(request: CreateJobRequest): Result<JobView> {
@@ -147,7 +150,7 @@ export class Jobs {
       const rows = this.ports.sql.transaction(() => {
         const made = prepared.map((entry) => {
           const row = newJob(entry);
-          this.dispatcher.jobs.insert(row);
+          this.stores.jobs.insert(row);
           return row;
         });
         options.inserted?.(made.map((row) => row.id));
@@ -166,6 +169,11 @@ export class Jobs {
         return jobView(claim ? JobStore.claimedRow(inserted, claim) : inserted);
       }),
     );
+  }
+
+  /** The next creation sequence number (a job carried in from another studio takes its place here). */
+  nextSeq(): number {
+    return ++this.seq;
   }
 
   /** The pool a submission belongs to: its own `pool`, else its model's, else the default pool. */
@@ -236,14 +244,14 @@ export class Jobs {
             },
           );
     if (!made.ok) return made;
-    const jobs = plan.map((slot) => ('existing' in slot ? jobView(this.dispatcher.jobs.get(slot.existing) as JobRow) : (made.value[slot.fresh] as JobView)));
+    const jobs = plan.map((slot) => ('existing' in slot ? jobView(this.stores.jobs.get(slot.existing) as JobRow) : (made.value[slot.fresh] as JobView)));
     return ok({ jobs, created: made.value.length });
   }
 
   get(id: string): Result<JobView> {
-    const row = this.dispatcher.jobs.get(id);
+    const row = this.stores.jobs.get(id);
     if (!row) return fail(404, 'unknown_job', `job ${id} does not exist`);
-    return ok(jobView(row, this.dispatcher.jobs.attempts(id)));
+    return ok(jobView(row, this.stores.jobs.attempts(id)));
   }
 
   /**
@@ -254,7 +262,7 @@ export class Jobs {
     const jobs: JobView[] = [];
     const missing: string[] = [];
     for (const id of ids) {
-      const row = this.dispatcher.jobs.get(id);
+      const row = this.stores.jobs.get(id);
       if (row && (caller.scope !== 'submit' || this.keys.ownerOf(id) === caller.owner)) jobs.push(jobView(row));
       else missing.push(id);
     }
@@ -263,17 +271,17 @@ export class Jobs {
 
   list(filter: { status?: JobStatus; before?: number; limit?: number }): { jobs: JobView[]; nextBefore?: number } {
     const limit = Math.min(Math.max(filter.limit ?? 50, 1), MAX_LIST_LIMIT);
-    const rows = this.dispatcher.jobs.list({ status: filter.status, beforeSeq: filter.before, limit });
+    const rows = this.stores.jobs.list({ status: filter.status, beforeSeq: filter.before, limit });
     const last = rows.at(-1);
     return { jobs: rows.map((r) => jobView(r)), nextBefore: rows.length === limit && last ? last.seq : undefined };
   }
 
   counts(): Record<string, number> {
-    return this.dispatcher.jobs.countsByStatus();
+    return this.stores.jobs.countsByStatus();
   }
 
   result(id: string): Result<JobResult> {
-    const row = this.dispatcher.jobs.get(id);
+    const row = this.stores.jobs.get(id);
     if (!row) return fail(404, 'unknown_job', `job ${id} does not exist`);
     if (row.status !== 'done') return fail(409, 'not_done', `job ${id} is ${row.status}; a result exists once it is done`);
     if (row.result_type === 'expired') return fail(410, 'result_expired', `the result of job ${id} was deleted by the studio's retention policy; submit the job again to make a new one`);
@@ -284,15 +292,15 @@ export class Jobs {
   }
 
   cancel(id: string): Result<JobView> {
-    const row = this.dispatcher.jobs.get(id);
+    const row = this.stores.jobs.get(id);
     if (!row) return fail(404, 'unknown_job', `job ${id} does not exist`);
     if (row.status === 'done' || row.status === 'failed' || row.status === 'cancelled') {
       return fail(409, 'already_ended', `job ${id} is already ${row.status}`);
     }
     const now = this.ports.clock.now();
     const cancelled = this.ports.sql.transaction(() => {
-      if (!this.dispatcher.jobs.cancel(id, now)) return false;
-      if (row.worker_id) this.dispatcher.jobs.recordAttempt(id, row.attempt, row.worker_id, row.claimed_at ?? now, row.started_at, 'cancelled', 'cancelled by operator', now);
+      if (!this.stores.jobs.cancel(id, now)) return false;
+      if (row.worker_id) this.stores.jobs.recordAttempt(id, row.attempt, row.worker_id, row.claimed_at ?? now, row.started_at, 'cancelled', 'cancelled by operator', now);
       return true;
     });
     if (!cancelled) return fail(409, 'already_ended', `job ${id} ended while it was being cancelled`);
@@ -302,7 +310,7 @@ export class Jobs {
   }
 
   retry(id: string): Result<JobView> {
-    const row = this.dispatcher.jobs.get(id);
+    const row = this.stores.jobs.get(id);
     if (!row) return fail(404, 'unknown_job', `job ${id} does not exist`);
     if (row.status !== 'failed' && row.status !== 'cancelled') {
       return fail(409, 'not_retryable', `job ${id} is ${row.status}; only failed or cancelled jobs can be retried`);
@@ -311,7 +319,7 @@ export class Jobs {
     const model = this.models.resolve(row.model);
     if (!model.ok) return model;
     const now = this.ports.clock.now();
-    if (!this.dispatcher.jobs.retry(id, JSON.stringify(model.value.source), model.value.source.engine, model.value.vramGbEstimate, now)) {
+    if (!this.stores.jobs.retry(id, JSON.stringify(model.value.source), model.value.source.engine, model.value.vramGbEstimate, now)) {
       return fail(409, 'not_retryable', `job ${id} changed while it was being retried`);
     }
     this.log.info({ op: 'job', jobId: id }, 'job retried');

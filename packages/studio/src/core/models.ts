@@ -1,22 +1,12 @@
 import { isLoopbackHost, ModelEntry, withEngineDefaults, type ModelEntryInput, type ModelUpdate, type ModelView } from '@studio-worker/protocol';
+import type { ModelRow } from './model-store.ts';
 import type { Ports } from './ports.ts';
 import { fail, iso, ok, type Result } from './result.ts';
 import { SEED_MODELS } from './seeds.ts';
+import type { Stores } from './stores.ts';
 
-interface ModelRow {
-  id: string;
-  kind: string;
-  display_name: string | null;
-  description: string | null;
-  vram_gb_estimate: number;
-  enabled: number;
-  source: string;
-  pool: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
-function view(row: ModelRow): ModelView {
+/** A `models` row as the API shows it (also read by the export). */
+export function modelView(row: ModelRow): ModelView {
   return {
     id: row.id,
     kind: row.kind as ModelView['kind'],
@@ -30,6 +20,9 @@ function view(row: ModelRow): ModelView {
     updatedAt: iso(row.updated_at),
   };
 }
+
+/** The meta key that marks the seed models as added (once per database). */
+const SEEDED = 'models_seeded';
 
 export interface ModelRegistryOptions {
   /**
@@ -69,26 +62,28 @@ export function modelFileUrlProblem(url: string, allowLoopbackHttp: boolean): st
  */
 export class ModelRegistry {
   private readonly ports: Ports;
+  private readonly stores: Stores;
   private readonly options: ModelRegistryOptions;
   /** Views by id, with what refuses to run them (both fixed until the registry changes the row). */
   private readonly cache = new Map<string, { model: ModelView; refused: string | undefined }>();
-  constructor(ports: Ports, options: ModelRegistryOptions = { allowLoopbackHttpModels: false }) {
+  constructor(ports: Ports, stores: Stores, options: ModelRegistryOptions = { allowLoopbackHttpModels: false }) {
     this.ports = ports;
+    this.stores = stores;
     this.options = options;
   }
 
   /** Add the seed models once per database. */
   seed(): void {
-    const { sql } = this.ports;
-    if (sql.get("SELECT value FROM meta WHERE key = 'models_seeded'")) return;
-    sql.transaction(() => {
+    const { meta } = this.stores;
+    if (meta.get(SEEDED)) return;
+    this.ports.sql.transaction(() => {
       for (const seed of SEED_MODELS) if (!this.get(seed.id)) this.insert(ModelEntry.parse(seed));
-      sql.run("INSERT INTO meta (key, value) VALUES ('models_seeded', '1')");
+      meta.set(SEEDED, '1');
     });
   }
 
   list(): ModelView[] {
-    return this.ports.sql.all<ModelRow>('SELECT * FROM models ORDER BY kind, id').map(view);
+    return this.stores.models.list().map(modelView);
   }
 
   get(id: string): ModelView | undefined {
@@ -102,14 +97,19 @@ export class ModelRegistry {
   private entry(id: string): { model: ModelView; refused: string | undefined } | undefined {
     let entry = this.cache.get(id);
     if (!entry) {
-      const row = this.ports.sql.get<ModelRow>('SELECT * FROM models WHERE id = ?', id);
+      const row = this.stores.models.get(id);
       if (!row) return undefined;
-      const model = view(row);
+      const model = modelView(row);
       Object.freeze(model.source);
       entry = { model: Object.freeze(model), refused: this.refusedUrl(model) };
       this.cache.set(id, entry);
     }
     return entry;
+  }
+
+  /** Drop the cached views (after a transaction that wrote models was rolled back). */
+  forgetCached(): void {
+    this.cache.clear();
   }
 
   create(entry: ModelEntry): Result<ModelView> {
@@ -128,18 +128,7 @@ export class ModelRegistry {
     const refused = this.refusedUrl(next.data);
     if (refused) return fail(400, 'invalid_model_url', refused);
     const m = next.data;
-    this.ports.sql.run(
-      `UPDATE models SET kind = ?, display_name = ?, description = ?, vram_gb_estimate = ?, enabled = ?, source = ?, pool = ?, updated_at = ? WHERE id = ?`,
-      m.kind,
-      m.displayName ?? null,
-      m.description ?? null,
-      m.vramGbEstimate,
-      m.enabled ? 1 : 0,
-      JSON.stringify(withEngineDefaults(m.source)),
-      m.pool ?? null,
-      this.ports.clock.now(),
-      id,
-    );
+    this.stores.models.update(id, m, JSON.stringify(withEngineDefaults(m.source)), this.ports.clock.now());
     this.cache.delete(id);
     return ok(this.get(id) as ModelView);
   }
@@ -174,20 +163,6 @@ export class ModelRegistry {
    */
   private insert(entry: ModelEntry | ModelEntryInput): void {
     const m = ModelEntry.parse(entry);
-    const now = this.ports.clock.now();
-    this.ports.sql.run(
-      `INSERT INTO models (id, kind, display_name, description, vram_gb_estimate, enabled, source, pool, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      m.id,
-      m.kind,
-      m.displayName ?? null,
-      m.description ?? null,
-      m.vramGbEstimate,
-      m.enabled ? 1 : 0,
-      JSON.stringify(withEngineDefaults(m.source)),
-      m.pool ?? null,
-      now,
-      now,
-    );
+    this.stores.models.insert(m, JSON.stringify(withEngineDefaults(m.source)), this.ports.clock.now());
   }
 }

@@ -4,7 +4,8 @@ import type { Dispatcher } from './dispatcher.ts';
 import type { PoolOption } from './jobs.ts';
 import type { Ports } from './ports.ts';
 import { fail, ok, timingSafeEqualText, type Result } from './result.ts';
-import { pendingView, type RegistrationRow } from './views.ts';
+import type { Stores } from './stores.ts';
+import { pendingView } from './views.ts';
 
 export interface RegistrationOptions extends PoolOption {
   /** A pending request older than this is deleted; the worker's poll gets 404 and it asks again. */
@@ -29,12 +30,14 @@ const CAPS_MAX_ARRAY = 1_000;
  */
 export class Registration {
   private readonly ports: Ports;
+  private readonly stores: Stores;
   private readonly dispatcher: Dispatcher;
   private readonly opts: RegistrationOptions;
   private readonly log: Logger;
 
-  constructor(ports: Ports, dispatcher: Dispatcher, opts: RegistrationOptions, log: Logger) {
+  constructor(ports: Ports, stores: Stores, dispatcher: Dispatcher, opts: RegistrationOptions, log: Logger) {
     this.ports = ports;
+    this.stores = stores;
     this.dispatcher = dispatcher;
     this.opts = opts;
     this.log = log;
@@ -51,46 +54,36 @@ export class Registration {
     const capabilities = JSON.stringify(body.capabilities);
     const tooBig = capabilitiesProblem(body.capabilities, capabilities, this.opts.maxCapabilitiesBytes);
     if (tooBig) return fail(413, 'capabilities_too_large', tooBig);
+    const requests = this.stores.registrations;
     const removed: string[] = [];
     const result = sql.transaction((): Result<{ requestId: string; created: boolean }> => {
-      for (const { id } of sql.all<{ id: string }>("SELECT id FROM registration_requests WHERE status = 'pending' AND requested_at <= ?", now - this.opts.pendingTtlMs)) {
-        sql.run('DELETE FROM registration_requests WHERE id = ?', id);
-        removed.push(id);
-      }
-      const existing = sql.get<RegistrationRow>(
-        "SELECT * FROM registration_requests WHERE install_id = ? AND status = 'pending' ORDER BY requested_at DESC LIMIT 1",
-        body.installId,
-      );
+      removed.push(...requests.deletePendingUntil(now - this.opts.pendingTtlMs));
+      const existing = requests.latestPendingOf(body.installId);
       if (existing && existing.secret_hash === body.registrationSecretHash) return ok({ requestId: existing.id, created: false });
-      const fromAddress = sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM registration_requests WHERE status = 'pending' AND source_ip = ? AND install_id <> ?", sourceIp, body.installId)?.n ?? 0;
+      const fromAddress = requests.pendingCountBesides(body.installId, sourceIp);
       if (fromAddress >= this.opts.maxPendingPerAddress) {
         return fail(429, 'too_many_pending', `${fromAddress} registration requests from ${sourceIp} already wait for approval; ask the operator to approve or reject them first`);
       }
-      const total = sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM registration_requests WHERE status = 'pending' AND install_id <> ?", body.installId)?.n ?? 0;
+      const total = requests.pendingCountBesides(body.installId);
       if (total >= this.opts.maxPendingTotal) {
         return fail(429, 'too_many_pending', `${total} registration requests already wait for approval; ask the operator to approve or reject them first`);
       }
       // Same install with a new secret (it lost the old one): the old request can never be polled
       // again, so it goes rather than leave the operator two entries for one machine.
-      for (const { id } of sql.all<{ id: string }>("SELECT id FROM registration_requests WHERE install_id = ? AND status = 'pending'", body.installId)) {
-        sql.run('DELETE FROM registration_requests WHERE id = ?', id);
-        removed.push(id);
-      }
+      removed.push(...requests.deletePendingOf(body.installId));
       const requestId = poolId(this.opts.pool, `rr-${crypto.randomHex(12)}`);
-      sql.run(
-        `INSERT INTO registration_requests (id, install_id, secret_hash, capabilities, label, source_ip, user_agent, status, requested_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
-        requestId,
-        body.installId,
-        body.registrationSecretHash,
+      requests.insertPending({
+        id: requestId,
+        installId: body.installId,
+        secretHash: body.registrationSecretHash,
         capabilities,
-        body.label ?? null,
+        label: body.label ?? null,
         sourceIp,
         // The body's userAgent ("studio-worker/<version>") identifies the worker; the header is
         // only its HTTP client's (original-spec §3.1), so it is the fallback.
-        (body.userAgent || userAgent).slice(0, 200),
+        userAgent: (body.userAgent || userAgent).slice(0, 200),
         now,
-      );
+      });
       return ok({ requestId, created: true });
     });
     for (const id of removed) this.publishRemoved(id);
@@ -110,9 +103,9 @@ export class Registration {
 
   /** GET /workers/register-requests/:id with the raw secret as bearer. */
   poll(requestId: string, bearerSecret: string | undefined): Result<RegistrationPoll> {
-    const { sql, crypto } = this.ports;
+    const { crypto } = this.ports;
     const now = this.ports.clock.now();
-    const row = sql.get<RegistrationRow>('SELECT * FROM registration_requests WHERE id = ?', requestId);
+    const row = this.stores.registrations.get(requestId);
     const expired = row && row.status === 'pending' && row.requested_at <= now - this.opts.pendingTtlMs;
     if (!row || row.status === 'superseded' || expired) {
       return fail(404, 'unknown_request', `registration request ${requestId} is unknown or expired; send a new register-request`);
@@ -123,36 +116,30 @@ export class Registration {
     if (row.status === 'pending') return ok({ status: 'pending' });
     if (row.status === 'rejected') return ok({ status: 'rejected', reason: row.rejection_reason ?? '' });
     const workerId = row.worker_id ?? '';
-    const worker = this.dispatcher.workers.get(workerId);
+    const worker = this.stores.workers.get(workerId);
     if (!worker || worker.deleted_at !== null) {
       return fail(404, 'unknown_request', `worker ${workerId} approved by request ${requestId} was deleted; send a new register-request`);
     }
     const authToken = crypto.randomHex(32);
-    this.dispatcher.workers.setTokenHash(workerId, crypto.sha256Hex(authToken));
+    this.stores.workers.setTokenHash(workerId, crypto.sha256Hex(authToken));
     this.log.info({ op: 'registration', requestId, workerId }, 'issued a worker token');
     return ok({ status: 'approved', workerId, authToken });
   }
 
   pending(): PendingRequestView[] {
-    const now = this.ports.clock.now();
-    return this.ports.sql
-      .all<RegistrationRow>(
-        "SELECT * FROM registration_requests WHERE status = 'pending' AND requested_at > ? ORDER BY requested_at",
-        now - this.opts.pendingTtlMs,
-      )
-      .map(pendingView);
+    return this.stores.registrations.pendingAfter(this.ports.clock.now() - this.opts.pendingTtlMs).map(pendingView);
   }
 
   approve(requestId: string, label: string | undefined): Result<{ workerId: string }> {
     const { sql, crypto } = this.ports;
     const now = this.ports.clock.now();
     const outcome = sql.transaction((): Result<{ workerId: string }> => {
-      const row = sql.get<RegistrationRow>('SELECT * FROM registration_requests WHERE id = ?', requestId);
+      const row = this.stores.registrations.get(requestId);
       if (!row || row.status === 'superseded') return fail(404, 'unknown_request', `registration request ${requestId} does not exist`);
       if (row.status !== 'pending') return fail(409, 'already_decided', `registration request ${requestId} was already ${row.status}`);
       const caps = JSON.parse(row.capabilities) as { machineName?: string };
       const workerId = poolId(this.opts.pool, `w-${crypto.randomHex(6)}`);
-      this.dispatcher.workers.create({
+      this.stores.workers.create({
         id: workerId,
         label: label ?? row.label ?? caps.machineName ?? workerId,
         machineName: caps.machineName ?? '',
@@ -161,7 +148,7 @@ export class Registration {
         tokenHash: null,
         now,
       });
-      sql.run("UPDATE registration_requests SET status = 'approved', decided_at = ?, worker_id = ? WHERE id = ?", now, workerId, requestId);
+      this.stores.registrations.markApproved(requestId, workerId, now);
       return ok({ workerId });
     });
     if (outcome.ok) {
@@ -173,12 +160,10 @@ export class Registration {
   }
 
   reject(requestId: string, reason: string): Result<{ requestId: string }> {
-    const { sql } = this.ports;
-    const now = this.ports.clock.now();
-    const row = sql.get<RegistrationRow>('SELECT * FROM registration_requests WHERE id = ?', requestId);
+    const row = this.stores.registrations.get(requestId);
     if (!row || row.status === 'superseded') return fail(404, 'unknown_request', `registration request ${requestId} does not exist`);
     if (row.status !== 'pending') return fail(409, 'already_decided', `registration request ${requestId} was already ${row.status}`);
-    sql.run("UPDATE registration_requests SET status = 'rejected', decided_at = ?, rejection_reason = ? WHERE id = ? AND status = 'pending'", now, reason, requestId);
+    this.stores.registrations.markRejected(requestId, reason, this.ports.clock.now());
     this.log.info({ op: 'registration', requestId, reason }, 'registration rejected');
     this.publishRemoved(requestId);
     return ok({ requestId });
@@ -192,7 +177,7 @@ export class Registration {
     const { crypto } = this.ports;
     const workerId = poolId(this.opts.pool, `w-${crypto.randomHex(6)}`);
     const authToken = crypto.randomHex(32);
-    this.dispatcher.workers.create({
+    this.stores.workers.create({
       id: workerId,
       label,
       machineName,
@@ -207,17 +192,17 @@ export class Registration {
 
   /** Give an existing worker a new token (the raw token is answered once). */
   rotateToken(workerId: string): Result<{ workerId: string; authToken: string }> {
-    const worker = this.dispatcher.workers.get(workerId);
+    const worker = this.stores.workers.get(workerId);
     if (!worker || worker.deleted_at !== null) return fail(404, 'unknown_worker', `worker ${workerId} does not exist`);
     const authToken = this.ports.crypto.randomHex(32);
-    this.dispatcher.workers.setTokenHash(workerId, this.ports.crypto.sha256Hex(authToken));
+    this.stores.workers.setTokenHash(workerId, this.ports.crypto.sha256Hex(authToken));
     return ok({ workerId, authToken });
   }
 
   /** Dashboards get each change of the pending list on its own, never the whole list again. */
   private publishAdded(requestId: string): void {
     if (!this.ports.events.enabled) return;
-    const row = this.ports.sql.get<RegistrationRow>('SELECT * FROM registration_requests WHERE id = ?', requestId);
+    const row = this.stores.registrations.get(requestId);
     if (row) this.ports.events.publish({ type: 'pendingAdded', request: pendingView(row) });
   }
 

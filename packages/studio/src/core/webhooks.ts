@@ -1,7 +1,8 @@
 import type { CreatedWebhook, JobEvent, JobStatus, WebhookDeliveryView, WebhookView } from '@studio-worker/protocol';
-import type { JobStore } from './job-store.ts';
+import type { DeliveryRow, EventRow } from './event-store.ts';
 import type { Ports } from './ports.ts';
 import { fail, iso, isoOrUndefined, ok, type Result } from './result.ts';
+import type { Stores } from './stores.ts';
 import { jobView } from './views.ts';
 
 export interface DeliveryPolicy {
@@ -16,26 +17,6 @@ export interface DeliveryPolicy {
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { baseDelayMs: 10_000, maxDelayMs: 3_600_000, windowMs: 24 * 3_600_000, timeoutMs: 10_000 };
 
-interface EventRow {
-  id: number;
-  job_id: string;
-  status: JobStatus;
-  at: number;
-}
-
-interface DeliveryRow {
-  id: number;
-  webhook_id: string;
-  event_id: number;
-  status: 'pending' | 'delivered' | 'failed';
-  attempts: number;
-  next_at: number;
-  created_at: number;
-  delivered_at: number | null;
-  last_status: number | null;
-  last_error: string | null;
-}
-
 const TERMINAL = new Set<JobStatus>(['done', 'failed', 'cancelled']);
 
 /**
@@ -46,11 +27,11 @@ const TERMINAL = new Set<JobStatus>(['done', 'failed', 'cancelled']);
  */
 export class Webhooks {
   private readonly ports: Ports;
-  private readonly jobs: JobStore;
+  private readonly stores: Stores;
 
-  constructor(ports: Ports, jobs: JobStore) {
+  constructor(ports: Ports, stores: Stores) {
     this.ports = ports;
-    this.jobs = jobs;
+    this.stores = stores;
   }
 
   create(url: string, events: readonly JobStatus[]): Result<CreatedWebhook> {
@@ -59,35 +40,24 @@ export class Webhooks {
     const id = `wh-${this.ports.crypto.randomHex(6)}`;
     const secret = `whsec_${hexToBase64(this.ports.crypto.randomHex(24))}`;
     const now = this.ports.clock.now();
-    this.ports.sql.run('INSERT INTO webhooks (id, url, secret, events, created_at) VALUES (?, ?, ?, ?, ?)', id, url, secret, JSON.stringify(events), now);
+    this.stores.events.insertWebhook(id, url, secret, JSON.stringify(events), now);
     return ok({ ...(this.view(id) as WebhookView), secret });
   }
 
   list(): WebhookView[] {
-    return this.ports.sql
-      .all<{ id: string }>('SELECT id FROM webhooks WHERE deleted_at IS NULL ORDER BY created_at')
-      .map((r) => this.view(r.id) as WebhookView);
+    return this.stores.events.webhookIds().map((id) => this.view(id) as WebhookView);
   }
 
   remove(id: string): Result<{ ok: true; id: string }> {
-    const changed = this.ports.sql.run('UPDATE webhooks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL', this.ports.clock.now(), id);
-    if (!changed) return fail(404, 'unknown_webhook', `webhook ${id} does not exist`);
-    // Nothing more goes out to a removed endpoint.
-    this.ports.sql.run(`UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook removed' WHERE webhook_id = ? AND status = 'pending'`, id);
+    // Nothing more goes out to a removed endpoint: its pending deliveries fail with it.
+    if (!this.stores.events.removeWebhook(id, this.ports.clock.now())) return fail(404, 'unknown_webhook', `webhook ${id} does not exist`);
     return ok({ ok: true, id });
   }
 
   deliveries(webhookId: string, filter: { status?: string; limit?: number }): Result<WebhookDeliveryView[]> {
     if (!this.view(webhookId)) return fail(404, 'unknown_webhook', `webhook ${webhookId} does not exist`);
     const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
-    const rows = this.ports.sql.all<DeliveryRow & { job_id: string; event_status: JobStatus }>(
-      `SELECT d.*, e.job_id, e.status AS event_status FROM webhook_deliveries d JOIN job_events e ON e.id = d.event_id
-       WHERE d.webhook_id = ? AND (? IS NULL OR d.status = ?) ORDER BY d.id DESC LIMIT ?`,
-      webhookId,
-      filter.status ?? null,
-      filter.status ?? null,
-      limit,
-    );
+    const rows = this.stores.events.deliveriesOf(webhookId, filter.status, limit);
     return ok(
       rows.map((r) => ({
         id: r.id,
@@ -107,32 +77,26 @@ export class Webhooks {
 
   /** Events after `afterId` (the SSE stream's Last-Event-ID), oldest first. */
   eventsAfter(afterId: number, limit = 500): Array<{ seq: number; event: JobEvent }> {
-    return this.ports.sql
-      .all<EventRow>('SELECT * FROM job_events WHERE id > ? ORDER BY id LIMIT ?', afterId, limit)
-      .map((row) => ({ seq: row.id, event: this.event(row) }));
+    return this.stores.events.eventsAfter(afterId, limit).map((row) => ({ seq: row.id, event: this.event(row) }));
   }
 
   lastEventId(): number {
-    return this.ports.sql.get<{ id: number | null }>('SELECT MAX(id) AS id FROM job_events')?.id ?? 0;
+    return this.stores.events.lastEventId();
   }
 
   /** Send every due delivery (a few at a time); answers how many were tried. */
   async deliverDue(policy: DeliveryPolicy = DEFAULT_DELIVERY_POLICY, fetchImpl: typeof fetch = fetch): Promise<number> {
     const now = this.ports.clock.now();
-    const due = this.ports.sql.all<DeliveryRow & { url: string; secret: string }>(
-      `SELECT d.*, w.url, w.secret FROM webhook_deliveries d INDEXED BY webhook_deliveries_due JOIN webhooks w ON w.id = d.webhook_id
-       WHERE d.status = 'pending' AND d.next_at <= ? ORDER BY d.next_at LIMIT 50`,
-      now,
-    );
+    const due = this.stores.events.dueDeliveries(now);
     if (due.length === 0) return 0;
     // Held against a second sender (another tick, a restarted host) while the request is in flight.
-    for (const d of due) this.ports.sql.run('UPDATE webhook_deliveries SET next_at = ? WHERE id = ?', now + policy.timeoutMs * 2, d.id);
+    for (const d of due) this.stores.events.holdDelivery(d.id, now + policy.timeoutMs * 2);
     await Promise.all(due.map((d) => this.deliverOne(d, policy, fetchImpl)));
     return due.length;
   }
 
   private async deliverOne(d: DeliveryRow & { url: string; secret: string }, policy: DeliveryPolicy, fetchImpl: typeof fetch): Promise<void> {
-    const row = this.ports.sql.get<EventRow>('SELECT * FROM job_events WHERE id = ?', d.event_id);
+    const row = this.stores.events.event(d.event_id);
     let outcome: { status?: number; error?: string };
     if (!row) outcome = { error: 'the event no longer exists' };
     else {
@@ -162,32 +126,24 @@ export class Webhooks {
     const now = this.ports.clock.now();
     const attempts = d.attempts + 1;
     if (outcome.error === undefined) {
-      this.ports.sql.run(`UPDATE webhook_deliveries SET status = 'delivered', attempts = ?, delivered_at = ?, last_status = ?, last_error = NULL WHERE id = ?`, attempts, now, outcome.status ?? null, d.id);
+      this.stores.events.markDelivered(d.id, attempts, now, outcome.status ?? null);
       return;
     }
     const delay = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempts - 1)) * (0.75 + Math.random() / 2);
     const givesUp = now + delay > d.created_at + policy.windowMs;
-    this.ports.sql.run(
-      'UPDATE webhook_deliveries SET status = ?, attempts = ?, next_at = ?, last_status = ?, last_error = ? WHERE id = ?',
-      givesUp ? 'failed' : 'pending',
-      attempts,
-      Math.round(now + delay),
-      outcome.status ?? null,
-      outcome.error,
-      d.id,
-    );
+    this.stores.events.markTried(d.id, { status: givesUp ? 'failed' : 'pending', attempts, nextAt: Math.round(now + delay), httpStatus: outcome.status ?? null, error: outcome.error });
   }
 
   private event(row: EventRow): JobEvent {
-    const job = TERMINAL.has(row.status) ? this.jobs.get(row.job_id) : undefined;
+    const job = TERMINAL.has(row.status) ? this.stores.jobs.get(row.job_id) : undefined;
     return { id: `evt_${row.id}`, type: `job.${row.status}`, jobId: row.job_id, status: row.status, at: iso(row.at), job: job ? jobView(job) : undefined };
   }
 
   private view(id: string): WebhookView | undefined {
-    const w = this.ports.sql.get<{ id: string; url: string; events: string; created_at: number }>('SELECT * FROM webhooks WHERE id = ? AND deleted_at IS NULL', id);
+    const w = this.stores.events.webhook(id);
     if (!w) return undefined;
     const counts: Record<string, number> = { pending: 0, delivered: 0, failed: 0 };
-    for (const c of this.ports.sql.all<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM webhook_deliveries WHERE webhook_id = ? GROUP BY status', id)) counts[c.status] = c.n;
+    for (const c of this.stores.events.deliveryCounts(id)) counts[c.status] = c.n;
     return { id: w.id, url: w.url, events: JSON.parse(w.events) as WebhookView['events'], createdAt: iso(w.created_at), pending: counts.pending ?? 0, delivered: counts.delivered ?? 0, failed: counts.failed ?? 0 };
   }
 }

@@ -29,6 +29,11 @@ export class WorkerStore {
     this.sql = sql;
   }
 
+  /** Every worker not deleted, as stored (`SELECT *`: older schemas read too; the export). */
+  allLive(): WorkerRow[] {
+    return this.sql.all<WorkerRow>('SELECT * FROM workers WHERE deleted_at IS NULL ORDER BY approved_at, id');
+  }
+
   get(id: string): WorkerRow | undefined {
     return this.sql.get<WorkerRow>(`${WORKER_SELECT} WHERE w.id = ?`, id);
   }
@@ -79,6 +84,12 @@ export class WorkerStore {
         id,
       )?.n ?? 0
     );
+  }
+
+  /** A worker carried over from another studio keeps its failure count and cooldown. */
+  carryFailures(id: string, failures: number, cooldownUntil: number | null): void {
+    this.noFailures.delete(id);
+    this.sql.run('UPDATE workers SET consecutive_failures = ?, cooldown_until = ? WHERE id = ?', failures, cooldownUntil, id);
   }
 
   startCooldown(id: string, until: number): void {

@@ -7,6 +7,7 @@ import { registerClientCommands } from './client-cli/index.ts';
 import { nodeCrypto } from './crypto.ts';
 import { startStudio } from './server.ts';
 import { NodeSql } from './sqlite.ts';
+import { registerTransferCommands } from './transfer-cli.ts';
 import { STUDIO_VERSION } from './version.ts';
 
 function positiveNumber(name: string) {
@@ -117,6 +118,7 @@ program
 
 registerClientCommands(program);
 registerDataCommands(program);
+registerTransferCommands(program);
 
 /** The generated admin token is shown once, on the terminal (never in the log). */
 export function printAdminToken(url: string, token: string | undefined): void {

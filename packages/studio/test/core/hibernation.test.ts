@@ -111,6 +111,35 @@ describe('hibernation: sessions restored from snapshots and SQL', () => {
     assert.equal(core.dispatcher.jobs.get(cancelled.id)?.status, 'cancelled');
   });
 
+  it('restored out of order, the deadlines still come oldest first (wake-up time and sweeps)', () => {
+    const h = makeHarness({ staleSessionMs: 30_000, helloTimeoutMs: 10_000 });
+    const older = connectWorker(h);
+    h.clock.advance(5_000);
+    const newer = connectWorker(h);
+    const stranger = h.core.registration.createApprovedWorker('g', 'box');
+    h.core.dispatcher.connectionOpened('c-late', stranger.workerId);
+    h.clock.advance(1_000);
+    h.core.dispatcher.connectionOpened('c-later', stranger.workerId);
+    const t0 = h.clock.now() - 6_000;
+    // evictAndRestore hands them back newest first.
+    const core = evictAndRestore(h, [older.connId, newer.connId, 'c-late', 'c-later']);
+    assert.equal(core.dispatcher.nextWakeAt(), t0 + 5_000 + 10_001, 'the older silent socket first');
+    h.clock.advance(t0 + 15_001 - h.clock.now());
+    core.dispatcher.tick();
+    assert.ok(h.channel.closed.has('c-late'));
+    assert.equal(h.channel.closed.has('c-later'), false);
+    assert.equal(core.dispatcher.nextWakeAt(), t0 + 16_001);
+    h.clock.advance(1_000);
+    core.dispatcher.tick();
+    assert.ok(h.channel.closed.has('c-later'));
+    assert.equal(core.dispatcher.nextWakeAt(), t0 + 30_001, 'then the least recent heartbeat');
+    h.clock.advance(t0 + 30_001 - h.clock.now());
+    core.dispatcher.tick();
+    assert.equal(h.channel.closed.get(older.connId)?.reason, 'no heartbeat');
+    assert.equal(h.channel.closed.has(newer.connId), false, 'the newer session has 5 s left');
+    assert.equal(core.dispatcher.nextWakeAt(), t0 + 35_001);
+  });
+
   it('a lease still runs out after the restore when the worker goes silent', () => {
     const h = makeHarness();
     const a = connectWorker(h);

@@ -2,7 +2,9 @@
 // Object alarm), and running it then does the sweep that was due. Manual clock throughout.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { silentLogger } from '@studio-worker/log';
 import { closeCodeForError } from '@studio-worker/protocol';
+import { createStudioCore } from '../../src/core/index.ts';
 import { capabilities, connectWorker, imageJob, llmJob, makeHarness, send } from './harness.ts';
 
 const DEADLINES = { leaseMs: 20_000, offerAnswerMs: 10_000, helloTimeoutMs: 5_000, staleSessionMs: 45_000 };
@@ -116,6 +118,10 @@ describe('housekeeping: nextWakeAt and runDue', () => {
     h.clock.advance(1);
     await h.core.housekeeping.runDue();
     assert.equal(lines(), 2);
+    // A host that lost its memory (a new core over the same SQL) keeps the rhythm: not due again at once.
+    const pruned = h.clock.now();
+    const fresh = createStudioCore(h.ports, silentLogger, { logLinesPerWorker: 2 });
+    assert.equal(fresh.housekeeping.nextWakeAt(), pruned + 600_000);
   });
 
   it('runs retention when configured, handing the files to delete to the host', async () => {

@@ -25,7 +25,7 @@ describe('the core is portable', () => {
   const files = readdirSync(CORE, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
 
   it('reads every core file', () => {
-    assert.ok(files.includes('dispatcher.ts') && files.includes('housekeeping.ts'), files.join(', '));
+    assert.ok(files.includes('dispatcher.ts') && files.includes('housekeeping.ts') && files.includes('transfer.ts'), files.join(', '));
   });
 
   for (const file of files) {

@@ -153,7 +153,7 @@ export class Daemon {
     // Opt-in desktop notifications (notify_on_complete / notify_on_failure).
     const notifications = new JobNotifications(new Notifier({ log: parts.logs.child('notify') }), () => this.store.current);
     this.jobs.onJobEnded(({ job, status }) => {
-      if (status === 'completed') void notifications.completed({ jobId: job.jobId, model: job.model });
+      if (status === 'done') void notifications.completed({ jobId: job.jobId, model: job.model });
       else if (status === 'failed') void notifications.failed({ jobId: job.jobId, model: job.model, error: job.reason });
     });
     this.updater = createDaemonUpdater({

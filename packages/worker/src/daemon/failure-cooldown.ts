@@ -68,7 +68,7 @@ export class FailureCooldown {
   }
 
   /** A job's engine part ended with this outcome. */
-  record(job: { jobId: string; attempt: number | undefined }, outcome: OutboxPayload): void {
+  record(job: { jobId: string; attempt: number }, outcome: OutboxPayload): void {
     const outcomeClass = classifyOutcome(outcome);
     if (outcomeClass === 'neutral') return;
     const { log, onChange } = this.#options;

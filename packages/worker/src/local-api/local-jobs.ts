@@ -106,7 +106,7 @@ export class LocalJobs {
     this.#active.set(controller, new Promise<void>((resolve) => (ended = resolve)));
     try {
       const result = await this.#deps.run({ jobId, model: model.id, task, source: model.source }, { signal: controller.signal, progress: (update) => board.progress(jobId, update) });
-      board.end(jobId, { status: 'completed', ...(result.type === 'file' && task.kind === 'image' && isThumbnailable(result.ext) ? { image: { bytes: result.bytes, ext: result.ext } } : {}) });
+      board.end(jobId, { status: 'done', ...(result.type === 'file' && task.kind === 'image' && isThumbnailable(result.ext) ? { image: { bytes: result.bytes, ext: result.ext } } : {}) });
       return result;
     } catch (error) {
       const failure = error instanceof EngineFailure ? error : new EngineFailure('engine_error', error instanceof Error ? error.message : String(error), { retryable: true });

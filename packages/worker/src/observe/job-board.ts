@@ -1,12 +1,18 @@
-import type { TaskKind } from '@studio-worker/protocol';
+import type { JobStatus as StudioJobStatus, TaskKind } from '@studio-worker/protocol';
 import type { EngineProgress } from '../engines/engine.ts';
 import type { JobEvent, OutboxPayload } from '../runner/index.ts';
 import type { LogRecord } from './log-tap.ts';
 import { isThumbnailable, makeThumbnail } from './thumbnail.ts';
 
 export type JobSource = 'studio' | 'local';
-export type JobStatus = 'waiting' | 'running' | 'completed' | 'failed' | 'cancelled';
-export type JobEndStatus = Extract<JobStatus, 'completed' | 'failed' | 'cancelled'>;
+/**
+ * A job's status in the worker, in the protocol's words (`done`, as the studio says, never
+ * `completed`). `queued` and `claimed` are studio-only: a job reaches the worker as an offer, and
+ * the worker shows it once accepted. `waiting` is the worker's own: accepted while another job has
+ * the engine (prefetch) — the studio already calls it `running`, since the worker holds it.
+ */
+export type JobStatus = Exclude<StudioJobStatus, 'queued' | 'claimed'> | 'waiting';
+export type JobEndStatus = Exclude<JobStatus, 'waiting' | 'running'>;
 
 /** A job as the local API shows it (original-spec §7 `JobWire`, plus engine, progress and attempt). */
 export interface JobWire {
@@ -155,7 +161,7 @@ export class JobBoard {
     wire.status = end.status;
     wire.finishedAt = new Date().toISOString();
     if (end.reason !== undefined) wire.reason = end.reason;
-    if (end.status === 'completed') delete wire.progress;
+    if (end.status === 'done') delete wire.progress;
     this.#recent.push(record);
     while (this.#recent.length > this.#recentLimit) this.#recent.shift();
     const ended: JobEnded = { job: { ...wire }, source: wire.source, kind: wire.kind, status: end.status, durationSeconds: (performance.now() - record.since) / 1000 };
@@ -269,6 +275,6 @@ function endFromOutcome(kind: TaskKind | undefined, outcome: OutboxPayload): Job
     const status: JobEndStatus = outcome.code === 'cancelled' || outcome.code === 'handed_back' ? 'cancelled' : 'failed';
     return { status, reason: outcome.code ? `${outcome.code}: ${outcome.error}` : outcome.error };
   }
-  if (outcome.kind === 'file' && kind === 'image') return { status: 'completed', image: { bytes: outcome.body, ext: outcome.ext } };
-  return { status: 'completed' };
+  if (outcome.kind === 'file' && kind === 'image') return { status: 'done', image: { bytes: outcome.body, ext: outcome.ext } };
+  return { status: 'done' };
 }

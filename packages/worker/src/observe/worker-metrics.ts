@@ -19,7 +19,7 @@ export interface MetricsSnapshot {
 /** The worker's Prometheus metrics, served at `GET /metrics` on the local API. */
 export class WorkerMetrics {
   readonly registry = createMetricsRegistry();
-  readonly #jobs = new Counter({ name: 'studio_worker_jobs_total', help: 'Jobs that ended, by task kind, outcome (completed, failed, cancelled) and source (studio, local).', labelNames: ['kind', 'outcome', 'source'] as const, registers: [this.registry] });
+  readonly #jobs = new Counter({ name: 'studio_worker_jobs_total', help: 'Jobs that ended, by task kind, outcome (done, failed, cancelled) and source (studio, local).', labelNames: ['kind', 'outcome', 'source'] as const, registers: [this.registry] });
   readonly #duration = new Histogram({ name: 'studio_worker_job_duration_seconds', help: 'How long jobs took from getting the engine to their end, by task kind.', labelNames: ['kind'] as const, buckets: DURATION_BUCKETS, registers: [this.registry] });
   readonly #busyRatio = new Gauge({ name: 'studio_worker_engine_busy_ratio', help: 'Engine time against wall time since the first job started (0..1).', registers: [this.registry] });
   readonly #busySeconds = new Counter({ name: 'studio_worker_engine_busy_seconds_total', help: 'Seconds the engines spent running jobs.', registers: [this.registry] });

@@ -39,10 +39,10 @@ export type ModelFileProvider = (
  * outbox (a file result with its bytes).
  */
 export type JobEvent =
-  | { type: 'accepted'; jobId: string; attempt?: number; kind: TaskKind; model: string; engine: string; prompt: string; waiting: boolean }
-  | { type: 'started'; jobId: string; attempt?: number }
-  | { type: 'progress'; jobId: string; attempt?: number; update: EngineProgress }
-  | { type: 'ended'; jobId: string; attempt?: number; outcome: OutboxPayload };
+  | { type: 'accepted'; jobId: string; attempt: number; kind: TaskKind; model: string; engine: string; prompt: string; waiting: boolean }
+  | { type: 'started'; jobId: string; attempt: number }
+  | { type: 'progress'; jobId: string; attempt: number; update: EngineProgress }
+  | { type: 'ended'; jobId: string; attempt: number; outcome: OutboxPayload };
 
 /** A job from the local API: no claim, no studio; the model's source says which engine runs it. */
 export interface LocalJob {
@@ -76,7 +76,7 @@ export interface JobRunnerOptions {
    * A job's engine part ended with this outcome (success, engine failure, cancel, hand-back). Called
    * synchronously when the engine returns, before any later offer is looked at.
    */
-  onEngineOutcome?: (job: { jobId: string; attempt: number | undefined }, outcome: OutboxPayload) => void;
+  onEngineOutcome?: (job: { jobId: string; attempt: number }, outcome: OutboxPayload) => void;
   /** An offer was accepted (the daemon mirrors its model into the local catalogue). */
   onAccept?: (claim: JobOfferClaim) => void;
   progressIntervalMs?: number;
@@ -97,8 +97,8 @@ type JobPhase = 'waiting' | 'running' | 'finishing';
 
 interface RunningJob {
   jobId: string;
-  /** The claim's attempt as the studio sent it (none from the original studio): what frames carry. */
-  attempt: number | undefined;
+  /** `claim.attemptOnWire`: what frames, uploads and the outbox carry (none for the original studio). */
+  attemptOnWire: number | undefined;
   claim: Claim;
   startedAt: string;
   controller: AbortController;
@@ -145,7 +145,7 @@ export class JobRunner {
   inFlight(): InFlightJob[] {
     return this.#ordered().map((job) => ({
       jobId: job.jobId,
-      ...(job.attempt === undefined ? {} : { attempt: job.attempt }),
+      ...(job.attemptOnWire === undefined ? {} : { attempt: job.attemptOnWire }),
       state: 'running' as const,
     }));
   }
@@ -248,7 +248,7 @@ export class JobRunner {
   async cancel(jobId: string, attempt: number | undefined, reason?: string): Promise<void> {
     const job = this.#running.get(jobId);
     const message = reason ? `${CANCELLED_BY_STUDIO}: ${reason}` : CANCELLED_BY_STUDIO;
-    if (job && (attempt === undefined || job.attempt === undefined || job.attempt === attempt)) {
+    if (job && (attempt === undefined || job.attemptOnWire === undefined || job.attemptOnWire === attempt)) {
       if (!job.ended) {
         const what = job.phase === 'waiting' ? 'dropping it before it started' : 'stopping it';
         this.#options.log.info({ op: 'cancel', jobId, attempt }, `studio cancelled job ${jobId}; ${what}`);
@@ -274,7 +274,7 @@ export class JobRunner {
     const jobs = [...this.#running.values()];
     if (jobs.length === 0) return;
     for (const job of jobs.filter((candidate) => candidate.phase === 'waiting' && !candidate.ended)) {
-      this.#options.log.info({ op: 'shutdown', jobId: job.jobId, attempt: job.attempt }, `job ${job.jobId} never started; handing it back at once`);
+      this.#options.log.info({ op: 'shutdown', jobId: job.jobId, attempt: job.claim.attempt }, `job ${job.jobId} never started; handing it back at once`);
       job.controller.abort(new JobAbort('handed_back', HANDED_BACK_ON_SHUTDOWN));
     }
     const started = jobs.filter((job) => job.phase !== 'waiting').length;
@@ -283,7 +283,7 @@ export class JobRunner {
     if (await settlesWithin(allDone, graceMs)) return;
     const still = jobs.filter((job) => !job.ended);
     for (const job of still) {
-      this.#options.log.warn({ op: 'shutdown', jobId: job.jobId, attempt: job.attempt }, `job ${job.jobId} did not finish within the grace period; handing it back`);
+      this.#options.log.warn({ op: 'shutdown', jobId: job.jobId, attempt: job.claim.attempt }, `job ${job.jobId} did not finish within the grace period; handing it back`);
       job.controller.abort(new JobAbort('handed_back', HANDED_BACK_ON_SHUTDOWN));
     }
     if (await settlesWithin(allDone, this.#options.abortSettleMs ?? ABORT_SETTLE_MS)) return;
@@ -320,7 +320,7 @@ export class JobRunner {
     let settle!: () => void;
     const job: RunningJob = {
       jobId: claim.jobId,
-      attempt: claim.attemptOnWire,
+      attemptOnWire: claim.attemptOnWire,
       claim,
       startedAt: new Date().toISOString(),
       controller: new AbortController(),
@@ -339,7 +339,7 @@ export class JobRunner {
       job.gateTurn.catch(() => {});
       const ahead = this.currentJobIds().join(', ');
       this.#options.log.info(
-        { op: 'prefetch', jobId: job.jobId, attempt: job.attempt, behind: ahead },
+        { op: 'prefetch', jobId: job.jobId, attempt: claim.attempt, behind: ahead },
         `job ${job.jobId} accepted while ${ahead} runs (prefetch); it starts as soon as the engine is free`,
       );
     }
@@ -347,7 +347,7 @@ export class JobRunner {
     this.#emit({
       type: 'accepted',
       jobId: job.jobId,
-      attempt: job.attempt,
+      attempt: claim.attempt,
       kind: claim.kind,
       model: claim.model,
       engine: engine.name,
@@ -362,7 +362,7 @@ export class JobRunner {
   }
 
   async #run(claim: Claim, engine: Engine, job: RunningJob): Promise<void> {
-    const log = this.#options.log.child({ jobId: job.jobId, attempt: job.attempt });
+    const log = this.#options.log.child({ jobId: job.jobId, attempt: claim.attempt });
     const throttle = new ProgressThrottle(this.#options.progressIntervalMs ?? PROGRESS_INTERVAL_MS, (update) => this.#sendProgress(job, update));
     // A preview is kept apart from the throttled update: a later step without one must not drop it.
     const progress = (update: EngineProgress) => {
@@ -383,7 +383,7 @@ export class JobRunner {
         throttle.push({ phase: 'queued', message: 'waiting for the engine (prefetched while another job runs)' });
         job.release = await job.gateTurn;
         job.phase = 'running';
-        this.#emit({ type: 'started', jobId: job.jobId, attempt: job.attempt });
+        this.#emit({ type: 'started', jobId: job.jobId, attempt: claim.attempt });
         this.#options.onChange?.();
       }
       // Cancelled (or handed back) before the engine even started: do not start it (the finally
@@ -417,7 +417,7 @@ export class JobRunner {
       throttle.stop();
       this.#freeEngine(job);
     }
-    this.#options.onEngineOutcome?.({ jobId: job.jobId, attempt: job.attempt }, outcome);
+    this.#options.onEngineOutcome?.({ jobId: job.jobId, attempt: claim.attempt }, outcome);
     if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => {});
     // A cancel that arrived while the scratch dir was being removed still wins over the result.
     if (outcome.kind !== 'fail' && signal.aborted) outcome = failureFromAbort(signal);
@@ -445,12 +445,12 @@ export class JobRunner {
   async #record(job: RunningJob, outcome: OutboxPayload): Promise<void> {
     if (job.ended) return;
     job.ended = true;
-    this.#emit({ type: 'ended', jobId: job.jobId, attempt: job.attempt, outcome });
+    this.#emit({ type: 'ended', jobId: job.jobId, attempt: job.claim.attempt, outcome });
     // Normally already done when the engine returned; not so when the job never reached it.
     this.#freeEngine(job);
     let entry: OutboxEntry | undefined;
     try {
-      entry = await this.#options.outbox.put(job.jobId, job.attempt, outcome);
+      entry = await this.#options.outbox.put(job.jobId, job.attemptOnWire, outcome);
     } catch (error) {
       this.#options.log.error({ op: 'outbox', jobId: job.jobId, err: error }, 'could not store the job outcome in the outbox');
     }
@@ -468,7 +468,7 @@ export class JobRunner {
     this.#options.links.current?.send({
       type: 'fail',
       jobId: job.jobId,
-      attempt: job.attempt,
+      attempt: job.attemptOnWire,
       retryable: true,
       code: 'engine_error',
       error: 'the worker could not store the result (is its disk full?)',
@@ -478,18 +478,18 @@ export class JobRunner {
   /** A phase change that bypasses the throttle (the job has ended for the engine and the board). */
   #sendPhase(job: RunningJob, phase: 'uploading'): void {
     const link = this.#options.links.current;
-    if (link?.has('progress')) link.send({ type: 'progress', jobId: job.jobId, attempt: job.attempt, phase });
+    if (link?.has('progress')) link.send({ type: 'progress', jobId: job.jobId, attempt: job.attemptOnWire, phase });
   }
 
   #sendProgress(job: RunningJob, update: EngineProgress): void {
     if (job.ended) return;
-    this.#emit({ type: 'progress', jobId: job.jobId, attempt: job.attempt, update });
+    this.#emit({ type: 'progress', jobId: job.jobId, attempt: job.claim.attempt, update });
     const link = this.#options.links.current;
     if (!link?.has('progress')) return;
     link.send({
       type: 'progress',
       jobId: job.jobId,
-      attempt: job.attempt,
+      attempt: job.attemptOnWire,
       phase: update.phase,
       step: wholeOrUndefined(update.step),
       total: wholeOrUndefined(update.total),

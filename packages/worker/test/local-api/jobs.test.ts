@@ -8,7 +8,7 @@ import { Api, EPHEMERAL_PORT } from './harness.ts';
 describe('local API: jobs (real daemon, fake studio)', () => {
   const scenario = useScenarios();
 
-  it('a studio image job: running with progress, then completed with its log and a ≤384 px PNG thumbnail', async () => {
+  it('a studio image job: running with progress, then done with its log and a ≤384 px PNG thumbnail', async () => {
     const { studio, start } = await scenario({ extra: EPHEMERAL_PORT });
     const daemon = start();
     const api = await Api.of(daemon);
@@ -36,7 +36,7 @@ describe('local API: jobs (real daemon, fake studio)', () => {
     assert.equal(typeof running.progress.phase, 'string');
 
     const done = await api.until('/jobs', (json) => json.recent.find((job: { jobId: string; hasThumbnail: boolean }) => job.jobId === 'studio-img' && job.hasThumbnail), 'the finished job with a thumbnail');
-    assert.equal(done.status, 'completed');
+    assert.equal(done.status, 'done');
     assert.ok(Date.parse(done.finishedAt) >= Date.parse(done.startedAt));
     const record = (await api.get('/jobs/studio-img')).json;
     assert.equal(record.jobId, 'studio-img');
@@ -78,7 +78,7 @@ describe('local API: jobs (real daemon, fake studio)', () => {
     const local = await api.until('/jobs', (json) => json.recent.find((job: { source: string; hasThumbnail: boolean }) => job.source === 'local' && job.hasThumbnail), 'the local job with a thumbnail');
     assert.equal(local.kind, 'image');
     assert.equal(local.prompt, 'a local lighthouse');
-    assert.equal(local.status, 'completed');
+    assert.equal(local.status, 'done');
     assert.match(local.jobId, /^local-[0-9a-f]+$/);
     const log = (await api.get(`/jobs/${local.jobId}/log`)).json;
     assert.ok(log.lines.some((line: { msg: string }) => line.msg === 'job started'));

@@ -78,8 +78,8 @@ describe('GET /metrics (real daemon, fake studio)', () => {
     assert.equal(answer.status, 200);
     assert.equal(answer.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
     const metrics = parseExposition(answer.text);
-    assert.equal(metrics.value('studio_worker_jobs_total', { kind: 'llm', outcome: 'completed', source: 'studio' }), 1);
-    assert.equal(metrics.value('studio_worker_jobs_total', { kind: 'llm', outcome: 'completed', source: 'local' }), 1);
+    assert.equal(metrics.value('studio_worker_jobs_total', { kind: 'llm', outcome: 'done', source: 'studio' }), 1);
+    assert.equal(metrics.value('studio_worker_jobs_total', { kind: 'llm', outcome: 'done', source: 'local' }), 1);
     assert.equal(metrics.value('studio_worker_jobs_total', { kind: 'image', outcome: 'failed', source: 'studio' }), 1);
     assert.equal(metrics.value('studio_worker_job_duration_seconds_count', { kind: 'llm' }), 2);
     assert.equal(metrics.value('studio_worker_job_duration_seconds_count', { kind: 'image' }), 1);

@@ -167,10 +167,10 @@ describe('job board', () => {
     const unsubscribe = board.onJobEnded((e) => seen.push(`${e.job.jobId}:${e.status}`));
     for (const id of ['b', 'c']) {
       board.begin({ jobId: id, source: 'local', kind: 'image', model: 'm', engine: 'synthetic', prompt: id });
-      board.end(id, { status: 'completed' });
+      board.end(id, { status: 'done' });
     }
     unsubscribe();
-    assert.deepEqual(seen, ['b:completed', 'c:completed']);
+    assert.deepEqual(seen, ['b:done', 'c:done']);
     assert.deepEqual(board.list().recent.map((job) => job.jobId), ['c', 'b'], 'the oldest fell out of the ring');
     assert.equal(board.get('a'), undefined);
   });
@@ -179,7 +179,7 @@ describe('job board', () => {
     const board = new JobBoard();
     const image = await sharp({ create: { width: 800, height: 1200, channels: 3, background: '#336699' } }).webp().toBuffer();
     board.begin({ jobId: 'img', source: 'local', kind: 'image', model: 'm', engine: 'synthetic', prompt: 'p' });
-    board.end('img', { status: 'completed', image: { bytes: image, ext: 'webp' } });
+    board.end('img', { status: 'done', image: { bytes: image, ext: 'webp' } });
     const { pollUntil } = await import('../helpers/wait.ts');
     const thumbnail = await pollUntil(() => board.thumbnail('img'), 'the thumbnail');
     const meta = await sharp(thumbnail).metadata();

@@ -146,7 +146,7 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     await shot('jobs-running');
 
     const row = page.locator('.history button[data-job-id="ui-job-1"]');
-    await row.locator('.badge', { hasText: /^completed$/ }).waitFor();
+    await row.locator('.badge', { hasText: /^done$/ }).waitFor();
     await page.waitForFunction(imageLoaded, '.history button[data-job-id="ui-job-1"] img.thumb');
     assert.match((await row.locator('img.thumb').getAttribute('src')) ?? '', /^blob:/, 'the thumbnail is fetched with the token and shown from a blob');
     await header.activity().filter({ hasText: /^Idle$/ }).waitFor();

@@ -10,7 +10,7 @@ const SOURCE_FILTERS = [
 ];
 const STATUS_FILTERS = [
   ['all', 'Any outcome'],
-  ['completed', 'Completed'],
+  ['done', 'Done'],
   ['failed', 'Failed'],
   ['cancelled', 'Cancelled'],
 ];

@@ -55,7 +55,7 @@ export function createModelsView(ctx) {
 function stateOf(model) {
   if (model.download?.state === 'downloading') return { text: 'downloading', tone: 'running' };
   if (model.download?.state === 'failed') return { text: 'download failed', tone: 'failed' };
-  if (model.ready) return { text: 'ready', tone: 'completed' };
+  if (model.ready) return { text: 'ready', tone: 'good' };
   return { text: 'not downloaded', tone: 'neutral' };
 }
 

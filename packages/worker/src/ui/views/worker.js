@@ -119,7 +119,7 @@ export function createWorkerView(ctx) {
                 { 'data-engine': engine.engine },
                 h('th', { scope: 'row' }, h('code', { text: engine.engine })),
                 h('td', { text: (engine.kinds ?? []).map(kindLabel).join(', ') }),
-                h('td', {}, engine.available ? badge('available', 'completed') : badge('unavailable', 'failed')),
+                h('td', {}, engine.available ? badge('available', 'good') : badge('unavailable', 'failed')),
                 h('td', { class: 'wrap', text: engine.available ? (engine.detail ?? '') : [engine.reason, engine.detail].filter(Boolean).join(' — ') }),
               ),
             ),
@@ -150,7 +150,7 @@ export function createWorkerView(ctx) {
 function registrationTone(state) {
   switch (state) {
     case 'approved':
-      return 'completed';
+      return 'good';
     case 'pending':
     case 'pristine':
       return 'waiting';
