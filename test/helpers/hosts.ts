@@ -1,0 +1,45 @@
+// The shared end-to-end suite runs against both studio hosts (issue 12 item 4): the embedded Node
+// host (`studio serve`) and the Cloudflare host under workerd (scripts/studio-cf.ts, Miniflare 4).
+// A file wraps its tests in `forEachHost`, which declares them once per host inside that host's
+// own `describe`, so the same assertions run on both and a failure names its host.
+//
+//   STUDIO_TEST_HOSTS=node         run one host only (comma-separated list; default: both)
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe } from 'node:test';
+
+export type StudioHost = 'node' | 'cloudflare';
+export const STUDIO_HOSTS: readonly StudioHost[] = ['node', 'cloudflare'];
+
+/** The hosts this run covers: STUDIO_TEST_HOSTS, else every host. An unknown name is an error, not a silent skip. */
+export function testHosts(env: NodeJS.ProcessEnv = process.env): StudioHost[] {
+  const wanted = env.STUDIO_TEST_HOSTS?.split(',').map((h) => h.trim()).filter(Boolean);
+  if (!wanted || wanted.length === 0) return [...STUDIO_HOSTS];
+  const unknown = wanted.filter((h) => !(STUDIO_HOSTS as readonly string[]).includes(h));
+  if (unknown.length > 0) throw new Error(`STUDIO_TEST_HOSTS: unknown host ${unknown.join(', ')} (known: ${STUDIO_HOSTS.join(', ')})`);
+  return STUDIO_HOSTS.filter((h) => wanted.includes(h));
+}
+
+/** Declare `fn`'s tests (and its before/after hooks) once per host, each inside `describe('<host> host')`. */
+export function forEachHost(fn: (host: StudioHost) => void): void {
+  for (const host of testHosts()) describe(`${host} host`, () => fn(host));
+}
+
+/**
+ * The studio's SQLite database files in its data directory (what a test reads to see what is
+ * stored): Node keeps `studio.sqlite` (and its -wal/-shm) in the data dir; under Miniflare each
+ * pool's Durable Object keeps its SQLite storage in
+ * `durable-objects/studio-StudioObject/<object id>.sqlite` (metadata.sqlite is Miniflare's own).
+ */
+export function studioDatabaseFiles(host: StudioHost, dataDir: string): string[] {
+  if (host === 'node') return readdirSync(dataDir).filter((f) => f.startsWith('studio.sqlite')).map((f) => join(dataDir, f));
+  const dir = join(dataDir, 'durable-objects', 'studio-StudioObject');
+  return readdirSync(dir).filter((f) => /^[0-9a-f]{64}\.sqlite/.test(f)).map((f) => join(dir, f));
+}
+
+/** The main SQLite file of the studio's (single pool's) database, to open read-only once the studio has stopped. */
+export function studioDatabasePath(host: StudioHost, dataDir: string): string {
+  const mains = studioDatabaseFiles(host, dataDir).filter((f) => f.endsWith('.sqlite'));
+  if (mains.length !== 1) throw new Error(`expected one ${host} studio database in ${dataDir}, found ${mains.length}: ${mains.join(', ')}`);
+  return mains[0] as string;
+}
