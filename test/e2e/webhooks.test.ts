@@ -129,7 +129,9 @@ forEachHost((host) => {
       const created = await studio.api.createJobs(Array.from({ length: 6 }, (_, i) => ({ model: 'synthetic-llm', task: { kind: 'llm', messages: [{ role: 'user', content: `sse ${i}` }] } })));
       const ids = new Set(created.map((j: JobView) => j.id));
       const doneCount = () => events.filter((e) => ids.has(e.event.jobId) && e.event.status === 'done').length;
-      await read({}, '?after=0', (n) => n >= 12);
+      // Disconnect halfway through this test's endings (counted by job id, so the events of the
+      // webhook test before it — skipped on one host — make no difference), then resume.
+      await read({}, '?after=0', () => doneCount() >= 3);
       const resumeFrom = events.at(-1)?.seq as number;
       await read({ 'last-event-id': String(resumeFrom) }, '', () => doneCount() === 6);
       const seqs = events.map((e) => e.seq);
