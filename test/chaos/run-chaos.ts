@@ -2,6 +2,12 @@
 // hundreds (or thousands) of jobs, while workers are killed with SIGKILL and restarted, the studio
 // is killed and restarted, and connections are cut by a TCP proxy. Then an oracle reads the studio's
 // database and result files and checks that nothing was lost or accepted twice.
+//
+// On either host (test/helpers/hosts.ts). The Cloudflare host runs under Miniflare: a studio kill -9
+// kills the launcher's process group (workerd with it) and starts it again on the same data dir;
+// the oracle opens the Durable Object's own SQLite file (in the persist dir) read-only once the
+// studio has stopped, and reads the file results from R2 through the studio's result route
+// before it stops (R2's persisted form is Miniflare's own, not ours to parse).
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +19,7 @@ import {
   syntheticChatCompletion,
   syntheticTranscript,
 } from '../../packages/worker/src/engines/synthetic/index.ts';
+import { studioDatabasePath, type StudioHost } from '../helpers/hosts.ts';
 import { startStudioProcess, startWorkerProcess, writeWorkerConfig, type Proc, type StudioProc } from '../helpers/processes.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 
@@ -26,6 +33,8 @@ export interface ChaosOptions {
   /** Average time between two chaos actions. */
   chaosEveryMs: number;
   studioRestarts: number;
+  /** The studio host (default node). */
+  host?: StudioHost;
   keep?: boolean;
   log?: (line: string) => void;
 }
@@ -107,9 +116,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     seed: options.seed,
     problems: [],
   };
+  const host = options.host ?? 'node';
   // A short lease so claims of killed workers come back quickly.
-  const studioArgs = ['--lease-seconds', '2'];
-  let studio: StudioProc = await startStudioProcess({ dataDir, args: studioArgs, env: { STUDIO_WORKER_LOG: 'warn' } });
+  const startStudio = () => startStudioProcess({ dataDir, host, leaseSeconds: 2, env: host === 'node' ? { STUDIO_WORKER_LOG: 'warn' } : { STUDIO_LOG_LEVEL: 'warn' } });
+  let studio: StudioProc = await startStudio();
+  /** File results read back before the studio stops (the Cloudflare host keeps them in R2). */
+  let served: Map<string, Uint8Array> | undefined;
   const proxies: TcpProxy[] = [];
   const workers: Array<{ config: string; proc: Proc; name: string }> = [];
   const ids: string[] = [];
@@ -153,7 +165,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         restartsLeft--;
         log('chaos: kill -9 the studio and start it again');
         await studio.proc.kill9();
-        studio = await startStudioProcess({ dataDir, args: studioArgs, env: { STUDIO_WORKER_LOG: 'warn' } });
+        studio = await startStudio();
         for (const proxy of proxies) {
           proxy.upstreamPort = studio.port;
           proxy.cutAll();
@@ -184,10 +196,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   } finally {
     for (const w of workers) await w.proc.stop('SIGTERM', 5_000);
     for (const proxy of proxies) await proxy.close();
+    if (host === 'cloudflare') served = await resultsServed(studio, ids);
     await studio.stop();
   }
 
-  await oracle(dataDir, ids, report);
+  const fromStudio = served;
+  const readResult: ResultReader = fromStudio ? async (row) => fromStudio.get(row.id) : async (row) => resultOnDisk(dataDir, row);
+  await oracle(studioDatabasePath(host, dataDir), ids, report, readResult);
   report.connectionCuts = proxies.reduce((n, p) => n + p.cuts, 0);
   report.seconds = Math.round((Date.now() - started) / 100) / 10;
   if (!options.keep) rmSync(dir, { recursive: true, force: true });
@@ -208,9 +223,29 @@ interface JobRowForOracle {
   result_file: string | null;
 }
 
-/** Read the studio's own database and files: the ground truth after the run. */
-async function oracle(dataDir: string, ids: string[], report: ChaosReport): Promise<void> {
-  const db = new DatabaseSync(join(dataDir, 'studio.sqlite'), { readOnly: true });
+/** Every done job's result as the studio serves it (GET …/result), eight requests at a time; a failed read is left out (and counts as a wrong result). */
+async function resultsServed(studio: StudioProc, ids: string[]): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  let next = 0;
+  const reader = async () => {
+    while (next < ids.length) {
+      const id = ids[next++] as string;
+      try {
+        out.set(id, (await studio.api.result(id)).bytes);
+      } catch {
+        // not done, or unreadable: the oracle says which
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, reader));
+  return out;
+}
+
+type ResultReader = (row: JobRowForOracle) => Promise<Uint8Array | undefined>;
+
+/** Read the studio's own database and result files: the ground truth after the run. */
+async function oracle(dbPath: string, ids: string[], report: ChaosReport, readResult: ResultReader): Promise<void> {
+  const db = new DatabaseSync(dbPath, { readOnly: true });
   try {
     const rows = new Map((db.prepare('SELECT id, status, task, attempt, failures, losses, max_attempts, result_type, result_json, result_file FROM jobs').all() as unknown as JobRowForOracle[]).map((r) => [r.id, r]));
     const doneAttempts = new Map<string, number>();
@@ -242,7 +277,7 @@ async function oracle(dataDir: string, ids: string[], report: ChaosReport): Prom
       if (row.status !== 'done') continue;
       report.done++;
       if (accepted !== 1) report.problems.push(`job ${id} is done but has ${accepted} accepted attempts recorded`);
-      if (!(await resultMatches(dataDir, row))) {
+      if (!(await resultMatches(row, readResult))) {
         report.wrongResults++;
         report.problems.push(`job ${id}: the stored result differs from the synthetic output`);
       }
@@ -288,7 +323,14 @@ function claimsWithinSlots(db: DatabaseSync, report: ChaosReport): void {
   }
 }
 
-async function resultMatches(dataDir: string, row: JobRowForOracle): Promise<boolean> {
+/** The Node host's result file in its data dir. */
+async function resultOnDisk(dataDir: string, row: JobRowForOracle): Promise<Uint8Array | undefined> {
+  const path = join(dataDir, 'results', row.result_file ?? '');
+  if (!row.result_file || !existsSync(path)) return undefined;
+  return new Uint8Array(readFileSync(path));
+}
+
+async function resultMatches(row: JobRowForOracle, readResult: ResultReader): Promise<boolean> {
   const task = JSON.parse(row.task) as import('@studio-worker/protocol').Task;
   if (row.result_type === 'json') {
     const json = JSON.parse(row.result_json ?? 'null');
@@ -296,9 +338,9 @@ async function resultMatches(dataDir: string, row: JobRowForOracle): Promise<boo
     if (task.kind === 'audio_stt') return JSON.stringify(json) === JSON.stringify(syntheticTranscript(task.inputUrl, task.language));
     return false;
   }
-  const path = join(dataDir, 'results', row.result_file ?? '');
-  if (!row.result_file || !existsSync(path)) return false;
-  const bytes = new Uint8Array(readFileSync(path));
+  if (!row.result_file) return false;
+  const bytes = await readResult(row);
+  if (!bytes) return false;
   if (task.kind === 'image') {
     const expected = await renderSyntheticImage(task.prompt, task.width ?? 512, task.height ?? 512, task.ext);
     return Buffer.compare(Buffer.from(bytes), Buffer.from(expected.bytes)) === 0;
