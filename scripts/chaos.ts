@@ -12,7 +12,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     'timeout-s': { type: 'string' },
     'studio-restarts': { type: 'string', default: '2' },
-    host: { type: 'string', default: 'node' },
+    host: { type: 'string' },
     json: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
@@ -24,7 +24,7 @@ if (!Number.isInteger(jobs) || jobs < 1 || !Number.isInteger(workers) || workers
   process.stderr.write('--jobs and --workers must be whole numbers ≥ 1\n');
   process.exit(2);
 }
-if (!(STUDIO_HOSTS as readonly string[]).includes(values.host)) {
+if (values.host !== undefined && !(STUDIO_HOSTS as readonly string[]).includes(values.host)) {
   process.stderr.write(`--host must be one of ${STUDIO_HOSTS.join(', ')}\n`);
   process.exit(2);
 }
@@ -37,7 +37,8 @@ const report = await runChaos({
   timeoutMs: Number(values['timeout-s'] ?? Math.max(120, jobs / 10)) * 1000,
   chaosEveryMs: 1000,
   studioRestarts: Number(values['studio-restarts']),
-  host: values.host as StudioHost,
+  // Unset: startStudioProcess's default (node, or STUDIO_E2E_HOST).
+  host: values.host as StudioHost | undefined,
   keep: values.keep,
   log: values.json ? undefined : (line) => process.stderr.write(`${line}\n`),
 });

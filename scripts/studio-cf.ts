@@ -5,17 +5,27 @@
 //   STUDIO_HOST          address to listen on (default 127.0.0.1)
 //   STUDIO_ADMIN_TOKEN   the admin token (the Worker secret); when unset, one is generated at the
 //                        first start, printed once and kept in <data dir>/admin-token (0600)
-//   STUDIO_CF_DATA_DIR   where Durable Object storage and R2 objects persist (default ./studio-cf-data)
-//   STUDIO_POOLS, STUDIO_ALLOW_LOOPBACK_MODELS, STUDIO_LOG_LEVEL, STUDIO_LEASE_SECONDS   Worker vars (wrangler.jsonc)
+//   STUDIO_CF_DATA_DIR   where Durable Object storage and R2 objects persist, and the bundle is built
+//                        (default ./studio-cf-data)
+//   STUDIO_POOLS, STUDIO_ALLOW_LOOPBACK_MODELS, STUDIO_LOG_LEVEL, STUDIO_LEASE_SECONDS,
+//   STUDIO_RETENTION_DAYS, STUDIO_MAX_ATTEMPTS, STUDIO_HELLO_TIMEOUT_SECONDS,
+//   STUDIO_WEBHOOK_RETRY_MS   Worker vars (wrangler.jsonc)
 //   STUDIO_CF_TEST_HOOKS=1   tests only: `POST /__test/evict?pool=<pool>` evicts that pool's object
 //                        from memory (its hibernatable sockets stay open), as
 //                        @cloudflare/vitest-pool-workers' evictDurableObject does
 //
+// Flags (the `studio serve` ones that mean the same here; each sets its Worker var):
+//   --lease-seconds N, --max-attempts N, --hello-timeout-seconds N, --allow-loopback-http-models,
+//   --port N, --host H, --data-dir D
+// `studio serve`'s connection limits (--idle-timeout-seconds, --headers-timeout-seconds) belong to
+// its Node HTTP server; under workerd the runtime owns connections, so they are refused here.
+//
 // Exits cleanly (code 0) on SIGTERM and SIGINT.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { Miniflare, type WorkerOptions } from 'miniflare';
 import { buildCloudflare } from './build-cf.ts';
 
@@ -64,11 +74,15 @@ export interface CfStudioOptions {
 
 export async function startCfStudio(options: CfStudioOptions): Promise<{ url: string; mf: Miniflare }> {
   const config = readWranglerConfig();
-  const built = await buildCloudflare();
+  // Built into the data dir: launches side by side (the e2e suite runs several) never read each
+  // other's half-written bundle.
+  const built = await buildCloudflare(join(options.dataDir, 'bundle'));
   const studio: WorkerOptions = {
     name: 'studio',
     modules: true,
     scriptPath: built.path,
+    // The bundle's folder is its module root (workerd refuses a module path outside the root).
+    modulesRoot: dirname(built.path),
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags,
     durableObjects: { STUDIO: { className: 'StudioObject', useSQLite: true } },
@@ -94,7 +108,6 @@ export async function startCfStudio(options: CfStudioOptions): Promise<{ url: st
     workers,
     durableObjectsPersist: join(options.dataDir, 'durable-objects'),
     r2Persist: join(options.dataDir, 'r2'),
-    log: undefined,
   });
   const ready = await mf.ready;
   return { url: ready.origin, mf };
@@ -114,17 +127,81 @@ function adminToken(dataDir: string): { token: string; generated: boolean } {
   }
 }
 
-const FORWARDED_VARS = ['STUDIO_POOLS', 'STUDIO_ALLOW_LOOPBACK_MODELS', 'STUDIO_LOG_LEVEL', 'STUDIO_LEASE_SECONDS'] as const;
+const FORWARDED_VARS = [
+  'STUDIO_POOLS',
+  'STUDIO_ALLOW_LOOPBACK_MODELS',
+  'STUDIO_LOG_LEVEL',
+  'STUDIO_LEASE_SECONDS',
+  'STUDIO_RETENTION_DAYS',
+  'STUDIO_HELLO_TIMEOUT_SECONDS',
+  'STUDIO_MAX_ATTEMPTS',
+  'STUDIO_WEBHOOK_RETRY_MS',
+] as const;
+
+/** `studio serve` flags that mean the same under workerd, as the Worker vars they set. */
+const FLAG_VARS = {
+  'lease-seconds': 'STUDIO_LEASE_SECONDS',
+  'max-attempts': 'STUDIO_MAX_ATTEMPTS',
+  'hello-timeout-seconds': 'STUDIO_HELLO_TIMEOUT_SECONDS',
+} as const;
+
+interface LaunchFlags {
+  vars: Record<string, string>;
+  port?: number;
+  host?: string;
+  dataDir?: string;
+}
+
+/** The command line: a clear error for anything this launcher does not take. */
+export function parseLaunchFlags(argv: readonly string[]): LaunchFlags {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      'lease-seconds': { type: 'string' },
+      'max-attempts': { type: 'string' },
+      'hello-timeout-seconds': { type: 'string' },
+      'allow-loopback-http-models': { type: 'boolean' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+    },
+  });
+  const vars: Record<string, string> = {};
+  for (const [flag, name] of Object.entries(FLAG_VARS)) {
+    const raw = values[flag as keyof typeof FLAG_VARS];
+    if (raw === undefined) continue;
+    if (!(Number(raw) > 0)) throw new Error(`--${flag} takes a positive number (got "${raw}")`);
+    vars[name] = raw;
+  }
+  if (values['allow-loopback-http-models']) vars.STUDIO_ALLOW_LOOPBACK_MODELS = '1';
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new Error(`--port takes 0 to 65535 (got "${values.port}")`);
+  return { vars, port, host: values.host, dataDir: values['data-dir'] };
+}
 
 if (import.meta.main) {
-  const dataDir = resolve(process.env.STUDIO_CF_DATA_DIR ?? 'studio-cf-data');
+  let flags: LaunchFlags;
+  try {
+    flags = parseLaunchFlags(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(
+      `studio:cf: ${(error as Error).message}\n` +
+        'it takes --lease-seconds, --max-attempts, --hello-timeout-seconds, --allow-loopback-http-models, --port, --host and --data-dir ' +
+        "(studio serve's connection timeouts belong to its Node HTTP server; under workerd the runtime owns connections)\n",
+    );
+    process.exit(2);
+  }
+  const dataDir = resolve(flags.dataDir ?? process.env.STUDIO_CF_DATA_DIR ?? 'studio-cf-data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const admin = adminToken(dataDir);
   const vars: Record<string, string> = {};
   for (const name of FORWARDED_VARS) if (process.env[name] !== undefined) vars[name] = process.env[name] as string;
+  Object.assign(vars, flags.vars);
   const { url, mf } = await startCfStudio({
-    port: Number(process.env.STUDIO_PORT ?? 4780),
-    host: process.env.STUDIO_HOST ?? '127.0.0.1',
+    port: flags.port ?? Number(process.env.STUDIO_PORT ?? 4780),
+    host: flags.host ?? process.env.STUDIO_HOST ?? '127.0.0.1',
     dataDir,
     adminToken: admin.token,
     vars,

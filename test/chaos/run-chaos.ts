@@ -3,12 +3,11 @@
 // is killed and restarted, and connections are cut by a TCP proxy. Then an oracle reads the studio's
 // database and result files and checks that nothing was lost or accepted twice.
 //
-// On either host (test/helpers/hosts.ts). The Cloudflare host runs under Miniflare: a studio kill -9
+// On either host (test/helpers/hosts.ts). On the Cloudflare host (under Miniflare) a studio kill -9
 // kills the launcher's process group (workerd with it) and starts it again on the same data dir;
-// the oracle opens the Durable Object's own SQLite file (in the persist dir) read-only once the
-// studio has stopped, and reads the file results from R2 through the studio's result route
-// before it stops (R2's persisted form is Miniflare's own, not ours to parse).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// the oracle reads the Durable Object's SQLite file and R2 over the same persistence once the
+// studio has stopped (test/helpers/stored-state.ts).
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -19,8 +18,9 @@ import {
   syntheticChatCompletion,
   syntheticTranscript,
 } from '../../packages/worker/src/engines/synthetic/index.ts';
-import { studioDatabasePath, type StudioHost } from '../helpers/hosts.ts';
+import type { StudioHost } from '../helpers/hosts.ts';
 import { startStudioProcess, startWorkerProcess, writeWorkerConfig, type Proc, type StudioProc } from '../helpers/processes.ts';
+import { openStoredResults, studioDatabaseFile } from '../helpers/stored-state.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 
 export interface ChaosOptions {
@@ -33,7 +33,7 @@ export interface ChaosOptions {
   /** Average time between two chaos actions. */
   chaosEveryMs: number;
   studioRestarts: number;
-  /** The studio host (default node). */
+  /** The studio host (unset: startStudioProcess's default, node unless STUDIO_E2E_HOST says otherwise). */
   host?: StudioHost;
   keep?: boolean;
   log?: (line: string) => void;
@@ -116,12 +116,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     seed: options.seed,
     problems: [],
   };
-  const host = options.host ?? 'node';
   // A short lease so claims of killed workers come back quickly.
-  const startStudio = () => startStudioProcess({ dataDir, host, leaseSeconds: 2, env: host === 'node' ? { STUDIO_WORKER_LOG: 'warn' } : { STUDIO_LOG_LEVEL: 'warn' } });
+  const startStudio = () => startStudioProcess({ dataDir, host: options.host, leaseSeconds: 2, env: { STUDIO_WORKER_LOG: 'warn', STUDIO_LOG_LEVEL: 'warn' } });
   let studio: StudioProc = await startStudio();
-  /** File results read back before the studio stops (the Cloudflare host keeps them in R2). */
-  let served: Map<string, Uint8Array> | undefined;
   const proxies: TcpProxy[] = [];
   const workers: Array<{ config: string; proc: Proc; name: string }> = [];
   const ids: string[] = [];
@@ -196,13 +193,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   } finally {
     for (const w of workers) await w.proc.stop('SIGTERM', 5_000);
     for (const proxy of proxies) await proxy.close();
-    if (host === 'cloudflare') served = await resultsServed(studio, ids);
     await studio.stop();
   }
 
-  const fromStudio = served;
-  const readResult: ResultReader = fromStudio ? async (row) => fromStudio.get(row.id) : async (row) => resultOnDisk(dataDir, row);
-  await oracle(studioDatabasePath(host, dataDir), ids, report, readResult);
+  await oracle(dataDir, ids, report);
   report.connectionCuts = proxies.reduce((n, p) => n + p.cuts, 0);
   report.seconds = Math.round((Date.now() - started) / 100) / 10;
   if (!options.keep) rmSync(dir, { recursive: true, force: true });
@@ -223,29 +217,10 @@ interface JobRowForOracle {
   result_file: string | null;
 }
 
-/** Every done job's result as the studio serves it (GET …/result), eight requests at a time; a failed read is left out (and counts as a wrong result). */
-async function resultsServed(studio: StudioProc, ids: string[]): Promise<Map<string, Uint8Array>> {
-  const out = new Map<string, Uint8Array>();
-  let next = 0;
-  const reader = async () => {
-    while (next < ids.length) {
-      const id = ids[next++] as string;
-      try {
-        out.set(id, (await studio.api.result(id)).bytes);
-      } catch {
-        // not done, or unreadable: the oracle says which
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, reader));
-  return out;
-}
-
-type ResultReader = (row: JobRowForOracle) => Promise<Uint8Array | undefined>;
-
-/** Read the studio's own database and result files: the ground truth after the run. */
-async function oracle(dbPath: string, ids: string[], report: ChaosReport, readResult: ResultReader): Promise<void> {
-  const db = new DatabaseSync(dbPath, { readOnly: true });
+/** Read the studio's own database and files: the ground truth after the run. */
+async function oracle(dataDir: string, ids: string[], report: ChaosReport): Promise<void> {
+  const db = new DatabaseSync(studioDatabaseFile(dataDir), { readOnly: true });
+  const results = await openStoredResults(dataDir);
   try {
     const rows = new Map((db.prepare('SELECT id, status, task, attempt, failures, losses, max_attempts, result_type, result_json, result_file FROM jobs').all() as unknown as JobRowForOracle[]).map((r) => [r.id, r]));
     const doneAttempts = new Map<string, number>();
@@ -277,7 +252,7 @@ async function oracle(dbPath: string, ids: string[], report: ChaosReport, readRe
       if (row.status !== 'done') continue;
       report.done++;
       if (accepted !== 1) report.problems.push(`job ${id} is done but has ${accepted} accepted attempts recorded`);
-      if (!(await resultMatches(row, readResult))) {
+      if (!(await resultMatches(results.read, row))) {
         report.wrongResults++;
         report.problems.push(`job ${id}: the stored result differs from the synthetic output`);
       }
@@ -285,6 +260,7 @@ async function oracle(dbPath: string, ids: string[], report: ChaosReport, readRe
     claimsWithinSlots(db, report);
   } finally {
     db.close();
+    await results.close();
   }
 }
 
@@ -323,14 +299,7 @@ function claimsWithinSlots(db: DatabaseSync, report: ChaosReport): void {
   }
 }
 
-/** The Node host's result file in its data dir. */
-async function resultOnDisk(dataDir: string, row: JobRowForOracle): Promise<Uint8Array | undefined> {
-  const path = join(dataDir, 'results', row.result_file ?? '');
-  if (!row.result_file || !existsSync(path)) return undefined;
-  return new Uint8Array(readFileSync(path));
-}
-
-async function resultMatches(row: JobRowForOracle, readResult: ResultReader): Promise<boolean> {
+async function resultMatches(read: (key: string) => Promise<Uint8Array | undefined>, row: JobRowForOracle): Promise<boolean> {
   const task = JSON.parse(row.task) as import('@studio-worker/protocol').Task;
   if (row.result_type === 'json') {
     const json = JSON.parse(row.result_json ?? 'null');
@@ -338,8 +307,7 @@ async function resultMatches(row: JobRowForOracle, readResult: ResultReader): Pr
     if (task.kind === 'audio_stt') return JSON.stringify(json) === JSON.stringify(syntheticTranscript(task.inputUrl, task.language));
     return false;
   }
-  if (!row.result_file) return false;
-  const bytes = await readResult(row);
+  const bytes = row.result_file ? await read(row.result_file) : undefined;
   if (!bytes) return false;
   if (task.kind === 'image') {
     const expected = await renderSyntheticImage(task.prompt, task.width ?? 512, task.height ?? 512, task.ext);

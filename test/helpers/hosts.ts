@@ -26,20 +26,13 @@ export function forEachHost(fn: (host: StudioHost) => void): void {
 }
 
 /**
- * The studio's SQLite database files in its data directory (what a test reads to see what is
- * stored): Node keeps `studio.sqlite` (and its -wal/-shm) in the data dir; under Miniflare each
- * pool's Durable Object keeps its SQLite storage in
- * `durable-objects/studio-StudioObject/<object id>.sqlite` (metadata.sqlite is Miniflare's own).
+ * Every file of the studio's SQLite databases, -wal and -shm included (what a test greps for
+ * secrets): Node keeps `studio.sqlite` in the data dir; under Miniflare each pool's Durable Object
+ * keeps `durable-objects/studio-StudioObject/<object id>.sqlite` (metadata.sqlite is Miniflare's
+ * own). The one database file an oracle opens: stored-state.ts `studioDatabaseFile`.
  */
 export function studioDatabaseFiles(host: StudioHost, dataDir: string): string[] {
   if (host === 'node') return readdirSync(dataDir).filter((f) => f.startsWith('studio.sqlite')).map((f) => join(dataDir, f));
   const dir = join(dataDir, 'durable-objects', 'studio-StudioObject');
   return readdirSync(dir).filter((f) => /^[0-9a-f]{64}\.sqlite/.test(f)).map((f) => join(dir, f));
-}
-
-/** The main SQLite file of the studio's (single pool's) database, to open read-only once the studio has stopped. */
-export function studioDatabasePath(host: StudioHost, dataDir: string): string {
-  const mains = studioDatabaseFiles(host, dataDir).filter((f) => f.endsWith('.sqlite'));
-  if (mains.length !== 1) throw new Error(`expected one ${host} studio database in ${dataDir}, found ${mains.length}: ${mains.join(', ')}`);
-  return mains[0] as string;
 }

@@ -8,7 +8,7 @@ import { waitFor } from './wait.ts';
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 const NODE = process.execPath;
 const STUDIO_BIN = join(ROOT, 'packages', 'studio', 'bin', 'studio.js');
-const STUDIO_CF_SCRIPT = join(ROOT, 'scripts', 'studio-cf.ts');
+export const STUDIO_CF_SCRIPT = join(ROOT, 'scripts', 'studio-cf.ts');
 export const WORKER_BIN = join(ROOT, 'packages', 'worker', 'bin', 'studio-worker.js');
 
 /** Every child started here; whatever is still alive when the test process exits is killed. */
@@ -139,14 +139,15 @@ export async function startStudioProcess(options: {
   const adminToken = options.adminToken ?? 'e2e-admin-token';
   const lease = options.leaseSeconds === undefined ? undefined : String(options.leaseSeconds);
   mkdirSync(options.dataDir, { recursive: true });
+  // STUDIO_E2E_HOST=cloudflare runs a suite written for the Node host against the Cloudflare one.
+  const host = options.host ?? (process.env.STUDIO_E2E_HOST === 'cloudflare' ? 'cloudflare' : 'node');
   const proc =
-    options.host === 'cloudflare'
+    host === 'cloudflare'
       ? // The Cloudflare host under workerd (scripts/studio-cf.ts), with its test-only eviction hook.
         new Proc('studio-cf', [STUDIO_CF_SCRIPT, ...(options.args ?? [])], {
           STUDIO_PORT: String(options.port ?? 0),
           STUDIO_CF_DATA_DIR: options.dataDir,
           STUDIO_CF_TEST_HOOKS: '1',
-          STUDIO_ALLOW_LOOPBACK_MODELS: '1',
           WRANGLER_SEND_METRICS: 'false',
           STUDIO_ADMIN_TOKEN: adminToken,
           ...(lease === undefined ? {} : { STUDIO_LEASE_SECONDS: lease }),

@@ -33,6 +33,8 @@ test('routeOf: ids route to their pool, lists fan out, model writes go everywher
   assert.deepEqual(routeOf('POST', api('/models'), undefined), { kind: 'every' });
   assert.deepEqual(routeOf('PATCH', api('/models/sd15'), undefined), { kind: 'every' });
   assert.deepEqual(routeOf('GET', api('/models'), undefined), { kind: 'one', pool: 'default' });
+  assert.deepEqual(routeOf('POST', api('/admin/import'), undefined), { kind: 'every' });
+  assert.deepEqual(routeOf('POST', api('/admin/import'), 'gpu'), { kind: 'one', pool: 'gpu' });
   assert.deepEqual(routeOf('GET', api('/health'), undefined), { kind: 'fanout', list: 'health' });
   assert.deepEqual(routeOf('POST', api('/workers'), undefined), { kind: 'one', pool: 'default' });
 });

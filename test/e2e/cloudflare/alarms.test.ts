@@ -18,7 +18,7 @@ const cleanup: Array<() => Promise<unknown>> = [];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'e2e-cf-alarm-'));
-  studio = await startStudioProcess({ dataDir: join(dir, 'studio'), host: 'cloudflare', env: { STUDIO_LEASE_SECONDS: String(LEASE_SECONDS) } });
+  studio = await startStudioProcess({ dataDir: join(dir, 'studio'), host: 'cloudflare', args: ['--lease-seconds', String(LEASE_SECONDS)] });
   cleanup.push(() => studio.stop());
 });
 

@@ -66,4 +66,26 @@ it('a session survives the object being evicted: heartbeats answered, the next j
   assert.doesNotMatch(worker.output, /treating the connection as dead/);
   // And the object really was rebuilt (the hook is no no-op): its constructor restored the session.
   assert.match(studio.proc.output, /sessions restored after the object was evicted/);
+  await worker.stop();
+});
+
+it('an eviction while a job runs: the held claim is restored and its result accepted for the same attempt', { timeout: 90_000 }, async () => {
+  await studio.api.json('POST', '/models', { id: 'paced-llm', kind: 'llm', source: { engine: 'synthetic', cliDefaults: { delayMs: 2_000 } } });
+  const [worker] = (await startApprovedWorkers(studio, dir, ['mid-job'])) as [Proc];
+  cleanup.push(() => worker.stop());
+  const [job] = await studio.api.createJobs([{ model: 'paced-llm', task: { kind: 'llm', messages: [{ role: 'user', content: 'across an eviction' }] } }]);
+  assert.ok(job);
+  await waitFor('the job to be running', async () => (await studio.api.job(job.id)).status === 'running');
+
+  const evicted = await fetch(`${studio.url}/__test/evict?pool=default`, { method: 'POST' });
+  assert.equal(evicted.status, 200, await evicted.text());
+
+  const done = await waitFor('the job to be done', async () => {
+    const view = await studio.api.job(job.id);
+    return view.status === 'done' || view.status === 'failed' ? view : undefined;
+  });
+  assert.equal(done.status, 'done');
+  assert.equal(done.attempt, 1, 'no requeue: the restored session still held the claim');
+  assert.equal(done.lastWorkerId, (await studio.api.workers()).find((w) => w.label === 'mid-job')?.id);
+  assert.equal(welcomes(worker), 1, `the worker never reconnected:\n${worker.output.slice(-2000)}`);
 });

@@ -5,11 +5,13 @@
 // registry entry (the default object refuses it as wrong_pool and the Worker forwards it, one hop);
 // lists without `?pool=` fan out over STUDIO_POOLS.
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import type { JobView, WorkerView } from '@studio-worker/protocol';
+import { benchCapabilities } from '../../../bench/sim-worker.ts';
 import { startApprovedWorkers, startStudioProcess, startWorkerProcess, writeWorkerConfig, type Proc, type StudioProc } from '../../helpers/processes.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -81,4 +83,23 @@ it('workers and jobs live in their pool; jobs find it by field, ?pool= or model;
   assert.equal(everywhere.counts.done, 4);
   const inDefault = await studio.api.json<{ jobs: JobView[] }>('GET', '/jobs?pool=default');
   assert.deepEqual(inDefault.jobs.map((j) => j.id), [plainJob?.id]);
+});
+
+it('a registration request sent with x-studio-pool is made, listed, polled and approved in that pool', { timeout: 60_000 }, async () => {
+  const secret = randomBytes(32).toString('hex');
+  const res = await fetch(`${studio.url}/graphics/api/workers/register-request`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-studio-pool': 'gpu' },
+    body: JSON.stringify({ installId: 'install-pooled-1', registrationSecretHash: createHash('sha256').update(secret).digest('hex'), capabilities: benchCapabilities('pooled'), label: 'pooled box' }),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  const { requestId } = (await res.json()) as { requestId: string };
+  assert.match(requestId, /^gpu\.rr-/);
+  // GET /workers/pending without ?pool= fans out: the gpu pool's request is listed.
+  assert.ok((await studio.api.pending()).some((r) => r.requestId === requestId));
+  await studio.api.json('POST', `/workers/pending/${requestId}/approve`, {});
+  const poll = await fetch(`${studio.url}/graphics/api/workers/register-requests/${requestId}`, { headers: { authorization: `Bearer ${secret}` } });
+  const approved = (await poll.json()) as { status: string; workerId: string };
+  assert.equal(approved.status, 'approved');
+  assert.match(approved.workerId, /^gpu\.w-/);
 });

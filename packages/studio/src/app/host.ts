@@ -12,7 +12,7 @@ import type { Context } from 'hono';
  *   WebSockets, R2, alarms.
  *
  * Arrows: node → app → core, cloudflare → app → core. Nothing here or in app/ imports `node:`,
- * Buffer or `@hono/node-server`; test/app-portable.test.ts checks it.
+ * Buffer or `@hono/node-server`; test/app/portable.test.ts checks it.
  */
 export interface StudioHost {
   /**

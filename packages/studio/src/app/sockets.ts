@@ -13,18 +13,19 @@ export const REALTIME_PATH = `${API_PREFIX}${REALTIME_ROUTE}`;
 export const DASHBOARD_PROTOCOL = 'studio-dashboard';
 
 /**
- * Every request that asks for an upgrade (it has an `Upgrade` header) is answered here, before the
+ * Every GET that asks for an upgrade (it has an `Upgrade` header) is answered here, before the
  * API's body limit and authentication: the worker socket and the dashboard feed are checked and
  * handed to the host's `sockets` port (host.ts); any other path is a 404. A refusal is a plain
  * HTTP error whose JSON body says why (`auth_failed` 401, `bad_upgrade` 400, `not_found` 404).
- * Requests without the header pass on untouched (one header read).
+ * Requests without the header pass on untouched (one header read); other methods never come here.
  */
 export function socketRoutes(deps: RouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const { dispatcher, access } = deps.core;
   const { sockets } = deps.host;
 
-  app.use('*', async (c, next) => {
+  // GET only: a WebSocket handshake is a GET, and POST /jobs (the hot path) skips this entirely.
+  app.get('*', async (c, next) => {
     const upgrade = c.req.header('upgrade');
     if (upgrade === undefined) return next();
     const path = rawPath(c);

@@ -13,8 +13,11 @@ const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'sil
 export function workerdLogger(level: string | undefined, bindings: Record<string, unknown>): Logger {
   const root = pino({
     level: level && LEVELS.has(level) ? level : 'info',
+    // The embedded host's line shape: `level` as its label, `time` as ISO text.
+    timestamp: pino.stdTimeFunctions.isoTime,
     browser: {
       asObject: true,
+      formatters: { level: (label: string) => ({ level: label }) },
       write: (record: object) => console.log(JSON.stringify(redactSecrets(record as Record<string, unknown>))),
     },
   });

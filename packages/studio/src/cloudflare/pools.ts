@@ -27,7 +27,8 @@ export function configuredPools(spec: string | undefined): string[] {
  * Where the Worker sends a request:
  * - `one`: to one pool's object (the pool is in an id of the path, or named by the caller);
  * - `fanout`: a list without `?pool=` — every configured pool, answers merged;
- * - `every`: a model registry write — every pool (each object holds its own registry copy);
+ * - `every`: a model registry write — every pool (each object holds its own registry copy) —
+ *   and an import (`studio import`), which each pool reads for its own workers and jobs;
  * - `create`: a job submission — the named pool, else the default pool, which may redirect.
  */
 export type Route =
@@ -61,6 +62,7 @@ export function routeOf(method: string, pathname: string, named: string | undefi
     if (id !== undefined && id !== 'batch' && id !== 'lookup') return { kind: 'one', pool: poolFor(decoded(id)) };
   }
   if (area === 'models' && method !== 'GET' && method !== 'HEAD') return { kind: 'every' };
+  if (area === 'admin' && id === 'import' && method === 'POST' && named === undefined) return { kind: 'every' };
   if (area === 'health' && named === undefined) return { kind: 'fanout', list: 'health' };
   return { kind: 'one', pool: named ?? DEFAULT_POOL };
 }

@@ -1,10 +1,7 @@
 import type { Hono } from 'hono';
 import type { Logger } from '@studio-worker/log';
-import { createApp } from '../app/app.ts';
-import { FeedHub, type FeedSocket } from '../app/feed.ts';
-import type { AppEnv, StudioHost } from '../app/host.ts';
-import { DEFAULT_HOST_LIMITS } from '../app/limits.ts';
-import { createStudioCore, RateLimiter, type StudioCore, type WorkerChannel } from '../core/index.ts';
+import { createApp, DEFAULT_HOST_LIMITS, FeedHub, type AppEnv, type FeedSocket, type StudioHost } from '../app/index.ts';
+import { createStudioCore, DEFAULT_DELIVERY_POLICY, RateLimiter, type StudioCore, type WorkerChannel } from '../core/index.ts';
 import { bundledFiles } from './files.ts';
 import { DurableSql } from './sql.ts';
 import { workerdCrypto } from './crypto.ts';
@@ -66,10 +63,32 @@ export class StudioObject implements WorkerChannel {
     const pool = ctx.id.name ?? 'default';
     this.log = workerdLogger(env.STUDIO_LOG_LEVEL, { app: 'studio', host: 'cloudflare', pool });
     this.feed = new FeedHub(() => this.core.access);
+    const results = new R2Results(env.RESULTS, workerdCrypto);
+    const retentionDays = positive(env.STUDIO_RETENTION_DAYS);
+    const leaseSeconds = positive(env.STUDIO_LEASE_SECONDS);
+    const helloSeconds = positive(env.STUDIO_HELLO_TIMEOUT_SECONDS);
+    const maxAttempts = positive(env.STUDIO_MAX_ATTEMPTS);
+    const webhookRetryMs = positive(env.STUDIO_WEBHOOK_RETRY_MS);
     this.core = createStudioCore(
       { sql: new DurableSql(ctx.storage), clock: Date, channel: this, events: this.feed, crypto: workerdCrypto },
       this.log,
-      { allowLoopbackHttpModels: env.STUDIO_ALLOW_LOOPBACK_MODELS === '1', pool, ...leaseOption(env.STUDIO_LEASE_SECONDS) },
+      {
+        allowLoopbackHttpModels: env.STUDIO_ALLOW_LOOPBACK_MODELS === '1',
+        pool,
+        ...(leaseSeconds === undefined ? {} : { leaseMs: Math.round(leaseSeconds * 1000) }),
+        ...(helloSeconds === undefined ? {} : { helloTimeoutMs: Math.round(helloSeconds * 1000) }),
+        ...(maxAttempts === undefined ? {} : { defaultMaxAttempts: Math.round(maxAttempts) }),
+        housekeeping: {
+          ...(webhookRetryMs === undefined ? {} : { delivery: { ...DEFAULT_DELIVERY_POLICY, baseDelayMs: webhookRetryMs } }),
+          ...(retentionDays === undefined
+            ? {}
+            : {
+                // The output gate holds the R2 deletes (outgoing I/O) until the SQL that marked
+                // the jobs expired is durable, as the core asks of removeFiles.
+                retention: { maxAgeMs: retentionDays * 24 * 3600_000, everyMs: 3600_000, removeFiles: (files) => Promise.all(files.map((key) => results.remove(key))).then(() => {}) },
+              }),
+        },
+      },
     );
     // Only the secret's hash is kept (in memory); nothing is generated here: a token made inside an
     // object could be shown to no one.
@@ -77,7 +96,7 @@ export class StudioObject implements WorkerChannel {
     else this.log.error({ op: 'start' }, 'STUDIO_ADMIN_TOKEN is not set: admin routes refuse every caller; set it with `wrangler secret put STUDIO_ADMIN_TOKEN`');
     const host: StudioHost = {
       clientAddress: (c) => c.req.header('cf-connecting-ip') ?? 'unknown',
-      results: new R2Results(env.RESULTS, workerdCrypto),
+      results,
       sockets: {
         acceptWorker: (_c, accept) => this.acceptWorker(accept.workerId, accept.protocol),
         acceptFeed: (_c, accept) => this.acceptFeed(accept.token, accept.protocol),
@@ -89,7 +108,7 @@ export class StudioObject implements WorkerChannel {
     const limits = DEFAULT_HOST_LIMITS;
     this.app = createApp(
       { core: this.core, host, log: this.log.child({ module: 'http' }), registerLimiter: new RateLimiter(limits.registerRequestsPerMinute, 60_000), limits, now: () => Date.now() },
-      { version: env.STUDIO_VERSION ?? '0.1.0' },
+      { version: env.STUDIO_VERSION ?? '0.1.0', retentionDays },
     );
     this.restoreSockets();
   }
@@ -264,10 +283,10 @@ export class StudioObject implements WorkerChannel {
   }
 }
 
-/** `STUDIO_LEASE_SECONDS` (`studio serve --lease-seconds`) as the core's leaseMs; unset or not a positive number: the core's default. */
-function leaseOption(seconds: string | undefined): { leaseMs?: number } {
-  const n = Number(seconds);
-  return seconds !== undefined && Number.isFinite(n) && n > 0 ? { leaseMs: Math.round(n * 1000) } : {};
+/** A positive number from a Worker var, else undefined (unset or not a number: the default). */
+function positive(value: string | undefined): number | undefined {
+  const n = Number(value);
+  return value !== undefined && value !== '' && Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
 /** The `101 Switching Protocols` answer with the client end of the pair. */

@@ -123,6 +123,14 @@ export interface StudioEnv {
   STUDIO_ALLOW_LOOPBACK_MODELS?: string;
   /** A claim's lease in seconds (default 30), as `studio serve --lease-seconds`. */
   STUDIO_LEASE_SECONDS?: string;
+  /** `studio serve --hello-timeout-seconds`: a worker socket must say hello within this (default 10). */
+  STUDIO_HELLO_TIMEOUT_SECONDS?: string;
+  /** `studio serve --max-attempts`: a job's retryable failures before it fails (default 3). */
+  STUDIO_MAX_ATTEMPTS?: string;
+  /** The first webhook retry's delay in ms (default 10 s), as the Node host's STUDIO_WEBHOOK_RETRY_MS. */
+  STUDIO_WEBHOOK_RETRY_MS?: string;
+  /** Results older than this many days are deleted (hourly, from the alarm); unset: kept. */
+  STUDIO_RETENTION_DAYS?: string;
   /** Log filter (STUDIO_WORKER_LOG syntax, the root level only here): default `info`. */
   STUDIO_LOG_LEVEL?: string;
   /** The `version` the health check reports. */
