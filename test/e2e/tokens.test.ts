@@ -167,7 +167,8 @@ forEachHost((host) => {
       assert.ok('status' in wrong && wrong.status === 401);
     });
 
-    it('a feed whose token is revoked while it is open gets no event after the revoke: it is closed (1008) when the next batch goes out', async () => {
+    /** Open a read token's feed, revoke the token, make a job: what reaches the feed first (its close, or the job's event), and when. */
+    async function revokeUnderAnOpenFeed(): Promise<{ first: { code: number; reason: string } | 'leaked'; afterJobMs: number }> {
       const read = await createToken('read');
       const feed = await openFeed(read);
       assert.ok('ws' in feed, JSON.stringify(feed));
@@ -177,6 +178,7 @@ forEachHost((host) => {
       assert.ok(id);
       assert.equal((await cli(['tokens', 'revoke', id])).code, 0);
       const made = await studio.api.json<{ id: string }>('POST', '/jobs', job('after the revoke'));
+      const madeAt = performance.now();
       // Whichever comes first: the close, or the new job's event (which must not come).
       const leaked = new Promise<'leaked'>((resolve) => {
         const check = () => (feed.messages.some((m) => m.includes(made.id)) ? resolve('leaked') : undefined);
@@ -184,8 +186,24 @@ forEachHost((host) => {
         feed.ws.on('message', check);
       });
       const first = await Promise.race([closed, leaked]);
+      return { first, afterJobMs: performance.now() - madeAt };
+    }
+
+    it('a feed whose token is revoked while it is open gets no event after the revoke: it is closed (1008) when the next batch goes out', async () => {
+      const { first } = await revokeUnderAnOpenFeed();
       assert.notEqual(first, 'leaked', 'an event reached the feed after its token was revoked');
       assert.deepEqual(first, { code: 1008, reason: 'the token was revoked' });
+    });
+
+    // Batches go out every 100 ms, so 5 s is generous. On Cloudflare the close comes from the feed
+    // hub's 100 ms timer (app/feed.ts), armed while the object handled the POST /jobs request, and
+    // a close sent from a request's context reaches the client about 10 s late under workerd (as a
+    // duplicate worker's close from fetch() once did).
+    const lateCloseSkip = host === 'cloudflare' ? 'cloudflare: the revoked feed is closed about 10 s after the batch that revealed it' : false;
+    it('that close reaches the feed promptly (within 5 s of the job that revealed it)', { skip: lateCloseSkip }, async () => {
+      const { first, afterJobMs } = await revokeUnderAnOpenFeed();
+      assert.notEqual(first, 'leaked');
+      assert.ok(afterJobMs < 5_000, `closed ${Math.round(afterJobMs)} ms after the job was made`);
     });
   });
 });
