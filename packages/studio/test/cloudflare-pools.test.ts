@@ -30,6 +30,7 @@ test('routeOf: ids route to their pool, lists fan out, model writes go everywher
   assert.deepEqual(routeOf('GET', api('/workers/pending'), undefined), { kind: 'fanout', list: 'requests' });
   assert.deepEqual(routeOf('POST', api('/jobs'), undefined), { kind: 'create', pool: undefined });
   assert.deepEqual(routeOf('POST', api('/jobs/batch'), 'gpu'), { kind: 'create', pool: 'gpu' });
+  assert.deepEqual(routeOf('POST', api('/jobs/lookup'), undefined), { kind: 'lookup' });
   assert.deepEqual(routeOf('POST', api('/models'), undefined), { kind: 'every' });
   assert.deepEqual(routeOf('PATCH', api('/models/sd15'), undefined), { kind: 'every' });
   assert.deepEqual(routeOf('GET', api('/models'), undefined), { kind: 'one', pool: 'default' });

@@ -81,6 +81,10 @@ it('workers and jobs live in their pool; jobs find it by field, ?pool= or model;
   const ids = everywhere.jobs.map((j) => j.id);
   for (const job of [byField, byQuery, plainJob, byModel]) assert.ok(ids.includes(job?.id as string), `GET /jobs lists ${job?.id}`);
   assert.equal(everywhere.counts.done, 4);
+  // A lookup spanning pools finds each job in its own pool.
+  const looked = await studio.api.json<{ jobs: JobView[]; missing: string[] }>('POST', '/jobs/lookup', { ids: [byField?.id, plainJob?.id, 'gpu.job-nope'] });
+  assert.deepEqual(looked.jobs.map((j) => j.id), [byField?.id, plainJob?.id]);
+  assert.deepEqual(looked.missing, ['gpu.job-nope']);
   const inDefault = await studio.api.json<{ jobs: JobView[] }>('GET', '/jobs?pool=default');
   assert.deepEqual(inDefault.jobs.map((j) => j.id), [plainJob?.id]);
 });

@@ -46,6 +46,14 @@ export interface StudioHost {
    * `c.req.raw.body`. A host without such a trick leaves it out.
    */
   bufferedBody?(c: AppContext): Promise<string | undefined>;
+
+  /**
+   * Optional fast path for large bodies (result uploads): the request body as a Web stream that
+   * hands over the host's own chunks. Node: the IncomingMessage's Buffers as they arrive, paused
+   * while the reader is behind (the generic `c.req.raw.body` of @hono/node-server copies every
+   * chunk). Undefined, or a host without it: the app reads `c.req.raw.body`.
+   */
+  requestBody?(c: AppContext): ReadableStream<Uint8Array> | undefined;
 }
 
 /** What the app keeps on each request's context. Ports may read `c.env` (their host's bindings). */

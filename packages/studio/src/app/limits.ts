@@ -1,12 +1,14 @@
 /**
- * What the embedded host allows anyone who has not proven who they are yet (and a few things it
- * allows no one). Every value has a `studio serve` flag; docs/security.md lists them in one table.
- * The registration limits live in the core (RegistrationOptions) because both hosts enforce them.
+ * What the studio allows anyone who has not proven who they are yet (and a few things it allows no
+ * one). Every value has a `studio serve` flag; docs/security.md lists them in one table. The app
+ * enforces the body, depth, upload and registration-rate limits on every host; the two connection
+ * timeouts are the Node host's (node/server.ts), a Cloudflare Worker's are the platform's. The
+ * registration limits live in the core (RegistrationOptions) because both hosts enforce them.
  */
 export interface HostLimits {
-  /** A connection must have sent its complete request headers this long after it opened. */
+  /** Node host: a connection must have sent its complete request headers this long after it opened. */
   headersTimeoutMs: number;
-  /** A connection (keep-alive between requests, or a request body) that moves no byte for this long is closed. */
+  /** Node host: a connection (keep-alive between requests, or a request body) that moves no byte for this long is closed. */
   idleTimeoutMs: number;
   /** Largest JSON body of any route but the result upload. */
   maxJsonBytes: number;

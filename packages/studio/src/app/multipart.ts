@@ -115,8 +115,9 @@ export async function parseMultipart(
       case 'body': {
         const at = indexOf(buf, delimiter, 0);
         if (at < 0) {
-          // Keep what could be the start of a delimiter split across chunks.
-          const keep = Math.min(buf.length, delimiter.length - 1);
+          // Keep what could be the start of a delimiter split across chunks (usually nothing, so
+          // the next chunk is used as it comes, without a copy).
+          const keep = partialMatchAtEnd(buf, delimiter);
           if (state === 'body') await emit(buf.subarray(0, buf.length - keep));
           buf = buf.subarray(buf.length - keep);
           return false;
@@ -189,6 +190,17 @@ function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number
     if (j === needle.length) return i;
   }
   return -1;
+}
+
+/** The length of the longest end of `haystack` that is a start of `needle` (shorter than all of it). */
+function partialMatchAtEnd(haystack: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0] as number;
+  for (let i = haystack.indexOf(first, Math.max(0, haystack.length - needle.length + 1)); i !== -1; i = haystack.indexOf(first, i + 1)) {
+    let j = 1;
+    while (i + j < haystack.length && haystack[i + j] === needle[j]) j++;
+    if (i + j === haystack.length) return j;
+  }
+  return 0;
 }
 
 function concat(chunks: Uint8Array[], length: number): Uint8Array {

@@ -29,13 +29,15 @@ export function configuredPools(spec: string | undefined): string[] {
  * - `fanout`: a list without `?pool=` — every configured pool, answers merged;
  * - `every`: a model registry write — every pool (each object holds its own registry copy) —
  *   and an import (`studio import`), which each pool reads for its own workers and jobs;
- * - `create`: a job submission — the named pool, else the default pool, which may redirect.
+ * - `create`: a job submission — the named pool, else the default pool, which may redirect;
+ * - `lookup`: `POST /jobs/lookup` — each id to its own pool, the answers merged.
  */
 export type Route =
   | { kind: 'one'; pool: string }
   | { kind: 'fanout'; list: 'jobs' | 'workers' | 'requests' | 'health' }
   | { kind: 'every' }
-  | { kind: 'create'; pool: string | undefined };
+  | { kind: 'create'; pool: string | undefined }
+  | { kind: 'lookup' };
 
 /** Route an API request by its method, path and named pool alone. `named` is undefined when the caller named none. */
 export function routeOf(method: string, pathname: string, named: string | undefined): Route {
@@ -59,6 +61,7 @@ export function routeOf(method: string, pathname: string, named: string | undefi
   if (area === 'jobs') {
     if (id === undefined && method === 'GET' && named === undefined) return { kind: 'fanout', list: 'jobs' };
     if ((id === undefined || id === 'batch') && method === 'POST') return { kind: 'create', pool: named };
+    if (id === 'lookup' && method === 'POST' && named === undefined) return { kind: 'lookup' };
     if (id !== undefined && id !== 'batch' && id !== 'lookup') return { kind: 'one', pool: poolFor(decoded(id)) };
   }
   if (area === 'models' && method !== 'GET' && method !== 'HEAD') return { kind: 'every' };

@@ -1,5 +1,5 @@
 import { API_PREFIX, DEFAULT_POOL } from '@studio-worker/protocol';
-import { configuredPools, isPoolName, POOL_HEADER, POOL_REDIRECT_HEADER, routeOf } from './pools.ts';
+import { configuredPools, isPoolName, POOL_HEADER, POOL_REDIRECT_HEADER, poolFor, routeOf } from './pools.ts';
 import { staticFileRoutes } from '../app/files.ts';
 import { bundledFiles } from './files.ts';
 import type { StudioEnv } from './types.ts';
@@ -35,6 +35,8 @@ export default {
         return toEvery(env, request);
       case 'fanout':
         return fanOut(env, request, route.list);
+      case 'lookup':
+        return lookup(env, request);
     }
   },
 };
@@ -135,6 +137,38 @@ async function fanOut(env: StudioEnv, request: Request, list: 'jobs' | 'workers'
   const counts: Record<string, number> = {};
   for (const page of pages) for (const [status, n] of Object.entries(page.counts ?? {})) counts[status] = (counts[status] ?? 0) + n;
   return Response.json({ jobs, counts });
+}
+
+/**
+ * `POST /jobs/lookup {ids}`: each id asked of its own pool (read from the id), the answers merged
+ * in the order asked — a job another pool holds is found, not reported missing. Anything but a
+ * list of ids goes to the default pool, which answers the error.
+ */
+async function lookup(env: StudioEnv, request: Request): Promise<Response> {
+  const body = await request.arrayBuffer();
+  let ids: unknown;
+  try {
+    ids = (JSON.parse(new TextDecoder().decode(body)) as { ids?: unknown }).ids;
+  } catch {
+    // The object answers the error.
+  }
+  if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) return toPool(env, DEFAULT_POOL, request, body);
+  const byPool = new Map<string, string[]>();
+  for (const id of ids as string[]) byPool.set(poolFor(id), [...(byPool.get(poolFor(id)) ?? []), id]);
+  if (byPool.size === 1) return toPool(env, [...byPool.keys()][0] as string, request, body);
+  const answers = await Promise.all([...byPool].map(([pool, part]) => toPool(env, pool, request, JSON.stringify({ ids: part }))));
+  const refused = answers.find((answer) => !answer.ok);
+  if (refused) {
+    for (const answer of answers) if (answer !== refused) await answer.body?.cancel();
+    return refused;
+  }
+  const pages = (await Promise.all(answers.map((answer) => answer.json()))) as Array<{ jobs: Array<{ id: string }>; missing: string[] }>;
+  const found = new Map(pages.flatMap((p) => p.jobs).map((job) => [job.id, job]));
+  const missing = new Set(pages.flatMap((p) => p.missing));
+  return Response.json({
+    jobs: (ids as string[]).filter((id) => found.has(id)).map((id) => found.get(id)),
+    missing: (ids as string[]).filter((id) => missing.has(id)),
+  });
 }
 
 function problem(status: number, code: string, message: string): Response {

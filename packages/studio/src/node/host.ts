@@ -32,6 +32,7 @@ export function nodeHost(parts: { results: DiskResultStore; workers: WorkerSocke
     files: diskFiles,
     commit: parts.commit,
     bufferedBody,
+    requestBody,
   };
 }
 
@@ -65,4 +66,61 @@ async function bufferedBody(c: AppContext): Promise<string | undefined> {
   if (incoming.readableLength !== declared) return undefined;
   const body = incoming.read() as Buffer | null;
   return body === null ? undefined : body.toString('utf8');
+}
+
+/**
+ * The request body as a Web stream of the IncomingMessage's own Buffers: no copy per chunk (the
+ * adapter's `Readable.toWeb` clones each one), the message paused while the reader is behind. Every
+ * listener is removed once the stream is done, errored or cancelled, so what is left of the body
+ * is the adapter's to drain after the answer. A client gone mid-body errors the stream.
+ */
+function requestBody(c: AppContext): ReadableStream<Uint8Array> | undefined {
+  const incoming = (c.env as Partial<NodeBindings> | undefined)?.incoming;
+  if (!incoming || incoming.readableDidRead || incoming.readableEnded) return undefined;
+  let settled = false;
+  const detach = () => {
+    settled = true;
+    incoming.off('data', onData);
+    incoming.off('end', onEnd);
+    incoming.off('error', onError);
+    incoming.off('close', onClose);
+    incoming.pause();
+  };
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const onData = (chunk: Buffer) => {
+    controller.enqueue(chunk);
+    if ((controller.desiredSize ?? 0) <= 0) incoming.pause();
+  };
+  const onEnd = () => {
+    detach();
+    controller.close();
+  };
+  const onError = (error: Error) => {
+    if (settled) return;
+    detach();
+    controller.error(error);
+  };
+  const onClose = () => {
+    if (!settled) onError(new Error('the client closed the connection before the end of the body'));
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+        incoming.pause();
+        incoming.on('data', onData);
+        incoming.on('end', onEnd);
+        incoming.on('error', onError);
+        incoming.on('close', onClose);
+      },
+      pull() {
+        if (!settled) incoming.resume();
+      },
+      cancel() {
+        detach();
+      },
+    },
+    // Two chunks in hand at most: the reader's backpressure reaches the socket.
+    { highWaterMark: 2 },
+  );
 }

@@ -63,7 +63,7 @@ export function uploadRoutes(deps: RouteDeps): Hono<Env> {
 
     let upload: ParsedUpload;
     try {
-      upload = await receiveUpload(c.req.raw.body, type, deps.host.results, { jobId, maxBytes: deps.limits.maxUploadBytes });
+      upload = await receiveUpload(deps.host.requestBody?.(c) ?? c.req.raw.body, type, deps.host.results, { jobId, maxBytes: deps.limits.maxUploadBytes });
     } catch (error) {
       if (error instanceof UploadError) {
         if (error.status === 500) deps.log.error({ op: 'upload', workerId, jobId, err: error.message }, 'could not store an upload');
