@@ -3,7 +3,10 @@
 // A file wraps its tests in `forEachHost`, which declares them once per host inside that host's
 // own `describe`, so the same assertions run on both and a failure names its host.
 //
-//   STUDIO_TEST_HOSTS=node         run one host only (comma-separated list; default: both)
+//   STUDIO_TEST_HOSTS=node         run these hosts only (comma-separated list; default: both)
+//   STUDIO_E2E_HOST=cloudflare     (when STUDIO_TEST_HOSTS is unset) that one host only — the knob
+//                                  `npm run test:cf` sets, which also makes it startStudioProcess's
+//                                  default host for suites that are not parameterized
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe } from 'node:test';
@@ -11,12 +14,12 @@ import { describe } from 'node:test';
 export type StudioHost = 'node' | 'cloudflare';
 export const STUDIO_HOSTS: readonly StudioHost[] = ['node', 'cloudflare'];
 
-/** The hosts this run covers: STUDIO_TEST_HOSTS, else every host. An unknown name is an error, not a silent skip. */
+/** The hosts this run covers: STUDIO_TEST_HOSTS, else STUDIO_E2E_HOST, else every host. An unknown name is an error, not a silent skip. */
 export function testHosts(env: NodeJS.ProcessEnv = process.env): StudioHost[] {
-  const wanted = env.STUDIO_TEST_HOSTS?.split(',').map((h) => h.trim()).filter(Boolean);
+  const wanted = (env.STUDIO_TEST_HOSTS ?? env.STUDIO_E2E_HOST)?.split(',').map((h) => h.trim()).filter(Boolean);
   if (!wanted || wanted.length === 0) return [...STUDIO_HOSTS];
   const unknown = wanted.filter((h) => !(STUDIO_HOSTS as readonly string[]).includes(h));
-  if (unknown.length > 0) throw new Error(`STUDIO_TEST_HOSTS: unknown host ${unknown.join(', ')} (known: ${STUDIO_HOSTS.join(', ')})`);
+  if (unknown.length > 0) throw new Error(`STUDIO_TEST_HOSTS / STUDIO_E2E_HOST: unknown host ${unknown.join(', ')} (known: ${STUDIO_HOSTS.join(', ')})`);
   return STUDIO_HOSTS.filter((h) => wanted.includes(h));
 }
 
