@@ -3,7 +3,7 @@
 // chaos -- --jobs 10000` runs the same at scale. On both studio hosts (test/helpers/hosts.ts): the
 // Cloudflare host at a reduced size (fewer jobs and workers: workerd, the Worker hop and the
 // Durable Object share the two CI cores with everything else), with the same oracle over its
-// Durable Object's SQLite file.
+// Durable Object's SQLite file and R2 (test/helpers/stored-state.ts).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { forEachHost } from '../helpers/hosts.ts';
