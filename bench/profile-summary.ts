@@ -1,7 +1,8 @@
 /**
  * Where a V8 CPU profile spends its time: `node bench/profile-summary.ts <file.cpuprofile> [--top N]`.
  * Prints self time per function and inclusive ("total") time per function, both as a share of the
- * busy (non-idle) samples. Made for `npm run bench -- --cpu-prof DIR`.
+ * busy (non-idle) samples. Made for `npm run bench -- --cpu-prof DIR`. `--callers NAME [--depth D]`
+ * splits the self time of the functions whose label contains NAME by their D callers.
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -28,6 +29,30 @@ function label(node: ProfileNode): string {
   let where = url.startsWith('file://') ? relative(REPO_ROOT, new URL(url).pathname) : url;
   where = where.replace(/^node_modules\//, '');
   return `${name}  ${where}:${lineNumber + 1}`;
+}
+
+/**
+ * Self time of the functions whose label contains `needle`, per call path of `depth` callers above
+ * them (which SQL statement, savepoint or commit a `run`/`control` sample belongs to).
+ */
+export function selfByCallers(profile: CpuProfile, needle: string, depth: number): Map<string, number> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const out = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    const node = byId.get(id);
+    if (!node || !label(node).includes(needle)) return;
+    const path: string[] = [];
+    for (let cur = parent.get(id); cur !== undefined && path.length < depth; cur = parent.get(cur)) {
+      const n = byId.get(cur);
+      if (n) path.push(n.callFrame.functionName || '(anonymous)');
+    }
+    const key = `${node.callFrame.functionName} <- ${path.join(' <- ')}`;
+    out.set(key, (out.get(key) ?? 0) + dt);
+  });
+  return out;
 }
 
 /** Self and inclusive microseconds per function label; inclusive counts a function once per stack. */
@@ -66,14 +91,15 @@ export function summarizeProfile(profile: CpuProfile): { busyUs: number; idleUs:
 }
 
 function main(): void {
-  const { values, positionals } = parseArgs({ options: { top: { type: 'string', default: '30' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ options: { top: { type: 'string', default: '30' }, callers: { type: 'string' }, depth: { type: 'string', default: '3' } }, allowPositionals: true });
   const file = positionals[0];
   if (!file) {
     process.stderr.write('usage: node bench/profile-summary.ts <file.cpuprofile> [--top N]\n');
     process.exit(2);
   }
   const top = Number(values.top);
-  const { busyUs, idleUs, self, total } = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const { busyUs, idleUs, self, total } = summarizeProfile(profile);
   const pct = (us: number) => `${((100 * us) / busyUs).toFixed(1).padStart(5)} %`;
   const print = (title: string, map: Map<string, number>) => {
     process.stdout.write(`\n${title}\n`);
@@ -82,6 +108,11 @@ function main(): void {
     }
   };
   process.stdout.write(`busy ${(busyUs / 1e6).toFixed(2)} s, idle ${(idleUs / 1e6).toFixed(2)} s (shares below are of busy time)\n`);
+  if (values.callers) {
+    // `--callers run`: where the self time of sqlite.ts's run() comes from.
+    print(`self time of "${values.callers}" by callers`, selfByCallers(profile, values.callers, Number(values.depth)));
+    return;
+  }
   print('self time', self);
   print('inclusive time', total);
 }

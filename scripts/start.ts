@@ -100,7 +100,7 @@ if (workerId) startWorker();
  */
 async function provisionLocalWorker(): Promise<string> {
   const { config } = await readConfig(workerConfigPath);
-  const existing = config.workerId ? studio.core.dispatcher.workers.get(config.workerId) : undefined;
+  const existing = config.workerId ? studio.core.stores.workers.get(config.workerId) : undefined;
   const tokenMatches =
     existing &&
     existing.deleted_at === null &&

@@ -10,3 +10,4 @@ export { DEFAULT_HOST_LIMITS, type HostLimits } from './limits.ts';
 export { FeedHub, type FeedSocket } from './feed.ts';
 export { DASHBOARD_PROTOCOL, REALTIME_PATH } from './sockets.ts';
 export { collectGarbage } from './garbage.ts';
+export { housekeepingOptions } from './housekeeping.ts';

@@ -39,7 +39,7 @@ export function socketRoutes(deps: RouteDeps): Hono<AppEnv> {
       const workerId = decodeSegment(connect[1] as string);
       if (workerId === undefined) return refuse(c, 400, 'the worker id in the path is not valid percent-encoding');
       if (!protocolsOf(c).includes(SUBPROTOCOL)) return refuse(c, 400, `request the WebSocket subprotocol ${SUBPROTOCOL}`);
-      if (!workerTokenMatches(deps.core.crypto, dispatcher.workers.get(workerId), bearer(c))) {
+      if (!workerTokenMatches(deps.core.ports.crypto, deps.core.stores.workers.get(workerId), bearer(c))) {
         deps.log.warn({ op: 'connect', workerId: workerId.slice(0, 100), remote: deps.host.clientAddress(c) }, 'refused a worker connection: bad or missing token');
         return refuse(c, 401, `worker ${workerId.slice(0, 100)} is unknown or the bearer token is wrong; re-register the worker`);
       }

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import type { Logger } from '@studio-worker/log';
-import { createApp, DEFAULT_HOST_LIMITS, FeedHub, type AppEnv, type FeedSocket, type StudioHost } from '../app/index.ts';
-import { createStudioCore, DEFAULT_DELIVERY_POLICY, RateLimiter, type StudioCore, type WorkerChannel } from '../core/index.ts';
+import { createApp, DEFAULT_HOST_LIMITS, FeedHub, housekeepingOptions, type AppEnv, type FeedSocket, type StudioHost } from '../app/index.ts';
+import { createStudioCore, RateLimiter, type StudioCore, type WorkerChannel } from '../core/index.ts';
 import { bundledFiles } from './files.ts';
 import { DurableSql } from './sql.ts';
 import { workerdCrypto } from './crypto.ts';
@@ -78,16 +78,9 @@ export class StudioObject implements WorkerChannel {
         ...(leaseSeconds === undefined ? {} : { leaseMs: Math.round(leaseSeconds * 1000) }),
         ...(helloSeconds === undefined ? {} : { helloTimeoutMs: Math.round(helloSeconds * 1000) }),
         ...(maxAttempts === undefined ? {} : { defaultMaxAttempts: Math.round(maxAttempts) }),
-        housekeeping: {
-          ...(webhookRetryMs === undefined ? {} : { delivery: { ...DEFAULT_DELIVERY_POLICY, baseDelayMs: webhookRetryMs } }),
-          ...(retentionDays === undefined
-            ? {}
-            : {
-                // The output gate holds the R2 deletes (outgoing I/O) until the SQL that marked
-                // the jobs expired is durable, as the core asks of removeFiles.
-                retention: { maxAgeMs: retentionDays * 24 * 3600_000, everyMs: 3600_000, removeFiles: (files) => Promise.all(files.map((key) => results.remove(key))).then(() => {}) },
-              }),
-        },
+        // The output gate holds the R2 deletes of a retention pass (outgoing I/O) until the SQL that
+        // marked the jobs expired is durable, as the core asks of removeFiles; commit is a no-op here.
+        housekeeping: housekeepingOptions({ results, commit() {} }, { retentionDays, webhookRetryMs }),
       },
     );
     // Only the secret's hash is kept (in memory); nothing is generated here: a token made inside an

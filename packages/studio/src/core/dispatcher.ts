@@ -41,7 +41,6 @@ import {
 } from './sessions.ts';
 import type { Stores } from './stores.ts';
 import { jobView, workerView } from './views.ts';
-import type { WorkerLogLine } from './worker-log-store.ts';
 import type { WorkerStore } from './worker-store.ts';
 
 export interface DispatcherOptions extends RetryPolicy {
@@ -105,8 +104,8 @@ export class Dispatcher {
   private readonly opts: DispatcherOptions;
   private readonly log: Logger;
   /** Also `stores.jobs` / `stores.workers`: services take those; the HTTP routes still read these two. */
-  readonly jobs: JobStore;
-  readonly workers: WorkerStore;
+  private readonly jobs: JobStore;
+  private readonly workers: WorkerStore;
   private readonly byConn = new Map<string, Session>();
   private readonly byWorker = new Map<string, Session>();
   /** Welcomed sessions with a free slot, in the order they became free (the longest idle first). */
@@ -542,35 +541,41 @@ export class Dispatcher {
 
   // ------------------------------------------------------------------ binary results (HTTP)
 
-  /** Before streaming an upload: is this job this worker's current claim? (409 otherwise.) */
-  checkUpload(workerId: string, jobId: string, attempt: number | undefined): Result<{ attempt: number }> {
+  /**
+   * The one check of a result upload, made before its body is read: this worker holds the job's
+   * current attempt (and it is `attempt`, when the worker said which — an original worker does not
+   * until its multipart fields arrive, so the route asks again with the field's value, which costs no
+   * read of the job when nothing changed). What could change while the file streams in — a lease
+   * running out, a cancel — is caught by the guarded statement in `completeFile`, not by reading again.
+   */
+  checkUpload(workerId: string, jobId: string, attempt: number | undefined, held?: { attempt: number }): Result<{ attempt: number }> {
+    if (held) {
+      return attempt === undefined || attempt === held.attempt ? ok(held) : fail(409, 'stale_attempt', `job ${jobId} is at attempt ${held.attempt}; the result for attempt ${attempt} was not stored`);
+    }
     const row = this.jobs.get(jobId);
     if (!row) return fail(404, 'unknown_job', `job ${jobId} does not exist`);
     if ((row.status !== 'claimed' && row.status !== 'running') || row.worker_id !== workerId) {
       return fail(409, 'stale_attempt', `job ${jobId} is not claimed by worker ${workerId} (it is ${row.status}); the result was not stored`);
     }
-    if (attempt !== undefined && attempt !== row.attempt) {
-      return fail(409, 'stale_attempt', `job ${jobId} is at attempt ${row.attempt}; the result for attempt ${attempt} was not stored`);
-    }
-    return ok({ attempt: row.attempt });
+    return this.checkUpload(workerId, jobId, attempt, { attempt: row.attempt });
   }
 
-  /** The host stored an uploaded file; make it the job's result if the claim is still current. */
-  completeFile(workerId: string, jobId: string, attempt: number | undefined, file: UploadedResult): Result<{ attempt: number }> {
-    const check = this.checkUpload(workerId, jobId, attempt);
-    if (!check.ok) return check;
+  /**
+   * The host stored an uploaded file for the attempt `checkUpload` found: make it the job's result
+   * in one guarded statement, which refuses (409) when the claim ended while the file streamed in.
+   */
+  completeFile(workerId: string, jobId: string, attempt: number, file: UploadedResult): Result<{ attempt: number }> {
     const now = this.now();
-    const current = check.value.attempt;
     const done = this.ports.sql.transaction(() => {
-      if (!this.jobs.complete(jobId, workerId, current, { type: 'file', file: file.fileName, ext: file.ext, bytes: file.bytes }, now)) return false;
+      if (!this.jobs.complete(jobId, workerId, attempt, { type: 'file', file: file.fileName, ext: file.ext, bytes: file.bytes }, now)) return false;
       this.workers.resetFailures(workerId);
       return true;
     });
-    if (!done) return fail(409, 'stale_attempt', `job ${jobId} changed while the upload was stored; the result was not stored`);
+    if (!done) return fail(409, 'stale_attempt', `job ${jobId} is no longer at attempt ${attempt} of worker ${workerId} (its lease ran out or it was cancelled while the file was uploading); the result was not stored`);
     const session = this.byWorker.get(workerId);
     if (session) this.claimEnded(session, jobId);
     else this.publishJob(jobId);
-    return ok({ attempt: current });
+    return ok({ attempt });
   }
 
   // ------------------------------------------------------------------ jobs (from the API)
@@ -682,11 +687,6 @@ export class Dispatcher {
     }
     if (swept > 0) this.log.warn({ op: 'lease', swept }, 'requeued claims whose lease expired');
     return swept;
-  }
-
-  /** Shipped log lines of a worker after sequence number `after`, oldest first (`stores.workerLogs.after`; the logs route reads it here). */
-  logs(workerId: string, after: number, limit: number): WorkerLogLine[] {
-    return this.stores.workerLogs.after(workerId, after, limit);
   }
 
   /** Offers still unanswered after `offerAnswerMs` go back to the queue (see the option). */
@@ -867,7 +867,7 @@ export class Dispatcher {
 
   private finishAttempt(row: AttemptTimes | undefined, workerId: string, outcome: 'done' | 'failed' | 'lost' | 'handed_back' | 'cancelled', error: string | null, now: number): void {
     if (!row) return;
-    // A result's record is written by jobs.complete; this is for claims that end without one.
+    // A result's record is written with it (jobs.complete, by the job-event trigger); this is for claims that end without one.
     this.jobs.recordAttempt(row.id, row.attempt, workerId, row.claimed_at ?? now, row.started_at, outcome, error, now);
   }
 

@@ -11,10 +11,10 @@ import { DEFAULT_HOUSEKEEPING_OPTIONS, Housekeeping, type HousekeepingOptions } 
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.ts';
 import { Jobs, type JobsOptions } from './jobs.ts';
 import { ModelRegistry, type ModelRegistryOptions } from './models.ts';
-import type { CryptoPort, Ports } from './ports.ts';
+import type { Ports } from './ports.ts';
 import { Registration, type RegistrationOptions } from './registration.ts';
 import { migrate } from './schema.ts';
-import { createStores, type Stores } from './stores.ts';
+import { createStores, RollbackWatch, type Stores } from './stores.ts';
 
 export * from './ports.ts';
 export * from './result.ts';
@@ -77,8 +77,6 @@ export interface StudioCore {
   gallery: Gallery;
   housekeeping: Housekeeping;
   options: CoreOptions;
-  /** The crypto port the core was built with (hosts' and the app's token checks hash with it). */
-  crypto: CryptoPort;
   /** The ports it runs over (a service that writes several stores in one transaction uses `sql`). */
   ports: Ports;
 }
@@ -90,7 +88,14 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     throw new Error(`pool "${opts.pool}" is not a pool name: 1 to 32 lowercase letters, digits or "-"`);
   }
   migrate(ports.sql);
+  // Every service's unit goes through the watch, so one that rolls back also resets the job tally.
+  // The stores write through the host's port directly (no extra call per statement): a store's own
+  // units never change a job's status. The host's other ports stay live (read through the
+  // prototype): a host may swap one later.
   const stores = createStores(ports.sql);
+  const sql = new RollbackWatch(ports.sql, () => stores.jobs.countsUnknown());
+  ports = Object.create(ports, { sql: { value: sql, enumerable: true } }) as Ports;
+  stores.jobs.recount();
   const dispatcher = new Dispatcher(ports, stores, opts, log.child({ module: 'dispatcher' }));
   const models = new ModelRegistry(ports, stores, { allowLoopbackHttpModels: opts.allowLoopbackHttpModels });
   models.seed();
@@ -114,7 +119,6 @@ export function createStudioCore(ports: Ports, log: Logger, options: Partial<Cor
     gallery: new Gallery(stores),
     housekeeping,
     options: opts,
-    crypto: ports.crypto,
     ports,
   };
 }

@@ -90,10 +90,57 @@ export interface CarriedCounters {
   lastError: string | null;
 }
 
+type TalliedStatus = 'queued' | 'done' | 'failed' | 'cancelled';
+type Tally = Record<TalliedStatus, number>;
+
 const OFFER_COLUMNS = 'id, attempt, model, game_id, asset_name, vram_gb_estimate, task, model_source';
 const HELD = `status IN ('claimed', 'running')`;
 /** Spelled as jobs_ended's condition, so SQLite may use that partial index. */
 const ENDED = `status IN ('done', 'failed', 'cancelled')`;
+
+/**
+ * The text of claimNextFor's statement for one shape (pairs, skips, roles), built once: the SQL
+ * port finds its prepared statement by text, and the same string each time is hashed once, where a
+ * string built per call is hashed (and compared) on every use.
+ */
+const claimNextTexts = new Map<string, string>();
+function claimNextSql(pairs: number, skips: boolean, splitTextEncoders: boolean): string {
+  const shape = `${pairs}/${skips ? 1 : 0}/${splitTextEncoders ? 1 : 0}`;
+  let text = claimNextTexts.get(shape);
+  if (text !== undefined) return text;
+  // A worker without 'split-text-encoders' would refuse the file roles clip-l/clip-g/t5xxl as a
+  // malformed offer (featuresNeededBy); the stored source is JSON.stringify output, so the match is exact.
+  const roles = splitTextEncoders ? '' : `AND model_source NOT LIKE '%"role":"clip-%' AND model_source NOT LIKE '%"role":"t5xxl"%'`;
+  // Numbered parameters: ?1 worker, ?2 now, ?3 lease end, ?4 VRAM threshold, ?5 the skip list as one
+  // JSON array, then kind and engine per pair — 5 + 2 per pair whatever the skips, since a Durable
+  // Object's SQL takes at most 100 bound parameters.
+  const skip = skips ? 'AND id NOT IN (SELECT value FROM json_each(?5))' : '';
+  const head = (arm: number) => `SELECT id, priority, seq FROM jobs INDEXED BY jobs_queue
+         WHERE status = 'queued' AND kind = ?${6 + 2 * arm} AND engine = ?${7 + 2 * arm} AND not_before <= ?2 AND vram_gb_estimate <= ?4 ${skip} ${roles}
+         ORDER BY priority DESC, seq LIMIT 1`;
+  // One pair (the usual worker): its head directly; several: the best of their heads.
+  const pick =
+    pairs === 1
+      ? `SELECT id FROM (${head(0)})`
+      : `SELECT id FROM (${Array.from({ length: pairs }, (_, arm) => `SELECT * FROM (${head(arm)})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
+  text = `UPDATE jobs SET status = 'claimed', worker_id = ?1, last_worker_id = ?1, claimed_at = ?2, lease_expires_at = ?3,
+         progress = NULL, updated_at = ?2
+       WHERE id = (${pick}) AND status = 'queued'
+       RETURNING ${OFFER_COLUMNS}`;
+  claimNextTexts.set(shape, text); // at most pairs × 4 shapes
+  return text;
+}
+
+/** Hot statements with substitutions, built once (see claimNextSql for why). */
+const CLAIM_SQL = `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
+         progress = NULL, updated_at = ?
+       WHERE id = ? AND status = 'queued' AND not_before <= ?
+       RETURNING ${OFFER_COLUMNS}`;
+const COMPLETE_SQL = `UPDATE jobs SET status = 'done', result_type = ?, result_json = ?, result_file = ?, result_ext = ?, result_bytes = ?,
+         worker_id = NULL, lease_expires_at = NULL, completed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?
+       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`;
+const RENEW_LEASE_SQL = `UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND worker_id = ? AND attempt = ? AND ${HELD}`;
+const SET_PROGRESS_SQL = `UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`;
 
 /**
  * Every statement about a job's life in the `jobs` table (done jobs read or expired as a whole are
@@ -102,8 +149,44 @@ const ENDED = `status IN ('done', 'failed', 'cancelled')`;
  */
 export class JobStore {
   private readonly sql: SqlPort;
+  /**
+   * Jobs per status for the statuses that grow with the table (queued and the three endings), kept
+   * here because every statement that moves a job between statuses is in this class: each one
+   * adjusts the tally right after its guarded statement changed a row, so no path can forget it.
+   * Counted from SQL when unknown: at start, and after a rollback undid changes the tally had seen
+   * (`countsUnknown`). The held statuses (claimed, running) are few and counted from jobs_held.
+   */
+  private tally: Tally | undefined;
   constructor(sql: SqlPort) {
     this.sql = sql;
+  }
+
+  /** A transaction rolled back: what it told the tally may be gone; count again on the next read. */
+  countsUnknown(): void {
+    this.tally = undefined;
+  }
+
+  /** A job moved `from` → `to` (undefined: did not exist; 'held': claimed or running, not told which). */
+  private moved(from: JobStatus | 'held' | undefined, to: JobStatus): void {
+    const tally = this.tally;
+    if (!tally) return;
+    if (from !== undefined && from in tally) tally[from as TalliedStatus]--;
+    if (to in tally) tally[to as TalliedStatus]++;
+  }
+
+  /** Count the tallied statuses from their indexes (the start, or after a rollback). */
+  recount(): void {
+    const tally: Tally = { queued: 0, done: 0, failed: 0, cancelled: 0 };
+    for (const row of this.sql.all<{ status: TalliedStatus; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_ended WHERE ${ENDED} GROUP BY status`)) {
+      tally[row.status] = row.n;
+    }
+    tally.queued = this.sql.get<{ n: number }>(`SELECT COUNT(*) AS n FROM jobs INDEXED BY jobs_queued WHERE status = 'queued'`)?.n ?? 0;
+    this.tally = tally;
+  }
+
+  /** The status of one job, for a rare change whose guard admits several (cancel, retry): the tally needs the one it left. */
+  private statusOf(id: string): JobStatus | undefined {
+    return this.sql.get<{ status: JobStatus }>('SELECT status FROM jobs WHERE id = ?', id)?.status;
   }
 
   /** Every job not ended yet, oldest first, as stored (`SELECT *`: older schemas read too; the export). */
@@ -151,6 +234,7 @@ export class JobStore {
       claim?.now ?? null,
       claim?.leaseExpiresAt ?? null,
     );
+    this.moved(undefined, claim ? 'claimed' : 'queued');
   }
 
   /** The offer columns of a job just inserted (attempt 1). */
@@ -226,11 +310,8 @@ export class JobStore {
 
   /** Claim this queued job for a worker (queued → claimed). Answers the offer columns, or nothing if it was not queued. */
   claim(id: string, workerId: string, now: number, leaseExpiresAt: number): OfferRow | undefined {
-    return this.sql.get<OfferRow>(
-      `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
-         progress = NULL, updated_at = ?
-       WHERE id = ? AND status = 'queued' AND not_before <= ?
-       RETURNING ${OFFER_COLUMNS}`,
+    const row = this.sql.get<OfferRow>(
+      CLAIM_SQL,
       workerId,
       workerId,
       now,
@@ -239,6 +320,8 @@ export class JobStore {
       id,
       now,
     );
+    if (row) this.moved('queued', 'claimed');
+    return row;
   }
 
   /**
@@ -256,31 +339,15 @@ export class JobStore {
     splitTextEncoders = true,
   ): OfferRow | undefined {
     if (kindEngines.length === 0) return undefined;
-    // A worker without 'split-text-encoders' would refuse the file roles clip-l/clip-g/t5xxl as a
-    // malformed offer (featuresNeededBy); the stored source is JSON.stringify output, so the match is exact.
-    const roles = splitTextEncoders ? '' : `AND model_source NOT LIKE '%"role":"clip-%' AND model_source NOT LIKE '%"role":"t5xxl"%'`;
-    // One prepared statement per shape (number of pairs, skips); the statement cache keeps them.
-    const skip = skipJobIds.length > 0 ? `AND id NOT IN (${skipJobIds.map(() => '?').join(', ')})` : '';
-    const head = `SELECT id, priority, seq FROM jobs INDEXED BY jobs_queue
-         WHERE status = 'queued' AND kind = ? AND engine = ? AND not_before <= ? AND vram_gb_estimate <= ? ${skip} ${roles}
-         ORDER BY priority DESC, seq LIMIT 1`;
-    const params: SqlValue[] = [workerId, workerId, now, leaseExpiresAt, now];
+    // In the order claimNextSql numbers them.
+    const params: SqlValue[] = [workerId, now, leaseExpiresAt, vramThresholdGb, skipJobIds.length > 0 ? JSON.stringify(skipJobIds) : null];
     for (const pair of kindEngines) {
       const space = pair.indexOf(' ');
-      params.push(pair.slice(0, space), pair.slice(space + 1), now, vramThresholdGb, ...skipJobIds);
+      params.push(pair.slice(0, space), pair.slice(space + 1));
     }
-    // One pair (the usual worker): its head directly; several: the best of their heads.
-    const pick =
-      kindEngines.length === 1
-        ? `SELECT id FROM (${head})`
-        : `SELECT id FROM (${kindEngines.map(() => `SELECT * FROM (${head})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
-    return this.sql.get<OfferRow>(
-      `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
-         progress = NULL, updated_at = ?
-       WHERE id = (${pick}) AND status = 'queued'
-       RETURNING ${OFFER_COLUMNS}`,
-      ...params,
-    );
+    const row = this.sql.get<OfferRow>(claimNextSql(kindEngines.length, skipJobIds.length > 0, splitTextEncoders), ...params);
+    if (row) this.moved('queued', 'claimed');
+    return row;
   }
 
   /** claimed → running, for this worker's current attempt. */
@@ -301,7 +368,7 @@ export class JobStore {
 
   /** A transient refusal: back to the queue with the same attempt (it never started). */
   unclaim(id: string, workerId: string, attempt: number, now: number): boolean {
-    return (
+    const changed =
       this.sql.run(
         `UPDATE jobs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, claimed_at = NULL, updated_at = ?
          WHERE id = ? AND status = 'claimed' AND worker_id = ? AND attempt = ?`,
@@ -309,33 +376,21 @@ export class JobStore {
         id,
         workerId,
         attempt,
-      ) === 1
-    );
+      ) === 1;
+    if (changed) this.moved('claimed', 'queued');
+    return changed;
   }
 
   /**
-   * Store the result of this worker's current attempt (claimed/running → done) and its attempt
-   * record, in two statements under the same guard: the record is copied from the row before the
-   * row changes, so no read of the row is needed.
+   * Store the result of this worker's current attempt (claimed/running → done): one guarded
+   * statement. Its attempt record is written by the job-event trigger from the row as it was
+   * (migration 10), so no read of the row is needed.
    */
   complete(id: string, workerId: string, attempt: number, result: StoredResult, now: number): boolean {
-    const recorded = this.sql.run(
-      `INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker_id, offered_at, accepted_at, ended_at, outcome, error)
-       SELECT id, attempt, worker_id, COALESCE(claimed_at, ?), started_at, ?, 'done', NULL FROM jobs
-       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
-      now,
-      now,
-      id,
-      workerId,
-      attempt,
-    );
-    if (recorded === 0) return false;
     const json = result.type === 'json' ? result.json : null;
     const file = result.type === 'file' ? result : { file: null, ext: null, bytes: null };
     const changed = this.sql.run(
-      `UPDATE jobs SET status = 'done', result_type = ?, result_json = ?, result_file = ?, result_ext = ?, result_bytes = ?,
-         worker_id = NULL, lease_expires_at = NULL, completed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?
-       WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
+      COMPLETE_SQL,
       result.type,
       json,
       file.file,
@@ -348,8 +403,8 @@ export class JobStore {
       workerId,
       attempt,
     );
-    // Same guard, same turn: only a bug could part them, and the caller's unit then rolls back.
-    if (changed !== 1) throw new Error(`job ${id}: the attempt was recorded but the result was not stored`);
+    if (changed !== 1) return false;
+    this.moved('held', 'done');
     return true;
   }
 
@@ -365,7 +420,7 @@ export class JobStore {
     now: number,
   ): boolean {
     if (next.status === 'queued') {
-      return (
+      const requeued =
         this.sql.run(
           `UPDATE jobs SET status = 'queued', attempt = attempt + 1, failures = ?, losses = ?, not_before = ?, last_error = ?,
              worker_id = NULL, lease_expires_at = NULL, claimed_at = NULL, started_at = NULL, progress = NULL, updated_at = ?
@@ -378,10 +433,11 @@ export class JobStore {
           id,
           workerId,
           attempt,
-        ) === 1
-      );
+        ) === 1;
+      if (requeued) this.moved('held', 'queued');
+      return requeued;
     }
-    return (
+    const failed =
       this.sql.run(
         `UPDATE jobs SET status = 'failed', failures = ?, losses = ?, last_error = ?, worker_id = NULL, lease_expires_at = NULL,
            completed_at = ?, updated_at = ?
@@ -394,13 +450,16 @@ export class JobStore {
         id,
         workerId,
         attempt,
-      ) === 1
-    );
+      ) === 1;
+    if (failed) this.moved('held', 'failed');
+    return failed;
   }
 
   /** Operator cancel: any non-terminal job ends `cancelled`. */
   cancel(id: string, now: number): boolean {
-    return (
+    // Rare: read which status it leaves (the tally needs it); the guard below is still the whole rule.
+    const from = this.statusOf(id);
+    const changed =
       this.sql.run(
         `UPDATE jobs SET status = 'cancelled', worker_id = NULL, lease_expires_at = NULL, completed_at = ?, updated_at = ?,
            last_error = COALESCE(last_error, 'cancelled by operator')
@@ -408,13 +467,15 @@ export class JobStore {
         now,
         now,
         id,
-      ) === 1
-    );
+      ) === 1;
+    if (changed && from) this.moved(from, 'cancelled');
+    return changed;
   }
 
   /** Operator retry of a failed or cancelled job: a fresh budget and the next attempt. */
   retry(id: string, modelSource: string, engine: string, vramGbEstimate: number, now: number): boolean {
-    return (
+    const from = this.statusOf(id);
+    const changed =
       this.sql.run(
         `UPDATE jobs SET status = 'queued', attempt = attempt + 1, failures = 0, losses = 0, not_before = 0, last_error = NULL,
            model_source = ?, engine = ?, vram_gb_estimate = ?, worker_id = NULL, lease_expires_at = NULL,
@@ -426,8 +487,9 @@ export class JobStore {
         vramGbEstimate,
         now,
         id,
-      ) === 1
-    );
+      ) === 1;
+    if (changed && from) this.moved(from, 'queued');
+    return changed;
   }
 
   renewLeases(workerId: string, leaseExpiresAt: number): number {
@@ -436,13 +498,13 @@ export class JobStore {
 
   /** Renew one claim's lease, if this worker still holds that attempt. */
   renewLease(id: string, workerId: string, attempt: number, leaseExpiresAt: number): boolean {
-    return this.sql.run(`UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND worker_id = ? AND attempt = ? AND ${HELD}`, leaseExpiresAt, id, workerId, attempt) === 1;
+    return this.sql.run(RENEW_LEASE_SQL, leaseExpiresAt, id, workerId, attempt) === 1;
   }
 
   setProgress(id: string, workerId: string, attempt: number, progress: string, now: number): boolean {
     return (
       this.sql.run(
-        `UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`,
+        SET_PROGRESS_SQL,
         progress,
         now,
         id,
@@ -557,15 +619,17 @@ export class JobStore {
     }
   }
 
-  /** Jobs per status, each counted from the partial index that holds it (never the table). */
+  /**
+   * Jobs per status (statuses with none left out): queued and the endings from the tally (O(1) at a
+   * million rows), the held claims counted from jobs_held (as many as the workers' slots).
+   */
   countsByStatus(): Record<string, number> {
+    if (!this.tally) this.recount();
     const out: Record<string, number> = {};
-    const add = (rows: Array<{ status: string; n: number }>) => {
-      for (const row of rows) if (row.n > 0) out[row.status] = row.n;
-    };
-    add(this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_ended WHERE ${ENDED} GROUP BY status`));
-    add(this.sql.all<{ status: string; n: number }>(`SELECT 'queued' AS status, COUNT(*) AS n FROM jobs INDEXED BY jobs_queued WHERE status = 'queued'`));
-    add(this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_held WHERE ${HELD} GROUP BY status`));
+    for (const [status, n] of Object.entries(this.tally as Tally)) if (n > 0) out[status] = n;
+    for (const row of this.sql.all<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_held WHERE ${HELD} GROUP BY status`)) {
+      if (row.n > 0) out[row.status] = row.n;
+    }
     return out;
   }
 }

@@ -137,13 +137,13 @@ export class Jobs {
         now,
       };
     };
-    let placed: Array<{ row: NewJob; claim: ClaimMade | undefined }>;
+    let placed: Array<{ row: NewJob; claim: ClaimMade | undefined; task: CreateJobRequest['task'] }>;
     if (prepared.length === 1 && !options.inserted) {
       // One job with nothing recorded beside it: stored already claimed when an idle worker can take
       // it (one statement).
       const only = prepared[0] as (typeof prepared)[number];
       const row = newJob(only);
-      placed = [{ row, claim: this.dispatcher.insertAndOffer(row, only.needs) }];
+      placed = [{ row, claim: this.dispatcher.insertAndOffer(row, only.needs), task: only.request.task }];
     } else {
       // A batch (or a job with keys or an owner): all inserted with what the caller records about
       // them, or none (one transaction), then offered one by one.
@@ -158,15 +158,17 @@ export class Jobs {
       });
       placed = rows.map((row, i) => ({
         row,
+        task: (prepared[i] as (typeof prepared)[number]).request.task,
         claim: this.dispatcher.jobQueued({ id: row.id, kind: row.kind, engine: row.engine, vramGbEstimate: row.vramGbEstimate, needs: prepared[i]?.needs }),
       }));
     }
     this.log.debug({ op: 'job', count: placed.length }, 'jobs created');
-    // The answer shows a job offered at once as claimed; built from what was written, not read back.
+    // The answer shows a job offered at once as claimed; built from what was written, not read back
+    // (the task is the validated request's, not its stored text parsed again).
     return ok(
-      placed.map(({ row, claim }) => {
+      placed.map(({ row, claim, task }) => {
         const inserted = JobStore.insertedRow(row);
-        return jobView(claim ? JobStore.claimedRow(inserted, claim) : inserted);
+        return jobView(claim ? JobStore.claimedRow(inserted, claim) : inserted, undefined, task);
       }),
     );
   }

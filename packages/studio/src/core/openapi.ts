@@ -29,6 +29,7 @@ import {
   WebhookView,
   WorkerView,
 } from '@studio-worker/protocol';
+import { ImportReport, StudioExport } from './transfer.ts';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 /** Who may call a route: the scopes of API tokens it accepts (admin always), a worker's token, or anyone. */
@@ -99,6 +100,7 @@ export const API_ROUTES: readonly RouteDoc[] = [
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics: open jobs by model and status, workers online by engine, endings, attempts, dispatch latency, upload bytes', auth: 'read', response: 'text/plain' },
   { method: 'get', path: '/storage', summary: 'Disk use of results and the retention setting', auth: 'read', response: StorageView },
   { method: 'post', path: '/gc', summary: 'Run the retention now: delete results older than olderThanDays (default: the configured retention); jobs stay, marked expired', auth: 'admin', body: GcRequest, response: StorageView.extend({ olderThanDays: z.number(), expiredJobs: z.number(), freedBytes: z.number(), prunedEvents: z.number() }) },
+  { method: 'post', path: '/admin/import', summary: 'Import a "studio export" (models, workers, unfinished jobs); safe to repeat', auth: 'admin', body: StudioExport, response: ImportReport },
   { method: 'get', path: '/gallery', summary: 'Finished jobs with results, newest first, filtered by model, game, asset name (a part) and finishing date', auth: 'read', query: { model: 'model id', gameId: 'game id', asset: 'part of the asset name', since: 'finished at or after (date)', until: 'finished before (date)', before: 'page: older than this seq', limit: '1 to 200 (default 48)' }, response: GalleryPage },
   { method: 'get', path: '/events', summary: 'Server-sent events of job endings (event: job, data: JobEvent); resume with Last-Event-ID or ?after=<n>', auth: 'read', query: { after: 'event number to start after' }, response: 'text/event-stream' },
 ];

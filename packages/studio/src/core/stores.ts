@@ -6,7 +6,7 @@ import { JobStore } from './job-store.ts';
 import { MetaStore } from './meta-store.ts';
 import { MetricsStore } from './metrics-store.ts';
 import { ModelStore } from './model-store.ts';
-import type { SqlPort } from './ports.ts';
+import type { SqlPort, SqlValue } from './ports.ts';
 import { RegistrationStore } from './registration-store.ts';
 import { WorkerLogStore } from './worker-log-store.ts';
 import { WorkerStore } from './worker-store.ts';
@@ -49,4 +49,39 @@ export function createStores(sql: SqlPort): Stores {
     metrics: new MetricsStore(sql),
     meta: new MetaStore(sql),
   };
+}
+
+/**
+ * The SQL port the core works through: the host's, plus one thing the job tally needs to stay true.
+ * A transaction that throws has been rolled back, and the in-memory counts may have seen changes
+ * it undid, so they are counted again from SQL on the next read. (A failed group commit stops the
+ * host, and a new core counts at start.)
+ */
+export class RollbackWatch implements SqlPort {
+  private readonly inner: SqlPort;
+  private readonly rolledBack: () => void;
+  constructor(inner: SqlPort, rolledBack: () => void) {
+    this.inner = inner;
+    this.rolledBack = rolledBack;
+  }
+  run(sql: string, ...params: SqlValue[]): number {
+    return this.inner.run(sql, ...params);
+  }
+  get<T>(sql: string, ...params: SqlValue[]): T | undefined {
+    return this.inner.get<T>(sql, ...params);
+  }
+  all<T>(sql: string, ...params: SqlValue[]): T[] {
+    return this.inner.all<T>(sql, ...params);
+  }
+  exec(sql: string): void {
+    this.inner.exec(sql);
+  }
+  transaction<T>(fn: () => T): T {
+    try {
+      return this.inner.transaction(fn);
+    } catch (error) {
+      this.rolledBack();
+      throw error;
+    }
+  }
 }

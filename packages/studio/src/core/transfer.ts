@@ -188,8 +188,8 @@ export function importStudio(core: StudioCore, body: unknown): Result<ImportRepo
 type Added = { id: string; kind: string; engine: string; vramGbEstimate: number; needs: readonly string[] };
 
 function write(core: StudioCore, doc: StudioExport, mine: (id: string) => boolean, report: ImportReport, added: Added[]): void {
-  const { dispatcher, models, jobs } = core;
-  const store = dispatcher.jobs;
+  const { models, jobs, stores } = core;
+  const store = stores.jobs;
   for (const model of doc.models) {
     const current = models.get(model.id);
     if (!current) {
@@ -205,9 +205,9 @@ function write(core: StudioCore, doc: StudioExport, mine: (id: string) => boolea
   }
   for (const w of doc.workers) {
     if (!mine(w.id)) report.workers.otherPool++;
-    else if (dispatcher.workers.get(w.id)) report.workers.existing++;
+    else if (stores.workers.get(w.id)) report.workers.existing++;
     else {
-      dispatcher.workers.create({
+      stores.workers.create({
         id: w.id,
         label: w.label,
         machineName: w.machineName,
@@ -216,7 +216,7 @@ function write(core: StudioCore, doc: StudioExport, mine: (id: string) => boolea
         tokenHash: w.tokenHash,
         now: w.approvedAt,
       });
-      if (w.consecutiveFailures > 0 || w.cooldownUntil !== null) dispatcher.workers.carryFailures(w.id, w.consecutiveFailures, w.cooldownUntil);
+      if (w.consecutiveFailures > 0 || w.cooldownUntil !== null) stores.workers.carryFailures(w.id, w.consecutiveFailures, w.cooldownUntil);
       report.workers.added++;
     }
   }

@@ -9,7 +9,8 @@ export function resultPath(jobId: string): string {
   return `/graphics/api/jobs/${encodeURIComponent(jobId)}/result`;
 }
 
-export function jobView(row: JobRow, attempts?: ReturnType<JobStore['attempts']>): JobView {
+/** `task`: the job's task as an object when the caller has it (a create's answer), instead of parsing the stored text again. */
+export function jobView(row: JobRow, attempts?: ReturnType<JobStore['attempts']>, task?: JobView['task']): JobView {
   const view: JobView = {
     id: row.id,
     seq: row.seq,
@@ -20,7 +21,7 @@ export function jobView(row: JobRow, attempts?: ReturnType<JobStore['attempts']>
     gameId: row.game_id,
     assetName: row.asset_name,
     prompt: row.prompt,
-    task: JSON.parse(row.task),
+    task: task ?? JSON.parse(row.task),
     priority: row.priority,
     attempt: row.attempt,
     failures: row.failures,

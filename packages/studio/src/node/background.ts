@@ -1,41 +1,40 @@
 import type { Logger } from '@studio-worker/log';
-import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy, type StudioCore } from '../core/index.ts';
-import { collectGarbage } from '../app/garbage.ts';
-import type { StudioHost } from '../app/host.ts';
-
-const DAY_MS = 24 * 3600_000;
+import type { StudioCore } from '../core/index.ts';
 
 /**
- * The embedded host's background work over the core: webhook deliveries every half second
- * (STUDIO_WEBHOOK_RETRY_MS sets the first retry delay, default 10 s; tests use a few ms) and, when
- * a retention is set, an hourly garbage collection of old results.
+ * The embedded host's clock for the core's housekeeping (core/housekeeping.ts: lease sweep, retry
+ * backoff, hello and heartbeat deadlines, webhook deliveries, log pruning, retention). It runs what
+ * is due, commits, and sleeps until the next deadline the core names — but never longer than
+ * `maxSleepMs`: a request may move the deadline earlier (a new claim, a new delivery), and unlike the
+ * Durable Object, which re-arms its alarm after every event, this host does not ask after each request.
  */
-export function startBackground(core: StudioCore, host: Pick<StudioHost, 'results' | 'commit'>, log: Logger, retentionDays: number | undefined): { stop(): Promise<void> } {
-  const commit = () => host.commit();
-  const policy: DeliveryPolicy = { ...DEFAULT_DELIVERY_POLICY, baseDelayMs: Number(process.env.STUDIO_WEBHOOK_RETRY_MS) || DEFAULT_DELIVERY_POLICY.baseDelayMs };
+export function startHousekeeping(core: StudioCore, commit: () => void, log: Logger, maxSleepMs = 500): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
-  const sender = setInterval(() => {
-    if (running) return;
-    running = core.webhooks
-      .deliverDue(policy)
-      .then((n) => {
-        if (n > 0) log.debug({ op: 'webhook', tried: n }, 'webhook deliveries sent');
+  let stopped = false;
+  const schedule = (next: number | undefined) => {
+    if (stopped) return;
+    const wait = next === undefined ? maxSleepMs : Math.min(maxSleepMs, Math.max(0, next - Date.now()));
+    timer = setTimeout(run, wait);
+  };
+  const run = () => {
+    running = core.housekeeping
+      .runDue(Date.now())
+      .catch((error: Error) => {
+        log.error({ op: 'housekeeping', err: error.message }, 'a housekeeping round failed; trying again');
+        return undefined;
       })
-      .catch((error: Error) => log.error({ op: 'webhook', err: error.message }, 'webhook delivery round failed'))
-      .finally(() => {
+      .then((next) => {
         commit();
         running = undefined;
+        schedule(next);
       });
-  }, 500);
-  const gc = retentionDays
-    ? setInterval(() => {
-        collectGarbage(core, host, log, retentionDays * DAY_MS).catch((error: Error) => log.error({ op: 'gc', err: error.message }, 'retention pass failed'));
-      }, 3600_000)
-    : undefined;
+  };
+  schedule(undefined);
   return {
     async stop() {
-      clearInterval(sender);
-      clearInterval(gc);
+      stopped = true;
+      clearTimeout(timer);
       await running;
     },
   };

@@ -14,7 +14,8 @@ import { RealtimeFeed } from './realtime.ts';
 import { NodeSql } from './sqlite.ts';
 import { CommittedChannel } from './committed-channel.ts';
 import { WorkerSockets } from './worker-sockets.ts';
-import { retentionDays, startBackground } from './background.ts';
+import { retentionDays, startHousekeeping } from './background.ts';
+import { housekeepingOptions } from '../app/housekeeping.ts';
 import { STUDIO_VERSION } from './version.ts';
 import { upgradeHandler } from './upgrade.ts';
 
@@ -74,12 +75,15 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   });
   let core: StudioCore | undefined;
   const feed = new RealtimeFeed(() => (core as StudioCore).access);
-  core = createStudioCore({ sql, clock: Date, channel, events: feed.hub, crypto: nodeCrypto }, log, options.core);
+  const results = new DiskResultStore(options.dataDir);
+  const commit = () => sql.commit();
+  const housekeeping = housekeepingOptions({ results, commit }, { retentionDays: retention, webhookRetryMs: Number(process.env.STUDIO_WEBHOOK_RETRY_MS) || undefined });
+  core = createStudioCore({ sql, clock: Date, channel, events: feed.hub, crypto: nodeCrypto }, log, { ...options.core, housekeeping: { ...housekeeping, ...options.core?.housekeeping } });
   const admin = core.admin.init(options.adminToken ?? process.env.STUDIO_ADMIN_TOKEN);
   sockets.attach(core.dispatcher);
 
   const limits: HostLimits = { ...DEFAULT_HOST_LIMITS, ...options.limits };
-  const host = nodeHost({ results: new DiskResultStore(options.dataDir), workers: sockets, feed, commit: () => sql.commit() });
+  const host = nodeHost({ results, workers: sockets, feed, commit });
   const httpLog = log.child({ module: 'http' });
   const app = createApp(
     {
@@ -117,9 +121,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   const port = (server.address() as AddressInfo).port;
   const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
 
-  const ticker = setInterval(() => (core as StudioCore).dispatcher.tick(), 1000);
-  const pruner = setInterval(() => (core as StudioCore).dispatcher.pruneLogs(), 10 * 60_000);
-  const background = startBackground(core, host, log.child({ module: 'background' }), retention);
+  const background = startHousekeeping(core, commit, log.child({ module: 'housekeeping' }));
   log.info({ op: 'start', url, dataDir: options.dataDir, version: STUDIO_VERSION }, 'studio listening');
 
   let closed = false;
@@ -132,8 +134,6 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     async close() {
       if (closed) return;
       closed = true;
-      clearInterval(ticker);
-      clearInterval(pruner);
       await background.stop();
       sockets.closeAll();
       feed.close();

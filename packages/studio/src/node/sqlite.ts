@@ -11,6 +11,13 @@ export interface NodeSqlOptions {
    * The core's `transaction()` becomes a savepoint, so each of its units stays all-or-nothing.
    */
   groupCommit?: boolean;
+  /**
+   * Group commit: how many event-loop turns a group transaction spans (default 1). With 2, the
+   * writes of the turn after the first join the same commit: about twice the jobs share a commit's
+   * fixed cost (~100 µs of WAL writes) while workers keep the loop busy, at the price of frames to
+   * workers leaving one turn later (an HTTP answer commits at once, so it is not delayed).
+   */
+  commitTurns?: number;
   /** SQLite page cache in MiB (default 64; SQLite's own default is 2). */
   cacheMiB?: number;
   /**
@@ -18,6 +25,20 @@ export interface NodeSqlOptions {
    * file database only.
    */
   backgroundCheckpoints?: boolean;
+}
+
+/**
+ * The savepoint statements of one nesting depth, built once: statements are found by their text,
+ * and a string built per use is hashed and compared on every lookup (one result = two of them).
+ */
+const savepoints: Array<{ begin: string; release: string; rollback: string }> = [];
+function savepointTexts(depth: number): { begin: string; release: string; rollback: string } {
+  let texts = savepoints[depth];
+  if (!texts) {
+    texts = { begin: `SAVEPOINT unit${depth}`, release: `RELEASE unit${depth}`, rollback: `ROLLBACK TO unit${depth}` };
+    savepoints[depth] = texts;
+  }
+  return texts;
 }
 
 /** WAL frames (4 KiB pages) past which the event loop checkpoints itself: the thread fell behind. */
@@ -32,6 +53,7 @@ export class NodeSql implements SqlPort {
   readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
   private readonly groupCommit: boolean;
+  private readonly commitTurns: number;
   private readonly commitListeners: Array<() => void> = [];
   private readonly failureListeners: Array<(error: Error) => void> = [];
   /** A group transaction is open (group commit). */
@@ -47,6 +69,7 @@ export class NodeSql implements SqlPort {
     ownerOnly(path);
     this.db = new DatabaseSync(path);
     this.groupCommit = options.groupCommit ?? false;
+    this.commitTurns = Math.max(1, Math.floor(options.commitTurns ?? 1));
     this.db.exec('PRAGMA journal_mode = WAL');
     this.db.exec('PRAGMA synchronous = NORMAL');
     this.db.exec('PRAGMA busy_timeout = 5000');
@@ -86,7 +109,11 @@ export class NodeSql implements SqlPort {
     if (!this.groupCommit || this.open) return;
     this.control('BEGIN IMMEDIATE');
     this.open = true;
-    setImmediate(() => this.commit());
+    this.commitAfter(this.commitTurns);
+  }
+
+  private commitAfter(turns: number): void {
+    setImmediate(() => (turns <= 1 || !this.open ? this.commit() : this.commitAfter(turns - 1)));
   }
 
   run(sql: string, ...params: SqlValue[]): number {
@@ -127,15 +154,15 @@ export class NodeSql implements SqlPort {
 
   private savepoint<T>(fn: () => T): T {
     this.join();
-    const name = `unit${++this.depth}`;
-    this.control(`SAVEPOINT ${name}`);
+    const unit = savepointTexts(++this.depth);
+    this.control(unit.begin);
     try {
       const result = fn();
-      this.control(`RELEASE ${name}`);
+      this.control(unit.release);
       return result;
     } catch (error) {
-      this.control(`ROLLBACK TO ${name}`);
-      this.control(`RELEASE ${name}`);
+      this.control(unit.rollback);
+      this.control(unit.release);
       throw error;
     } finally {
       this.depth--;

@@ -48,7 +48,7 @@ beforeEach(() => {
   worker = connectWorker(h);
   jobId = imageJob(h, 'uploaded through app.fetch').id;
   send(h, worker.connId, { type: 'accept', jobId, attempt: 1 });
-  assert.equal(h.core.dispatcher.jobs.get(jobId)?.status, 'running');
+  assert.equal(h.core.stores.jobs.get(jobId)?.status, 'running');
 });
 
 async function upload(stream: ReadableStream<Uint8Array>, token = worker.authToken): Promise<{ status: number; body: { error?: string; message?: string; bytes?: number } }> {
@@ -75,7 +75,7 @@ describe('result uploads through the app over Web streams', () => {
     assert.equal(stored.status, 200, JSON.stringify(stored.body));
     assert.equal(stored.body.bytes, file.length);
     assert.equal(m.results.pending.size, 0);
-    assert.equal(h.core.dispatcher.jobs.get(jobId)?.status, 'done');
+    assert.equal(h.core.stores.jobs.get(jobId)?.status, 'done');
     const admin = h.core.admin.init('app-admin').generated ?? 'app-admin';
     const get = (headers: Record<string, string> = {}, method = 'GET') => m.app.fetch(new Request(`http://studio.test/graphics/api/jobs/${jobId}/result`, { method, headers: { authorization: `Bearer ${admin}`, ...headers } }));
     const whole = await get();
@@ -144,6 +144,32 @@ describe('result uploads through the app over Web streams', () => {
     assert.equal(res.status, 500);
     assert.equal(res.body.error, 'storage_failed');
     assert.match(res.body.message ?? '', /BUCKET_FULL/);
+    nothingLeft();
+  });
+
+  it('a claim that ends while its file streams in (a cancel): 409 from the guarded statement, the stored file deleted', { timeout: 5000 }, async () => {
+    const bytes = multipart(file);
+    let sent = 0;
+    let cancelled = false;
+    // Halfway through the body the operator cancels the job: the one check before the body passed,
+    // so only completeFile's guarded statement can refuse it.
+    const racing = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= bytes.length) return controller.close();
+        if (!cancelled && sent >= bytes.length / 2) {
+          assert.ok(h.core.jobs.cancel(jobId).ok);
+          cancelled = true;
+        }
+        controller.enqueue(bytes.slice(sent, sent + 8 * 1024));
+        sent += 8 * 1024;
+      },
+    });
+    const refused = await upload(racing);
+    assert.ok(cancelled, 'the cancel happened mid-body');
+    assert.equal(refused.status, 409, JSON.stringify(refused.body));
+    assert.equal(refused.body.error, 'stale_attempt');
+    assert.match(refused.body.message ?? '', /no longer at attempt 1 .*the result was not stored/);
+    assert.equal(h.core.stores.jobs.get(jobId)?.status, 'cancelled');
     nothingLeft();
   });
 

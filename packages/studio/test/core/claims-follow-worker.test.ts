@@ -17,7 +17,7 @@ function acceptedJob(caps = capabilities()) {
   const w = connectWorker(h, caps);
   const job = llmJob(h);
   send(h, w.connId, { type: 'accept', jobId: job.id, attempt: caps.protocolFeatures?.includes('attempt') ? 1 : undefined });
-  return { h, w, job, row: () => h.core.dispatcher.jobs.get(job.id) };
+  return { h, w, job, row: () => h.core.stores.jobs.get(job.id) };
 }
 
 /** `rounds` heartbeats 4 s apart (a lease is 10 s), each followed by the studio's tick. */
@@ -70,13 +70,13 @@ describe('a refused stale frame leaves the current attempt alone', () => {
     h.core.dispatcher.connectionClosed(w.connId, 1006);
     h.clock.advance(LEASE + 1);
     h.core.dispatcher.tick();
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.attempt, 2);
+    assert.equal(h.core.stores.jobs.get(job.id)?.attempt, 2);
     const again = connectWorker(h, capabilities(), { workerId: w.workerId, authToken: w.authToken });
     const offer = h.channel.of(again.connId, 'offer').find((o) => o.claim.jobId === job.id);
     assert.equal(offer?.claim.attempt, 2);
     send(h, again.connId, { type: 'accept', jobId: job.id, attempt: 2 });
     const waiting = llmJob(h, 'second');
-    assert.equal(h.core.dispatcher.jobs.get(waiting.id)?.status, 'queued', 'one slot: the second job waits');
+    assert.equal(h.core.stores.jobs.get(waiting.id)?.status, 'queued', 'one slot: the second job waits');
     return { conn: again.connId, job, waiting };
   }
 
@@ -89,19 +89,19 @@ describe('a refused stale frame leaves the current attempt alone', () => {
       const { conn, job, waiting } = rerun(h);
       send(h, conn, stale.frame(job.id));
       assert.equal(h.channel.of(conn, 'error').at(-1)?.code, 'stale_attempt');
-      assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'running');
-      assert.equal(h.core.dispatcher.jobs.get(job.id)?.attempt, 2);
+      assert.equal(h.core.stores.jobs.get(job.id)?.status, 'running');
+      assert.equal(h.core.stores.jobs.get(job.id)?.attempt, 2);
       // The next heartbeat is the studio's chance to offer an idle worker more: it is not idle.
       h.clock.advance(LEASE - 1);
       heartbeat(h, conn, [{ jobId: job.id, attempt: 2 }]);
-      assert.equal(h.core.dispatcher.jobs.get(waiting.id)?.status, 'queued', 'no second offer while attempt 2 runs');
+      assert.equal(h.core.stores.jobs.get(waiting.id)?.status, 'queued', 'no second offer while attempt 2 runs');
       assert.ok(!h.channel.of(conn, 'offer').some((o) => o.claim.jobId === waiting.id));
       // Attempt 2 still counts as held: its heartbeat kept it, and its result is accepted.
       h.clock.advance(LEASE - 1);
       h.core.dispatcher.tick();
-      assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'running');
+      assert.equal(h.core.stores.jobs.get(job.id)?.status, 'running');
       send(h, conn, { type: 'completeJson', jobId: job.id, attempt: 2, result: { text: 'ok' } });
-      assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'done');
+      assert.equal(h.core.stores.jobs.get(job.id)?.status, 'done');
       assert.ok(h.channel.of(conn, 'offer').some((o) => o.claim.jobId === waiting.id), 'the slot frees when attempt 2 ends');
     });
   }

@@ -48,7 +48,7 @@ describe('offers and results', () => {
     assert.equal(offer?.claim.attempt, 1);
     assert.equal(offer?.claim.modelSource.engine, 'synthetic');
     send(h, w.connId, { type: 'accept', jobId: job.id, attempt: 1 });
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'running');
+    assert.equal(h.core.stores.jobs.get(job.id)?.status, 'running');
     send(h, w.connId, { type: 'completeJson', jobId: job.id, attempt: 1, result: { text: 'ok' }, prompt: 'hi' });
     const done = h.core.jobs.get(job.id);
     assert.ok(done.ok);
@@ -70,7 +70,7 @@ describe('offers and results', () => {
     const a = llmJob(h, 'a');
     const b = llmJob(h, 'b');
     assert.deepEqual(h.channel.of(w.connId, 'offer').map((o) => o.claim.jobId), [a.id]);
-    assert.equal(h.core.dispatcher.jobs.get(b.id)?.status, 'queued');
+    assert.equal(h.core.stores.jobs.get(b.id)?.status, 'queued');
     send(h, w.connId, { type: 'accept', jobId: a.id, attempt: 1 });
     send(h, w.connId, { type: 'completeJson', jobId: a.id, attempt: 1, result: 1 });
     assert.deepEqual(h.channel.of(w.connId, 'offer').map((o) => o.claim.jobId), [a.id, b.id]);
@@ -127,7 +127,7 @@ describe('refusals, failures and retries', () => {
     const w1 = connectWorker(h);
     const job = llmJob(h);
     send(h, w1.connId, { type: 'reject', jobId: job.id, reason: 'worker already has an in-flight job', code: 'busy', attempt: 1 });
-    const row = h.core.dispatcher.jobs.get(job.id);
+    const row = h.core.stores.jobs.get(job.id);
     assert.equal(row?.status, 'queued');
     assert.equal(row?.attempt, 1);
     assert.equal(row?.failures, 0);
@@ -170,7 +170,7 @@ describe('refusals, failures and retries', () => {
       send(h, w.connId, { type: 'fail', jobId: job.id, attempt, error: `boom ${attempt}`, retryable: true, code: 'engine_error' });
       assert.deepEqual(h.channel.of(w.connId, 'failAck').at(-1), { type: 'failAck', jobId: job.id, attempt });
       if (attempt < 3) {
-        const row = h.core.dispatcher.jobs.get(job.id);
+        const row = h.core.stores.jobs.get(job.id);
         assert.equal(row?.status, 'queued');
         assert.equal(row?.attempt, attempt + 1);
         assert.equal(h.channel.of(w.connId, 'offer').length, attempt, 'not before the backoff');
@@ -191,7 +191,7 @@ describe('refusals, failures and retries', () => {
     const w = connectWorker(h);
     const job = llmJob(h);
     send(h, w.connId, { type: 'fail', jobId: job.id, attempt: 1, error: 'bad input', retryable: false, code: 'bad_input' });
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'failed');
+    assert.equal(h.core.stores.jobs.get(job.id)?.status, 'failed');
   });
 
   it('a handed-back job is requeued at once with the next attempt and uses no attempt', () => {
@@ -200,7 +200,7 @@ describe('refusals, failures and retries', () => {
     const job = llmJob(h);
     send(h, w.connId, { type: 'accept', jobId: job.id, attempt: 1 });
     send(h, w.connId, { type: 'fail', jobId: job.id, attempt: 1, error: 'shutting down', retryable: true, code: 'handed_back' });
-    const row = h.core.dispatcher.jobs.get(job.id);
+    const row = h.core.stores.jobs.get(job.id);
     assert.equal(row?.attempt, 2);
     assert.equal(row?.failures, 0);
     // The same worker is idle again, so it gets attempt 2 right away.
@@ -216,7 +216,7 @@ describe('refusals, failures and retries', () => {
     }
     const next = llmJob(h, 'after');
     assert.equal(next.status, 'queued');
-    const view = h.core.dispatcher.workers.get(w.workerId);
+    const view = h.core.stores.workers.get(w.workerId);
     assert.ok((view?.cooldown_until ?? 0) > h.clock.now());
     h.clock.advance(60_001);
     send(h, w.connId, { type: 'heartbeat', capabilities: capabilities() });
@@ -233,10 +233,10 @@ describe('leases, disconnects and stale results', () => {
     h.core.dispatcher.connectionClosed(w.connId, 1006);
     h.clock.advance(9_000);
     h.core.dispatcher.tick();
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'running', 'a resumable worker keeps its claim within the lease');
+    assert.equal(h.core.stores.jobs.get(job.id)?.status, 'running', 'a resumable worker keeps its claim within the lease');
     h.clock.advance(2_000);
     h.core.dispatcher.tick();
-    const row = h.core.dispatcher.jobs.get(job.id);
+    const row = h.core.stores.jobs.get(job.id);
     assert.equal(row?.status, 'queued');
     assert.equal(row?.attempt, 2);
     assert.equal(row?.losses, 1);
@@ -259,7 +259,7 @@ describe('leases, disconnects and stale results', () => {
       send(h, w.connId, { type: 'heartbeat', capabilities: capabilities(), currentJobId: job.id });
       h.core.dispatcher.tick();
     }
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'running');
+    assert.equal(h.core.stores.jobs.get(job.id)?.status, 'running');
   });
 
   it('an original worker (no resume) hands its claim back the moment its socket closes', () => {
@@ -268,7 +268,7 @@ describe('leases, disconnects and stale results', () => {
     const job = llmJob(h);
     send(h, w.connId, { type: 'accept', jobId: job.id });
     h.core.dispatcher.connectionClosed(w.connId, 1006);
-    const row = h.core.dispatcher.jobs.get(job.id);
+    const row = h.core.stores.jobs.get(job.id);
     assert.equal(row?.status, 'queued');
     assert.equal(row?.attempt, 2);
   });
@@ -295,7 +295,7 @@ describe('leases, disconnects and stale results', () => {
     assert.equal(h.channel.of(w.connId, 'offer').length, 2, 'a job still on the engine holds its slot');
     send(h, w.connId, { type: 'progress', jobId: a.id, attempt: 1, phase: 'uploading' });
     assert.deepEqual(h.channel.of(w.connId, 'offer').map((o) => o?.claim.jobId), [a.id, b.id, c.id], 'c offered while a uploads');
-    assert.equal(h.core.dispatcher.jobs.get(a.id)?.status, 'running', 'a stays claimed (and leased) until its result arrives');
+    assert.equal(h.core.stores.jobs.get(a.id)?.status, 'running', 'a stays claimed (and leased) until its result arrives');
     send(h, w.connId, { type: 'progress', jobId: a.id, attempt: 1, phase: 'uploading' });
     assert.equal(h.channel.of(w.connId, 'offer').length, 3, 'a repeated phase frees nothing more');
   });
@@ -343,12 +343,12 @@ describe('leases, disconnects and stale results', () => {
       capabilities: capabilities({ protocolFeatures: ['attempt', 'progress', 'cancel', 'resume'] }),
       inFlight: [{ jobId: a.id, attempt: 1, state: 'running' }],
     });
-    assert.equal(h.core.dispatcher.jobs.get(a.id)?.status, 'running');
-    const lostB = h.core.dispatcher.jobs.get(b.id);
+    assert.equal(h.core.stores.jobs.get(a.id)?.status, 'running');
+    const lostB = h.core.stores.jobs.get(b.id);
     assert.equal(lostB?.attempt, 2);
     assert.equal(lostB?.losses, 1);
     send(h, 'c-again', { type: 'completeJson', jobId: a.id, attempt: 1, result: 'a' });
-    assert.equal(h.core.dispatcher.jobs.get(a.id)?.status, 'done');
+    assert.equal(h.core.stores.jobs.get(a.id)?.status, 'done');
   });
 
   it('resume: a job listed as running that is no longer this worker’s gets a cancel', () => {
@@ -368,10 +368,10 @@ describe('leases, disconnects and stale results', () => {
     send(first, w.connId, { type: 'accept', jobId: job.id, attempt: 1 });
     first.sql.close();
     const second = makeHarness({ leaseMs: 10_000 }, path, clock);
-    assert.equal(second.core.dispatcher.jobs.get(job.id)?.status, 'running');
+    assert.equal(second.core.stores.jobs.get(job.id)?.status, 'running');
     clock.advance(10_001);
     assert.equal(second.core.dispatcher.sweepLeases(), 1);
-    const row = second.core.dispatcher.jobs.get(job.id);
+    const row = second.core.stores.jobs.get(job.id);
     assert.equal(row?.status, 'queued');
     assert.equal(row?.attempt, 2);
     second.sql.close();
@@ -391,10 +391,10 @@ describe('leases, disconnects and stale results', () => {
       send(h, silent.connId, { type: 'heartbeat', capabilities: capabilities() });
       h.core.dispatcher.tick();
     }
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'claimed', 'heartbeats keep the claim within the answer window');
+    assert.equal(h.core.stores.jobs.get(job.id)?.status, 'claimed', 'heartbeats keep the claim within the answer window');
     h.clock.advance(1);
     h.core.dispatcher.tick();
-    const row = h.core.dispatcher.jobs.get(job.id);
+    const row = h.core.stores.jobs.get(job.id);
     assert.equal(row?.status, 'queued');
     assert.equal(row?.attempt, 2);
     assert.equal(row?.failures, 0);
@@ -429,7 +429,7 @@ describe('duplicates, cancellation, protocol hygiene', () => {
     h.core.dispatcher.connectionClosed(w.connId, 4003);
     // The newer process did not list the job in its hello, so it does not have it: the claim is
     // lost (attempt 2) and, the newer session being idle, offered to it again.
-    const row = h.core.dispatcher.jobs.get(job.id);
+    const row = h.core.stores.jobs.get(job.id);
     assert.equal(row?.attempt, 2);
     assert.equal(row?.losses, 1);
     assert.deepEqual(h.channel.of(newer.connId, 'offer').map((o) => [o.claim.jobId, o.claim.attempt]), [[job.id, 2]]);
@@ -449,7 +449,7 @@ describe('duplicates, cancellation, protocol hygiene', () => {
     send(h, w.connId, { type: 'fail', jobId: job.id, attempt: 1, error: 'cancelled by studio', retryable: false, code: 'cancelled' });
     assert.deepEqual(h.channel.of(w.connId, 'failAck').at(-1), { type: 'failAck', jobId: job.id, attempt: 1 });
     assert.equal(h.channel.of(w.connId, 'offer').at(-1)?.claim.jobId, next.id);
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'cancelled');
+    assert.equal(h.core.stores.jobs.get(job.id)?.status, 'cancelled');
   });
 
   it('a queued job cancels at once; retry requeues a cancelled job with the next attempt', () => {

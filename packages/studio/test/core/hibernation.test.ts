@@ -45,9 +45,9 @@ describe('hibernation: sessions restored from snapshots and SQL', () => {
     const stranger = h.core.registration.createApprovedWorker('g', 'box');
     h.core.dispatcher.connectionOpened('c-greeting', stranger.workerId);
     const queuedBefore = imageJob(h, 'B refuses this one too; A is full');
-    assert.equal(h.core.dispatcher.jobs.get(queuedBefore.id)?.worker_id, b.workerId, 'B, idle, took the next job');
+    assert.equal(h.core.stores.jobs.get(queuedBefore.id)?.worker_id, b.workerId, 'B, idle, took the next job');
     send(h, b.connId, { type: 'reject', jobId: queuedBefore.id, attempt: 1, reason: 'no', code: 'unsupported' });
-    assert.equal(h.core.dispatcher.jobs.get(queuedBefore.id)?.status, 'queued');
+    assert.equal(h.core.stores.jobs.get(queuedBefore.id)?.status, 'queued');
 
     h.clock.advance(2_000);
     const core = evictAndRestore(h, [a.connId, b.connId, 'c-greeting']);
@@ -60,18 +60,18 @@ describe('hibernation: sessions restored from snapshots and SQL', () => {
     h.clock.advance(1_000);
     send(h, a.connId, { type: 'heartbeat', capabilities: PREFETCH, inFlight: [{ jobId: skipped.id, attempt: 1, state: 'running' }] });
     assert.equal(h.channel.of(a.connId, 'heartbeatAck').length, 1);
-    assert.equal(d.jobs.get(skipped.id)?.lease_expires_at, h.clock.now() + 30_000);
+    assert.equal(core.stores.jobs.get(skipped.id)?.lease_expires_at, h.clock.now() + 30_000);
     // Accept and complete work on the restored claims.
     send(h, a.connId, { type: 'accept', jobId: second.id, attempt: 1 });
-    assert.equal(d.jobs.get(second.id)?.status, 'running');
+    assert.equal(core.stores.jobs.get(second.id)?.status, 'running');
     send(h, a.connId, { type: 'completeJson', jobId: skipped.id, attempt: 1, result: { text: 'ok' } });
-    assert.equal(d.jobs.get(skipped.id)?.status, 'done');
+    assert.equal(core.stores.jobs.get(skipped.id)?.status, 'done');
     assert.deepEqual(h.channel.of(a.connId, 'completeAck').at(-1), { type: 'completeAck', jobId: skipped.id, attempt: 1 });
     // A stale attempt is still refused.
     send(h, a.connId, { type: 'completeJson', jobId: skipped.id, attempt: 1, result: { text: 'again' } });
     assert.equal(h.channel.of(a.connId, 'error').at(-1)?.code, 'stale_attempt');
     // A's freed slot took the job B skips; B's skip list survived, so B was never offered it again.
-    assert.equal(d.jobs.get(queuedBefore.id)?.worker_id, a.workerId);
+    assert.equal(core.stores.jobs.get(queuedBefore.id)?.worker_id, a.workerId);
     assert.equal(h.channel.of(b.connId, 'offer').filter((o) => o.claim.jobId === queuedBefore.id).length, 1);
     // The idle session (B) gets the next offer.
     const next = imageJob(h, 'next');
@@ -108,7 +108,7 @@ describe('hibernation: sessions restored from snapshots and SQL', () => {
     // The worker confirms it stopped the cancelled job: acknowledged, not refused as stale.
     send(h, a.connId, { type: 'fail', jobId: cancelled.id, attempt: 1, error: 'cancelled', retryable: false, code: 'cancelled' });
     assert.deepEqual(h.channel.of(a.connId, 'failAck').at(-1), { type: 'failAck', jobId: cancelled.id, attempt: 1 });
-    assert.equal(core.dispatcher.jobs.get(cancelled.id)?.status, 'cancelled');
+    assert.equal(core.stores.jobs.get(cancelled.id)?.status, 'cancelled');
   });
 
   it('restored out of order, the deadlines still come oldest first (wake-up time and sweeps)', () => {
@@ -148,8 +148,8 @@ describe('hibernation: sessions restored from snapshots and SQL', () => {
     const core = evictAndRestore(h, [a.connId]);
     h.clock.advance(30_001);
     core.dispatcher.tick();
-    assert.equal(core.dispatcher.jobs.get(job.id)?.status, 'queued');
-    assert.equal(core.dispatcher.jobs.get(job.id)?.attempt, 2);
+    assert.equal(core.stores.jobs.get(job.id)?.status, 'queued');
+    assert.equal(core.stores.jobs.get(job.id)?.attempt, 2);
     assert.equal(h.channel.closed.get(a.connId)?.reason, 'no heartbeat');
   });
 

@@ -41,8 +41,8 @@ describe('housekeeping: nextWakeAt and runDue', () => {
     assert.equal(afterHello, t0 + 12_001);
     h.clock.advance(afterHello - h.clock.now());
     const afterOffer = await hk.runDue();
-    assert.equal(h.core.dispatcher.jobs.get(offered.id)?.status, 'queued');
-    assert.equal(h.core.dispatcher.jobs.get(offered.id)?.attempt, 2);
+    assert.equal(h.core.stores.jobs.get(offered.id)?.status, 'queued');
+    assert.equal(h.core.stores.jobs.get(offered.id)?.attempt, 2);
 
     // 3. The worker heartbeats (its hold is lifted), takes the job again, accepts it, then goes quiet.
     assert.equal(afterOffer, t0 + 45_001, 'next: the stale deadline of the only session');
@@ -53,8 +53,8 @@ describe('housekeeping: nextWakeAt and runDue', () => {
     assert.equal(hk.nextWakeAt(), acceptedAt + 20_001, 'the running claim lease comes first');
     h.clock.advance(20_001);
     const afterLease = await hk.runDue();
-    assert.equal(h.core.dispatcher.jobs.get(offered.id)?.status, 'queued', 'swept when its lease ran out');
-    assert.equal(h.core.dispatcher.jobs.get(offered.id)?.attempt, 3);
+    assert.equal(h.core.stores.jobs.get(offered.id)?.status, 'queued', 'swept when its lease ran out');
+    assert.equal(h.core.stores.jobs.get(offered.id)?.attempt, 3);
 
     // 4. The session without a heartbeat for 45 s is closed at its deadline.
     assert.equal(afterLease, acceptedAt + 45_001);
@@ -69,13 +69,13 @@ describe('housekeeping: nextWakeAt and runDue', () => {
     const job = imageJob(h, 'fails once');
     send(h, w.connId, { type: 'accept', jobId: job.id, attempt: 1 });
     send(h, w.connId, { type: 'fail', jobId: job.id, attempt: 1, error: 'oom', retryable: true });
-    const notBefore = h.core.dispatcher.jobs.get(job.id)?.not_before ?? 0;
+    const notBefore = h.core.stores.jobs.get(job.id)?.not_before ?? 0;
     assert.equal(notBefore, h.clock.now() + 4_000);
     assert.equal(h.core.housekeeping.nextWakeAt(), notBefore);
     h.clock.advance(4_000);
     await h.core.housekeeping.runDue();
     assert.equal(h.channel.of(w.connId, 'offer').at(-1)?.claim.attempt, 2, 'offered again at its due time');
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.status, 'claimed');
+    assert.equal(h.core.stores.jobs.get(job.id)?.status, 'claimed');
   });
 
   it('wakes for webhook deliveries: due at once, then at the retry time the failure set', async () => {
@@ -141,6 +141,6 @@ describe('housekeeping: nextWakeAt and runDue', () => {
     h.clock.advance(24 * 3600_000 + 1);
     await h.core.housekeeping.runDue();
     assert.deepEqual(removed, [['ab/old.png']], 'older than a day, at the hourly run');
-    assert.equal(h.core.dispatcher.jobs.get(job.id)?.result_type, 'expired');
+    assert.equal(h.core.stores.jobs.get(job.id)?.result_type, 'expired');
   });
 });

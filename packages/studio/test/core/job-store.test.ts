@@ -33,7 +33,7 @@ describe('the create answer is built without reading the rows back', () => {
     const created = h.core.jobs.createMany([llm('x'), { ...llm('y'), priority: 3, maxAttempts: 2, gameId: 'g', assetName: 'a' }]);
     assert.ok(created.ok);
     for (const view of created.value) {
-      const row = h.core.dispatcher.jobs.get(view.id);
+      const row = h.core.stores.jobs.get(view.id);
       assert.ok(row);
       assert.equal(row.status, 'queued');
       const rebuilt = JobStore.insertedRow({
@@ -62,7 +62,7 @@ describe('the create answer is built without reading the rows back', () => {
     const w = connectWorker(h, capabilities());
     const created = h.core.jobs.create(llm('solo'));
     assert.ok(created.ok);
-    const row = h.core.dispatcher.jobs.get(created.value.id);
+    const row = h.core.stores.jobs.get(created.value.id);
     assert.ok(row);
     assert.equal(row.status, 'claimed');
     assert.equal(row.worker_id, w.workerId);
@@ -75,8 +75,8 @@ describe('the create answer is built without reading the rows back', () => {
     assert.deepEqual(created.value, withoutAttempts);
     assert.equal(h.channel.of(w.connId, 'offer')[0]?.claim.jobId, created.value.id);
     // It counts as held, and its lease is swept like any claim.
-    assert.deepEqual(h.core.dispatcher.jobs.heldBy(w.workerId).map((j) => j.id), [created.value.id]);
-    assert.equal(h.core.dispatcher.jobs.list({ status: 'queued', limit: 10 }).length, 0, 'never in the queue index');
+    assert.deepEqual(h.core.stores.jobs.heldBy(w.workerId).map((j) => j.id), [created.value.id]);
+    assert.equal(h.core.stores.jobs.list({ status: 'queued', limit: 10 }).length, 0, 'never in the queue index');
   });
 
   it('a batch answer shows the jobs offered at once as claimed and the rest as queued, equal to a read', () => {
@@ -179,7 +179,7 @@ describe('the failure counter', () => {
   it('a done job resets it, also after the worker was seen at 0 before (done, fail, fail, done, fail, fail: no cooldown)', () => {
     const h = makeHarness({ cooldownAfterFailures: 3, cooldownMs: 60_000, retryBackoffMs: 0 });
     const w = connectWorker(h);
-    const failures = () => h.core.dispatcher.workers.get(w.workerId)?.consecutive_failures;
+    const failures = () => h.core.stores.workers.get(w.workerId)?.consecutive_failures;
     const run = (ok: boolean, n: number) => {
       const job = h.core.jobs.create(llm(`j${n}`));
       assert.ok(job.ok);
@@ -196,6 +196,30 @@ describe('the failure counter', () => {
     run(false, 5);
     run(false, 6);
     assert.equal(failures(), 2, 'no cooldown: the counter started over');
-    assert.equal(h.core.dispatcher.workers.get(w.workerId)?.cooldown_until ?? null, null);
+    assert.equal(h.core.stores.workers.get(w.workerId)?.cooldown_until ?? null, null);
+  });
+});
+
+describe('claimNextFor within a Durable Object’s parameter limit', () => {
+  it('binds 5 + 2 per (kind, engine) pair whatever the skip list, and still honours every skip', () => {
+    const h = makeHarness();
+    const created = h.core.jobs.createMany(Array.from({ length: 130 }, (_, i) => llm(`job ${i}`)));
+    assert.ok(created.ok);
+    const ids = created.value.map((j) => j.id);
+    let bound = 0;
+    const counting = {
+      ...h.ports.sql,
+      get: (sql: string, ...params: unknown[]) => {
+        bound = Math.max(bound, params.length);
+        return h.ports.sql.get(sql, ...(params as never[]));
+      },
+    };
+    const store = new JobStore(counting as typeof h.ports.sql);
+    // 20 pairs (the synthetic llm one last) and the first 120 jobs refused as unsupported.
+    const pairs = [...Array.from({ length: 19 }, (_, i) => `image engine-${i}`), 'llm synthetic'];
+    const claimed = store.claimNextFor('w-many', pairs, 24, ids.slice(0, 120), h.clock.now(), h.clock.now() + 30_000);
+    assert.equal(claimed?.id, ids[120], 'the first job not skipped');
+    assert.ok(bound <= 100, `${bound} parameters bound; a Durable Object takes at most 100`);
+    assert.equal(bound, 5 + 2 * pairs.length);
   });
 });

@@ -41,7 +41,7 @@ describe('pools in the core', () => {
     assert.equal(h.channel.of(w.connId, 'offer')[0]?.claim.jobId, job.value.id);
     send(h, w.connId, { type: 'accept', jobId: job.value.id, attempt: 1 });
     send(h, w.connId, { type: 'completeJson', jobId: job.value.id, attempt: 1, result: { text: 'ok' } });
-    assert.equal(h.core.dispatcher.jobs.get(job.value.id)?.status, 'done');
+    assert.equal(h.core.stores.jobs.get(job.value.id)?.status, 'done');
   });
 
   it('refuses a job of another pool with wrong_pool and that pool: from the body, else from the model', () => {
@@ -78,7 +78,7 @@ describe('pools in the core', () => {
     const [offer] = h.channel.of(w.connId, 'offer');
     assert.equal(offer?.claim.jobId, job.value.id);
     send(h, w.connId, { type: 'completeJson', jobId: job.value.id, result: { text: 'ok' } });
-    assert.equal(h.core.dispatcher.jobs.get(job.value.id)?.status, 'done');
+    assert.equal(h.core.stores.jobs.get(job.value.id)?.status, 'done');
     const elsewhere = h.core.jobs.create(llmRequest({ model: 'gpu-llm' }));
     assert.deepEqual(!elsewhere.ok && [elsewhere.error.code, elsewhere.error.pool], ['wrong_pool', 'gpu']);
   });

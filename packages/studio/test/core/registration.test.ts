@@ -99,11 +99,11 @@ describe('registration (original-spec §3.1)', () => {
     const job = h.core.jobs.create({ model: 'synthetic-llm', task: { kind: 'llm', messages: [{ role: 'user', content: 'x' }], maxTokens: 1, temperature: 0 }, gameId: '', assetName: '', priority: 0 });
     assert.ok(job.ok);
     send(h, w.connId, { type: 'accept', jobId: job.value.id, attempt: 1 });
-    assert.ok(h.core.dispatcher.workers.markDeleted(w.workerId, h.clock.now()));
+    assert.ok(h.core.stores.workers.markDeleted(w.workerId, h.clock.now()));
     h.core.dispatcher.workerDeleted(w.workerId);
     assert.equal(h.channel.of(w.connId, 'error')[0]?.code, 'worker_deleted');
     assert.equal(h.channel.closed.get(w.connId)?.code, 4004);
-    const row = h.core.dispatcher.jobs.get(job.value.id);
+    const row = h.core.stores.jobs.get(job.value.id);
     assert.equal(row?.status, 'queued');
     assert.equal(row?.failures, 0);
   });

@@ -26,7 +26,7 @@ function busyStudio() {
   send(h, w.connId, { type: 'accept', jobId: backedOff.id, attempt: 1 });
   send(h, w.connId, { type: 'completeJson', jobId: backedOff.id, attempt: 1, result: 1 });
   // Now `done` is offered (claimed) and `running` (attempt 2) backs off.
-  assert.equal(h.core.dispatcher.jobs.get(done.id)?.status, 'claimed');
+  assert.equal(h.core.stores.jobs.get(done.id)?.status, 'claimed');
   const queued = llmJob(h, 'queued, never offered');
   return { h, w, running, backedOff, done, queued };
 }
@@ -57,11 +57,11 @@ describe('export and import', () => {
     assert.equal(target.core.models.get('house-llm')?.displayName, 'House');
     assert.equal(target.core.models.get('house-llm')?.pool, 'gpu');
 
-    const store = target.core.dispatcher.jobs;
+    const store = target.core.stores.jobs;
     // The claimed job is queued again with its next attempt; the queued ones keep theirs and their backoff.
     assert.deepEqual([store.get(done.id)?.status, store.get(done.id)?.attempt, store.get(done.id)?.worker_id], ['queued', 2, null]);
     assert.deepEqual([store.get(running.id)?.status, store.get(running.id)?.attempt, store.get(running.id)?.failures], ['queued', 2, 1]);
-    assert.equal(store.get(running.id)?.not_before, h.core.dispatcher.jobs.get(running.id)?.not_before);
+    assert.equal(store.get(running.id)?.not_before, h.core.stores.jobs.get(running.id)?.not_before);
     assert.equal(store.get(queued.id)?.attempt, 1);
 
     // The approved worker connects to the new studio with the token it has, and gets the jobs in order.

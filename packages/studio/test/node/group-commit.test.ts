@@ -11,9 +11,9 @@ import { NodeSql } from '../../src/node/sqlite.ts';
 const dir = mkdtempSync(join(tmpdir(), 'group-commit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function open(name: string) {
+function open(name: string, commitTurns?: number) {
   const path = join(dir, `${name}.sqlite`);
-  const sql = new NodeSql(path, { groupCommit: true });
+  const sql = new NodeSql(path, { groupCommit: true, commitTurns });
   sql.exec('CREATE TABLE t (v INTEGER)');
   sql.commit();
   const reader = new DatabaseSync(path, { readOnly: true });
@@ -33,6 +33,26 @@ describe('group commit', () => {
     await nextTurn();
     assert.equal(sql.pending, false);
     assert.equal(count(), 2);
+    reader.close();
+    sql.close();
+  });
+
+  it('with commitTurns 2, the next turn\'s writes join the same commit; an explicit commit still goes at once', async () => {
+    const { sql, reader, count } = open('two-turns', 2);
+    let commits = 0;
+    sql.onCommit(() => commits++);
+    sql.run('INSERT INTO t VALUES (1)');
+    await nextTurn();
+    assert.equal(sql.pending, true, 'still open after the first turn');
+    assert.equal(count(), 0);
+    sql.run('INSERT INTO t VALUES (2)');
+    await nextTurn();
+    assert.equal(sql.pending, false);
+    assert.equal(count(), 2);
+    assert.equal(commits, 1, 'both turns in one commit');
+    sql.run('INSERT INTO t VALUES (3)');
+    sql.commit();
+    assert.equal(count(), 3, 'commit() does not wait for the turns');
     reader.close();
     sql.close();
   });

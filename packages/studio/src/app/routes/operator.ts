@@ -7,13 +7,14 @@ import { openApiRoutes } from './openapi.ts';
 import { storageRoutes } from './storage.ts';
 import { submitRoutes } from './submit.ts';
 import { tokenRoutes } from './tokens.ts';
+import { transferRoutes } from './transfer.ts';
 
 export { authenticate } from './access.ts';
 
 /**
  * The routes operators and their scripts use beyond the worker and queue basics: idempotent
- * submission, API tokens, webhooks and the event stream, OpenAPI, metrics, retention and the
- * results gallery. One module, so the app mounts them in one line.
+ * submission, API tokens, webhooks and the event stream, OpenAPI, metrics, retention, the
+ * results gallery and the import of a studio export. One module, so the app mounts them in one line.
  */
 export function operatorRoutes(deps: RouteDeps, info: { version: string; retentionDays?: number }): Hono<Env> {
   const app = new Hono<Env>();
@@ -24,5 +25,6 @@ export function operatorRoutes(deps: RouteDeps, info: { version: string; retenti
   app.route('/', metricsRoutes(deps));
   app.route('/', storageRoutes(deps, info.retentionDays));
   app.route('/', galleryRoutes(deps));
+  app.route('/', transferRoutes(deps));
   return app;
 }

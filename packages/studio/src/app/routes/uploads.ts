@@ -45,8 +45,8 @@ export function uploadRoutes(deps: RouteDeps): Hono<Env> {
   app.post('/workers/:id/jobs/:jobId/complete', async (c) => {
     const workerId = c.req.param('id');
     const jobId = c.req.param('jobId');
-    const worker = dispatcher.workers.get(workerId);
-    if (!worker || worker.deleted_at !== null || !workerTokenMatches(deps.core.crypto, worker, bearer(c))) {
+    const worker = deps.core.stores.workers.get(workerId);
+    if (!worker || worker.deleted_at !== null || !workerTokenMatches(deps.core.ports.crypto, worker, bearer(c))) {
       return errorResponse(c, 401, 'auth_failed', `worker ${workerId} is unknown or the bearer token is wrong`);
     }
     const type = c.req.header('content-type') ?? '';
@@ -57,9 +57,9 @@ export function uploadRoutes(deps: RouteDeps): Hono<Env> {
     if (declared > deps.limits.maxUploadBytes + 64 * 1024) {
       return errorResponse(c, 413, 'too_large', `the upload is ${declared} bytes; the studio accepts results up to ${deps.limits.maxUploadBytes} bytes`);
     }
-    // Refuse before reading the body when the claim is already gone.
-    const early = dispatcher.checkUpload(workerId, jobId, undefined);
-    if (!early.ok) return fromError(c, early.error);
+    // The one check, before reading the body: refuse at once when the claim is already gone.
+    const held = dispatcher.checkUpload(workerId, jobId, undefined);
+    if (!held.ok) return fromError(c, held.error);
 
     let upload: ParsedUpload;
     try {
@@ -86,7 +86,8 @@ export function uploadRoutes(deps: RouteDeps): Hono<Env> {
     const attempt = attemptField === undefined ? undefined : Number(attemptField);
     if (attempt !== undefined && !(Number.isInteger(attempt) && attempt > 0)) return fail(400, 'invalid_attempt', '"attempt" must be a positive whole number');
 
-    const check = dispatcher.checkUpload(workerId, jobId, attempt);
+    // The attempt the worker named (ours do) against the one found above; no second read.
+    const check = dispatcher.checkUpload(workerId, jobId, attempt, held.value);
     if (!check.ok) {
       await staged.discard();
       return fromError(c, check.error);
@@ -99,9 +100,9 @@ export function uploadRoutes(deps: RouteDeps): Hono<Env> {
       deps.log.error({ op: 'upload', workerId, jobId, err: (error as Error).message }, 'could not store an upload');
       return errorResponse(c, 500, 'storage_failed', storageFailed(error).message);
     }
-    // Nothing was awaited between the check and here but the store's commit: the claim is checked
-    // again inside completeFile, and a refusal deletes the file.
-    const done = dispatcher.completeFile(workerId, jobId, attempt, { fileName, ext, bytes: upload.bytes });
+    // The claim may have ended while the file streamed in: completeFile's guarded statement says so,
+    // and a refusal deletes the file.
+    const done = dispatcher.completeFile(workerId, jobId, check.value.attempt, { fileName, ext, bytes: upload.bytes });
     if (!done.ok) {
       await deps.host.results.remove(fileName);
       return fromError(c, done.error);

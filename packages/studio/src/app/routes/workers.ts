@@ -17,7 +17,7 @@ export function workerRoutes(deps: RouteDeps): Hono<Env> {
 
   app.get('/workers', (c) => {
     const now = deps.now();
-    return c.json({ workers: dispatcher.workers.list().map((row) => workerView(row, dispatcher.session(row.id), now)) });
+    return c.json({ workers: deps.core.stores.workers.list().map((row) => workerView(row, dispatcher.session(row.id), now)) });
   });
 
   /**
@@ -31,14 +31,14 @@ export function workerRoutes(deps: RouteDeps): Hono<Env> {
   });
 
   app.get('/workers/:id', (c) => {
-    const row = dispatcher.workers.get(c.req.param('id'));
+    const row = deps.core.stores.workers.get(c.req.param('id'));
     if (!row || row.deleted_at !== null) return errorResponse(c, 404, 'unknown_worker', `worker ${c.req.param('id')} does not exist`);
     return c.json(workerView(row, dispatcher.session(row.id), deps.now()));
   });
 
   app.delete('/workers/:id', (c) => {
     const id = c.req.param('id');
-    if (!dispatcher.workers.markDeleted(id, deps.now())) return errorResponse(c, 404, 'unknown_worker', `worker ${id} does not exist`);
+    if (!deps.core.stores.workers.markDeleted(id, deps.now())) return errorResponse(c, 404, 'unknown_worker', `worker ${id} does not exist`);
     dispatcher.workerDeleted(id);
     return c.json({ ok: true, workerId: id });
   });
@@ -49,7 +49,7 @@ export function workerRoutes(deps: RouteDeps): Hono<Env> {
     if (!after.ok) return after.response;
     const limit = queryInt(c, 'limit', { min: 1, max: 1000, fallback: 200 });
     if (!limit.ok) return limit.response;
-    const rows = deps.core.dispatcher.logs(c.req.param('id'), after.value ?? 0, limit.value ?? 200);
+    const rows = deps.core.stores.workerLogs.after(c.req.param('id'), after.value ?? 0, limit.value ?? 200);
     return c.json({ entries: rows, next: rows.at(-1)?.seq ?? after.value ?? 0 });
   });
 
