@@ -1,7 +1,9 @@
-// `npm run chaos -- [--jobs 10000] [--workers 4] [--seed N] [--json] [--keep]`: the chaos run at
-// any size. Prints the oracle's figures; exits 1 when anything was lost, doubled or wrong.
+// `npm run chaos -- [--jobs 10000] [--workers 4] [--seed N] [--host node|cloudflare] [--json] [--keep]`:
+// the chaos run at any size, against either studio host. Prints the oracle's figures; exits 1 when
+// anything was lost, doubled or wrong.
 import { parseArgs } from 'node:util';
 import { runChaos } from '../test/chaos/run-chaos.ts';
+import { STUDIO_HOSTS, type StudioHost } from '../test/helpers/hosts.ts';
 
 const { values } = parseArgs({
   options: {
@@ -10,6 +12,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     'timeout-s': { type: 'string' },
     'studio-restarts': { type: 'string', default: '2' },
+    host: { type: 'string' },
     json: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
@@ -21,6 +24,10 @@ if (!Number.isInteger(jobs) || jobs < 1 || !Number.isInteger(workers) || workers
   process.stderr.write('--jobs and --workers must be whole numbers ≥ 1\n');
   process.exit(2);
 }
+if (values.host !== undefined && !(STUDIO_HOSTS as readonly string[]).includes(values.host)) {
+  process.stderr.write(`--host must be one of ${STUDIO_HOSTS.join(', ')}\n`);
+  process.exit(2);
+}
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 const report = await runChaos({
   jobs,
@@ -30,6 +37,8 @@ const report = await runChaos({
   timeoutMs: Number(values['timeout-s'] ?? Math.max(120, jobs / 10)) * 1000,
   chaosEveryMs: 1000,
   studioRestarts: Number(values['studio-restarts']),
+  // Unset: startStudioProcess's default (node, or STUDIO_E2E_HOST).
+  host: values.host as StudioHost | undefined,
   keep: values.keep,
   log: values.json ? undefined : (line) => process.stderr.write(`${line}\n`),
 });

@@ -2,6 +2,11 @@
 // hundreds (or thousands) of jobs, while workers are killed with SIGKILL and restarted, the studio
 // is killed and restarted, and connections are cut by a TCP proxy. Then an oracle reads the studio's
 // database and result files and checks that nothing was lost or accepted twice.
+//
+// On either host (test/helpers/hosts.ts). On the Cloudflare host (under Miniflare) a studio kill -9
+// kills the launcher's process group (workerd with it) and starts it again on the same data dir;
+// the oracle reads the Durable Object's SQLite file and R2 over the same persistence once the
+// studio has stopped (test/helpers/stored-state.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +18,7 @@ import {
   syntheticChatCompletion,
   syntheticTranscript,
 } from '../../packages/worker/src/engines/synthetic/index.ts';
+import type { StudioHost } from '../helpers/hosts.ts';
 import { startStudioProcess, startWorkerProcess, writeWorkerConfig, type Proc, type StudioProc } from '../helpers/processes.ts';
 import { openStoredResults, studioDatabaseFile } from '../helpers/stored-state.ts';
 import { TcpProxy } from './tcp-proxy.ts';
@@ -27,6 +33,8 @@ export interface ChaosOptions {
   /** Average time between two chaos actions. */
   chaosEveryMs: number;
   studioRestarts: number;
+  /** The studio host (unset: startStudioProcess's default, node unless STUDIO_E2E_HOST says otherwise). */
+  host?: StudioHost;
   keep?: boolean;
   log?: (line: string) => void;
 }
@@ -109,8 +117,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     problems: [],
   };
   // A short lease so claims of killed workers come back quickly.
-  const studioArgs = ['--lease-seconds', '2'];
-  let studio: StudioProc = await startStudioProcess({ dataDir, args: studioArgs, env: { STUDIO_WORKER_LOG: 'warn' } });
+  const startStudio = () => startStudioProcess({ dataDir, host: options.host, leaseSeconds: 2, env: { STUDIO_WORKER_LOG: 'warn', STUDIO_LOG_LEVEL: 'warn' } });
+  let studio: StudioProc = await startStudio();
   const proxies: TcpProxy[] = [];
   const workers: Array<{ config: string; proc: Proc; name: string }> = [];
   const ids: string[] = [];
@@ -154,7 +162,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         restartsLeft--;
         log('chaos: kill -9 the studio and start it again');
         await studio.proc.kill9();
-        studio = await startStudioProcess({ dataDir, args: studioArgs, env: { STUDIO_WORKER_LOG: 'warn' } });
+        studio = await startStudio();
         for (const proxy of proxies) {
           proxy.upstreamPort = studio.port;
           proxy.cutAll();

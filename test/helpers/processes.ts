@@ -125,8 +125,19 @@ export interface StudioProc {
 }
 
 /** `studio serve` as a real process on a free port (port 0; the URL is read from its start log). */
-export async function startStudioProcess(options: { dataDir: string; port?: number; adminToken?: string; args?: string[]; env?: NodeJS.ProcessEnv; host?: 'node' | 'cloudflare' }): Promise<StudioProc> {
+export async function startStudioProcess(options: {
+  dataDir: string;
+  port?: number;
+  adminToken?: string;
+  /** `studio serve` arguments (the Node host only; the Cloudflare host takes its settings from env). */
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  host?: 'node' | 'cloudflare';
+  /** The claim lease, on either host (`--lease-seconds` / STUDIO_LEASE_SECONDS). */
+  leaseSeconds?: number;
+}): Promise<StudioProc> {
   const adminToken = options.adminToken ?? 'e2e-admin-token';
+  const lease = options.leaseSeconds === undefined ? undefined : String(options.leaseSeconds);
   mkdirSync(options.dataDir, { recursive: true });
   // STUDIO_E2E_HOST=cloudflare runs a suite written for the Node host against the Cloudflare one.
   const host = options.host ?? (process.env.STUDIO_E2E_HOST === 'cloudflare' ? 'cloudflare' : 'node');
@@ -139,11 +150,12 @@ export async function startStudioProcess(options: { dataDir: string; port?: numb
           STUDIO_CF_TEST_HOOKS: '1',
           WRANGLER_SEND_METRICS: 'false',
           STUDIO_ADMIN_TOKEN: adminToken,
+          ...(lease === undefined ? {} : { STUDIO_LEASE_SECONDS: lease }),
           ...options.env,
         })
       : new Proc(
           'studio',
-          [STUDIO_BIN, 'serve', '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--data-dir', options.dataDir, ...(options.args ?? [])],
+          [STUDIO_BIN, 'serve', '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--data-dir', options.dataDir, ...(lease === undefined ? [] : ['--lease-seconds', lease]), ...(options.args ?? [])],
           { STUDIO_ADMIN_TOKEN: adminToken, STUDIO_WORKER_LOG: 'info', ...options.env },
         );
   // The plain start line on stderr does not depend on the log level.
