@@ -50,6 +50,8 @@ export class StudioObject implements WorkerChannel {
   private readonly core: StudioCore;
   private readonly feed: FeedHub;
   private readonly app: Hono<AppEnv>;
+  /** The most bytes of an unread request body read and dropped after its answer (see fetch). */
+  private readonly drainLimit: number;
   /** Worker sockets by connection id (rebuilt from the attachments after an eviction). */
   private readonly sockets = new Map<string, CfWebSocket>();
   /** Each feed socket's view for the hub (workerd's WebSocket has no bufferedAmount). */
@@ -99,6 +101,7 @@ export class StudioObject implements WorkerChannel {
       commit() {},
     };
     const limits = DEFAULT_HOST_LIMITS;
+    this.drainLimit = limits.maxUploadBytes + 64 * 1024;
     this.app = createApp(
       { core: this.core, host, log: this.log.child({ module: 'http' }), registerLimiter: new RateLimiter(limits.registerRequestsPerMinute, 60_000), limits, now: () => Date.now() },
       { version: env.STUDIO_VERSION ?? '0.1.0', retentionDays },
@@ -130,7 +133,13 @@ export class StudioObject implements WorkerChannel {
 
   async fetch(request: Request): Promise<Response> {
     try {
-      return await this.app.fetch(request);
+      const response = await this.app.fetch(request);
+      // A request refused before its body was read (a 403, a stale upload's 409): workerd would
+      // close the client's kept-alive connection after the answer without saying `Connection:
+      // close`, and the client's next request on it fails (ECONNRESET). Read the rest and drop it,
+      // as Node's HTTP server does by itself — bounded: past the upload cap the connection may go.
+      if (request.body && !request.bodyUsed) await drain(request.body, this.drainLimit);
+      return response;
     } finally {
       await this.scheduleWake();
     }
@@ -285,4 +294,20 @@ function positive(value: string | undefined): number | undefined {
 /** The `101 Switching Protocols` answer with the client end of the pair. */
 function upgraded(client: CfWebSocket, protocol: string): Response {
   return new Response(null, { status: 101, webSocket: client, headers: { 'sec-websocket-protocol': protocol } } as ResponseInit);
+}
+
+/** Read a body to its end and drop it; past `limit` bytes stop (cancel: the connection may close then). */
+async function drain(body: ReadableStream<Uint8Array>, limit: number): Promise<void> {
+  const reader = body.getReader();
+  let read = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+      if (read > limit) return void (await reader.cancel());
+    }
+  } catch {
+    // The client went away: nothing to keep usable.
+  }
 }
