@@ -69,11 +69,7 @@ forEachHost((host) => {
   const job = (prompt: string) => ({ model: 'synthetic-image', task: { kind: 'image', prompt } });
 
   describe('scoped API tokens', () => {
-    // On Cloudflare its refused POST /tokens (403, body unread) makes workerd drop the keep-alive
-    // connection silently, and the next request fails with ECONNRESET about half the time: the
-    // host's bug, pinned by keep-alive.test.ts; skipped there until the host is fixed.
-    const keepAliveSkip = host === 'cloudflare' ? 'cloudflare: the connection is dropped after a refused POST (keep-alive.test.ts)' : false;
-    it('submit: makes jobs, reads and cancels its own, nothing else', { skip: keepAliveSkip }, async () => {
+    it('submit: makes jobs, reads and cancels its own, nothing else', async () => {
       const submit = await createToken('submit');
       const mine = await call(submit, 'POST', '/jobs', job('mine'));
       assert.equal(mine.status, 201);
