@@ -33,7 +33,8 @@ export interface StudioHost {
 
   /**
    * Make this request's database writes durable before its answer goes out; the app calls it once
-   * per request, after the route. Node: the group commit of node:sqlite (one fsync for every
+   * per request, after the route (the job-creating routes call it earlier, so the offers they made
+   * leave before their answer is built; a second call finds nothing to commit). Node: the group commit of node:sqlite (one fsync for every
    * request of the turn). Durable Object: nothing to do (the output gate holds the answer until
    * the storage write is durable).
    */

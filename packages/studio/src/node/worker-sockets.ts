@@ -7,6 +7,7 @@ import type { Dispatcher } from '../core/index.ts';
 import type { AppContext } from '../app/host.ts';
 import type { CorkingChannel } from './committed-channel.ts';
 import { completeUpgrade } from './upgrade.ts';
+import { textFrames } from './ws-frames.ts';
 
 /**
  * The worker sockets of the embedded host: the `sockets.acceptWorker` port (the app has checked
@@ -18,8 +19,8 @@ export class WorkerSockets implements CorkingChannel {
   private readonly sockets = new Map<string, WebSocket>();
   private dispatcher: Dispatcher | undefined;
   private readonly log: Logger;
-  /** Sockets corked while `corked()` runs. */
-  private corking: Set<Socket> | undefined;
+  /** While `corked()` runs: each socket's frames, written as one Buffer when it returns. */
+  private held: Map<WebSocket, string[]> | undefined;
 
   constructor(log: Logger) {
     this.log = log;
@@ -62,31 +63,36 @@ export class WorkerSockets implements CorkingChannel {
   send(connId: string, text: string): void {
     const ws = this.sockets.get(connId);
     if (!ws || ws.readyState !== ws.OPEN) return;
-    if (this.corking) {
-      const socket = (ws as unknown as { _socket: Socket })._socket;
-      if (!this.corking.has(socket)) {
-        socket.cork();
-        this.corking.add(socket);
-      }
+    if (this.held) {
+      const texts = this.held.get(ws);
+      if (texts) texts.push(text);
+      else this.held.set(ws, [text]);
+      return;
     }
     ws.send(text);
   }
 
   /** Run `fn`; what it sends is written once per socket when it returns (see CommittedChannel). */
   corked(fn: () => void): void {
-    const corking = new Set<Socket>();
-    this.corking = corking;
+    const held = new Map<WebSocket, string[]>();
+    this.held = held;
     try {
       fn();
     } finally {
-      this.corking = undefined;
-      for (const socket of corking) socket.uncork();
+      this.held = undefined;
+      for (const [ws, texts] of held) writeFrames(ws, texts);
     }
   }
 
   close(connId: string, code: number, reason: string): void {
     const ws = this.sockets.get(connId);
     if (!ws) return;
+    // Frames held for this socket go before its close frame.
+    const texts = this.held?.get(ws);
+    if (texts) {
+      this.held?.delete(ws);
+      writeFrames(ws, texts);
+    }
     ws.close(code, reason);
     // A peer that never answers the close handshake must not keep the socket.
     setTimeout(() => ws.terminate(), 5000).unref();
@@ -105,4 +111,14 @@ export class WorkerSockets implements CorkingChannel {
     for (const ws of this.sockets.values()) ws.terminate();
     this.wss.close();
   }
+}
+
+/**
+ * A socket's frames in one write. Straight to the TCP socket: `ws` queues nothing of its own here
+ * (no permessage-deflate, text only, so its sender writes each frame at once), so the order with
+ * frames `ws` writes itself (pongs, the close frame) is kept.
+ */
+function writeFrames(ws: WebSocket, texts: string[]): void {
+  if (ws.readyState !== ws.OPEN) return;
+  (ws as unknown as { _socket: Socket })._socket.write(textFrames(texts));
 }
