@@ -1,6 +1,9 @@
-// `npm install` in a fresh clone warns about nothing: npm often runs on an older system Node (the
-// project pins its own Node 24 as a dev dependency, which every `npm run` script uses), and an
-// `engines` range on one of our own workspace packages made it print EBADENGINE twice.
+// `npm install` in a fresh clone warns about no engine of ours: npm often runs on an older system
+// Node (the project pins its own Node 24 as a dev dependency, which every `npm run` script uses),
+// and an `engines` range on one of our own workspace packages made it print EBADENGINE twice. The
+// one exception, said in README.md and docs/operations/release.md: miniflare (the Cloudflare
+// host's local runtime, a dev dependency) declares node >=22 since 4.20260430, and the versions
+// before it lack the Durable Object eviction the tests need; it only ever runs on the pinned Node 24.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -35,7 +38,9 @@ test('npm ci in a fresh copy of the manifests prints no EBADENGINE (with the sys
       env: { ...process.env, PATH: systemPath(), npm_config_loglevel: 'warn' },
     });
     assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
-    assert.doesNotMatch(`${run.stdout}\n${run.stderr}`, /EBADENGINE/, `system node ${version.stdout.trim()}`);
+    const output = `${run.stdout}\n${run.stderr}`;
+    const warned = [...output.matchAll(/EBADENGINE +package: '([^']+)'/g)].map((m) => (m[1] as string).replace(/@[^@]+$/, ''));
+    assert.deepEqual(warned.filter((name) => name !== 'miniflare'), [], `system node ${version.stdout.trim()}:\n${output}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
