@@ -35,7 +35,7 @@ import type { SimWorker } from './sim-worker.ts';
 import { startStudioProcess } from './studio-process.ts';
 
 const USAGE =
-  'usage: npm run bench:hosts -- [--workers W] [--jobs M] [--batch B] [--samples K] [--warmup N] [--sessions S] [--heartbeat-ms MS] [--rounds R] [--hosts node,cloudflare] [--tmp-dir DIR] [--json]';
+  'usage: npm run bench:hosts -- [--workers W] [--jobs M] [--batch B] [--samples K] [--warmup N] [--sessions S] [--heartbeat-ms MS] [--rounds R] [--hosts node,cloudflare] [--tmp-dir DIR] [--json] [--keep]';
 /** The pools of the sharded figure (the object names: `idFromName(pool)`). */
 const POOLS = ['default', 'p1', 'p2', 'p3'];
 const SHARD_COUNTS = [1, 2, 4] as const;
@@ -155,10 +155,14 @@ function workerdChildPid(): number {
   throw new BenchError('no_proc', 'found no workerd child process in /proc: the hosts bench needs Linux');
 }
 
-async function startHost(host: HostName, tmpParent: string): Promise<RunningHost> {
+async function startHost(host: HostName, tmpParent: string, keep: boolean): Promise<RunningHost> {
   if (host === 'node') {
-    const studio = await startStudioProcess({ keepDataDir: false, tmpParent });
-    return { url: studio.url, adminToken: studio.adminToken, pid: studio.pid, outputTail: studio.outputTail, stop: studio.stop };
+    const studio = await startStudioProcess({ keepDataDir: keep, tmpParent });
+    const stop = async () => {
+      await studio.stop();
+      if (keep) process.stderr.write(`kept the Node studio's data in ${studio.dataDir}\n`);
+    };
+    return { url: studio.url, adminToken: studio.adminToken, pid: studio.pid, outputTail: studio.outputTail, stop };
   }
   const dataDir = mkdtempSync(join(tmpParent, 'bench-hosts-cf-'));
   process.env.WRANGLER_SEND_METRICS = 'false';
@@ -173,7 +177,8 @@ async function startHost(host: HostName, tmpParent: string): Promise<RunningHost
       outputTail: () => '',
       stop: async () => {
         await mf.dispose();
-        rmSync(dataDir, { recursive: true, force: true });
+        if (keep) process.stderr.write(`kept the Cloudflare host's data in ${dataDir}\n`);
+        else rmSync(dataDir, { recursive: true, force: true });
       },
     };
   } catch (error) {
@@ -231,7 +236,7 @@ async function holdIdleSessions(api: ApiClient, wsBase: string, pid: number, opt
 async function measureHost(host: HostName, round: number, options: HostsOptions, say: (line: string) => void): Promise<HostFigures> {
   const load0 = loadavg()[0] as number;
   say(`[${host}] starting…`);
-  const running = await startHost(host, options.tmpDir);
+  const running = await startHost(host, options.tmpDir, options.keep);
   const wsBase = running.url.replace(/^http/, 'ws');
   // One client for both hosts (node:http keep-alive): the same client work inside every sample.
   const api = createApiClient('http', running.url, running.adminToken);
