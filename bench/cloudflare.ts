@@ -55,15 +55,16 @@ function parse(argv: readonly string[]): Options {
 }
 
 /** The API client with `?pool=` on every path (the Worker routes by it). */
-function inPool(api: ApiClient, pool: string): ApiClient {
+export function inPool(api: ApiClient, pool: string): ApiClient {
   const at = (path: string) => `${path}${path.includes('?') ? '&' : '?'}pool=${pool}`;
   return { post: (path, body) => api.post(at(path), body), get: (path) => api.get(at(path)), close: () => api.close() };
 }
 
-async function startWorkers(api: ApiClient, wsBase: string, pool: string, count: number, tracker: JobTracker, heartbeatMs = 5000): Promise<SimWorker[]> {
+/** `count` simulated workers created in `pool` (`POST /workers?pool=`; none given: no pool, as the Node host takes it), connected one by one. */
+export async function startWorkers(api: ApiClient, wsBase: string, pool: string | undefined, count: number, tracker: JobTracker, heartbeatMs = 5000): Promise<SimWorker[]> {
   const workers: SimWorker[] = [];
   for (let i = 0; i < count; i++) {
-    const creds = await inPool(api, pool).post<{ workerId: string; authToken: string }>('/workers', { label: `bench-${pool}-${i}` });
+    const creds = await (pool === undefined ? api : inPool(api, pool)).post<{ workerId: string; authToken: string }>('/workers', { label: `bench-${pool ?? 'w'}-${i}` });
     const worker = new SimWorker({ wsBase, workerId: creds.workerId, authToken: creds.authToken, events: tracker, heartbeatMs });
     await worker.connect();
     workers.push(worker);
@@ -116,6 +117,29 @@ async function messageCeiling(api: ApiClient, wsBase: string, count: number, sec
   return { messages, perSec: messages / elapsed };
 }
 
+/**
+ * One round of the sharded figure: `workersPerPool` fresh workers in each pool, then `jobs` split
+ * evenly over the pools and submitted to each pool at once (batches of 100, `?pool=`). Answers
+ * jobs/s across pools (first batch sent → last completeAck). Job numbers start at `firstN`.
+ */
+export async function shardedThroughput(api: ApiClient, wsBase: string, pools: readonly string[], workersPerPool: number, jobs: number, firstN: number, batch = 100): Promise<number> {
+  const trackers = new Map<string, JobTracker>();
+  const all: SimWorker[] = [];
+  try {
+    for (const pool of pools) {
+      const t = new JobTracker();
+      trackers.set(pool, t);
+      all.push(...(await startWorkers(api, wsBase, pool, workersPerPool, t)));
+    }
+    const per = Math.floor(jobs / pools.length);
+    const t0 = performance.now();
+    await Promise.all(pools.map((pool, i) => measureThroughput(inPool(api, pool), trackers.get(pool) as JobTracker, per, batch, firstN + i * per, 20_000, () => undefined)));
+    return (per * pools.length) / ((performance.now() - t0) / 1000);
+  } finally {
+    for (const w of all) w.close();
+  }
+}
+
 async function run(options: Options, say: (line: string) => void): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-cf-'));
   process.env.WRANGLER_SEND_METRICS = 'false';
@@ -141,19 +165,9 @@ async function run(options: Options, say: (line: string) => void): Promise<strin
     const sharded: Array<{ pools: number; jobsPerSec: number; seconds: number }> = [];
     let n = 1_000_000;
     const shardRound = async (pools: string[], jobs: number): Promise<number> => {
-      const trackers = new Map<string, JobTracker>();
-      for (const pool of pools) {
-        const t = new JobTracker();
-        trackers.set(pool, t);
-        all.push(...(await startWorkers(api, wsBase, pool, options.workers, t)));
-      }
-      const per = Math.floor(jobs / pools.length);
-      const t0 = performance.now();
-      await Promise.all(pools.map((pool, i) => measureThroughput(inPool(api, pool), trackers.get(pool) as JobTracker, per, 100, n + i * per, 20_000, () => undefined)));
-      const seconds = (performance.now() - t0) / 1000;
+      const perSec = await shardedThroughput(api, wsBase, pools, options.workers, jobs, n);
       n += jobs;
-      for (const w of all.splice(0)) w.close();
-      return (per * pools.length) / seconds;
+      return perSec;
     };
     await shardRound(['default'], Math.min(options.jobs, 400));
     for (const count of [1, 2, 4]) {

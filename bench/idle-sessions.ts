@@ -122,7 +122,7 @@ function idleCapabilities(n: number): WorkerCapabilities {
  * One idle worker session: a real WebSocket, hello → welcome, then a heartbeat every
  * `heartbeatMs` like the daemon. It never gets an offer (no jobs exist).
  */
-class IdleSession {
+export class IdleSession {
   private ws: WebSocket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly heartbeatText: string;
@@ -252,7 +252,7 @@ export interface SessionsResult {
 }
 
 /** Run `f` over 0..count-1 with at most `concurrency` at once; the first failure stops new starts and is thrown. */
-async function bounded(count: number, concurrency: number, f: (i: number) => Promise<void>, abort: AbortSignal): Promise<void> {
+export async function bounded(count: number, concurrency: number, f: (i: number) => Promise<void>, abort: AbortSignal): Promise<void> {
   let next = 0;
   let failed: unknown;
   const lane = async () => {

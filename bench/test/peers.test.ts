@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { describe, it } from 'node:test';
+import { runBenchScript } from './run-script.ts';
 import { parsePeersArgs } from '../peers.ts';
 
-const REPO_ROOT = join(import.meta.dirname, '..', '..');
-
-function runPeers(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bench', 'peers.ts'), ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runPeers = (args: string[], env: NodeJS.ProcessEnv = process.env) => runBenchScript('peers.ts', args, env);
 
 describe('npm run bench:peers', () => {
   it('defaults to the issue shape: 100 consumers, 20,000 jobs, 500 samples, 3 rounds', () => {
