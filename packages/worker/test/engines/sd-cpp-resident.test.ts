@@ -1,7 +1,8 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { silentLogger } from '@studio-worker/log';
@@ -51,6 +52,20 @@ async function setup(config: Partial<SdCppEngineConfigInput> = {}, env: Record<s
 
 
 describe('sd-cpp resident (fake sd-server)', () => {
+  test('a port taken by another program between choosing it and sd-server listening: another port, the job still runs', async () => {
+    const marker = join(await mkdtemp(join(tmpdir(), 'sd-port-taken-')), 'taken-once');
+    const { engine, files, workDir, loads } = await setup({}, { FAKE_SD_PORT_TAKEN_ONCE: marker });
+    const result = await engine.run(imageJob({ prompt: 'after the race', width: 32, height: 32, ext: 'png' }, files), recordingContext(workDir).ctx);
+    assert.equal(result.type, 'file');
+    assert.ok(existsSync(marker), 'the first start met a taken port');
+    const [first, second] = loads();
+    assert.ok(first && second, 'sd-server was started twice');
+    const portOf = (argv: string[]) => argv[argv.indexOf('--listen-port') + 1];
+    assert.equal(portOf(first.argv), readFileSync(marker, 'utf8'));
+    assert.notEqual(portOf(second.argv), portOf(first.argv), 'the second start got another port');
+    assert.equal(engine.residentServer()?.port, Number(portOf(second.argv)));
+  });
+
   test('two jobs for one model load it once; both answered over /sdapi/v1/txt2img at their own sizes', async () => {
     const { engine, files, workDir, loads, requests } = await setup();
     const first = recordingContext(workDir);

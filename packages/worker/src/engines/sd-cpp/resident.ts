@@ -9,6 +9,10 @@ import type { WatchdogFire, WatchdogLimits } from './watchdog.ts';
 import { sleep, valueWithin } from '../../platform/sleep.ts';
 
 /** What to run for one model. Jobs with the same key share one loaded server. */
+/** sd-server could not listen on the port it was given (another program took it after it was chosen). */
+const PORT_TAKEN = /address already in use|EADDRINUSE|failed to (listen|bind)/i;
+const PORT_TRIES = 3;
+
 export interface ServerSpec {
   key: string;
   /** A short name for logs (the diffusion model's file name). */
@@ -112,24 +116,33 @@ export class ResidentServers {
       if (existing.alive && existing.spec.key === spec.key) return existing;
       await this.#stop(existing.alive ? `switching to model ${spec.label}` : `it had exited (${describeExit(await existing.child.exited)}); restarting it`);
     }
-    const port = await freeLoopbackPort();
-    const server = new ResidentServer(spec, port, this.#log);
-    this.#server = server;
-    this.#watchIdleExit(server);
-    this.#log.info({ op: 'sdcpp_server', pid: server.child.pid, port, model: spec.label }, 'sd-server starting');
-    const monitor = new GenerationMonitor(ctx, this.#limits, 'sd-server');
-    server.listen((line) => monitor.line(line));
-    monitor.start(`starting sd-server for ${spec.label} (loading the model)`);
-    try {
-      const outcome = await this.#race(server, monitor, ctx, this.#waitReady(server));
-      if (outcome.kind === 'done') {
-        this.#log.info({ op: 'sdcpp_server', pid: server.child.pid, port, model: spec.label }, 'sd-server ready');
-        return server;
+    for (let tries = 1; ; tries++) {
+      const port = await freeLoopbackPort();
+      const server = new ResidentServer(spec, port, this.#log);
+      this.#server = server;
+      this.#watchIdleExit(server);
+      this.#log.info({ op: 'sdcpp_server', pid: server.child.pid, port, model: spec.label }, 'sd-server starting');
+      const monitor = new GenerationMonitor(ctx, this.#limits, 'sd-server');
+      server.listen((line) => monitor.line(line));
+      monitor.start(`starting sd-server for ${spec.label} (loading the model)`);
+      try {
+        const outcome = await this.#race(server, monitor, ctx, this.#waitReady(server));
+        if (outcome.kind === 'done') {
+          this.#log.info({ op: 'sdcpp_server', pid: server.child.pid, port, model: spec.label }, 'sd-server ready');
+          return server;
+        }
+        // The port was free when it was chosen, but nothing can reserve it until sd-server binds it:
+        // another program may take it first. That is not the model's fault: another port, twice at most.
+        if (outcome.kind === 'exit' && tries < PORT_TRIES && PORT_TAKEN.test(server.child.lastLine())) {
+          this.#log.warn({ op: 'sdcpp_server', port, last: server.child.lastLine() }, 'the port chosen for sd-server was taken before it listened; trying another');
+          await this.#stop('its port was taken');
+          continue;
+        }
+        throw await this.#failure(server, outcome, ctx, 'while loading the model');
+      } finally {
+        monitor.stop();
+        server.listen(undefined);
       }
-      throw await this.#failure(server, outcome, ctx, 'while loading the model');
-    } finally {
-      monitor.stop();
-      server.listen(undefined);
     }
   }
 

@@ -27,9 +27,11 @@
 //   FAKE_SD_LOAD_MS         time spent loading (default 0)
 //   FAKE_SD_HANG_LOAD       never finish loading
 //   FAKE_SD_IGNORE_SIGTERM  ignore SIGTERM
+//   FAKE_SD_PORT_TAKEN_ONCE a file: when it does not exist yet, create it and fail to listen as if
+//                           another program had taken the port (EADDRINUSE) — the free-port race
 // and through FAKE_SD_CONTROL, a JSON file read at every generation request:
 //   { stepMs, crashAtStep, exitCode, hangAtStep, status, error }
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { basename, extname, join } from 'node:path';
 import {
@@ -264,6 +266,12 @@ async function main() {
   const server = createServer((req, res) => {
     handle(req, res).catch((error) => send(res, 500, { error: 'server_error', message: String(error) }));
   });
+  const takenOnce = env.FAKE_SD_PORT_TAKEN_ONCE;
+  if (takenOnce && !existsSync(takenOnce)) {
+    writeFileSync(takenOnce, String(port));
+    log('ERROR', 'main.cpp', 1000, `failed to listen on ${ip}:${port}: listen EADDRINUSE: address already in use ${ip}:${port}`);
+    process.exit(1);
+  }
   server.on('error', (error) => {
     log('ERROR', 'main.cpp', 1000, `failed to listen on ${ip}:${port}: ${error.message}`);
     process.exit(1);
