@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { silentLogger } from '@studio-worker/log';
 import { createLlamaCppEngine } from '../../src/engines/llama-cpp/index.ts';
-import { freeLoopbackPort } from '../../src/engines/sd-cpp/http.ts';
+import { freePort } from '../../src/platform/free-port.ts';
 import { waitForEvent, writeLlamaServerLauncher } from './fakes/llama-server-harness.ts';
 
 test('(6) server_url: while llama-server loads (GET /v1/models 200, chat 503) the probe says loading; after it loaded, available', async (t) => {
@@ -18,7 +18,7 @@ test('(6) server_url: while llama-server loads (GET /v1/models 200, chat 503) th
   const model = join(dir, 'm.gguf');
   await writeFile(model, 'gguf');
   const launcher = await writeLlamaServerLauncher(join(dir, 'bin'));
-  const port = await freeLoopbackPort();
+  const port = await freePort();
   const child = spawn(launcher, ['-m', model, '--host', '127.0.0.1', '--port', String(port), '--fake-state-dir', dir, '--fake-load-ms', '3000'], { stdio: 'ignore', detached: true });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   t.after(async () => {

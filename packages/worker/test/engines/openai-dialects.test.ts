@@ -7,7 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '@studio-worker/log';
 import { createOpenAIEngine } from '../../src/engines/openai/index.ts';
-import { freeLoopbackPort } from '../../src/engines/sd-cpp/http.ts';
+import { freePort } from '../../src/platform/free-port.ts';
 import { FakeImagesServer } from './fakes/openai-images-server.ts';
 import { failureOf, imageJob, recordingContext } from './fakes/a1111-harness.ts';
 import { FAKE_SD_SERVER, modelFiles, scratch } from './fakes/sd-test-kit.ts';
@@ -32,7 +32,7 @@ test('(5) sd-server’s OpenAI route: seed, steps and the negative prompt go in 
   const root = await scratch('sd-openai-');
   t.after(root.cleanup);
   const [model] = await modelFiles(root.dir, 'z', [['diffusion-model', 'z.gguf']]);
-  const port = await freeLoopbackPort();
+  const port = await freePort();
   const child = spawn(process.execPath, [FAKE_SD_SERVER, '--diffusion-model', model?.path ?? '', '--listen-ip', '127.0.0.1', '--listen-port', String(port)], {
     env: { ...process.env, FAKE_SD_STATE_DIR: root.dir },
     stdio: 'ignore',

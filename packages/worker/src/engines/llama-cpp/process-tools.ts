@@ -1,20 +1,6 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
-
-/** A port nothing listens on right now (the OS picks it); llama-server binds it a moment later. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
 
 async function isExecutable(path: string): Promise<boolean> {
   try {

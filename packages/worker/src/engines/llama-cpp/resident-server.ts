@@ -3,7 +3,7 @@ import type { Logger } from '@studio-worker/log';
 import { EngineFailure, toEngineFailure, type EngineContext } from '../engine.ts';
 import { getWithTimeout } from './http.ts';
 import { LlamaServerProcess, specKey, type LlamaServerSpec } from './llama-server-process.ts';
-import { freePort } from './process-tools.ts';
+import { freePort } from '../../platform/free-port.ts';
 import { settlesWithin } from '../../platform/sleep.ts';
 
 export interface ResidentServerOptions {

@@ -2,7 +2,8 @@ import type { Logger } from '@studio-worker/log';
 import { EngineFailure, toEngineFailure, type EngineContext } from '../engine.ts';
 import { listenArgs, type SdApiRequest } from './args.ts';
 import { checkSampler, samplerNames } from '../shared/samplers.ts';
-import { freeLoopbackPort, httpExchange } from './http.ts';
+import { httpExchange } from './http.ts';
+import { freePort } from '../../platform/free-port.ts';
 import { GenerationMonitor } from './monitor.ts';
 import { describeExit, GroupChild, type ChildExit } from './process.ts';
 import type { WatchdogFire, WatchdogLimits } from './watchdog.ts';
@@ -117,7 +118,7 @@ export class ResidentServers {
       await this.#stop(existing.alive ? `switching to model ${spec.label}` : `it had exited (${describeExit(await existing.child.exited)}); restarting it`);
     }
     for (let tries = 1; ; tries++) {
-      const port = await freeLoopbackPort();
+      const port = await freePort();
       const server = new ResidentServer(spec, port, this.#log);
       this.#server = server;
       this.#watchIdleExit(server);
