@@ -238,3 +238,17 @@ test('subprocess probe: llama_server missing, found on PATH, found in <models_ro
   const byName = createLlamaCppEngine({ llamaServer: 'llama-server' }, { log: silentLogger, modelsRoot: '/nonexistent', env: { PATH: join(s.dir, 'bin') } });
   assert.deepEqual(await byName.probe(), { available: true, detail: `llama-server at ${s.launcher}` });
 });
+
+test('subprocess: a port taken by another program before llama-server binds it: another port, the job still runs', async (t) => {
+  const s = await setup(t);
+  await writeFile(join(s.stateDir, 'port-taken-once'), '');
+  const engine = engineFor(t, s);
+  const result = await engine.run(jobFor(s.modelA), jobContext(s.dir));
+  assert.equal(contentOf(result), 'Hello, world!');
+  const events = await readEvents(s.stateDir);
+  const taken = events.find((event) => event.event === 'port-taken');
+  const started = await starts(s.stateDir);
+  assert.ok(taken, 'the first start met a taken port');
+  assert.equal(started.length, 1, 'the second start listened');
+  assert.notEqual(started[0]?.port, taken.port, 'on another port');
+});

@@ -4,6 +4,10 @@ import { EngineFailure, toEngineFailure, type EngineContext } from '../engine.ts
 import { getWithTimeout } from './http.ts';
 import { LlamaServerProcess, specKey, type LlamaServerSpec } from './llama-server-process.ts';
 import { freePort } from '../../platform/free-port.ts';
+
+/** llama-server could not bind the port it was given (server.cpp: "couldn't bind HTTP server socket"). */
+const PORT_TAKEN = /couldn't bind|address already in use|EADDRINUSE/i;
+const PORT_TRIES = 3;
 import { settlesWithin } from '../../platform/sleep.ts';
 
 export interface ResidentServerOptions {
@@ -91,17 +95,29 @@ export class ResidentLlamaServer {
     }
     const binary = await this.#options.binary();
     if (binary === undefined) throw new EngineFailure('engine_unavailable', this.#options.missingBinaryReason(), { retryable: true });
-    const port = this.#options.port === 0 ? await freePort(HOST) : this.#options.port;
-    this.#current = await LlamaServerProcess.start({
-      binary,
-      spec,
-      extraArgs: this.#options.extraArgs,
-      host: HOST,
-      port,
-      env: this.#options.env,
-      log: this.#options.log,
-    });
-    return this.#waitReady(this.#current, ctx);
+    for (let tries = 1; ; tries++) {
+      const port = this.#options.port === 0 ? await freePort(HOST) : this.#options.port;
+      const server = await LlamaServerProcess.start({
+        binary,
+        spec,
+        extraArgs: this.#options.extraArgs,
+        host: HOST,
+        port,
+        env: this.#options.env,
+        log: this.#options.log,
+      });
+      this.#current = server;
+      try {
+        return await this.#waitReady(server, ctx);
+      } catch (error) {
+        // A port the worker chose can be taken by another program before llama-server binds it
+        // (nothing can reserve it): another port, twice at most. A configured port is the operator's.
+        const taken = !server.running && PORT_TAKEN.test(server.stderr.lastErrorLine() ?? '');
+        if (!taken || this.#options.port !== 0 || tries >= PORT_TRIES) throw error;
+        this.#options.log.warn({ op: 'llama_server', port, last: server.stderr.lastErrorLine() }, 'the port chosen for llama-server was taken before it listened; trying another');
+        await this.#stopCurrent('its port was taken');
+      }
+    }
   }
 
   /** Resolves when no request runs on the current server. */
@@ -131,7 +147,9 @@ export class ResidentLlamaServer {
     const deadline = Date.now() + this.#options.loadTimeoutMs;
     for (;;) {
       const health = await this.#health(server, ctx.signal);
-      if (health === 'ok') {
+      // Only our own process's answer counts: when it has exited (say, it could not bind), whatever
+      // answered on its port is another program's.
+      if (health === 'ok' && server.running) {
         this.#options.log.info({ op: 'llama_server', model, pid: server.pid }, 'llama-server is ready');
         return server;
       }

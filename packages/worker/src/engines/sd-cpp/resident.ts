@@ -216,7 +216,8 @@ export class ResidentServers {
       if (!server.alive) return new Promise(() => undefined); // the exit wins the race
       try {
         const answer = await httpExchange(`${server.url}/v1/models`, { method: 'GET', timeoutMs: READY_REQUEST_TIMEOUT_MS });
-        if (answer.status === 200) return;
+        // Only while our own process lives: after it exited, another program may hold the port.
+        if (answer.status === 200 && server.alive) return;
       } catch {
         // Not listening yet.
       }

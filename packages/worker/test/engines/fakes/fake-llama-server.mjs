@@ -120,7 +120,14 @@ server.on('error', (error) => {
   process.exit(1);
 });
 
-server.listen(Number(options.port), options.host, () => {
+// The free-port race, once: `port-taken-once` in the state dir makes this start fail to bind as
+// if another program had taken the port between the worker choosing it and llama-server binding it.
+const takenOnce = options.stateDir === undefined ? undefined : join(options.stateDir, 'port-taken-once');
+if (takenOnce !== undefined && existsSync(takenOnce)) {
+  rmSync(takenOnce, { force: true });
+  record({ event: 'port-taken', port: Number(options.port) });
+  server.emit('error', Object.assign(new Error(`listen EADDRINUSE: address already in use ${options.host}:${options.port}`), { code: 'EADDRINUSE' }));
+} else server.listen(Number(options.port), options.host, () => {
   record({ event: 'start', port: Number(options.port), ctx: Number(options.ctx), childPid: helper.pid, args: argv });
   log(`main: HTTP server is listening, hostname: ${options.host}, port: ${options.port}, http threads: 3`);
   log('main: loading model');

@@ -22,7 +22,7 @@ export async function writeLlamaServerLauncher(dir: string): Promise<string> {
 
 /** One line of the fake's events.jsonl. */
 export interface FakeLlamaEvent {
-  event: 'start' | 'loaded' | 'request' | 'disconnect' | 'exit';
+  event: 'start' | 'loaded' | 'request' | 'disconnect' | 'exit' | 'port-taken';
   pid: number;
   model: string;
   port?: number;
