@@ -141,6 +141,7 @@ export class StudioObject implements WorkerChannel {
       if (request.body && !request.bodyUsed) await drain(request.body, this.drainLimit);
       return response;
     } finally {
+      this.keepChangedAttachments();
       await this.scheduleWake();
     }
   }
@@ -187,7 +188,21 @@ export class StudioObject implements WorkerChannel {
     if (typeof message === 'string') this.core.dispatcher.handleText(attachment.connId, message);
     else this.core.dispatcher.handleBinary(attachment.connId);
     this.keepAttachment(ws, attachment);
+    this.keepChangedAttachments();
     await this.scheduleWake();
+  }
+
+  /**
+   * Sessions a sweep, a take-back or a cancel changed without a message of their own (a released
+   * claim lives only in memory and in the snapshot): their attachments too, so an eviction before
+   * their next message does not free a slot the worker still uses.
+   */
+  private keepChangedAttachments(): void {
+    for (const connId of this.core.dispatcher.takeChangedSessions()) {
+      const ws = this.sockets.get(connId);
+      const attachment = ws?.deserializeAttachment() as Attachment | null | undefined;
+      if (ws && attachment?.kind === 'worker') this.keepAttachment(ws, attachment);
+    }
   }
 
   /** The session's in-memory part beside its socket, so an eviction after this message loses nothing. */
@@ -267,6 +282,7 @@ export class StudioObject implements WorkerChannel {
   async alarm(): Promise<void> {
     this.alarmAt = null;
     await this.core.housekeeping.runDue(Date.now());
+    this.keepChangedAttachments();
     await this.scheduleWake();
   }
 

@@ -110,6 +110,13 @@ export class Dispatcher {
   private readonly byWorker = new Map<string, Session>();
   /** Welcomed sessions with a free slot, in the order they became free (the longest idle first). */
   private readonly idle = new Set<Session>();
+  /**
+   * Connections whose snapshot-only state (a released claim, an offer hold) changed outside a message
+   * of their own — by the lease sweep, an offer take-back, an operator's cancel. A host that keeps
+   * each session's snapshot beside its socket (a Durable Object) refreshes these after the alarm or
+   * request (`takeChangedSessions`); after a message it refreshes that socket's anyway.
+   */
+  private readonly changedOutside = new Set<string>();
   /** Sessions that have not said hello yet, oldest first (the hello timeout looks only at these). */
   private readonly greeting = new Set<Session>();
   /** Current welcomed sessions, least recent heartbeat first (the stale sweep looks only at the head). */
@@ -130,6 +137,13 @@ export class Dispatcher {
 
   // ------------------------------------------------------------------ connections
 
+  /** The connections `changedOutside` names, once each (the set is emptied). */
+  takeChangedSessions(): string[] {
+    const ids = [...this.changedOutside];
+    this.changedOutside.clear();
+    return ids;
+  }
+
   /** The host accepted an upgrade whose bearer token it verified for `workerId`. */
   connectionOpened(connId: string, workerId: string): void {
     const session = newSession(connId, workerId, this.now());
@@ -145,6 +159,7 @@ export class Dispatcher {
     this.idle.delete(session);
     this.greeting.delete(session);
     this.byHeartbeat.delete(session);
+    this.changedOutside.delete(connId);
     session.closed = true;
     const current = this.byWorker.get(session.workerId) === session;
     if (current) this.byWorker.delete(session.workerId);
@@ -592,6 +607,7 @@ export class Dispatcher {
     const claim = session?.held.get(jobId);
     if (session && claim) {
       claim.released = true;
+      this.changedOutside.add(session.connId);
       if (session.features.has('cancel')) this.sendCancel(session, jobId, attempt, 'cancelled by operator');
     }
     this.publishJob(jobId);
@@ -682,6 +698,7 @@ export class Dispatcher {
       if (session && claim) {
         // Alive but silent about this job: stop it there, it is somebody else's now.
         claim.released = true;
+        this.changedOutside.add(session.connId);
         this.sendCancel(session, row.id, row.attempt, 'lease expired');
       }
     }
@@ -703,6 +720,7 @@ export class Dispatcher {
       claim.released = true;
       // A worker that ignores offers is unwell: give it a rest, and stop the job there if it runs after all.
       session.holdUntil = now + this.opts.rejectHoldMs;
+      this.changedOutside.add(session.connId);
       this.sendCancel(session, row.id, row.attempt, 'the offer was not answered in time');
       this.log.warn({ op: 'offer', workerId, jobId: row.id }, 'took back an offer the worker did not answer');
     }

@@ -177,3 +177,33 @@ describe('hibernation: sessions restored from snapshots and SQL', () => {
     assert.deepEqual(snap?.skip[0], ['gpu-pool-with-a-long-name.job-0000000000000007', null]);
   });
 });
+
+describe('hibernation: claims released between a worker’s own messages', () => {
+  it('a cancel or a lease sweep names the session in takeChangedSessions, and the snapshot then carries the released claim through a restore', () => {
+    const h = makeHarness();
+    const a = connectWorker(h);
+    const job = llmJob(h, 'cancelled while running');
+    send(h, a.connId, { type: 'accept', jobId: job.id, attempt: 1 });
+    h.core.dispatcher.takeChangedSessions(); // whatever the hello and accept did is the host's to keep already
+    // The operator cancels (a request, not a message of this worker's).
+    assert.ok(h.core.jobs.cancel(job.id).ok);
+    assert.deepEqual(h.core.dispatcher.takeChangedSessions(), [a.connId]);
+    assert.deepEqual(h.core.dispatcher.takeChangedSessions(), [], 'each change is handed out once');
+    // The host refreshes that socket's snapshot now: after an eviction the slot is still taken.
+    const core = evictAndRestore(h, [a.connId]);
+    assert.deepEqual([...(core.dispatcher.session(a.workerId)?.held.entries() ?? [])], [[job.id, { attempt: 1, released: true }]]);
+    // A second job waits: the worker has not acknowledged the cancel yet, its only slot is in use.
+    const next = llmJob(h, 'waits for the slot');
+    assert.equal(core.stores.jobs.get(next.id)?.status, 'queued');
+  });
+
+  it('a closed connection is forgotten (its change is no one’s to keep)', () => {
+    const h = makeHarness();
+    const a = connectWorker(h);
+    const job = llmJob(h, 'x');
+    send(h, a.connId, { type: 'accept', jobId: job.id, attempt: 1 });
+    assert.ok(h.core.jobs.cancel(job.id).ok);
+    h.core.dispatcher.connectionClosed(a.connId, 1000);
+    assert.deepEqual(h.core.dispatcher.takeChangedSessions(), []);
+  });
+});
