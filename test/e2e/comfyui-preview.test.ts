@@ -2,17 +2,17 @@
 // as the real one does, a real `studio-worker run` with the comfyui engine, a real `studio serve`,
 // and the dashboard in Chromium: the job detail shows the image forming, then the result.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '@studio-worker/web-kit/browser';
 import { defaultConfig } from 'studio-worker';
 import { FakeComfyUI, TXT2IMG } from '../../packages/worker/test/engines/fakes/comfyui-server.ts';
 import { startStudioProcess, startWorkerProcess, writeWorkerConfig, type Proc, type StudioProc } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 // A browser global for the functions passed to page.waitForFunction (module-local, for the type checker).
 declare const document: any;
 
@@ -25,7 +25,6 @@ let page: Page;
 const pageErrors: string[] = [];
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; install Debian's chromium with "apt-get install -y chromium"`);
   dir = mkdtempSync(join(tmpdir(), 'e2e-preview-'));
   // 24 steps of 250 ms: several one-per-second previews before the result.
   comfy = await FakeComfyUI.start({ previews: true, stepMs: 250, steps: 24 });
@@ -36,7 +35,7 @@ before(async () => {
   worker = startWorkerProcess(config, { name: 'comfy' });
   await waitFor('the comfyui worker online', async () => (await studio.api.workers()).some((w) => w.state === 'online' && w.capabilities?.supportedModelsPerKind.image?.includes('comfyui:*')));
   await studio.api.json('POST', '/models', { id: 'sdxl-comfy-preview', kind: 'image', vramGbEstimate: 0, source: { engine: 'comfyui', files: [], cliDefaults: { workflow: TXT2IMG } } });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.setDefaultTimeout(15_000);
   page.on('pageerror', (error) => pageErrors.push(error.message));

@@ -5,19 +5,19 @@
 // test-output/newcomer/.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '@studio-worker/web-kit/browser';
 import sharp from 'sharp';
 import { modelSelected, resultImageLoaded } from '../../packages/studio/test/dashboard/page-checks.ts';
 import { StudioApi } from '../helpers/api.ts';
 import { Proc, ROOT } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'test-output', 'newcomer');
 
 /** The environment a newcomer's shell has: none of npm's or a test runner's worker settings. */
@@ -68,16 +68,12 @@ describe('the newcomer’s first hour (npm start, dashboard, a second worker)', 
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; install Debian's chromium with "apt-get install -y chromium"`);
     mkdirSync(SHOTS, { recursive: true });
     dataDir = mkdtempSync(join(tmpdir(), 'newcomer-'));
     // `npm start`'s program, its output going to a pipe (not a terminal), like a CI log or a service.
     start = new Proc('npm-start', [join(ROOT, 'scripts', 'start.ts'), '--port', '0', '--data-dir', dataDir], newcomerEnv());
     url = (await start.waitForOutput(/studio\s+(http:\/\/127\.0\.0\.1:\d+)/))[1] as string;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.setDefaultTimeout(15_000);
     page.on('pageerror', (error) => pageErrors.push(error.message));

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '@studio-worker/web-kit/browser';
 import { silentLogger } from '@studio-worker/log';
 import { CreateJobRequest, type JobView, type RegistrationPoll, type WorkerView } from '@studio-worker/protocol';
 import { startStudio, type RunningStudio } from '../src/node/server.ts';
@@ -21,7 +21,6 @@ import {
 } from './dashboard/page-checks.ts';
 import { audioWorkerCapabilities, imageWorkerCapabilities, ScriptedWorker } from './dashboard/scripted-worker.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ADMIN_TOKEN = 'test-admin';
 const SHOTS = join(import.meta.dirname, '..', '..', '..', 'test-output', 'dashboard');
 
@@ -50,16 +49,12 @@ describe('studio dashboard (browser)', { timeout: 120_000 }, () => {
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; install Debian's chromium with "apt-get install -y chromium"`);
     await mkdir(SHOTS, { recursive: true });
     dataDir = await mkdtemp(join(tmpdir(), 'studio-dashboard-'));
     studio = await startStudio({ dataDir, port: 0, host: '127.0.0.1', adminToken: ADMIN_TOKEN, log: silentLogger });
     const created = await api<{ workerId: string; authToken: string }>('/workers', { method: 'POST', body: JSON.stringify({ label: 'gpu-box-test' }) });
     worker = await ScriptedWorker.connect(studio.url, created.workerId, created.authToken, imageWorkerCapabilities('gpu-box'), { holdJobs: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.setDefaultTimeout(10_000);
     page.on('pageerror', (error) => pageErrors.push(error.message));

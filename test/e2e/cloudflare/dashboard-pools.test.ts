@@ -2,14 +2,14 @@
 // Cloudflare host under workerd with two pools shows the jobs of both and the workers of both,
 // from the Worker's merged lists.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '@studio-worker/web-kit/browser';
 import { startStudioProcess, type StudioProc } from '../../helpers/processes.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 // A browser global for the functions passed to page.waitForFunction (module-local, for the type checker).
 declare const document: { body: { innerText: string } };
 let dir: string;
@@ -17,10 +17,9 @@ let studio: StudioProc;
 let browser: Browser;
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; install Debian's chromium with "apt-get install -y chromium"`);
   dir = mkdtempSync(join(tmpdir(), 'e2e-cf-dashboard-pools-'));
   studio = await startStudioProcess({ dataDir: join(dir, 'studio'), host: 'cloudflare', env: { STUDIO_POOLS: 'default,gpu' } });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+  browser = await launchChromium();
 });
 
 after(async () => {

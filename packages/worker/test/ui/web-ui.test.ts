@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '@studio-worker/web-kit/browser';
 import { parseConfigText } from '../../src/config/index.ts';
 import { DaemonProcess, makeConfig, type TestConfig } from '../helpers/daemon-process.ts';
 import { FakeStudio, offerFrame, type FakeConnection } from '../helpers/fake-studio.ts';
@@ -12,8 +12,6 @@ import { Api, discoveryOf, EPHEMERAL_PORT, type Discovery } from '../local-api/h
 import { FileServer, stallAfter, status as answerStatus } from '../models/file-server.ts';
 import { activeElementId, contrastProblems, distanceFromBottom, focusRing, imageLoaded, imageSize, overflowsHorizontally, readClipboard, storedToken, unlabelledControls } from './page-checks.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const SHOTS = join(import.meta.dirname, '..', '..', '..', '..', 'test-output', 'worker-ui');
 const MiB = 1024 * 1024;
 const PAGES = ['Jobs', 'Models', 'Worker', 'Logs', 'Config'] as const;
@@ -53,7 +51,6 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
   const TOKEN_KEY = 'studio-worker.localApiToken';
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; install Debian's chromium with "apt-get install -y chromium"`);
     await mkdir(SHOTS, { recursive: true });
     files = await FileServer.start(3 * MiB);
     studio = await FakeStudio.start();
@@ -65,7 +62,7 @@ describe('worker web UI (browser, real daemon)', { timeout: 240_000 }, () => {
     daemon = new DaemonProcess(config.configPath, [], { env: { XDG_CONFIG_HOME: config.dir } });
     discovery = await discoveryOf(daemon);
     api = new Api(discovery);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: discovery.url });
     page = await context.newPage();
