@@ -9,8 +9,17 @@ import type { StudioHost } from './host.ts';
  */
 export async function collectGarbage(core: StudioCore, host: Pick<StudioHost, 'results' | 'commit'>, log: Logger, maxAgeMs: number) {
   const report = core.retention.collect(maxAgeMs);
-  host.commit();
-  for (const file of report.files) await host.results.remove(file);
+  await removeResultFiles(host, report.files);
   if (report.expiredJobs || report.prunedEvents) log.info({ op: 'gc', expiredJobs: report.expiredJobs, freedBytes: report.freedBytes, prunedEvents: report.prunedEvents }, 'old results deleted');
   return { expiredJobs: report.expiredJobs, freedBytes: report.freedBytes, prunedEvents: report.prunedEvents };
+}
+
+/**
+ * Delete result files whose jobs SQL already marked expired: commit that first, so a crash in
+ * between leaves unreferenced files, never jobs pointing at missing ones (POST /gc, and the
+ * hourly retention of app/housekeeping.ts).
+ */
+export async function removeResultFiles(host: Pick<StudioHost, 'results' | 'commit'>, files: readonly string[]): Promise<void> {
+  host.commit();
+  for (const file of files) await host.results.remove(file);
 }

@@ -1,4 +1,5 @@
 import { DEFAULT_DELIVERY_POLICY, DEFAULT_HOUSEKEEPING_OPTIONS, type HousekeepingOptions } from '../core/index.ts';
+import { removeResultFiles } from './garbage.ts';
 import type { StudioHost } from './host.ts';
 
 const DAY_MS = 24 * 3600_000;
@@ -21,10 +22,7 @@ export function housekeepingOptions(host: Pick<StudioHost, 'results' | 'commit'>
         : {
             maxAgeMs: retentionDays * DAY_MS,
             everyMs: 3600_000,
-            async removeFiles(files) {
-              host.commit();
-              for (const file of files) await host.results.remove(file);
-            },
+            removeFiles: (files) => removeResultFiles(host, files),
           },
   };
 }
