@@ -7,7 +7,7 @@ import { waitFor } from './wait.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 const NODE = process.execPath;
-const STUDIO_BIN = join(ROOT, 'packages', 'studio', 'bin', 'studio.js');
+export const STUDIO_BIN = join(ROOT, 'packages', 'studio', 'bin', 'studio.js');
 export const STUDIO_CF_SCRIPT = join(ROOT, 'scripts', 'studio-cf.ts');
 export const WORKER_BIN = join(ROOT, 'packages', 'worker', 'bin', 'studio-worker.js');
 

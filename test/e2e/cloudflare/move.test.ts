@@ -8,10 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { Proc, ROOT, startStudioProcess, startWorkerProcess, writeWorkerConfig, type StudioProc } from '../../helpers/processes.ts';
+import { Proc, STUDIO_BIN, startStudioProcess, startWorkerProcess, writeWorkerConfig, type StudioProc } from '../../helpers/processes.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
-const STUDIO_BIN = join(ROOT, 'packages', 'studio', 'bin', 'studio.js');
 let dir: string;
 const cleanup: Array<() => Promise<unknown>> = [];
 
