@@ -46,17 +46,10 @@ export interface JobLogWire {
   dropped: number;
 }
 
-export interface JobBegin {
-  jobId: string;
-  source: JobSource;
-  kind: TaskKind;
-  model: string;
-  engine: string;
-  prompt: string;
-  attempt?: number;
+export type JobBegin = Pick<JobWire, 'jobId' | 'source' | 'kind' | 'model' | 'engine' | 'prompt' | 'attempt'> & {
   /** Accepted while another job had the engine (prefetch). */
   waiting?: boolean;
-}
+};
 
 export interface JobEnd {
   status: JobEndStatus;
