@@ -98,14 +98,13 @@ export function imageJob(h: Harness, prompt = 'a fox', model = 'synthetic-image'
   return created.value;
 }
 
+/** An LLM job's submission for the synthetic model (what llmJob creates). */
+export function llmSubmission(content: string, maxTokens = 16) {
+  return { model: 'synthetic-llm', task: { kind: 'llm' as const, messages: [{ role: 'user', content }], maxTokens, temperature: 0.7 }, gameId: '', assetName: '', priority: 0 };
+}
+
 export function llmJob(h: Harness, content = 'hi') {
-  const created = h.core.jobs.create({
-    model: 'synthetic-llm',
-    task: { kind: 'llm', messages: [{ role: 'user', content }], maxTokens: 16, temperature: 0.7 },
-    gameId: '',
-    assetName: '',
-    priority: 0,
-  });
+  const created = h.core.jobs.create(llmSubmission(content));
   if (!created.ok) throw new Error(created.error.message);
   return created.value;
 }

@@ -3,15 +3,9 @@ import { describe, it } from 'node:test';
 import { silentLogger } from '@studio-worker/log';
 import { createStudioCore, type StudioCore } from '../../src/core/index.ts';
 import { prng as random } from '../../../../test/fuzz/frame-fuzzer.ts';
-import { capabilities, connectWorker, makeHarness, type Harness } from './harness.ts';
+import { capabilities, connectWorker, makeHarness, type Harness, llmSubmission } from './harness.ts';
 
-const llm = (content: string) => ({
-  model: 'synthetic-llm',
-  task: { kind: 'llm' as const, messages: [{ role: 'user', content }], maxTokens: 4, temperature: 0.7 },
-  gameId: '',
-  assetName: '',
-  priority: 0,
-});
+const llm = (content: string) => llmSubmission(content, 4);
 
 function truth(h: Harness): Record<string, number> {
   const out: Record<string, number> = {};

@@ -3,15 +3,9 @@ import { describe, it } from 'node:test';
 import { jobId } from '../../src/core/jobs.ts';
 import { JobStore } from '../../src/core/job-store.ts';
 import { jobView } from '../../src/core/views.ts';
-import { capabilities, connectWorker, makeHarness, send } from './harness.ts';
+import { capabilities, connectWorker, makeHarness, send, llmSubmission } from './harness.ts';
 
-const llm = (content: string) => ({
-  model: 'synthetic-llm',
-  task: { kind: 'llm' as const, messages: [{ role: 'user', content }], maxTokens: 4, temperature: 0.7 },
-  gameId: '',
-  assetName: '',
-  priority: 0,
-});
+const llm = (content: string) => llmSubmission(content, 4);
 
 describe('job ids', () => {
   it('are job- and 16 hex digits, and sort in creation order (they append to the primary-key index)', () => {
