@@ -97,11 +97,18 @@ async function create(env: StudioEnv, request: Request, named: string | undefine
 
 /** A model registry write: every pool holds the registry, so every pool gets it; the default pool's answer is returned, unless another pool refused. */
 async function toEvery(env: StudioEnv, request: Request): Promise<Response> {
-  const body = await request.arrayBuffer();
   const pools = configuredPools(env.STUDIO_POOLS);
-  const answers = await Promise.all(pools.map((pool) => toPool(env, pool, request, body)));
-  const refused = answers.find((answer) => !answer.ok);
-  const chosen = refused ?? (answers[pools.indexOf(DEFAULT_POOL)] as Response);
+  const answers = await askEveryPool(env, request, await request.arrayBuffer());
+  return answerWith(answers, answers.find((answer) => !answer.ok) ?? (answers[pools.indexOf(DEFAULT_POOL)] as Response));
+}
+
+/** The request sent to every configured pool, in STUDIO_POOLS order (a body read once, the same for each). */
+function askEveryPool(env: StudioEnv, request: Request, body?: ArrayBuffer): Promise<Response[]> {
+  return Promise.all(configuredPools(env.STUDIO_POOLS).map((pool) => toPool(env, pool, request, body)));
+}
+
+/** `chosen`, every other answer's body released (an unread body holds its connection to the object). */
+async function answerWith(answers: readonly Response[], chosen: Response): Promise<Response> {
   for (const answer of answers) if (answer !== chosen) await answer.body?.cancel();
   return chosen;
 }
@@ -120,12 +127,9 @@ interface JobsPage {
 async function fanOut(env: StudioEnv, request: Request, list: FanOutList): Promise<Response> {
   if (list === 'tokens' || list === 'webhooks' || list === 'deliveries') return sharedList(env, request, list);
   const pools = configuredPools(env.STUDIO_POOLS);
-  const answers = await Promise.all(pools.map((pool) => toPool(env, pool, request)));
+  const answers = await askEveryPool(env, request);
   const refused = answers.find((answer) => !answer.ok);
-  if (refused) {
-    for (const answer of answers) if (answer !== refused) await answer.body?.cancel();
-    return refused;
-  }
+  if (refused) return answerWith(answers, refused);
   const bodies = (await Promise.all(answers.map((answer) => answer.json()))) as Array<Record<string, unknown>>;
   if (list === 'workers' || list === 'requests') {
     const key = list === 'workers' ? 'workers' : 'requests';
@@ -233,11 +237,8 @@ async function copyToEveryPool(env: StudioEnv, request: Request, what: 'tokens' 
  * with `?pool=` elsewhere) is skipped; any other refusal is the answer, as that pool still has it.
  */
 async function toEveryHolder(env: StudioEnv, request: Request): Promise<Response> {
-  const body = await request.arrayBuffer();
-  const answers = await Promise.all(configuredPools(env.STUDIO_POOLS).map((pool) => toPool(env, pool, request, body)));
-  const chosen = answers.find((a) => !a.ok && a.status !== 404) ?? answers.find((a) => a.ok) ?? (answers[0] as Response);
-  for (const answer of answers) if (answer !== chosen) await answer.body?.cancel();
-  return chosen;
+  const answers = await askEveryPool(env, request, await request.arrayBuffer());
+  return answerWith(answers, answers.find((a) => !a.ok && a.status !== 404) ?? answers.find((a) => a.ok) ?? (answers[0] as Response));
 }
 
 /**
@@ -247,15 +248,10 @@ async function toEveryHolder(env: StudioEnv, request: Request): Promise<Response
  * made for its jobs), merged newest first; a pool that does not know the webhook adds none.
  */
 async function sharedList(env: StudioEnv, request: Request, list: 'tokens' | 'webhooks' | 'deliveries'): Promise<Response> {
-  const pools = configuredPools(env.STUDIO_POOLS);
-  const answers = await Promise.all(pools.map((pool) => toPool(env, pool, request)));
+  const answers = await askEveryPool(env, request);
   const refused = answers.find((a) => !a.ok && !(list === 'deliveries' && a.status === 404));
   const found = answers.filter((a) => a.ok);
-  if (refused || found.length === 0) {
-    const chosen = refused ?? (answers[0] as Response);
-    for (const answer of answers) if (answer !== chosen) await answer.body?.cancel();
-    return chosen;
-  }
+  if (refused || found.length === 0) return answerWith(answers, refused ?? (answers[0] as Response));
   for (const answer of answers) if (!answer.ok) await answer.body?.cancel();
   const bodies = (await Promise.all(found.map((a) => a.json()))) as unknown[];
   if (list === 'deliveries') {
