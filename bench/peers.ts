@@ -116,7 +116,7 @@ export async function runPeers(options: PeersOptions, say: (line: string) => voi
     samples: options.samples,
     warmup: options.warmup,
     batch: options.batch,
-    client: 'http',
+    client: 'raw',
     stallMs: options.stallMs,
     preload: 0,
     json: true,

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, sep } from 'node:path';
 import { KIT_DIR } from '@studio-worker/web-kit';
 import type { AppContext, StaticFiles, StudioHost } from '../app/host.ts';
+import { handedOverBodies } from './create-job-fast.ts';
 import type { DiskResultStore } from './results.ts';
 import type { RealtimeFeed } from './realtime.ts';
 import type { PendingUpgrade } from './upgrade.ts';
@@ -57,7 +58,11 @@ export const diskFiles: StaticFiles = {
  */
 async function bufferedBody(c: AppContext): Promise<string | undefined> {
   const incoming = (c.env as Partial<NodeBindings> | undefined)?.incoming;
-  if (!incoming || incoming.readableDidRead || incoming.headers['transfer-encoding'] !== undefined) return undefined;
+  if (!incoming) return undefined;
+  // Read already by the create fast path, which handed the request over (create-job-fast.ts).
+  const handedOver = handedOverBodies.get(incoming);
+  if (handedOver !== undefined) return handedOver;
+  if (incoming.readableDidRead || incoming.headers['transfer-encoding'] !== undefined) return undefined;
   const declared = Number(incoming.headers['content-length']);
   if (!(declared > 0)) return undefined;
   // Routes run inside the 'request' event, before the parser pushed the rest of that packet: one

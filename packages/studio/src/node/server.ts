@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { createLogRoot, type Logger } from '@studio-worker/log';
 import { createStudioCore, RateLimiter, type CoreOptions, type StudioCore } from '../core/index.ts';
 import { createApp } from '../app/app.ts';
@@ -18,6 +18,7 @@ import { retentionDays, startHousekeeping } from './background.ts';
 import { housekeepingOptions } from '../app/housekeeping.ts';
 import { STUDIO_VERSION } from './version.ts';
 import { upgradeHandler } from './upgrade.ts';
+import { createJobFastPath } from './create-job-fast.ts';
 
 export interface StudioOptions {
   /**
@@ -58,7 +59,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   const log = options.log ?? createLogRoot({ app: 'studio' }).root;
   // Prompts, token hashes and results live here: for the studio's user only (issue 9).
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const sql = new NodeSql(join(options.dataDir, 'studio.sqlite'), { groupCommit: true });
+  const sql = new NodeSql(join(options.dataDir, 'studio.sqlite'), { groupCommit: true, backgroundCheckpoints: true });
   // Checkpoints run on a worker thread (no fsync inside a commit). A failed one loses nothing (the
   // WAL keeps every commit); say so once it happens.
   sql.onCheckpoint((result) => {
@@ -96,10 +97,12 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     },
     { version: STUDIO_VERSION, signInHint: options.signInHint, retentionDays: retention },
   );
-  const server = createAdaptorServer({
-    fetch: app.fetch,
-    hostname: options.host,
-    serverOptions: {
+  const appListener = getRequestListener(app.fetch, { hostname: options.host });
+  // One job created straight from node:http when it is a plain, valid create (the dispatch-latency
+  // path); every other request, and every error, is the app's (create-job-fast.ts).
+  const createJobFast = createJobFastPath(core, limits, commit, appListener);
+  const server = createServer(
+    {
       // A connection that has not sent its whole request head in time is closed (also one that
       // never sends a byte); checked this often.
       headersTimeout: limits.headersTimeoutMs,
@@ -109,7 +112,10 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
       requestTimeout: 0,
       keepAliveTimeout: limits.idleTimeoutMs,
     },
-  }) as Server;
+    (req, res) => {
+      if (!createJobFast(req, res)) void appListener(req, res);
+    },
+  );
   server.timeout = limits.idleTimeoutMs;
   // Upgrades run through the same app (its socket routes check them); the sockets port completes them.
   server.on('upgrade', upgradeHandler(httpLog, (request, env: NodeBindings) => app.fetch(request, env)));
