@@ -139,6 +139,8 @@ const CLAIM_SQL = `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worke
 const COMPLETE_SQL = `UPDATE jobs SET status = 'done', result_type = ?, result_json = ?, result_file = ?, result_ext = ?, result_bytes = ?,
          worker_id = NULL, lease_expires_at = NULL, completed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?
        WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`;
+const HELD_DEADLINES_SQL = `SELECT MIN(lease_expires_at) AS lease, MIN(CASE WHEN status = 'claimed' THEN claimed_at END) AS offered
+       FROM jobs INDEXED BY jobs_held WHERE ${HELD}`;
 const RENEW_LEASE_SQL = `UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND worker_id = ? AND attempt = ? AND ${HELD}`;
 const SET_PROGRESS_SQL = `UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`;
 
@@ -520,7 +522,7 @@ export class JobStore {
 
   expiredLeases(now: number): Array<Pick<JobRow, 'id' | 'attempt' | 'worker_id'>> {
     return this.sql.all(
-      `SELECT id, attempt, worker_id FROM jobs INDEXED BY jobs_lease WHERE ${HELD} AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT 500`,
+      `SELECT id, attempt, worker_id FROM jobs INDEXED BY jobs_held WHERE ${HELD} AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT 500`,
       now,
     );
   }
@@ -528,7 +530,7 @@ export class JobStore {
   /** Offers made before `offeredBefore` that are still not accepted. */
   unansweredOffers(offeredBefore: number): Array<Pick<JobRow, 'id' | 'attempt' | 'worker_id'>> {
     return this.sql.all(
-      `SELECT id, attempt, worker_id FROM jobs INDEXED BY jobs_offered WHERE status = 'claimed' AND claimed_at < ? ORDER BY claimed_at LIMIT 500`,
+      `SELECT id, attempt, worker_id FROM jobs INDEXED BY jobs_held WHERE ${HELD} AND status = 'claimed' AND claimed_at < ? ORDER BY claimed_at LIMIT 500`,
       offeredBefore,
     );
   }
@@ -538,11 +540,13 @@ export class JobStore {
     return this.sql.get<{ t: number | null }>(`SELECT MIN(not_before) AS t FROM jobs INDEXED BY jobs_due WHERE status = 'queued' AND not_before > 0 AND not_before > ?`, after)?.t ?? undefined;
   }
 
-  /** The earliest lease of a held claim, and the earliest offer not yet accepted (for the wake-up time). */
+  /**
+   * The earliest lease of a held claim, and the earliest offer not yet accepted (for the wake-up
+   * time): one pass over jobs_held, which covers both columns (as many entries as claims held).
+   */
   heldDeadlines(): { lease: number | undefined; offeredAt: number | undefined } {
-    const lease = this.sql.get<{ t: number | null }>(`SELECT MIN(lease_expires_at) AS t FROM jobs INDEXED BY jobs_lease WHERE ${HELD}`)?.t;
-    const offeredAt = this.sql.get<{ t: number | null }>(`SELECT MIN(claimed_at) AS t FROM jobs INDEXED BY jobs_offered WHERE status = 'claimed'`)?.t;
-    return { lease: lease ?? undefined, offeredAt: offeredAt ?? undefined };
+    const row = this.sql.get<{ lease: number | null; offered: number | null }>(HELD_DEADLINES_SQL);
+    return { lease: row?.lease ?? undefined, offeredAt: row?.offered ?? undefined };
   }
 
   /** Whether a backed-off job became due in (after, now]: only backed-off jobs are looked at. */

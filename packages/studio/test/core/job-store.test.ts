@@ -144,6 +144,31 @@ describe('counts and lists stay off the whole table', () => {
     }
   });
 
+  it('the sweeps and the wake-up time read the index of held claims, never the table', () => {
+    const h = makeHarness();
+    const w = connectWorker(h);
+    assert.ok(h.core.jobs.createMany(['a', 'b'].map(llm)).ok);
+    assert.equal(h.channel.of(w.connId, 'offer').length, 1);
+    // Every statement the wake-up time and the periodic work run, as they run them.
+    const seen = new Set<string>();
+    const { get, all } = h.sql;
+    h.sql.get = ((text: string, ...params: never[]) => (seen.add(text), get.call(h.sql, text, ...params))) as typeof get;
+    h.sql.all = ((text: string, ...params: never[]) => (seen.add(text), all.call(h.sql, text, ...params))) as typeof all;
+    h.core.housekeeping.nextWakeAt(h.clock.now());
+    h.clock.advance(120_000);
+    void h.core.housekeeping.runDue(h.clock.now());
+    h.sql.get = get;
+    h.sql.all = all;
+    const held = [...seen].filter((text) => /FROM jobs\b/.test(text) && /claimed_at|lease_expires_at/.test(text));
+    assert.ok(held.length >= 3, `the lease sweep, the offer take-back and the deadlines ran: ${held.join(' ; ')}`);
+    for (const text of held) {
+      const params = Array.from({ length: (text.match(/\?/g) ?? []).length }, () => 0);
+      const plan = h.sql.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${text}`, ...params).map((r) => r.detail).join(' | ');
+      assert.match(plan, /USING (COVERING )?INDEX jobs_held/, `${text} → ${plan}`);
+      assert.doesNotMatch(plan, /SCAN jobs(?! USING)/, `${text} → ${plan}`);
+    }
+  });
+
   it('a backlog for an engine the worker lacks does not stand between it and its own jobs', () => {
     const h = makeHarness();
     // 300 image jobs queue first; the worker serves llm only.
