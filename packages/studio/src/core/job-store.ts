@@ -115,17 +115,17 @@ function claimNextSql(pairs: number, skips: boolean, splitTextEncoders: boolean)
   // JSON array, then kind and engine per pair — 5 + 2 per pair whatever the skips, since a Durable
   // Object's SQL takes at most 100 bound parameters.
   const skip = skips ? 'AND id NOT IN (SELECT value FROM json_each(?5))' : '';
-  const head = (arm: number) => `SELECT id, priority, seq FROM jobs INDEXED BY jobs_queue
+  const head = (arm: number) => `SELECT priority, seq FROM jobs INDEXED BY jobs_queue
          WHERE status = 'queued' AND kind = ?${6 + 2 * arm} AND engine = ?${7 + 2 * arm} AND not_before <= ?2 AND vram_gb_estimate <= ?4 ${skip} ${roles}
          ORDER BY priority DESC, seq LIMIT 1`;
   // One pair (the usual worker): its head directly; several: the best of their heads.
   const pick =
     pairs === 1
-      ? `SELECT id FROM (${head(0)})`
-      : `SELECT id FROM (${Array.from({ length: pairs }, (_, arm) => `SELECT * FROM (${head(arm)})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
+      ? `SELECT seq FROM (${head(0)})`
+      : `SELECT seq FROM (${Array.from({ length: pairs }, (_, arm) => `SELECT * FROM (${head(arm)})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
   text = `UPDATE jobs SET status = 'claimed', worker_id = ?1, last_worker_id = ?1, claimed_at = ?2, lease_expires_at = ?3,
          progress = NULL, updated_at = ?2
-       WHERE id = (${pick}) AND status = 'queued'
+       WHERE seq = (${pick}) AND status = 'queued'
        RETURNING ${OFFER_COLUMNS}`;
   claimNextTexts.set(shape, text); // at most pairs × 4 shapes
   return text;
