@@ -123,6 +123,13 @@ export class Dispatcher {
   private readonly byHeartbeat = new Set<Session>();
   /** Restored sessions were added to `greeting` and `byHeartbeat` out of order (see restoreSession). */
   private unordered = false;
+  /** Within `handleTexts`: another frame of the same read follows the one being handled. */
+  private moreInRead = false;
+  /**
+   * An accept held back until the next frame of the same read (see `handleTexts`): stored with that
+   * frame's result when it is the job's completeJson, else written before that frame is handled.
+   */
+  private heldAccept: { session: Session; jobId: string; attempt: number; at: number } | undefined;
   /** Backed-off jobs that became due after this time have not been offered yet (0: look at all). */
   private lastDueCheck = 0;
 
@@ -249,11 +256,33 @@ export class Dispatcher {
     return true;
   }
 
+  /**
+   * The text frames of one read of a worker's socket, in order (a host that reads whole chunks, like
+   * the Node host's). A quick job's accept and its completeJson often arrive in the same read: the
+   * accept is then stored together with the result, one guarded UPDATE instead of two (about 7 µs
+   * of a job's ~95 µs of studio CPU in `npm run bench`). Nothing can read the job between the two:
+   * they are handled back to back, and every other frame, or the end of the read, writes a held
+   * accept first, so the outcome is the same as frame by frame.
+   */
+  handleTexts(connId: string, texts: readonly string[]): void {
+    try {
+      for (let i = 0; i < texts.length; i++) {
+        this.moreInRead = i + 1 < texts.length;
+        this.handleText(connId, texts[i] as string);
+      }
+    } finally {
+      this.moreInRead = false;
+      this.writeHeldAccept();
+    }
+  }
+
   /** One text frame from a worker. */
   handleText(connId: string, text: string): void {
     const session = this.byConn.get(connId);
-    if (!session || session.closed) return;
     const parsed = parseWorkerFrame(text);
+    const held = this.heldAccept;
+    if (held && !(parsed.ok && parsed.frame.type === 'completeJson' && parsed.frame.jobId === held.jobId && held.session === session)) this.writeHeldAccept();
+    if (!session || session.closed) return;
     if (!parsed.ok) {
       if (parsed.kind === 'unknown_type') {
         // Forward compatible: a newer worker may send frames we do not know yet.
@@ -438,8 +467,17 @@ export class Dispatcher {
   private onAccept(session: Session, jobId: string, frameAttempt: number | undefined): void {
     const claim = session.held.get(jobId);
     const attempt = this.attemptFor(session, jobId, frameAttempt);
+    if (claim && !claim.released && attempt === claim.attempt && this.moreInRead) {
+      // Maybe its result is the next frame (handleTexts).
+      this.heldAccept = { session, jobId, attempt, at: this.now() };
+      return;
+    }
+    this.acceptNow(session, jobId, attempt, this.now());
+  }
+
+  private acceptNow(session: Session, jobId: string, attempt: number | undefined, now: number): void {
+    const claim = session.held.get(jobId);
     if (claim && !claim.released && attempt === claim.attempt) {
-      const now = this.now();
       if (this.jobs.markRunning(jobId, session.workerId, attempt, now, now + this.opts.leaseMs)) {
         this.publishJob(jobId);
         return;
@@ -447,6 +485,14 @@ export class Dispatcher {
     }
     if (claim?.released) return this.sendCancel(session, jobId, attempt, 'the job was cancelled');
     this.refuseStale(session, jobId, attempt, 'accept');
+  }
+
+  /** Store a held-back accept now (the frame after it was not its result, or the read ended). */
+  private writeHeldAccept(): void {
+    const held = this.heldAccept;
+    if (!held) return;
+    this.heldAccept = undefined;
+    if (!held.session.closed) this.acceptNow(held.session, held.jobId, held.attempt, held.at);
   }
 
   private onReject(session: Session, frame: RejectFrame): void {
@@ -498,23 +544,30 @@ export class Dispatcher {
   private onCompleteJson(session: Session, frame: CompleteJsonFrame): void {
     const attempt = this.attemptFor(session, frame.jobId, frame.attempt);
     const now = this.now();
+    // Its accept, held back by handleTexts, is stored by the same UPDATE (accepted at its own time);
+    // on any other outcome it is stored on its own first, as frame by frame.
+    if (this.heldAccept && this.heldAccept.attempt !== attempt) this.writeHeldAccept();
+    const acceptedAt = this.heldAccept?.at;
     let resultJson: string;
     try {
       resultJson = JSON.stringify(frame.result ?? null);
     } catch {
+      this.writeHeldAccept();
       return this.violation(session, `completeJson for ${frame.jobId}: result is not JSON`);
     }
     const done =
       attempt !== undefined &&
       this.ports.sql.transaction(() => {
-        if (!this.jobs.complete(frame.jobId, session.workerId, attempt, { type: 'json', json: resultJson }, now)) return false;
+        if (!this.jobs.complete(frame.jobId, session.workerId, attempt, { type: 'json', json: resultJson }, now, acceptedAt)) return false;
         this.workers.resetFailures(session.workerId);
         return true;
       });
     if (!done) {
+      this.writeHeldAccept();
       this.dropStaleClaim(session, frame.jobId, attempt);
       return this.refuseStale(session, frame.jobId, attempt, 'completeJson');
     }
+    this.heldAccept = undefined;
     this.sendFrame(session, { type: 'completeAck', jobId: frame.jobId, attempt });
     this.claimEnded(session, frame.jobId);
   }

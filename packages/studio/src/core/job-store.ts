@@ -388,7 +388,11 @@ export class JobStore {
    * statement. Its attempt record is written by the job-event trigger from the row as it was
    * (migration 10), so no read of the row is needed.
    */
-  complete(id: string, workerId: string, attempt: number, result: StoredResult, now: number): boolean {
+  /**
+   * Store a result. `acceptedAt`: the worker's accept of this attempt was not stored on its own (it
+   * came in the same read as the result, Dispatcher.handleTexts); it becomes the start time.
+   */
+  complete(id: string, workerId: string, attempt: number, result: StoredResult, now: number, acceptedAt = now): boolean {
     const json = result.type === 'json' ? result.json : null;
     const file = result.type === 'file' ? result : { file: null, ext: null, bytes: null };
     const changed = this.sql.run(
@@ -399,7 +403,7 @@ export class JobStore {
       file.ext,
       file.bytes,
       now,
-      now,
+      acceptedAt,
       now,
       id,
       workerId,

@@ -1,16 +1,20 @@
 import type { SqlPort } from './ports.ts';
 
 /**
- * The job-event trigger as migration 10 made it (why: there). Migration 11 rebuilds the jobs table,
- * which drops its triggers, and makes this one again, word for word.
+ * The job-event trigger (why: migration 10). Migration 11 rebuilds the jobs table, which drops its
+ * triggers, and makes it again with the attempt record's accepted time read from the row as the
+ * result leaves it: a quick job's accept may be stored by its result's UPDATE
+ * (Dispatcher.handleTexts), which sets started_at then; an accept stored on its own set it before.
  */
-const JOB_EVENT_TRIGGER = `CREATE TRIGGER job_event_on_end AFTER UPDATE OF completed_at ON jobs
+function jobEventTrigger(acceptedAt: 'OLD.started_at' | 'NEW.started_at'): string {
+  return `CREATE TRIGGER job_event_on_end AFTER UPDATE OF completed_at ON jobs
   WHEN NEW.status IN ('done', 'failed', 'cancelled') AND NEW.status <> OLD.status BEGIN
     INSERT INTO job_events (job_id, status, at) VALUES (NEW.id, NEW.status, NEW.updated_at);
     INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker_id, offered_at, accepted_at, ended_at, outcome, error)
-      SELECT OLD.id, OLD.attempt, OLD.worker_id, COALESCE(OLD.claimed_at, NEW.completed_at), OLD.started_at, NEW.completed_at, 'done', NULL
+      SELECT OLD.id, OLD.attempt, OLD.worker_id, COALESCE(OLD.claimed_at, NEW.completed_at), ${acceptedAt}, NEW.completed_at, 'done', NULL
       WHERE NEW.status = 'done' AND OLD.worker_id IS NOT NULL;
   END;`;
+}
 
 /**
  * One schema for both hosts (node:sqlite and a Durable Object's SQLite). Times are epoch
@@ -264,7 +268,7 @@ const MIGRATIONS: readonly string[] = [
   // an INSERT … SELECT under the same guard. Other endings keep writing theirs (outcome, error).
   `
   DROP TRIGGER job_event_on_end;
-  ${JOB_EVENT_TRIGGER}
+  ${jobEventTrigger('OLD.started_at')}
   `,
   // Fewer B-trees per job: every index a job enters and leaves is a page written to the WAL by the
   // commit that changes it, and the create → offer path waits for that commit (bench/README.md,
@@ -319,7 +323,7 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_due ON jobs (not_before) WHERE status = 'queued' AND not_before > 0;
   CREATE INDEX jobs_ended ON jobs (status, seq) WHERE status IN ('done', 'failed', 'cancelled');
   CREATE INDEX jobs_held ON jobs (worker_id, status, lease_expires_at, claimed_at) WHERE status IN ('claimed', 'running');
-  ${JOB_EVENT_TRIGGER}
+  ${jobEventTrigger('NEW.started_at')}
   `,
 ];
 

@@ -46,9 +46,26 @@ export class WorkerSockets implements CorkingChannel {
     const connId = randomBytes(8).toString('hex');
     this.sockets.set(connId, ws);
     dispatcher.connectionOpened(connId, workerId);
+    // The frames of one read reach the dispatcher together (a quick job's accept and result are
+    // then stored by one statement, Dispatcher.handleTexts): ws emits every frame of a chunk in
+    // the same tick, and the microtask runs once the chunk is done, before any other socket's.
+    let read: string[] | undefined;
+    const handleRead = () => {
+      const texts = read;
+      read = undefined;
+      if (texts) dispatcher.handleTexts(connId, texts);
+    };
     ws.on('message', (data, isBinary) => {
-      if (isBinary) dispatcher.handleBinary(connId);
-      else dispatcher.handleText(connId, data.toString());
+      if (isBinary) {
+        if (read) handleRead();
+        dispatcher.handleBinary(connId);
+        return;
+      }
+      if (read) read.push(data.toString());
+      else {
+        read = [data.toString()];
+        queueMicrotask(handleRead);
+      }
     });
     ws.on('close', (code, reason) => {
       this.sockets.delete(connId);
