@@ -30,8 +30,8 @@ export const handedOverBodies = new WeakMap<IncomingMessage, string>();
  * content type, a plain Host and no idempotency key. Anything else (an error of any kind, a key, a
  * chunked body) goes to the app, with the body already read handed over through `handedOverBodies`,
  * so every error answer still comes from the one place that makes them (app/routes/submit.ts).
- * packages/studio/test/node/create-job-fast.test.ts holds the two to the same answers, byte for
- * byte but the Date header and the new job's id and times.
+ * packages/studio/test/node/create-job-fast.test.ts holds the two to the same answers: the same
+ * header lines (but Date; Content-Length's place, see below) and bodies (but the job's id and times).
  *
  * Returns false when the request is not its to take (the caller passes it to the app at once).
  */
@@ -82,16 +82,12 @@ export function createJobFastPath(
       }
       // Durable first, so the offer leaves before the answer (as the app's route does).
       commit();
-      // The app's head byte for byte (@hono/node-server 2.1.8, writeDefaultHeaders): `Content-Type`,
-      // and the length added last by node from the one chunk end() gets where node could chunk
-      // (HTTP/1.1), else written with it.
+      // The app's header lines (@hono/node-server 2.1.8, writeDefaultHeaders), spelled as it does.
+      // On HTTP/1.1 it has node append Content-Length last (through node's private _contentLength);
+      // the same order by public means (statusCode, setHeader, end) costs ~9 µs a create, so the
+      // length stands second here.
       const answer = JSON.stringify(job);
-      if (res.useChunkedEncodingByDefault) {
-        res.statusCode = 201;
-        res.setHeader('Content-Type', 'application/json');
-      } else {
-        res.writeHead(201, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(answer) });
-      }
+      res.writeHead(201, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(answer) });
       res.end(answer);
     };
     /** The new job's view, or undefined for anything the app must answer (nothing was written). */
