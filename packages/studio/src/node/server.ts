@@ -40,6 +40,11 @@ export interface StudioOptions {
    * the first start" (npm start keeps it in a file and prints a link only on a terminal).
    */
   signInHint?: string;
+  /**
+   * false: POST /graphics/api/jobs goes to the app like every other request. Only for
+   * test/node/create-job-fast.test.ts, which holds the fast path to the app's answers.
+   */
+  createJobFastPath?: false;
 }
 
 export interface RunningStudio {
@@ -100,7 +105,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   const appListener = getRequestListener(app.fetch, { hostname: options.host });
   // One job created straight from node:http when it is a plain, valid create (the dispatch-latency
   // path); every other request, and every error, is the app's (create-job-fast.ts).
-  const createJobFast = createJobFastPath(core, limits, commit, appListener);
+  const createJobFast = options.createJobFastPath === false ? () => false : createJobFastPath(core, limits, commit, appListener);
   const server = createServer(
     {
       // A connection that has not sent its whole request head in time is closed (also one that
