@@ -2,10 +2,11 @@
 // thread, SQLite restarts the WAL only when a writer begins while every frame is already copied,
 // which a stream of commits every few microseconds never allows by itself. Real SQLite files.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { NodeSql } from '../../src/node/sqlite.ts';
 import type { CheckpointResult } from '../../src/node/checkpointer.ts';
 
@@ -15,6 +16,15 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const MiB = 1024 * 1024;
 /** The bound this test holds the -wal file to; the studio's journal_size_limit is this too. */
 const BOUND = 64 * MiB;
+/** Rejects after `ms` unless cleared: a bound on waiting for an event that may never come. */
+function deadline(ms: number, what: string): { expired: Promise<never>; clear: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms / 1000} s`)), ms);
+  });
+  return { expired, clear: () => clearTimeout(timer) };
+}
+
 /** Bytes a WAL frame takes (4 KiB page + 24-byte header). */
 const FRAME = 4096 + 24;
 
@@ -44,6 +54,16 @@ function stream(sql: NodeSql, path: string, rows: number, done: () => boolean): 
   });
 }
 
+/** A studio-like connection (group commit, checkpoints on the thread) with a table, closed after the test. */
+function open(t: TestContext, name: string): { sql: NodeSql; path: string } {
+  const path = join(dir, `${name}.sqlite`);
+  const sql = new NodeSql(path, { groupCommit: true, backgroundCheckpoints: true });
+  t.after(() => sql.close());
+  sql.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+  sql.commit();
+  return { sql, path };
+}
+
 /** Counts WAL restarts (a checkpoint result's frame count drops) and the frames written across them. */
 function restartCounter(sql: NodeSql) {
   const counts = { restarts: 0, frames: 0, last: 0, errors: [] as string[], results: [] as CheckpointResult[] };
@@ -63,16 +83,14 @@ function restartCounter(sql: NodeSql) {
 }
 
 describe('a bounded WAL', () => {
-  it('a steady stream of commits restarts the WAL and keeps -wal below 64 MiB', { timeout: 90_000 }, async () => {
-    const path = join(dir, 'stream.sqlite');
-    const sql = new NodeSql(path, { groupCommit: true, backgroundCheckpoints: true });
-    sql.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-    sql.commit();
+  it('a steady stream of commits restarts the WAL and keeps -wal below 64 MiB', { timeout: 90_000 }, async (t) => {
+    const { sql, path } = open(t, 'stream');
     const { counts, written } = restartCounter(sql);
     // Until four bounds' worth of frames went through the WAL and it restarted at least twice.
     const target = (4 * BOUND) / FRAME;
     const peak = await stream(sql, path, 5, () => written() > target && counts.restarts >= 2);
     sql.close();
+    t.diagnostic(`peak ${(peak / MiB).toFixed(1)} MiB, ${counts.restarts} restarts, ${written()} frames`);
     assert.deepEqual(counts.errors, []);
     assert.ok(
       peak <= BOUND,
@@ -81,11 +99,9 @@ describe('a bounded WAL', () => {
     assert.ok(counts.restarts >= 2, `the WAL restarted ${counts.restarts} times`);
   });
 
-  it('a WAL that once grew past the limit is truncated back to it after the next restart', { timeout: 90_000 }, async () => {
-    const path = join(dir, 'grown.sqlite');
-    const sql = new NodeSql(path, { groupCommit: true, backgroundCheckpoints: true });
+  it('a WAL that once grew past the limit is truncated back to it after the next restart', { timeout: 90_000 }, async (t) => {
+    const { sql, path } = open(t, 'grown');
     assert.equal((sql.db.prepare('PRAGMA journal_size_limit').get() as { journal_size_limit: number }).journal_size_limit, BOUND);
-    sql.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
     sql.exec('CREATE TABLE big (v BLOB)');
     // One transaction larger than the limit: the WAL must hold all of it.
     for (let i = 0; i < (BOUND + 8 * MiB) / MiB; i++) sql.run('INSERT INTO big VALUES (randomblob(1048576))');
@@ -105,8 +121,48 @@ describe('a bounded WAL', () => {
       };
       turn();
     });
-    sql.close();
     assert.ok(counts.restarts >= 1, `the WAL restarted (${counts.results.length} checkpoint results, none smaller than the one before)`);
     assert.ok(smallest <= BOUND, `the -wal file came back to ${(smallest / MiB).toFixed(1)} MiB (limit ${BOUND / MiB} MiB)`);
+  });
+
+  it('a commit made while a checkpoint runs is copied by one more: the WAL of an idle studio ends all copied', { timeout: 30_000 }, async (t) => {
+    const { sql } = open(t, 'trailing');
+    const results: CheckpointResult[] = [];
+    let wake = () => {};
+    sql.onCheckpoint((result) => {
+      if (!('error' in result)) results.push(result);
+      wake();
+    });
+    sql.run('INSERT INTO t (v) VALUES (?)', 'first of the burst');
+    sql.commit(); // starts a checkpoint
+    sql.run('INSERT INTO t (v) VALUES (?)', 'last of the burst');
+    sql.commit(); // while it runs: owed
+    const limit = deadline(10_000, 'second checkpoint after a commit made during the first');
+    try {
+      while (results.length < 2) await Promise.race([new Promise<void>((resolve) => (wake = resolve)), limit.expired]);
+    } finally {
+      limit.clear();
+    }
+    const [first, last] = results as [CheckpointResult, CheckpointResult];
+    assert.ok(last.log >= first.log && last.log > 0, `the second checkpoint saw the whole WAL (${first.log} then ${last.log} frames)`);
+    assert.equal(last.checkpointed, last.log, 'and copied all of it');
+  });
+
+  it('the checkpoint thread does not keep a process alive that never closes its connection', () => {
+    const script = join(dir, 'left-open.ts');
+    const module = new URL('../../src/node/sqlite.ts', import.meta.url).href;
+    writeFileSync(
+      script,
+      `import { NodeSql } from ${JSON.stringify(module)};
+const sql = new NodeSql(${JSON.stringify(join(dir, 'left-open.sqlite'))}, { groupCommit: true, backgroundCheckpoints: true });
+sql.exec('CREATE TABLE t (v)');
+sql.commit();
+console.log('committed');
+`,
+    );
+    const child = spawnSync(process.execPath, [script], { timeout: 10_000, encoding: 'utf8' });
+    assert.equal(child.signal, null, 'it exited by itself (not killed after 10 s)');
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stdout.trim(), 'committed');
   });
 });
