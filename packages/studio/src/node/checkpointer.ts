@@ -14,15 +14,16 @@ import { Worker } from 'node:worker_threads';
  * comes and the WAL grows by the 100 MB a second (776 MB in 8 s of `npm run bench`). So once the
  * WAL is longer than WAL_RESTART_FRAMES the thread runs short passes right after the long one, each
  * copying what arrived during the one before, until one copies at most WAL_NEAR_FRAMES; it then
- * flushes the database file (a complete checkpoint's fsync of it would otherwise carry every page
- * the passes wrote), copies once more and answers `near`. The owner's connection copies the last
- * few frames right after its next commit, when nothing else writes, and the commit after that
- * starts the WAL over (sqlite.ts). Until the owner calls `resume()`, the thread starts nothing.
+ * flushes the database file (SQLite fsyncs it only in a checkpoint that reaches the WAL's end, so
+ * the owner's would otherwise carry every page the passes wrote since the last restart), copies
+ * once more and answers `near`. The owner's connection copies the last few frames right after its
+ * next commit, when nothing else writes, and the commit after that starts the WAL over
+ * (sqlite.ts). Until the owner calls `resume()`, the thread starts nothing.
  *
- * Measured against the alternatives (bench/README.md, "WAL bounded"): a RESTART or TRUNCATE
- * checkpoint on the thread takes the write lock, and the event loop's next BEGIN sleeps in
+ * Measured against the alternatives (bench/README.md, "WAL bounded"): a RESTART checkpoint on the
+ * thread (TRUNCATE alike) takes the write lock, and the event loop's next BEGIN sleeps in
  * busy_timeout behind it (ticks of 98 and 240 ms); the loop's catch-up without the thread's flush
- * of the database file paid for every page of the cycle (~7 ms); with it, ~1 ms.
+ * of the database file paid for every page of the cycle (~7 ms); with it, ~0.5 ms.
  */
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -65,7 +66,7 @@ parentPort.on('message', (message) => {
 
 /** WAL frames (4 KiB pages; 16 MiB) past which the thread works towards a restart of the WAL. */
 export const WAL_RESTART_FRAMES = 4_096;
-/** A pass that copied at most this many frames is near the end: the loop copies the rest (~1 ms). */
+/** A pass that copied at most this many frames is near the end: the loop copies the rest (~0.5 ms). */
 export const WAL_NEAR_FRAMES = 512;
 /** The most passes one checkpoint runs; one that did not get near is followed by another at once. */
 const MAX_PASSES = 5;

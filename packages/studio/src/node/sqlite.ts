@@ -223,8 +223,8 @@ export class NodeSql implements SqlPort {
    * starts the WAL over (SQLite restarts it only for a writer that begins while every frame is
    * copied). The thread is idle and held (checkpointer.ts) until then. A short stall of the loop,
    * once per restart: a few hundred frames of mostly the same pages, and a checkpoint's two
-   * fsyncs of little (bench/README.md, "WAL bounded": ~1 ms, then ~0.2 ms for the restart's
-   * commit, which syncs the WAL's new header).
+   * fsyncs of little (bench/README.md, "WAL bounded": ~0.5 ms, about five times a second under
+   * the bench; then ~0.25 ms for the restart's commit, which syncs the WAL's new header).
    */
   private finishCheckpoint(): void {
     this.catchUp = false;
