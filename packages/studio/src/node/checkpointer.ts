@@ -16,7 +16,9 @@ import { Worker } from 'node:worker_threads';
  * copying what arrived during the one before, until one copies at most WAL_NEAR_FRAMES; it then
  * flushes the database file (SQLite fsyncs it only in a checkpoint that reaches the WAL's end, so
  * the owner's would otherwise carry every page the passes wrote since the last restart), copies
- * once more and answers `near`. The owner's connection copies the last few frames right after its
+ * once more and hands off. It also hands off a WAL longer than WAL_FORCE_FRAMES that the passes
+ * did not get near the end of (a contended CPU or disk): a longer copy for the owner, but the WAL
+ * stays bounded. The owner's connection copies the last frames right after its
  * next commit, when nothing else writes, and the commit after that starts the WAL over
  * (sqlite.ts). Until the owner calls `resume()`, the thread starts nothing.
  *
@@ -52,12 +54,13 @@ parentPort.on('message', (message) => {
       near = row.log - before <= workerData.nearFrames && row.log - row.checkpointed <= workerData.nearFrames;
       if (near) break;
     }
-    if (near) {
+    const handOff = near || row.log > workerData.forceFrames;
+    if (handOff) {
       fdatasyncSync(dbFile);
       row = checkpoint.get();
       passes++;
     }
-    parentPort.postMessage({ by: 'thread', log: row.log, checkpointed: row.checkpointed, ms: performance.now() - started, passes, near });
+    parentPort.postMessage({ by: 'thread', log: row.log, checkpointed: row.checkpointed, ms: performance.now() - started, passes, handOff });
   } catch (error) {
     parentPort.postMessage({ error: String(error && error.message || error) });
   }
@@ -68,7 +71,9 @@ parentPort.on('message', (message) => {
 export const WAL_RESTART_FRAMES = 4_096;
 /** A pass that copied at most this many frames is near the end: the loop copies the rest (~0.5 ms). */
 export const WAL_NEAR_FRAMES = 512;
-/** The most passes one checkpoint runs; one that did not get near is followed by another at once. */
+/** WAL frames (32 MiB) past which the thread hands off even when its passes did not get near. */
+export const WAL_FORCE_FRAMES = 8_192;
+/** The most passes one checkpoint runs; a long WAL not handed off is checkpointed again at once. */
 const MAX_PASSES = 5;
 /** A checkpoint starts at most this often (ms), and within this long of a commit. */
 const INTERVAL_MS = 100;
@@ -83,7 +88,7 @@ export interface CheckpointResult {
   ms: number;
   /** Thread only: passes run, and whether the owner is to copy the last frames (see above). */
   passes?: number;
-  near?: boolean;
+  handOff?: boolean;
 }
 
 export type CheckpointOutcome = CheckpointResult | { error: string };
@@ -96,21 +101,21 @@ export class BackgroundCheckpointer {
   /** A commit came while a checkpoint ran, or too soon after one: start another when allowed. */
   private owed = false;
   private timer: NodeJS.Timeout | undefined;
-  /** The last one left a long WAL without getting near its end: the next starts without waiting. */
+  /** The last one left a long WAL it did not hand off: the next starts without waiting. */
   private urgent = false;
-  /** The owner is to copy the last frames (a `near` result): nothing starts until `resume()`. */
+  /** The owner is to copy the last frames (a hand-off): nothing starts until `resume()`. */
   private held = false;
 
-  /** `onDone` hears every outcome; on a `near` one the owner copies the rest, then calls `resume()`. */
+  /** `onDone` hears every outcome; on a hand-off the owner copies the rest, then calls `resume()`. */
   constructor(path: string, onDone: (result: CheckpointOutcome) => void) {
     this.worker = new Worker(THREAD_SOURCE, {
       eval: true,
-      workerData: { path, restartFrames: WAL_RESTART_FRAMES, nearFrames: WAL_NEAR_FRAMES, maxPasses: MAX_PASSES },
+      workerData: { path, restartFrames: WAL_RESTART_FRAMES, nearFrames: WAL_NEAR_FRAMES, forceFrames: WAL_FORCE_FRAMES, maxPasses: MAX_PASSES },
     });
     this.worker.on('message', (result: CheckpointOutcome) => {
       this.inFlight = false;
       const long = !('error' in result) && result.log > WAL_RESTART_FRAMES;
-      this.held = long && (result as CheckpointResult).near === true;
+      this.held = long && (result as CheckpointResult).handOff === true;
       this.urgent = long && !this.held;
       onDone(result);
       if (this.owed) this.poke();

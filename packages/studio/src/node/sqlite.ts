@@ -77,7 +77,7 @@ export class NodeSql implements SqlPort {
   /** Nesting of transaction(): outer transaction (no group commit) or savepoints. */
   private depth = 0;
   private readonly checkpointer: BackgroundCheckpointer | undefined;
-  /** The checkpoint thread got near the end of a long WAL: finish it here after the next commit. */
+  /** The checkpoint thread handed off a long WAL: copy its last frames here after the next commit. */
   private catchUp = false;
   private readonly checkpointListeners: Array<(result: CheckpointOutcome) => void> = [];
 
@@ -95,9 +95,9 @@ export class NodeSql implements SqlPort {
     if (options.backgroundCheckpoints) {
       this.db.exec('PRAGMA wal_autocheckpoint = 0');
       this.checkpointer = new BackgroundCheckpointer(path, (result) => {
-        // The WAL is long and the thread got within a few frames of its end: this connection
-        // copies those after its next commit, and the commit after that starts the WAL over.
-        if (!('error' in result) && result.near) this.catchUp = true;
+        // The WAL is long and the thread got (near) to its end: this connection copies the last
+        // frames after its next commit, and the commit after that starts the WAL over.
+        if (!('error' in result) && result.handOff) this.catchUp = true;
         this.told(result);
       });
     }
@@ -218,13 +218,13 @@ export class NodeSql implements SqlPort {
   }
 
   /**
-   * The thread's checkpoint ended near the WAL's end: copy the frames written since, here, right
-   * after a commit, when nothing else writes, so that none is left and the next transaction
+   * The thread handed off (checkpointer.ts): copy the frames written since its last pass, here,
+   * right after a commit, when nothing else writes, so that none is left and the next transaction
    * starts the WAL over (SQLite restarts it only for a writer that begins while every frame is
-   * copied). The thread is idle and held (checkpointer.ts) until then. A short stall of the loop,
-   * once per restart: a few hundred frames of mostly the same pages, and a checkpoint's two
-   * fsyncs of little (bench/README.md, "WAL bounded": ~0.5 ms, about five times a second under
-   * the bench; then ~0.25 ms for the restart's commit, which syncs the WAL's new header).
+   * copied). The thread is idle and held until then. A short stall of the loop, once per restart:
+   * a few hundred frames of mostly the same pages, and a checkpoint's two fsyncs of little
+   * (bench/README.md, "WAL bounded": ~0.5 ms, about five times a second under the bench; then
+   * ~0.25 ms for the restart's commit, which syncs the WAL's new header).
    */
   private finishCheckpoint(): void {
     this.catchUp = false;
