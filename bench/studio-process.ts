@@ -77,7 +77,7 @@ export async function startStudioProcess(options: StudioProcessOptions): Promise
   }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const nodeArgs = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-interval=50', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+  const nodeArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
   const child = spawn(nodeBinary(), [...nodeArgs, options.entry ?? STUDIO_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir], {
     cwd: REPO_ROOT,
     env: { ...process.env, STUDIO_ADMIN_TOKEN: adminToken, STUDIO_WORKER_LOG: 'warn', NO_PRETTY_LOGS: '1' },
