@@ -4,7 +4,7 @@
  * connected to a real studio, with no job: its resident memory and its CPU share over a stretch
  * of idling. See bench/README.md.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StudioClient } from '@studio-worker/client';
@@ -55,6 +55,24 @@ export interface IdleFigures {
   rssAtWelcomeMb: number;
   /** VmHWM: the peak since the daemon started (start-up included), MiB. */
   peakRssMb: number;
+  /** The end's VmRSS split: the process's own memory, and pages of files it maps (mostly node's binary). */
+  rssAnonMb: number;
+  rssFileMb: number;
+  /** Native libraries an idle daemon should not have loaded (libvips: sharp; onnxruntime), found in /proc/<pid>/maps. */
+  unneededLibraries: string[];
+}
+
+/** Loaded on first use only (engines/shared/sharp.ts, the onnx engine): an idle daemon maps none of them. */
+const UNNEEDED_WHEN_IDLE = ['libvips', 'onnxruntime'];
+
+function mappedLibraries(pid: number, names: readonly string[]): string[] {
+  let maps = '';
+  try {
+    maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch {
+    return [];
+  }
+  return names.filter((name) => maps.includes(name));
 }
 
 const mb = (kb: number | undefined) => Math.round(((kb ?? Number.NaN) / 1024) * 10) / 10;
@@ -100,6 +118,9 @@ export async function runIdle(options: IdleOptions, say: (line: string) => void)
       rssMaxMb: mb(rssMaxKb),
       rssAtWelcomeMb,
       peakRssMb: mb(processStatusKb(pid, 'VmHWM')),
+      rssAnonMb: mb(processStatusKb(pid, 'RssAnon')),
+      rssFileMb: mb(processStatusKb(pid, 'RssFile')),
+      unneededLibraries: mappedLibraries(pid, UNNEEDED_WHEN_IDLE),
     };
   } catch (error) {
     if (error instanceof BenchError && worker) error.message += `\n--- worker output ---\n${worker.outputTail()}`;
@@ -119,6 +140,8 @@ export function idleReport(f: IdleFigures): string {
     `idle worker daemon (${f.from}): registered, connected, no job; ${f.seconds} s of idling`,
     `  RSS            ${f.rssMb.toFixed(1)} MiB (target <= ${IDLE_TARGETS.rssMb}: ${ok(f.rssMb <= IDLE_TARGETS.rssMb)}); max ${f.rssMaxMb.toFixed(1)}, at welcome ${f.rssAtWelcomeMb.toFixed(1)}, peak since start ${f.peakRssMb.toFixed(1)}`,
     `  CPU            ${f.cpuPercent.toFixed(2)} % of one core (target <= ${IDLE_TARGETS.cpuPercent}: ${ok(f.cpuPercent <= IDLE_TARGETS.cpuPercent)})`,
+    `  of the RSS     ${f.rssAnonMb.toFixed(1)} MiB its own, ${f.rssFileMb.toFixed(1)} MiB mapped files (node's binary, libraries)`,
+    `  loaded         ${f.unneededLibraries.length === 0 ? 'no library an idle daemon does not need' : `${f.unneededLibraries.join(', ')}: an idle daemon should not load these`}`,
   ].join('\n');
 }
 

@@ -28,5 +28,8 @@ describe('npm run bench:idle', () => {
     assert.ok((result.rssMb as number) > 20 && (result.rssMb as number) < 1000);
     assert.ok((result.cpuPercent as number) >= 0);
     assert.equal(result.from, 'source');
+    // Lazy loading holds: sharp's libvips (and onnxruntime) are mapped only once a job needs them.
+    assert.deepEqual(result.unneededLibraries, [], 'an idle daemon maps no library it does not need');
+    assert.ok((result.rssAnonMb as number) > 0 && (result.rssFileMb as number) > 0);
   });
 });

@@ -1,6 +1,6 @@
-import sharp from 'sharp';
 import { MAX_PREVIEW_BYTES } from '@studio-worker/protocol';
 import type { EnginePreview } from '../engines/engine.ts';
+import { loadSharp } from '../engines/shared/sharp.ts';
 
 /** One preview a second per job at most. */
 export const PREVIEW_INTERVAL_MS = 1_000;
@@ -57,6 +57,7 @@ export class PreviewGate {
       const big = this.#waiting;
       this.#waiting = undefined;
       try {
+        const sharp = await loadSharp();
         const small = await sharp(big.bytes).resize(SHRUNK_SIDE, SHRUNK_SIDE, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 60 }).toBuffer();
         if (small.byteLength <= MAX_PREVIEW_BYTES) this.#ready = { mime: 'image/webp', data: small.toString('base64') };
       } catch {
