@@ -54,7 +54,7 @@ export interface DaemonParts {
   configPath: string;
   config: WorkerConfig;
   configExists: boolean;
-  engines: (config: WorkerConfig) => Engine[];
+  engines: (config: WorkerConfig) => Engine[] | Promise<Engine[]>;
   /** Made by runDaemon before anything else, so a signal during start-up is counted. */
   lifecycle: Lifecycle;
 }
@@ -239,7 +239,7 @@ export class Daemon {
       log.warn({ op: 'vram', vramTotalGb, vramThresholdGb: config.vramThresholdGb }, `vram_threshold_gb (${config.vramThresholdGb}) is above the detected VRAM (${vramTotalGb} GB); jobs that big may run out of memory — lower vram_threshold_gb`);
     }
     const store = new ConfigStore(parts.configPath, config, parts.logs.child('config'));
-    const router = new EngineRouter(parts.engines(config), parts.logs.child('engine'));
+    const router = new EngineRouter(await parts.engines(config), parts.logs.child('engine'));
     const paths = daemonPaths(parts.configPath);
     const outbox = await Outbox.open(paths.outbox, parts.logs.child('outbox'));
     // Scratch dirs of jobs a crashed or killed daemon left behind; the lock makes them ours.

@@ -34,7 +34,7 @@ export interface DaemonOptions {
   /** Install SIGTERM/SIGINT handlers (default true). */
   handleSignals?: boolean;
   /** The engines to run (default: those config.toml enables; see `configuredEngines`). */
-  engines?: (config: WorkerConfig) => Engine[];
+  engines?: (config: WorkerConfig) => Engine[] | Promise<Engine[]>;
   /** Where the web UI's files are (default: packages/worker/src/ui). */
   uiDir?: string;
 }
@@ -167,6 +167,6 @@ function openLogFile(path: string, deferred: DeferredDestination, log: Logger): 
 }
 
 /** The engines config.toml enables. */
-export function configuredEngines(config: WorkerConfig, log: Logger = silentLogger): Engine[] {
+export function configuredEngines(config: WorkerConfig, log: Logger = silentLogger): Promise<Engine[]> {
   return buildEngines(config.engines, { log, modelsRoot: config.modelsRoot, userAgent: USER_AGENT });
 }

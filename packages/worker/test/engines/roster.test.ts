@@ -6,14 +6,14 @@ import { parseConfigText, renderConfigToml } from '../../src/config/file.ts';
 import { buildEngines } from '../../src/engines/roster.ts';
 
 const deps = { log: silentLogger, modelsRoot: '/tmp/models-roster-test', userAgent: 'studio-worker/test', env: {} };
-const names = (toml: string) => buildEngines(parseConfigText(toml).engines, deps).map((e) => e.name);
+const names = async (toml: string) => (await buildEngines(parseConfigText(toml).engines, deps)).map((e) => e.name);
 
 describe('engine roster', () => {
-  it('runs synthetic and sd-cpp without any engine tables (sd-cpp then says how to install it)', () => {
-    assert.deepEqual(names(''), ['synthetic', 'sd-cpp']);
+  it('runs synthetic and sd-cpp without any engine tables (sd-cpp then says how to install it)', async () => {
+    assert.deepEqual(await names(''), ['synthetic', 'sd-cpp']);
   });
 
-  it('switches server-backed engines on with their table, and any engine off with enabled = false', () => {
+  it('switches server-backed engines on with their table, and any engine off with enabled = false', async () => {
     const toml = `
 [engines.synthetic]
 enabled = false
@@ -28,13 +28,13 @@ base_url = "http://127.0.0.1:9/v1"
 [engines.llama-cpp]
 server_url = "http://127.0.0.1:9/v1"
 `;
-    assert.deepEqual(names(toml), ['comfyui', 'a1111', 'openai', 'onnx', 'llama-cpp']);
+    assert.deepEqual(await names(toml), ['comfyui', 'a1111', 'openai', 'onnx', 'llama-cpp']);
   });
 
-  it('refuses a bad engine table with an error naming the table and the key as written in the file', () => {
+  it('refuses a bad engine table with an error naming the table and the key as written in the file', async () => {
     const config = parseConfigText('[engines.comfyui]\nstep_timeout_secs = "soon"\n');
-    assert.throws(
-      () => buildEngines(config.engines, deps),
+    await assert.rejects(
+      buildEngines(config.engines, deps),
       (error: unknown) => error instanceof ConfigError && /\[engines\.comfyui\] step_timeout_secs:/.test(error.message),
     );
   });

@@ -25,7 +25,7 @@ const scripted: Engine = {
 if (process.argv[1] === SCRIPTED_DAEMON) {
   const configPath = process.argv[2];
   if (!configPath) throw new Error('usage: scripted-daemon.ts <config.toml>');
-  const code = await runDaemon({ configPath, engines: (config) => [...configuredEngines(config), scripted] });
+  const code = await runDaemon({ configPath, engines: async (config) => [...(await configuredEngines(config)), scripted] });
   process.exitCode = code;
   setTimeout(() => process.exit(code), 1_000).unref();
 }

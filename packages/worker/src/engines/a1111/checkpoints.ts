@@ -1,4 +1,4 @@
-import { field } from './http-json.ts';
+import { field } from '../shared/http-json.ts';
 
 /**
  * The names A1111 accepts for a checkpoint in `sd_model_checkpoint` (modules/sd_models.py,

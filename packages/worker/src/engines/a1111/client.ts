@@ -1,4 +1,4 @@
-import { excerpt, field, requestJson, type HttpReply } from './http-json.ts';
+import { excerpt, field, requestJson, type HttpReply } from '../shared/http-json.ts';
 
 /** The routes of A1111's API (modules/api/api.py) this engine uses. */
 export const A1111_ROUTES = {

@@ -12,7 +12,7 @@ import {
 import { hasCheckpoint, checkpointTitles } from './checkpoints.ts';
 import { A1111_ROUTES, A1111Client, describeA1111Error, isRouteMissing, readProgress, type A1111Progress } from './client.ts';
 import { A1111EngineConfig, type A1111EngineConfigInput } from './config.ts';
-import { excerpt, field, settlesWithin, type HttpReply } from './http-json.ts';
+import { excerpt, field, settlesWithin, type HttpReply } from '../shared/http-json.ts';
 import { encodeImageAs, fromBase64, toBase64 } from './image-io.ts';
 import { fetchImage, sniffImageFormat } from '../shared/input-images.ts';
 import { A1111_SCHEDULERS, checkSampler, samplerNames } from '../shared/samplers.ts';

@@ -9,7 +9,7 @@ import {
   type EngineJob,
   type EngineResult,
 } from '../engine.ts';
-import { field, requestJson, type HttpReply } from '../a1111/http-json.ts';
+import { field, requestJson, type HttpReply } from '../shared/http-json.ts';
 import { encodeImageAs, fromBase64 } from '../a1111/image-io.ts';
 import { fetchImage } from '../shared/input-images.ts';
 import { keySource, resolveApiKey, withoutKey } from './api-key.ts';

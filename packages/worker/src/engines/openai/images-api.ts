@@ -1,6 +1,6 @@
 import type { CliDefaults, ImageTask } from '@studio-worker/protocol';
 import { EngineFailure } from '../engine.ts';
-import { excerpt, field } from '../a1111/http-json.ts';
+import { excerpt, field } from '../shared/http-json.ts';
 import type { OpenAIEngineConfig } from './config.ts';
 
 /** `steps` 20 means "the caller did not choose" (original-spec §6.3). */

@@ -1,6 +1,6 @@
 import { AddressRefused, fetchPublic, inputSchemeAllowed, isTrustedOrigin, literalAddressRefusal, STRICT_INPUT_POLICY, type InputUrlPolicy } from '../../platform/url-policy.ts';
 import { EngineFailure, toEngineFailure } from '../engine.ts';
-import { networkErrorMessage } from '../a1111/http-json.ts';
+import { networkErrorMessage } from './http-json.ts';
 
 /**
  * Images an engine fetches by URL (a task's init image, mask or reference image, or a server's

@@ -1,7 +1,8 @@
 /**
  * One HTTP exchange with a local or hosted generation server, answered as a value instead of an
- * exception, so each engine maps statuses and network failures to its own messages. Engine-agnostic:
- * the OpenAI-compatible engine uses it too.
+ * exception, so each engine maps statuses and network failures to its own messages. Shared by the
+ * A1111 and OpenAI-compatible engines and the input-image fetch (it lived in a1111/, which made every
+ * daemon import that engine's folder; engines load only when switched on, roster.ts).
  */
 export type HttpReply =
   | { kind: 'response'; status: number; headers: Headers; text: string; json: unknown }
