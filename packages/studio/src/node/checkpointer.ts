@@ -98,6 +98,8 @@ export class BackgroundCheckpointer {
   private inFlight = false;
   private lastStart = Number.NEGATIVE_INFINITY;
   private closed = false;
+  /** Settles when the thread has ended (its connection closed first). */
+  private readonly ended: Promise<void>;
   /** A commit came while a checkpoint ran, or too soon after one: start another when allowed. */
   private owed = false;
   private timer: NodeJS.Timeout | undefined;
@@ -124,6 +126,7 @@ export class BackgroundCheckpointer {
       this.inFlight = false;
       onDone({ error: error.message });
     });
+    this.ended = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     // After the listeners: adding a 'message' listener refs the worker again, and an owner that
     // never closes its connection (a test that failed, a CLI) would then never exit.
     this.worker.unref();
@@ -161,10 +164,19 @@ export class BackgroundCheckpointer {
     this.timer = undefined;
   }
 
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.worker.postMessage('close');
+  /**
+   * Close the thread's connection and end the thread. The process waits for it (the worker is
+   * ref'd again): the owner closes its own connection after this settles, so it is the last one and
+   * SQLite folds the WAL into the database file and removes it (a stopped studio leaves no -wal
+   * behind, which `studio restore` would take for a running one).
+   */
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      clearTimeout(this.timer);
+      this.worker.ref();
+      this.worker.postMessage('close');
+    }
+    return this.ended;
   }
 }

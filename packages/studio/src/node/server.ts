@@ -153,7 +153,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
         server.closeAllConnections();
       });
       sockets.terminateAll();
-      sql.close();
+      await sql.close();
       log.info({ op: 'stop' }, 'studio stopped');
     },
   };

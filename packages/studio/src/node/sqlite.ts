@@ -247,11 +247,22 @@ export class NodeSql implements SqlPort {
     this.failureListeners.push(listener);
   }
 
-  close(): void {
+  /**
+   * Commit what is pending and close. With the checkpoint thread, its connection closes first and
+   * this one last (the promise settles then), so the WAL is copied into the database file and
+   * removed; without it, everything is closed when this returns.
+   */
+  close(): Promise<void> {
     this.commit();
-    this.checkpointer?.close();
     this.statements.clear();
-    if (this.db.isOpen) this.db.close();
+    const closeOwn = () => {
+      if (this.db.isOpen) this.db.close();
+    };
+    if (!this.checkpointer) {
+      closeOwn();
+      return Promise.resolve();
+    }
+    return this.checkpointer.close().then(closeOwn);
   }
 }
 
