@@ -55,19 +55,40 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
     return { ok: false, response: errorResponse(c, 415, 'unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"') };
   }
   const vars = c.var as Partial<AppVariables>;
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse((await vars.host?.bufferedBody?.(c)) ?? (await c.req.text()));
+    text = (await vars.host?.bufferedBody?.(c)) ?? (await c.req.text());
   } catch {
-    return { ok: false, response: errorResponse(c, 400, 'invalid_json', 'the body is not valid JSON') };
+    return { ok: false, response: errorResponse(c, 400, 'invalid_json', INVALID_JSON) };
   }
   // The app puts its limit on every request's context (HostLimits.maxJsonDepth).
-  const maxJsonDepth = vars.maxJsonDepth ?? DEFAULT_HOST_LIMITS.maxJsonDepth;
-  if (jsonDepthExceeds(raw, maxJsonDepth)) {
-    return { ok: false, response: errorResponse(c, 400, 'too_deep', `the JSON body nests arrays and objects deeper than ${maxJsonDepth} levels; flatten it`) };
+  const checked = checkJsonText(text, schema, vars.maxJsonDepth ?? DEFAULT_HOST_LIMITS.maxJsonDepth);
+  return checked.ok ? checked : { ok: false, response: errorResponse(c, 400, checked.code, checked.message) };
+}
+
+const INVALID_JSON = 'the body is not valid JSON';
+
+/**
+ * A JSON body's text checked: parsed, nested no deeper than `maxDepth`, valid for `schema`. The one
+ * check of every JSON body, readJson's and the Node host's create fast path's (which hands anything
+ * but a valid body to the app, whose readJson then answers it).
+ */
+export function checkJsonText<S extends z.ZodType>(
+  text: string,
+  schema: S,
+  maxDepth: number,
+): { ok: true; value: z.infer<S> } | { ok: false; code: 'invalid_json' | 'too_deep' | 'invalid_request'; message: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'invalid_json', message: INVALID_JSON };
+  }
+  if (jsonDepthExceeds(raw, maxDepth)) {
+    return { ok: false, code: 'too_deep', message: `the JSON body nests arrays and objects deeper than ${maxDepth} levels; flatten it` };
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) return { ok: false, response: errorResponse(c, 400, 'invalid_request', describeIssues(parsed.error)) };
+  if (!parsed.success) return { ok: false, code: 'invalid_request', message: describeIssues(parsed.error) };
   return { ok: true, value: parsed.data };
 }
 

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { API_PREFIX, CreateJobRequest } from '@studio-worker/protocol';
 import type { StudioCore } from '../core/index.ts';
-import { bearerToken } from '../app/http-errors.ts';
-import { jsonDepthExceeds, type HostLimits } from '../app/limits.ts';
+import { bearerToken, checkJsonText } from '../app/http-errors.ts';
+import type { HostLimits } from '../app/limits.ts';
 
 const PATH = `${API_PREFIX}/jobs`;
 /**
@@ -92,17 +92,10 @@ export function createJobFastPath(
     };
     /** The new job's view, or undefined for anything the app must answer (nothing was written). */
     const create = (text: string): unknown => {
-      let raw: unknown;
-      try {
-        raw = JSON.parse(text);
-      } catch {
-        return undefined;
-      }
-      if (jsonDepthExceeds(raw, limits.maxJsonDepth)) return undefined;
-      const parsed = CreateJobRequest.safeParse(raw);
-      if (!parsed.success) return undefined;
+      const checked = checkJsonText(text, CreateJobRequest, limits.maxJsonDepth);
+      if (!checked.ok) return undefined;
       // A refusal changed nothing (errors are values, decided before any write).
-      const submitted = core.jobs.submit(caller.owner, [{ request: parsed.data }]);
+      const submitted = core.jobs.submit(caller.owner, [{ request: checked.value }]);
       return submitted.ok ? submitted.value.jobs[0] : undefined;
     };
     req.on('data', onData);
