@@ -1,5 +1,6 @@
 import type { JobStatus, TaskKind } from '@studio-worker/protocol';
 import type { SqlPort, SqlValue } from './ports.ts';
+import { ENDED_CONDITION } from './schema.ts';
 
 /** A `jobs` row as stored. JSON columns are text. */
 export interface JobRow {
@@ -96,7 +97,7 @@ type Tally = Record<TalliedStatus, number>;
 const OFFER_COLUMNS = 'id, attempt, model, game_id, asset_name, vram_gb_estimate, task, model_source';
 const HELD = `status IN ('claimed', 'running')`;
 /** Spelled as jobs_ended's condition, so SQLite may use that partial index. */
-const ENDED = `status IN ('done', 'failed', 'cancelled')`;
+const ENDED = ENDED_CONDITION;
 
 /**
  * The text of claimNextFor's statement for one shape (pairs, skips, roles), built once: the SQL
