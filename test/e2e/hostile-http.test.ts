@@ -242,6 +242,43 @@ describe('registration requests from strangers are bounded (Found 5)', () => {
   });
 });
 
+describe('requests the HTTP layer cannot read get a status and a message too', () => {
+  /** The answer's JSON error body (a chunked one decoded), or a failure naming what came instead. */
+  function errorBody(bytes: Buffer): { error: string; message: string } {
+    const { headers, body } = parseAnswer(bytes);
+    let text = body.toString('utf8');
+    if (headers.get('transfer-encoding') === 'chunked') text = text.replace(/^[0-9a-f]+\r\n/i, '').replace(/\r\n0\r\n\r\n$/, '');
+    assert.match(headers.get('content-type') ?? '', /^application\/json/, `no JSON body: ${bytes.toString()}`);
+    return JSON.parse(text) as { error: string; message: string };
+  }
+
+  it('a Host header that is no host[:port], and a backslash in the path, answer 400 with what to fix', async () => {
+    for (const [what, request] of [
+      ['a space in Host', 'GET /graphics/api/health HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n'],
+      ['a slash in Host', 'GET /graphics/api/health HTTP/1.1\r\nHost: a/b\r\nConnection: close\r\n\r\n'],
+      ['a port out of range', 'GET /graphics/api/health HTTP/1.1\r\nHost: studio:99999\r\nConnection: close\r\n\r\n'],
+      ['a create with a bad Host (the fast path hands it on)', `POST /graphics/api/jobs HTTP/1.1\r\nHost: a b\r\nAuthorization: Bearer ${ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`],
+      ['a backslash in the path', `GET /graphics\\api/health HTTP/1.1\r\nHost: ${host().slice(6)}\r\nConnection: close\r\n\r\n`],
+      ['no Host at all', 'GET /graphics/api/health HTTP/1.1\r\nConnection: close\r\n\r\n'],
+    ] as const) {
+      const answer = await rawRequest(studio.port, request, { timeoutMs: 5_000 });
+      assert.equal(answer.status, 400, `${what}: ${answer.bytes.toString()}`);
+      const body = errorBody(answer.bytes);
+      assert.equal(body.error, 'bad_request', what);
+      assert.match(body.message, /Host|path/, `${what}: ${body.message}`);
+    }
+    await healthy();
+  });
+
+  it('a request that is not HTTP answers 400 with a message and the connection closes', async () => {
+    const answer = await rawRequest(studio.port, 'HELLO THERE\r\n\r\n', { timeoutMs: 5_000 });
+    assert.equal(answer.status, 400, answer.bytes.toString());
+    assert.equal(answer.end, 'closed');
+    assert.match(errorBody(answer.bytes).message, /HTTP/);
+    await healthy();
+  });
+});
+
 describe('connections that say nothing are closed (Found 6)', () => {
   it('a socket that never sends a byte is closed after the headers timeout', async () => {
     const answer = await rawRequest(studio.port, '', { timeoutMs: 6_000 });

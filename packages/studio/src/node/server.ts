@@ -18,6 +18,7 @@ import { retentionDays, startHousekeeping } from './background.ts';
 import { housekeepingOptions } from '../app/housekeeping.ts';
 import { STUDIO_VERSION } from './version.ts';
 import { upgradeHandler } from './upgrade.ts';
+import { adapterErrorHandler, answerClientError, refuseMissingHost } from './unreadable-requests.ts';
 import { createJobFastPath } from './create-job-fast.ts';
 
 export interface StudioOptions {
@@ -102,7 +103,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     },
     { version: STUDIO_VERSION, signInHint: options.signInHint, retentionDays: retention },
   );
-  const appListener = getRequestListener(app.fetch, { hostname: options.host });
+  const appListener = getRequestListener(app.fetch, { hostname: options.host, errorHandler: adapterErrorHandler(httpLog) });
   // One job created straight from node:http when it is a plain, valid create (the dispatch-latency
   // path); every other request, and every error, is the app's (create-job-fast.ts).
   const createJobFast = options.createJobFastPath === false ? () => false : createJobFastPath(core, limits, commit, appListener);
@@ -116,12 +117,16 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
       // is caught by the idle timeout instead.
       requestTimeout: 0,
       keepAliveTimeout: limits.idleTimeoutMs,
+      // An HTTP/1.1 request without Host is refused by refuseMissingHost, with a message (node's own
+      // refusal has no body).
+      requireHostHeader: false,
     },
     (req, res) => {
-      if (!createJobFast(req, res)) void appListener(req, res);
+      if (!refuseMissingHost(req, res) && !createJobFast(req, res)) void appListener(req, res);
     },
   );
   server.timeout = limits.idleTimeoutMs;
+  server.on('clientError', answerClientError);
   // Upgrades run through the same app (its socket routes check them); the sockets port completes them.
   server.on('upgrade', upgradeHandler(httpLog, (request, env: NodeBindings) => app.fetch(request, env)));
 
