@@ -91,7 +91,11 @@ export interface CheckpointResult {
   handOff?: boolean;
 }
 
-export type CheckpointOutcome = CheckpointResult | { error: string };
+/**
+ * `stopped`: the thread itself ended (it crashed, or could not open the database). Nothing starts
+ * on it again; the owner checkpoints without it (sqlite.ts).
+ */
+export type CheckpointOutcome = CheckpointResult | { error: string; stopped?: true };
 
 export class BackgroundCheckpointer {
   private readonly worker: Worker;
@@ -107,6 +111,8 @@ export class BackgroundCheckpointer {
   private urgent = false;
   /** The owner is to copy the last frames (a hand-off): nothing starts until `resume()`. */
   private held = false;
+  /** The thread ended without being asked to (see `CheckpointOutcome`). */
+  private stopped = false;
 
   /** `onDone` hears every outcome; on a hand-off the owner copies the rest, then calls `resume()`. */
   constructor(path: string, onDone: (result: CheckpointOutcome) => void) {
@@ -122,11 +128,23 @@ export class BackgroundCheckpointer {
       onDone(result);
       if (this.owed) this.poke();
     });
+    // An uncaught error ends the thread ('error', then 'exit'); so does anything else that kills it.
+    // Either way a checkpoint would never start again and the WAL would grow for good: say so once.
+    let lastError: string | undefined;
     this.worker.on('error', (error) => {
-      this.inFlight = false;
-      onDone({ error: error.message });
+      lastError = error.message;
     });
-    this.ended = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    this.ended = new Promise((resolve) =>
+      this.worker.once('exit', (code) => {
+        this.inFlight = false;
+        if (!this.closed) {
+          this.stopped = true;
+          clearTimeout(this.timer);
+          onDone({ error: `the checkpoint thread stopped (${lastError ?? `exit code ${code}`})`, stopped: true });
+        }
+        resolve();
+      }),
+    );
     // After the listeners: adding a 'message' listener refs the worker again, and an owner that
     // never closes its connection (a test that failed, a CLI) would then never exit.
     this.worker.unref();
@@ -138,7 +156,7 @@ export class BackgroundCheckpointer {
    * is all in the database file (its next write then starts the WAL over).
    */
   poke(now = performance.now()): void {
-    if (this.closed) return;
+    if (this.closed || this.stopped) return;
     this.owed = true;
     if (this.inFlight || this.held || this.timer) return;
     const wait = this.urgent ? 0 : this.lastStart + INTERVAL_MS - now;

@@ -69,7 +69,12 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   // Checkpoints run on a worker thread (no fsync inside a commit). A failed one loses nothing (the
   // WAL keeps every commit); say so once it happens.
   sql.onCheckpoint((result) => {
-    if ('error' in result) log.warn({ op: 'checkpoint', err: result.error }, 'a background WAL checkpoint failed; the WAL keeps growing until one succeeds');
+    if (!('error' in result)) return;
+    if (result.stopped) {
+      log.error({ op: 'checkpoint', err: result.error }, 'the checkpoint thread stopped; checkpoints now run inside commits (slower answers every 1,000 WAL pages, the WAL stays bounded); restart the studio to get the thread back');
+    } else {
+      log.warn({ op: 'checkpoint', err: result.error }, 'a background WAL checkpoint failed; the WAL keeps growing until one succeeds');
+    }
   });
   const sockets = new WorkerSockets(log.child({ module: 'sockets' }));
   const channel = new CommittedChannel(sockets, sql);
