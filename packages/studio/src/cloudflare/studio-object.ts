@@ -66,11 +66,21 @@ export class StudioObject implements WorkerChannel {
     this.log = workerdLogger(env.STUDIO_LOG_LEVEL, { app: 'studio', host: 'cloudflare', pool });
     this.feed = new FeedHub(() => this.core.access);
     const results = new R2Results(env.RESULTS, workerdCrypto);
-    const retentionDays = positive(env.STUDIO_RETENTION_DAYS);
-    const leaseSeconds = positive(env.STUDIO_LEASE_SECONDS);
-    const helloSeconds = positive(env.STUDIO_HELLO_TIMEOUT_SECONDS);
-    const maxAttempts = positive(env.STUDIO_MAX_ATTEMPTS);
-    const webhookRetryMs = positive(env.STUDIO_WEBHOOK_RETRY_MS);
+    // An object cannot refuse to start (every request would fail), so a bad value is named in an
+    // error line, once per start, and what applies instead is said (the Node studio exits on one).
+    const setting = (name: keyof StudioEnv & `STUDIO_${string}`, instead: string): number | undefined => {
+      const raw = env[name];
+      const value = positive(raw);
+      if (value === undefined && raw !== undefined && raw !== '') {
+        this.log.error({ op: 'start', setting: name }, `${name} must be a positive number (got "${String(raw)}"); it is ignored and ${instead}`);
+      }
+      return value;
+    };
+    const retentionDays = setting('STUDIO_RETENTION_DAYS', 'results are kept forever');
+    const leaseSeconds = setting('STUDIO_LEASE_SECONDS', 'the default lease applies');
+    const helloSeconds = setting('STUDIO_HELLO_TIMEOUT_SECONDS', 'the default hello timeout applies');
+    const maxAttempts = setting('STUDIO_MAX_ATTEMPTS', 'the default number of attempts applies');
+    const webhookRetryMs = setting('STUDIO_WEBHOOK_RETRY_MS', 'the default webhook retry delay applies');
     this.core = createStudioCore(
       { sql: new DurableSql(ctx.storage), clock: Date, channel: this, events: this.feed, crypto: workerdCrypto },
       this.log,
