@@ -53,12 +53,18 @@ export class StateFile {
     this.#log = log;
   }
 
-  /** Something changed; write soon. */
+  /**
+   * Something changed; write soon: after this turn of the event loop, so the caller (a job that
+   * starts, a frame that arrived) does not wait for the snapshot and its JSON, and the changes of
+   * one turn are one write.
+   */
   changed(): void {
     this.#dirty = true;
-    this.#writing ??= this.#drain().finally(() => {
-      this.#writing = null;
-    });
+    this.#writing ??= nextTurn()
+      .then(() => this.#drain())
+      .finally(() => {
+        this.#writing = null;
+      });
   }
 
   /** Resolves once every change so far is on disk. */
@@ -77,6 +83,10 @@ export class StateFile {
       }
     }
   }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** state.json, or null when missing or unreadable. */
