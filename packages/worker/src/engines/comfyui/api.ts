@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseJson } from '../shared/http-json.ts';
 import type { ApiWorkflow } from './workflow.ts';
 
 /**
@@ -146,11 +147,11 @@ export class ComfyApi {
     const response = await this.#request('POST', 'prompt', body, signal);
     const text = await response.text();
     if (response.status === 400) {
-      const parsed = PromptRejection.safeParse(safeJson(text));
+      const parsed = PromptRejection.safeParse(parseJson(text));
       throw new ComfyPromptRejected(parsed.success ? parsed.data : { error: text });
     }
     if (!response.ok) throw new ComfyHttpError('POST /prompt', response.status, text);
-    const accepted = PromptAccepted.safeParse(safeJson(text));
+    const accepted = PromptAccepted.safeParse(parseJson(text));
     if (!accepted.success) throw new ComfyHttpError('POST /prompt', response.status, `unexpected answer ${text.slice(0, 200)}`);
     return accepted.data;
   }
@@ -207,7 +208,7 @@ export class ComfyApi {
     const response = await this.#request(method, route, body, signal);
     const text = await response.text();
     if (!response.ok) throw new ComfyHttpError(`${method} /${route}`, response.status, text);
-    const value = safeJson(text);
+    const value = parseJson(text);
     if (value === undefined) throw new ComfyHttpError(`${method} /${route}`, response.status, `not JSON: ${text.slice(0, 200)}`);
     return value;
   }
@@ -237,14 +238,6 @@ export function networkReason(error: unknown): string {
   if (cause instanceof AggregateError && cause.message === '' && cause.errors.length > 0) return networkReason(cause.errors[0]);
   if (cause instanceof Error) return cause.message || String((cause as { code?: unknown }).code ?? cause.name);
   return String(cause);
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /** One line naming every node ComfyUI complained about, e.g. `node 4 (CheckpointLoaderSimple): Value not in list: ckpt_name …`. */

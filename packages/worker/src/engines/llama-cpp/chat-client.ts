@@ -2,7 +2,8 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { EngineFailure, toEngineFailure } from '../engine.ts';
 import { CompletionAssembler, completionFromJson, readServerError, type ChatCompletion } from './chat-completion.ts';
 import type { ChatRequestBody } from './chat-request.ts';
-import { describeNetworkError, openRequest, parseJson, readText } from './http.ts';
+import { parseJson } from '../shared/http-json.ts';
+import { describeNetworkError, openRequest, readText } from './http.ts';
 import { SseDecoder } from './sse.ts';
 
 export interface ChatCall {

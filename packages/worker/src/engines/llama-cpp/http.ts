@@ -77,13 +77,6 @@ export async function getWithTimeout(url: URL, options: { headers?: Record<strin
   }
 }
 
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
 /** A short description of a network error: its code and message, e.g. "ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:8081". */
 export function describeNetworkError(error: unknown): string {

@@ -6,7 +6,8 @@ import { requestChatCompletion } from './chat-client.ts';
 import type { ChatCompletion } from './chat-completion.ts';
 import { buildChatRequest, promptTokenEstimate, serverModelName } from './chat-request.ts';
 import type { LlamaCppEngineConfig } from './config.ts';
-import { describeNetworkError, displayUrl, getWithTimeout, parseJson } from './http.ts';
+import { parseJson } from '../shared/http-json.ts';
+import { describeNetworkError, displayUrl, getWithTimeout } from './http.ts';
 
 type ApiKey = { ok: true; key: string | undefined } | { ok: false; reason: string };
 

@@ -49,7 +49,8 @@ export async function requestJson(url: string, request: HttpRequest): Promise<Ht
   }
 }
 
-function parseJson(text: string): unknown {
+/** A JSON text's value, or undefined when it is not JSON (an engine's error page, a cut-off body). */
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
