@@ -4,9 +4,23 @@ import { jobId } from '../../src/core/jobs.ts';
 import { JobStore } from '../../src/core/job-store.ts';
 import { ENDED_CONDITION } from '../../src/core/schema.ts';
 import { jobView } from '../../src/core/views.ts';
-import { capabilities, connectWorker, makeHarness, send, llmSubmission } from './harness.ts';
+import { capabilities, connectWorker, makeHarness, send, llmSubmission, type Harness } from './harness.ts';
 
 const llm = (content: string) => llmSubmission(content, 4);
+
+/** The text of every statement `fn` runs through the harness's SQL port methods named. */
+function statementsRun(h: Harness, methods: ReadonlyArray<'run' | 'get' | 'all'>, fn: () => void): Set<string> {
+  const seen = new Set<string>();
+  const sql = h.sql as unknown as Record<string, (text: string, ...params: unknown[]) => unknown>;
+  const originals = methods.map((name) => [name, sql[name] as (text: string, ...params: unknown[]) => unknown] as const);
+  for (const [name, original] of originals) sql[name] = (text, ...params) => (seen.add(text), original.call(h.sql, text, ...params));
+  try {
+    fn();
+  } finally {
+    for (const [name, original] of originals) sql[name] = original;
+  }
+  return seen;
+}
 
 describe('job ids', () => {
   it('are job- and 16 hex digits, and sort in creation order (they append to the primary-key index)', () => {
@@ -150,19 +164,13 @@ describe('counts and lists stay off the whole table', () => {
     // One engine, as most workers serve (several pick the best of their queue heads with a sort).
     const w = connectWorker(h, capabilities({ taskKinds: ['llm'], supportedModels: ['synthetic-llm'], supportedModelsPerKind: { llm: ['synthetic-llm'] } }));
     // Every statement one job's life runs, as it runs them: created (offered at once), accepted, done.
-    const seen = new Set<string>();
-    const { run, get, all } = h.sql;
-    h.sql.run = ((text: string, ...params: never[]) => (seen.add(text), run.call(h.sql, text, ...params))) as typeof run;
-    h.sql.get = ((text: string, ...params: never[]) => (seen.add(text), get.call(h.sql, text, ...params))) as typeof get;
-    h.sql.all = ((text: string, ...params: never[]) => (seen.add(text), all.call(h.sql, text, ...params))) as typeof all;
-    const created = h.core.jobs.createMany([llm('a'), llm('b')]);
-    assert.ok(created.ok);
-    const [a] = created.value.map((j) => j.id) as [string];
-    send(h, w.connId, { type: 'accept', jobId: a, attempt: 1 });
-    send(h, w.connId, { type: 'completeJson', jobId: a, attempt: 1, result: {} }); // b is claimed by the same worker
-    h.sql.run = run;
-    h.sql.get = get;
-    h.sql.all = all;
+    const seen = statementsRun(h, ['run', 'get', 'all'], () => {
+      const created = h.core.jobs.createMany([llm('a'), llm('b')]);
+      assert.ok(created.ok);
+      const [a] = created.value.map((j) => j.id) as [string];
+      send(h, w.connId, { type: 'accept', jobId: a, attempt: 1 });
+      send(h, w.connId, { type: 'completeJson', jobId: a, attempt: 1, result: {} }); // b is claimed by the same worker
+    });
     const writes = [...seen].filter((text) => /^\s*(INSERT INTO jobs|UPDATE jobs)\b/.test(text));
     assert.ok(writes.length >= 3, `the insert, the claim and the result ran: ${writes.join(' ; ')}`);
     for (const text of writes) {
@@ -179,16 +187,12 @@ describe('counts and lists stay off the whole table', () => {
     const w = connectWorker(h);
     assert.ok(h.core.jobs.createMany(['a', 'b'].map(llm)).ok);
     assert.equal(h.channel.of(w.connId, 'offer').length, 1);
-    // Every statement the wake-up time and the periodic work run, as they run them.
-    const seen = new Set<string>();
-    const { get, all } = h.sql;
-    h.sql.get = ((text: string, ...params: never[]) => (seen.add(text), get.call(h.sql, text, ...params))) as typeof get;
-    h.sql.all = ((text: string, ...params: never[]) => (seen.add(text), all.call(h.sql, text, ...params))) as typeof all;
-    h.core.housekeeping.nextWakeAt(h.clock.now());
-    h.clock.advance(120_000);
-    void h.core.housekeeping.runDue(h.clock.now());
-    h.sql.get = get;
-    h.sql.all = all;
+    // Every statement the wake-up time and the periodic work read with, as they run them.
+    const seen = statementsRun(h, ['get', 'all'], () => {
+      h.core.housekeeping.nextWakeAt(h.clock.now());
+      h.clock.advance(120_000);
+      void h.core.housekeeping.runDue(h.clock.now());
+    });
     const held = [...seen].filter((text) => /FROM jobs\b/.test(text) && /claimed_at|lease_expires_at/.test(text));
     assert.ok(held.length >= 3, `the lease sweep, the offer take-back and the deadlines ran: ${held.join(' ; ')}`);
     for (const text of held) {
