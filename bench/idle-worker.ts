@@ -60,10 +60,28 @@ export interface IdleFigures {
   rssFileMb: number;
   /** Native libraries an idle daemon should not have loaded (libvips: sharp; onnxruntime), found in /proc/<pid>/maps. */
   unneededLibraries: string[];
+  /** Node's own modules an idle daemon should not have loaded (UNNEEDED_BUILTINS), as it listed them when it stopped. */
+  unneededModules: string[];
 }
 
 /** Loaded on first use only (engines/shared/sharp.ts, the onnx engine): an idle daemon maps none of them. */
 const UNNEEDED_WHEN_IDLE = ['libvips', 'onnxruntime'];
+/**
+ * Node's fetch (undici, with the http2 and web streams it loads): the daemon makes its HTTP calls with
+ * node:http, and an ES module import of node:http alone loads undici (platform/node-http.ts says why).
+ */
+const UNNEEDED_BUILTINS = ['internal/deps/undici/undici', 'http2'];
+
+/** The names in `UNNEEDED_BUILTINS` that the daemon's list (`NativeModule <name>` lines) holds. */
+function loadedBuiltins(file: string): string[] {
+  let list: string[];
+  try {
+    list = readFileSync(file, 'utf8').split('\n');
+  } catch {
+    throw new BenchError('no_module_list', `the daemon did not write its list of loaded modules to ${file} when it stopped`);
+  }
+  return UNNEEDED_BUILTINS.filter((name) => list.includes(`NativeModule ${name}`));
+}
 
 function mappedLibraries(pid: number, names: readonly string[]): string[] {
   let maps = '';
@@ -93,7 +111,8 @@ export async function runIdle(options: IdleOptions, say: (line: string) => void)
   try {
     const { workerId, authToken } = await api.createWorker('bench-idle');
     say(`studio on ${studio.url}; starting the worker daemon…`);
-    worker = await startWorkerProcess({ dir: join(workDir, 'worker'), studioUrl: studio.url, workerId, authToken, entry: bundleDir && join(bundleDir, 'cli.js') });
+    const builtinsFile = join(workDir, 'loaded-builtins.txt');
+    worker = await startWorkerProcess({ dir: join(workDir, 'worker'), studioUrl: studio.url, workerId, authToken, entry: bundleDir && join(bundleDir, 'cli.js'), loadedBuiltinsFile: builtinsFile });
     const pid = worker.pid;
     const rssAtWelcomeMb = mb(processStatusKb(pid, 'VmRSS'));
     say(`welcomed (RSS ${rssAtWelcomeMb} MiB); settling ${options.settleSeconds} s, then idling ${options.seconds} s…`);
@@ -110,7 +129,7 @@ export async function runIdle(options: IdleOptions, say: (line: string) => void)
     if (cpu0 === undefined || cpu1 === undefined) throw new BenchError('no_proc', 'the idle bench reads /proc/<pid>: it needs Linux, and a daemon that stays up');
     const health = await api.health();
     if (health.workersOnline !== 1) throw new BenchError('worker_disconnected', `the studio counts ${health.workersOnline} workers online after the idle stretch, not 1`);
-    return {
+    const figures = {
       rssMb: mb(processStatusKb(pid, 'VmRSS')),
       cpuPercent: Math.round(((cpu1 - cpu0) / wall) * 100 * 100) / 100,
       from: options.from,
@@ -122,6 +141,9 @@ export async function runIdle(options: IdleOptions, say: (line: string) => void)
       rssFileMb: mb(processStatusKb(pid, 'RssFile')),
       unneededLibraries: mappedLibraries(pid, UNNEEDED_WHEN_IDLE),
     };
+    // The module list is written as the daemon exits.
+    await worker.stop();
+    return { ...figures, unneededModules: loadedBuiltins(builtinsFile) };
   } catch (error) {
     if (error instanceof BenchError && worker) error.message += `\n--- worker output ---\n${worker.outputTail()}`;
     throw error;
@@ -142,6 +164,7 @@ export function idleReport(f: IdleFigures): string {
     `  CPU            ${f.cpuPercent.toFixed(2)} % of one core (target <= ${IDLE_TARGETS.cpuPercent}: ${ok(f.cpuPercent <= IDLE_TARGETS.cpuPercent)})`,
     `  of the RSS     ${f.rssAnonMb.toFixed(1)} MiB its own, ${f.rssFileMb.toFixed(1)} MiB mapped files (node's binary, libraries)`,
     `  loaded         ${f.unneededLibraries.length === 0 ? 'no library an idle daemon does not need' : `${f.unneededLibraries.join(', ')}: an idle daemon should not load these`}`,
+    `                 ${f.unneededModules.length === 0 ? "none of node's modules it does not need (undici, http2)" : `node's ${f.unneededModules.join(', ')}: an idle daemon should not load these`}`,
   ].join('\n');
 }
 

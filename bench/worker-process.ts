@@ -30,6 +30,8 @@ export interface WorkerProcessOptions {
   startTimeoutMs?: number;
   /** The script to run instead of the bin (e.g. a built `dist/cli.js`). */
   entry?: string;
+  /** Write the built-in modules the daemon loaded to this file when it exits (loaded-builtins.ts). */
+  loadedBuiltinsFile?: string;
 }
 
 /** The real worker daemon (`studio-worker run --config <file>`), in its own process group. */
@@ -84,7 +86,8 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   mkdirSync(options.dir, { recursive: true });
   const configPath = join(options.dir, 'config.toml');
   await writeWorkerConfig(configPath, options, options.dir);
-  const child: ChildProcess = spawn(nodeBinary(), [options.entry ?? WORKER_BIN, 'run', '--config', configPath], {
+  const probe = options.loadedBuiltinsFile ? ['--import', join(import.meta.dirname, 'loaded-builtins.mjs')] : [];
+  const child: ChildProcess = spawn(nodeBinary(), [...probe, options.entry ?? WORKER_BIN, 'run', '--config', configPath], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
@@ -93,6 +96,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
       NO_PRETTY_LOGS: '1',
       // The daemon stops by itself if the bench dies without stopping it.
       STUDIO_WORKER_EXIT_WITH_PARENT: '1',
+      ...(options.loadedBuiltinsFile ? { BENCH_LOADED_BUILTINS_FILE: options.loadedBuiltinsFile } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,

@@ -30,6 +30,8 @@ describe('npm run bench:idle', () => {
     assert.equal(result.from, 'source');
     // Lazy loading holds: sharp's libvips (and onnxruntime) are mapped only once a job needs them.
     assert.deepEqual(result.unneededLibraries, [], 'an idle daemon maps no library it does not need');
+    // Nor node's fetch: an ES module import of node:http would load undici and http2 (platform/node-http.ts).
+    assert.deepEqual(result.unneededModules, [], 'an idle daemon loads neither undici nor http2');
     assert.ok((result.rssAnonMb as number) > 0 && (result.rssFileMb as number) > 0);
   });
 });

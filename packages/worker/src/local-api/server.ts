@@ -1,6 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@studio-worker/log';
+import { http } from '../platform/node-http.ts';
 import { ApiError } from './errors.ts';
 import { checkRequest } from './guards.ts';
 import { sendBytes, sendError, sendJson } from './http.ts';
@@ -42,7 +43,7 @@ export class LocalApiServer {
 
   /** Listen on the first-choice port, or on an ephemeral one when that is taken (said in the log). */
   static async start(options: LocalApiServerOptions): Promise<LocalApiServer> {
-    const server = createServer((req, res) => void handle(options, req, res));
+    const server = http.createServer((req, res) => void handle(options, req, res));
     // Keep-alive sockets must not hold a shutdown up.
     server.keepAliveTimeout = 5_000;
     let port: number;

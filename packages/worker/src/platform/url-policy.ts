@@ -1,9 +1,10 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { isLoopbackHost } from '@studio-worker/protocol';
+import { http } from './node-http.ts';
 
 /**
  * The worker's one URL policy: which URLs it fetches for a studio, and from which addresses. A
@@ -272,7 +273,7 @@ export function fetchPublic(url: URL, init: { headers?: Record<string, string>; 
  * `Response` (redirects are not followed). Exported for tests of this plumbing; use `fetchPublic`.
  */
 export function getWithLookup(url: URL, init: { headers?: Record<string, string>; signal?: AbortSignal }, lookup: ReturnType<typeof checkedLookup>): Promise<Response> {
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const request = url.protocol === 'https:' ? httpsRequest : http.request;
   return new Promise<Response>((resolvePromise, reject) => {
     const req = request(url, {
       method: 'GET',

@@ -1,8 +1,9 @@
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { EngineFailure, toEngineFailure } from '../engine.ts';
 import { CompletionAssembler, completionFromJson, readServerError, type ChatCompletion } from './chat-completion.ts';
 import type { ChatRequestBody } from './chat-request.ts';
 import { parseJson } from '../shared/http-json.ts';
+import { http } from '../../platform/node-http.ts';
 import { describeNetworkError, openRequest, readText } from './http.ts';
 import { SseDecoder } from './sse.ts';
 
@@ -110,7 +111,7 @@ function readJson(text: string, call: ChatCall): ChatCompletion {
  * serve the model; rate limits and server errors may pass on another attempt.
  */
 export function failureForStatus(status: number, bodyText: string, call: Pick<ChatCall, 'serverName' | 'apiKey'>, where = ''): EngineFailure {
-  const detail = scrub(clip(readServerError(parseJson(bodyText))?.message ?? (bodyText.trim() || (STATUS_CODES[status] ?? 'no message'))), call);
+  const detail = scrub(clip(readServerError(parseJson(bodyText))?.message ?? (bodyText.trim() || (http.STATUS_CODES[status] ?? 'no message'))), call);
   const said = `${call.serverName} answered ${status}${where === '' ? '' : ` ${where}`}: ${detail}`;
   if (status === 401 || status === 403) {
     return new EngineFailure('engine_unavailable', `${said} (check api_key / api_key_env in [engines.llama-cpp])`, { retryable: true });

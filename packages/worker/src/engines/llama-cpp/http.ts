@@ -1,5 +1,6 @@
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { http } from '../../platform/node-http.ts';
 
 /**
  * node:http rather than fetch: fetch (undici) gives up on a response after 300 s without headers

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { http } from '../../platform/node-http.ts';
 
 export interface HttpAnswer {
   status: number;
@@ -19,7 +19,7 @@ export function httpExchange(url: string, options: { method: 'GET' | 'POST'; jso
       headers['content-type'] = 'application/json';
       headers['content-length'] = payload.length;
     }
-    const req = request(url, { method: options.method, headers, signal: options.signal, agent: false }, (res) => {
+    const req = http.request(url, { method: options.method, headers, signal: options.signal, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
