@@ -12,7 +12,7 @@ import { SUBPROTOCOL, workerConnectUrl } from '@studio-worker/protocol';
 import { imageWorkerCapabilities } from '../../packages/studio/test/dashboard/scripted-worker.ts';
 import { holdImageClaim, rawPost, uploadResult } from '../helpers/file-result.ts';
 import { startStudioProcess, type StudioProc } from '../helpers/processes.ts';
-import { openFds, parseAnswer, partFiles, rawRequest, settle } from '../helpers/raw-http.ts';
+import { decodeChunked, openFds, parseAnswer, partFiles, rawRequest, settle } from '../helpers/raw-http.ts';
 
 const ADMIN = 'hostile-admin-token';
 let dir: string;
@@ -246,8 +246,9 @@ describe('requests the HTTP layer cannot read get a status and a message too', (
   /** The answer's JSON error body (a chunked one decoded), or a failure naming what came instead. */
   function errorBody(bytes: Buffer): { error: string; message: string } {
     const { headers, body } = parseAnswer(bytes);
-    let text = body.toString('utf8');
-    if (headers.get('transfer-encoding') === 'chunked') text = text.replace(/^[0-9a-f]+\r\n/i, '').replace(/\r\n0\r\n\r\n$/, '');
+    const decoded = headers.get('transfer-encoding') === 'chunked' ? decodeChunked(body) : { body };
+    assert.ok(decoded, `a chunked body that did not all arrive: ${bytes.toString()}`);
+    const text = decoded.body.toString('utf8');
     assert.match(headers.get('content-type') ?? '', /^application\/json/, `no JSON body: ${bytes.toString()}`);
     return JSON.parse(text) as { error: string; message: string };
   }

@@ -90,6 +90,24 @@ export function parseAnswer(bytes: Buffer): { status: number; headers: Map<strin
   return { status, headers, body: split < 0 ? Buffer.alloc(0) : bytes.subarray(split + 4) };
 }
 
+/**
+ * A chunked body that starts at `start` in `bytes`, decoded: the body and the index just past its
+ * last chunk (trailers are not expected), or undefined while it has not all arrived.
+ */
+export function decodeChunked(bytes: Buffer, start = 0): { body: Buffer; used: number } | undefined {
+  const parts: Buffer[] = [];
+  let at = start;
+  for (;;) {
+    const eol = bytes.indexOf('\r\n', at);
+    if (eol < 0) return undefined;
+    const size = parseInt(bytes.subarray(at, eol).toString('latin1'), 16);
+    if (bytes.length < eol + 2 + size + 2) return undefined;
+    if (size === 0) return { body: Buffer.concat(parts), used: eol + 4 };
+    parts.push(bytes.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
+}
+
 /** Open file descriptors of a process (Linux). */
 export function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;

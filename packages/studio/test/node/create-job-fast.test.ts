@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '@studio-worker/log';
 import { startStudio, type RunningStudio } from '../../src/node/server.ts';
+import { decodeChunked } from '../../../../test/helpers/raw-http.ts';
 import { waitFor } from '../../../../test/helpers/wait.ts';
 import { imageWorkerCapabilities, ScriptedWorker } from '../dashboard/scripted-worker.ts';
 
@@ -203,17 +204,8 @@ function parseAnswer(bytes: Buffer, isHead: boolean, closed: boolean): { answer:
   const start = split + 4;
   if (isHead || status < 200 || status === 204 || status === 304) return { answer: { status, head, body: Buffer.alloc(0) }, used: start };
   if (header('transfer-encoding')?.toLowerCase() === 'chunked') {
-    const parts: Buffer[] = [];
-    let at = start;
-    for (;;) {
-      const eol = bytes.indexOf('\r\n', at);
-      if (eol < 0) return undefined;
-      const size = parseInt(bytes.subarray(at, eol).toString('latin1'), 16);
-      if (bytes.length < eol + 2 + size + 2) return undefined;
-      if (size === 0) return { answer: { status, head, body: Buffer.concat(parts) }, used: eol + 4 };
-      parts.push(bytes.subarray(eol + 2, eol + 2 + size));
-      at = eol + 2 + size + 2;
-    }
+    const decoded = decodeChunked(bytes, start);
+    return decoded && { answer: { status, head, body: decoded.body }, used: decoded.used };
   }
   const length = header('content-length');
   if (length === undefined) return closed ? { answer: { status, head, body: bytes.subarray(start) }, used: bytes.length } : undefined;
