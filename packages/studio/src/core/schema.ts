@@ -16,12 +16,16 @@ function jobEventTrigger(acceptedAt: 'OLD.started_at' | 'NEW.started_at', ended 
   END;`;
 }
 
+/** `column` holds a finished job's status (done, failed, cancelled): comparisons, not an IN list (see migration 12). */
+function endedCondition(column: 'status' | 'NEW.status'): string {
+  return `(${column} = 'done' OR ${column} = 'failed' OR ${column} = 'cancelled')`;
+}
+
 /**
- * A finished job (done, failed, cancelled), as jobs_ended's condition spells it: a query must
- * repeat it word for word for SQLite to use that partial index. Comparisons, not an IN list (see
- * migration 12).
+ * A finished job, as jobs_ended's condition spells it: a query must repeat it word for word for
+ * SQLite to use that partial index.
  */
-export const ENDED_CONDITION = `(status = 'done' OR status = 'failed' OR status = 'cancelled')`;
+export const ENDED_CONDITION = endedCondition('status');
 
 /**
  * One schema for both hosts (node:sqlite and a Durable Object's SQLite). Times are epoch
@@ -343,7 +347,7 @@ const MIGRATIONS: readonly string[] = [
   DROP INDEX jobs_ended;
   CREATE INDEX jobs_ended ON jobs (status, seq) WHERE ${ENDED_CONDITION};
   DROP TRIGGER job_event_on_end;
-  ${jobEventTrigger('NEW.started_at', `(NEW.status = 'done' OR NEW.status = 'failed' OR NEW.status = 'cancelled')`)}
+  ${jobEventTrigger('NEW.started_at', endedCondition('NEW.status'))}
   `,
 ];
 
