@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ApiError } from '@studio-worker/protocol';
 import type { Logger } from '@studio-worker/log';
@@ -52,10 +52,10 @@ export function refuseMissingHost(req: IncomingMessage, res: ServerResponse): bo
 }
 
 /** node:http's own refusals (its `clientError` event), with the statuses node would send. */
-const CLIENT_ERRORS: Record<string, { status: number; text: string; message: string }> = {
-  HPE_HEADER_OVERFLOW: { status: 431, text: 'Request Header Fields Too Large', message: 'the request head is larger than the studio reads (16 KiB); send fewer or shorter headers' },
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, text: 'Payload Too Large', message: 'the chunk extensions are too large; send the body without them' },
-  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, text: 'Request Timeout', message: 'the request head did not arrive in time; send it whole' },
+const CLIENT_ERRORS: Record<string, { status: number; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, message: 'the request head is larger than the studio reads (16 KiB); send fewer or shorter headers' },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, message: 'the chunk extensions are too large; send the body without them' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, message: 'the request head did not arrive in time; send it whole' },
 };
 
 /**
@@ -73,7 +73,7 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
       : { error: 'bad_request', message: `the bytes sent are not an HTTP/1.1 request (${error.code ?? error.message}); send "METHOD /path HTTP/1.1", headers, an empty line` };
     const text = JSON.stringify(body);
     socket.write(
-      `HTTP/1.1 ${status} ${known?.text ?? 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
     );
   }
   socket.destroy(error);
