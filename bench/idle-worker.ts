@@ -164,7 +164,7 @@ export function idleReport(f: IdleFigures): string {
     `  CPU            ${f.cpuPercent.toFixed(2)} % of one core (target <= ${IDLE_TARGETS.cpuPercent}: ${ok(f.cpuPercent <= IDLE_TARGETS.cpuPercent)})`,
     `  of the RSS     ${f.rssAnonMb.toFixed(1)} MiB its own, ${f.rssFileMb.toFixed(1)} MiB mapped files (node's binary, libraries)`,
     `  loaded         ${f.unneededLibraries.length === 0 ? 'no library an idle daemon does not need' : `${f.unneededLibraries.join(', ')}: an idle daemon should not load these`}`,
-    `                 ${f.unneededModules.length === 0 ? "none of node's modules it does not need (undici, http2)" : `node's ${f.unneededModules.join(', ')}: an idle daemon should not load these`}`,
+    `                 ${f.unneededModules.length === 0 ? `none of node's modules it does not need (${UNNEEDED_BUILTINS.join(', ')})` : `node's ${f.unneededModules.join(', ')}: an idle daemon should not load these`}`,
   ].join('\n');
 }
 

@@ -30,7 +30,7 @@ export interface WorkerProcessOptions {
   startTimeoutMs?: number;
   /** The script to run instead of the bin (e.g. a built `dist/cli.js`). */
   entry?: string;
-  /** Write the built-in modules the daemon loaded to this file when it exits (loaded-builtins.ts). */
+  /** Write the built-in modules the daemon loaded to this file when it exits (loaded-builtins.mjs). */
   loadedBuiltinsFile?: string;
 }
 

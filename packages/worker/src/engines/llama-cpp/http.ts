@@ -78,7 +78,6 @@ export async function getWithTimeout(url: URL, options: { headers?: Record<strin
   }
 }
 
-
 /** A short description of a network error: its code and message, e.g. "ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:8081". */
 export function describeNetworkError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
