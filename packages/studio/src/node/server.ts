@@ -20,6 +20,7 @@ import { STUDIO_VERSION } from './version.ts';
 import { upgradeHandler } from './upgrade.ts';
 import { adapterErrorHandler, answerClientError, refuseMissingHost } from './unreadable-requests.ts';
 import { createJobFastPath } from './create-job-fast.ts';
+import { tierUpSooner } from './v8-tiering.ts';
 
 export interface StudioOptions {
   /**
@@ -61,6 +62,8 @@ export interface RunningStudio {
 
 /** The embedded host: one port for the API, the worker sockets and the dashboard; SQLite + files under dataDir. */
 export async function startStudio(options: StudioOptions): Promise<RunningStudio> {
+  // Before the first request, so the job path is optimized after ~100 jobs, not ~500 (v8-tiering.ts).
+  tierUpSooner();
   const retention = retentionDays(options.retentionDays);
   const log = options.log ?? createLogRoot({ app: 'studio' }).root;
   // Prompts, token hashes and results live here: for the studio's user only (issue 9).
