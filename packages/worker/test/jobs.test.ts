@@ -339,6 +339,30 @@ describe('job runner (in-process, fake engines)', () => {
     await frameFor('completeJson', 'second');
   });
 
+  it('a prefetched job whose engine throws at once (not a rejected promise) still gets its started event before its fail', async () => {
+    const order: string[] = [];
+    const { engine, runs, started } = heldEngine();
+    const run = engine.run.bind(engine);
+    engine.run = (job, ctx) => {
+      if (job.jobId === 'second') throw new Error('the engine refused synchronously');
+      return run(job, ctx);
+    };
+    const jobs = await runner([engine], { prefetch: true, onJobEvent: (event) => (order.push(`${event.type} ${event.jobId}`), changes.signal()) });
+    withPrefetchFeature();
+    jobs.handleOffer(claim('first'), link);
+    await started(0);
+    jobs.handleOffer(claim('second'), link);
+    await frameFor('accept', 'second');
+    runs[0]!.finish({ type: 'json', json: 1 });
+    const failed = await frameFor('fail', 'second');
+    assert.equal(failed.type === 'fail' && failed.error, 'the engine refused synchronously');
+    await changes.waitFor(() => (order.includes('ended second') ? true : undefined), 'the ended event of the second job');
+    assert.deepEqual(
+      order.filter((entry) => entry.endsWith(' second') && !entry.startsWith('progress')),
+      ['accepted second', 'started second', 'ended second'],
+    );
+  });
+
   it('prefetch needs both the config switch and a studio that announced the feature', async () => {
     const { engine, runs, started } = heldEngine();
     let prefetch = false;

@@ -393,11 +393,17 @@ export class JobRunner {
       try {
         // The engine first, the bookkeeping after: a prefetched job's engine takes over from the
         // last one's without waiting for a log line, the job board and state.json (~0.2 ms per job
-        // on the development machine: bench/README.md, "bench:busy").
-        const running = engine.run(
-          { jobId: claim.jobId, attempt: claim.attempt, model: claim.model, task: claim.task, source: claim.source, files },
-          { signal, progress, log, workDir, inputUrls: this.#options.inputUrls?.() },
-        );
+        // on the development machine: bench/README.md, "bench:busy"). An engine that throws
+        // instead of rejecting still gets its bookkeeping before its failure.
+        let running: Promise<EngineResult>;
+        try {
+          running = engine.run(
+            { jobId: claim.jobId, attempt: claim.attempt, model: claim.model, task: claim.task, source: claim.source, files },
+            { signal, progress, log, workDir, inputUrls: this.#options.inputUrls?.() },
+          );
+        } catch (error) {
+          running = Promise.reject(error);
+        }
         if (prefetched) {
           this.#emit({ type: 'started', jobId: job.jobId, attempt: claim.attempt });
           this.#options.onChange?.();
