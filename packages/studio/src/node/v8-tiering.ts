@@ -9,9 +9,10 @@ import { setFlagsFromString } from 'node:v8';
  * studio (node:http, zod, the dispatcher, SQLite's bindings, ws) is mostly functions called once or
  * twice per job, so a fresh studio runs it unoptimized for its first ~500 jobs: ~25 % slower per
  * create in `npm run bench`, and for hours in a studio that sees a few jobs a minute. At 100 and
- * 100 the same functions are optimized after ~100 jobs; bench/README.md ("The cold window, shortened") has
- * the runs: the window `bench:peers` measures (creates 100–600 of a fresh studio) went from a p50 of
- * 0.286–0.312 ms to 0.256–0.279 ms; the warm figures, the throughput and the RSS did not move.
+ * 100 the same functions are optimized after ~100 jobs; bench/README.md ("The cold window,
+ * shortened") has the runs: the window `bench:peers` measures (creates 100–600 of a fresh studio)
+ * went from a p50 of 0.286–0.312 ms to 0.256–0.279 ms; the warm figures, the throughput and the RSS
+ * did not move.
  *
  * Set at run time, through node:v8, because the studio starts in more ways than one command line
  * (`npm start` runs it in-process, `studio serve`, PM2, the tests). V8 reads these two counts each
