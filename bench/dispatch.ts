@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { StudioClient } from '@studio-worker/client';
+import { allowedCpus } from './affinity.ts';
 import { createApiClient, type ClientKind } from './api-client.ts';
 import { BenchError } from './errors.ts';
 import { benchMain, parseBenchFlags, wholeNumber as wholeNumberFlag } from './flags.ts';
@@ -29,6 +30,8 @@ export interface BenchOptions {
   /** Jobs written into the table before the studio starts (half done, half queued). */
   preload: number;
   cpuProfDir?: string;
+  /** Run the studio on these CPUs only (bench:peers --pin; affinity.ts). */
+  serverCpus?: string;
   json: boolean;
   keep: boolean;
 }
@@ -97,6 +100,8 @@ export interface StudioRun {
   figures: BenchFigures;
   latency: LatencyResult;
   throughput: ThroughputResult;
+  /** The CPUs the studio was allowed to run on, as the kernel listed them after it started. */
+  studioCpus: string | undefined;
 }
 
 /** The bench's report: one JSON line, or the human table. */
@@ -113,6 +118,7 @@ export async function measureStudio(options: BenchOptions, say: (line: string) =
   const studio = await startStudioProcess({
     keepDataDir: options.keep,
     cpuProfDir: options.cpuProfDir,
+    cpus: options.serverCpus,
     prepareDataDir:
       options.preload > 0
         ? (dir) => {
@@ -122,6 +128,7 @@ export async function measureStudio(options: BenchOptions, say: (line: string) =
           }
         : undefined,
   });
+  const studioCpus = allowedCpus(studio.pid);
   const tracker = new JobTracker();
   const api = createApiClient(options.client, studio.url, studio.adminToken);
   let workers: SimWorker[] = [];
@@ -147,7 +154,7 @@ export async function measureStudio(options: BenchOptions, say: (line: string) =
       throw new BenchError('unexpected_acks', `workers got ${tracker.unexpectedAcks} completeAcks for jobs the bench did not create (or twice for one job)`);
     }
     if (tracker.studioErrors.length > 0) say(`the studio sent error frames:\n  ${tracker.studioErrors.join('\n  ')}`);
-    return { figures: figures(options.workers, latency, throughput, studio.peakRssMb(), options.preload, dashboard), latency, throughput };
+    return { figures: figures(options.workers, latency, throughput, studio.peakRssMb(), options.preload, dashboard), latency, throughput, studioCpus };
   } catch (error) {
     if (error instanceof BenchError && error.code !== 'interrupted') {
       const output = studio.outputTail();

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { allowedCpus, cpuPlan, pinThisProcess, PIN_MODES, type PinMode } from './affinity.ts';
 import { measureBullmq, type PeerOptions, type PeerRun } from './bullmq-peer.ts';
 import { measureStudio, type BenchOptions } from './dispatch.ts';
 import { BenchError } from './errors.ts';
@@ -15,10 +16,12 @@ import type { BenchFigures } from './report.ts';
 import { ms3 } from './stats.ts';
 
 const USAGE = `usage: npm run bench:peers -- [--rounds R] [--workers N] [--jobs M] [--samples K] [--warmup W] [--batch B]
-                                [--stall-seconds S] [--json]`;
+                                [--stall-seconds S] [--pin none|split|one] [--json]`;
 
 export interface PeersOptions extends PeerOptions {
   rounds: number;
+  /** Where the bench and the servers run (affinity.ts); `none` leaves it to the kernel. */
+  pin: PinMode;
   json: boolean;
 }
 
@@ -33,9 +36,12 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
       warmup: { type: 'string' },
       batch: { type: 'string' },
       'stall-seconds': { type: 'string' },
+      pin: { type: 'string' },
     },
     USAGE,
   );
+  const pin = values.pin ?? 'none';
+  if (!(PIN_MODES as readonly string[]).includes(pin)) throw new BenchError('bad_flag', `--pin must be none, split or one (got "${pin}")\n${USAGE}`);
   const n = (name: string, raw: string | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => wholeNumberFlag(name, raw, fallback, min, max, USAGE);
   return {
     rounds: n('rounds', values.rounds, 3, 1, 100),
@@ -45,6 +51,7 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
     warmup: n('warmup', values.warmup, 100, 0),
     batch: n('batch', values.batch, 1000, 1, 1000),
     stallMs: n('stall-seconds', values['stall-seconds'], 15, 1) * 1000,
+    pin: pin as PinMode,
     json: values.json,
   };
 }
@@ -60,6 +67,8 @@ export interface Side {
   benchCpuCores: number;
   otherCpuCores?: number;
   serverPeakRssMb?: number;
+  /** The CPUs the server was allowed to run on (the kernel's list), when the bench could read it. */
+  serverCpus?: string;
 }
 
 export interface Round {
@@ -76,7 +85,7 @@ export interface Round {
 const r2 = (v: number) => Math.round(v * 100) / 100;
 const r1 = (v: number | undefined) => (v === undefined ? undefined : Math.round(v * 10) / 10);
 
-function oursSide(f: BenchFigures): Side {
+function oursSide(f: BenchFigures, serverCpus: string | undefined): Side {
   return {
     jobsPerSec: f.jobsPerSec,
     p50Ms: f.dispatchP50Ms,
@@ -85,10 +94,11 @@ function oursSide(f: BenchFigures): Side {
     benchCpuCores: f.benchCpuCores,
     otherCpuCores: f.otherCpuCores,
     serverPeakRssMb: f.studioPeakRssMb,
+    serverCpus,
   };
 }
 
-function peerSide(run: PeerRun): Side {
+function peerSide(run: PeerRun, serverCpus: string | undefined): Side {
   return {
     jobsPerSec: Math.round(run.jobsPerSec),
     p50Ms: ms3(run.latency.p50),
@@ -97,6 +107,7 @@ function peerSide(run: PeerRun): Side {
     benchCpuCores: r2(run.cpu.bench),
     otherCpuCores: run.cpu.other === undefined ? undefined : r2(run.cpu.other),
     serverPeakRssMb: r1(run.serverPeakRssMb),
+    serverCpus,
   };
 }
 
@@ -110,6 +121,9 @@ type Contender = 'ours' | RedisPersistence;
 const CONTENDERS: readonly Contender[] = ['ours', 'aof-everysec', 'none'];
 
 export async function runPeers(options: PeersOptions, say: (line: string) => void): Promise<Round[]> {
+  // Before anything starts, so every thread of this process is on the bench's CPUs.
+  const plan = cpuPlan(options.pin);
+  if (plan) pinThisProcess(plan.bench);
   const studioOptions: BenchOptions = {
     workers: options.workers,
     jobs: options.jobs,
@@ -119,6 +133,7 @@ export async function runPeers(options: PeersOptions, say: (line: string) => voi
     client: 'raw',
     stallMs: options.stallMs,
     preload: 0,
+    serverCpus: plan?.servers,
     json: true,
     keep: false,
   };
@@ -132,11 +147,12 @@ export async function runPeers(options: PeersOptions, say: (line: string) => voi
     for (const contender of order) {
       say(`round ${round}/${options.rounds}: ${contender === 'ours' ? 'our studio' : `BullMQ, Redis ${contender}`}…`);
       if (contender === 'ours') {
-        sides.ours = oursSide((await measureStudio(studioOptions, () => {})).figures);
+        const run = await measureStudio(studioOptions, () => {});
+        sides.ours = oursSide(run.figures, run.studioCpus);
       } else {
-        const redis = await startRedis(contender);
+        const redis = await startRedis(contender, { cpus: plan?.servers });
         try {
-          sides[contender] = peerSide(await measureBullmq(redis, options));
+          sides[contender] = peerSide(await measureBullmq(redis, options), allowedCpus(redis.pid));
         } catch (error) {
           if (error instanceof BenchError) error.message += `\n--- redis-server output ---\n${redis.outputTail()}`;
           throw error;
@@ -172,6 +188,8 @@ export function peersJson(options: PeersOptions, rounds: readonly Round[]): stri
     workers: options.workers,
     jobs: options.jobs,
     samples: options.samples,
+    pin: options.pin,
+    benchCpus: allowedCpus(process.pid),
     oursJobsPerSec: Math.round(med((r) => r.ours.jobsPerSec)),
     bullmqAofJobsPerSec: Math.round(med((r) => r.bullmqAof.jobsPerSec)),
     bullmqNoneJobsPerSec: Math.round(med((r) => r.bullmqNone.jobsPerSec)),
@@ -195,6 +213,13 @@ function packageVersion(name: string): string {
 const int = (v: number) => Math.round(v).toLocaleString('en-US');
 const cores = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(2));
 
+/** Where the processes ran, in words. */
+function placement(pin: PinMode, rounds: readonly Round[]): string {
+  if (pin === 'none') return 'CPUs: not pinned, the kernel places every process (--pin split or --pin one fixes where they run)';
+  const servers = [...new Set(rounds.flatMap((r) => [r.ours, r.bullmqAof, r.bullmqNone].map((side) => side.serverCpus ?? '?')))].join(', ');
+  return `CPUs (--pin ${pin}): this process on ${allowedCpus(process.pid) ?? '?'}; the studio and redis-server on ${servers}`;
+}
+
 export function peersReport(options: PeersOptions, rounds: readonly Round[]): string {
   const header = ['round', 'ours jobs/s', 'BullMQ none', 'BullMQ AOF', 'ours p50 / p99 ms', 'AOF p50 / p99 ms', 'jobs/s ratio', 'p50 ratio', 'p99 ratio', 'cores: studio / redis(AOF)', 'other'];
   const rows = rounds.map((r) => [
@@ -217,6 +242,7 @@ export function peersReport(options: PeersOptions, rounds: readonly Round[]): st
     `peers bench: ${options.workers} consumers, ${options.jobs} no-op jobs in batches of ${options.batch}, ${options.samples} latency samples (after ${options.warmup} warm-up), ${rounds.length} rounds in rotating order`,
     `  ours: the studio, every state change committed to SQLite before it is acknowledged`,
     `  BullMQ ${packageVersion('bullmq')} + ioredis ${packageVersion('ioredis')} on a private redis-server (AOF appendfsync everysec, and without persistence); ratios are ours / AOF`,
+    `  ${placement(options.pin, rounds)}`,
     '',
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
@@ -234,6 +260,6 @@ if (import.meta.main) {
       const rounds = await runPeers(options, say);
       return options.json ? peersJson(options, rounds) : peersReport(options, rounds);
     },
-    { redis_missing: 3 },
+    { redis_missing: 3, taskset_missing: 3 },
   );
 }

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findOnPath, onCpus } from './affinity.ts';
 import { BenchError } from './errors.ts';
 import { ownChild } from './child.ts';
 import { freePort } from './studio-process.ts';
@@ -29,31 +30,21 @@ export interface RedisProcess {
 
 /** The first `redis-server` on PATH, or undefined. */
 export function findRedisServer(path = process.env.PATH ?? ''): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, 'redis-server');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findOnPath('redis-server', path);
 }
 
 /** Start redis-server; answers once it replies to PING. Throws `redis_missing` with install advice when there is none. */
-export async function startRedis(persistence: RedisPersistence, binary = findRedisServer()): Promise<RedisProcess> {
+export async function startRedis(persistence: RedisPersistence, options: { binary?: string; cpus?: string } = {}): Promise<RedisProcess> {
+  const binary = options.binary ?? findRedisServer();
   if (!binary) throw new BenchError('redis_missing', REDIS_INSTALL_HINT);
   const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
   const port = await freePort();
   const persistenceArgs =
     persistence === 'aof-everysec' ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
-  const child = spawn(
-    binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...persistenceArgs, '--daemonize', 'no', '--loglevel', 'warning', '--logfile', ''],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const [command, args] = onCpus(options.cpus, binary, [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...persistenceArgs, '--daemonize', 'no', '--loglevel', 'warning', '--logfile', '',
+  ]);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const owned = ownChild(child, dir, 20);
   const redis: RedisProcess = {
     host: '127.0.0.1',

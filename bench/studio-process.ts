@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { onCpus } from './affinity.ts';
 import { ownChild } from './child.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +29,8 @@ export interface StudioProcessOptions {
   adminToken?: string;
   /** Fill the data directory before the studio starts (e.g. preload jobs). */
   prepareDataDir?: (dataDir: string) => void;
+  /** Run the studio (every thread of it) on these CPUs only, in taskset's list syntax (affinity.ts). */
+  cpus?: string;
 }
 
 /** The real studio (`studio serve`), running as a child process on a free loopback port. */
@@ -78,7 +81,8 @@ export async function startStudioProcess(options: StudioProcessOptions): Promise
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const nodeArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
-  const child = spawn(nodeBinary(), [...nodeArgs, options.entry ?? STUDIO_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir], {
+  const [command, args] = onCpus(options.cpus, nodeBinary(), [...nodeArgs, options.entry ?? STUDIO_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir]);
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, STUDIO_ADMIN_TOKEN: adminToken, STUDIO_WORKER_LOG: 'warn', NO_PRETTY_LOGS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,15 +1,24 @@
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { describe, it } from 'node:test';
 import { runBenchScript } from './run-script.ts';
+import { cpuPlan } from '../affinity.ts';
+import { BenchError } from '../errors.ts';
 import { parsePeersArgs } from '../peers.ts';
 
 const runPeers = (args: string[], env: NodeJS.ProcessEnv = process.env) => runBenchScript('peers.ts', args, env);
 
 describe('npm run bench:peers', () => {
-  it('defaults to the issue shape: 100 consumers, 20,000 jobs, 500 samples, 3 rounds', () => {
+  it('defaults to the issue shape: 100 consumers, 20,000 jobs, 500 samples, 3 rounds, nothing pinned', () => {
     const o = parsePeersArgs([]);
-    assert.deepEqual([o.workers, o.jobs, o.samples, o.rounds, o.json], [100, 20000, 500, 3, false]);
+    assert.deepEqual([o.workers, o.jobs, o.samples, o.rounds, o.json, o.pin], [100, 20000, 500, 3, false, 'none']);
+  });
+
+  it('--pin takes none, split or one, and says so for anything else', () => {
+    assert.equal(parsePeersArgs(['--pin', 'split']).pin, 'split');
+    assert.equal(parsePeersArgs(['--pin', 'one']).pin, 'one');
+    assert.throws(() => parsePeersArgs(['--pin', 'sideways']), (error: unknown) => error instanceof BenchError && error.code === 'bad_flag' && /--pin must be none, split or one \(got "sideways"\)/.test(error.message));
   });
 
   // Needs redis-server on PATH (.ci/run installs it; elsewhere: apt-get install redis-server).
@@ -33,6 +42,25 @@ describe('npm run bench:peers', () => {
     // The ratios are ours over the AOF peer's, from the same round.
     assert.equal(result.throughputRatio, Math.round((ours.jobsPerSec as number) / (aof.jobsPerSec as number) * 100) / 100);
     assert.equal(result.p50Ratio, Math.round((ours.p50Ms as number) / (aof.p50Ms as number) * 100) / 100);
+  });
+
+  // Needs redis-server and taskset (util-linux), and two CPUs.
+  it('--pin split runs this process on CPU 0 and the studio and both redis-servers on the other CPUs, as the kernel lists them', { skip: availableParallelism() < 2 ? 'one CPU' : false }, async () => {
+    const { code, stdout, stderr } = await runPeers(['--rounds', '1', '--workers', '3', '--jobs', '60', '--batch', '30', '--samples', '5', '--warmup', '1', '--pin', 'split', '--json']);
+    assert.equal(code, 0, stderr);
+    const result = JSON.parse(stdout.trim()) as { pin: string; benchCpus: string; runs: Array<Record<string, { serverCpus?: string }>> };
+    const servers = cpuPlan('split')?.servers;
+    assert.equal(result.pin, 'split');
+    assert.equal(result.benchCpus, '0');
+    for (const side of ['ours', 'bullmqAof', 'bullmqNone']) assert.equal(result.runs[0]?.[side]?.serverCpus, servers, side);
+  });
+
+  it('--pin without taskset on PATH says how to install it and exits non-zero', async () => {
+    const { code, stdout, stderr } = await runPeers(['--rounds', '1', '--pin', 'one', '--json'], { ...process.env, PATH: dirname(process.execPath) });
+    assert.equal(code, 3);
+    assert.equal(stdout, '');
+    assert.match(stderr, /taskset is not on PATH/);
+    assert.match(stderr, /apt-get install -y util-linux/);
   });
 
   it('without redis-server it says how to install it and exits non-zero', async () => {

@@ -1,0 +1,81 @@
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { BenchError } from './errors.ts';
+
+/**
+ * `bench:peers --pin`: which CPUs the bench process and the servers it starts (the studio,
+ * redis-server) may run on, so that a run does not depend on where the scheduler happens to put
+ * them (bench/README.md, "Where the scheduler puts the two processes").
+ *
+ * - `none`: wherever the kernel puts them (the default, as a user's machine would);
+ * - `split`: this process (simulated workers, BullMQ's consumers and producer) on CPU 0, every
+ *   server on the other CPUs: client and server each on a core of their own;
+ * - `one`: all of it on CPU 0.
+ *
+ * Pinning goes through util-linux's `taskset`: Node has no call for a process's CPU affinity.
+ */
+export const PIN_MODES = ['none', 'split', 'one'] as const;
+export type PinMode = (typeof PIN_MODES)[number];
+
+/** CPU lists in taskset's `-c` syntax. */
+export interface CpuPlan {
+  mode: Exclude<PinMode, 'none'>;
+  bench: string;
+  servers: string;
+}
+
+export const TASKSET_HINT = 'taskset is not on PATH; --pin needs it. Install util-linux (Debian/Ubuntu: apt-get update && apt-get install -y util-linux).';
+
+/** The first executable `name` on PATH, or undefined. */
+export function findOnPath(name: string, path = process.env.PATH ?? ''): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** The CPUs of each side for a mode on a machine with `cpus` CPUs (undefined for `none`). */
+export function cpuPlan(mode: PinMode, cpus: number = availableParallelism()): CpuPlan | undefined {
+  if (mode === 'none') return undefined;
+  if (mode === 'one') return { mode, bench: '0', servers: '0' };
+  if (cpus < 2) throw new BenchError('pin_impossible', `--pin split needs at least 2 CPUs; this machine has ${cpus}. Use --pin one or --pin none.`);
+  return { mode, bench: '0', servers: cpus === 2 ? '1' : `1-${cpus - 1}` };
+}
+
+function taskset(): string {
+  const binary = findOnPath('taskset');
+  if (!binary) throw new BenchError('taskset_missing', TASKSET_HINT);
+  return binary;
+}
+
+/** Pin this process (every thread it has now; later ones inherit it) to `cpus`. */
+export function pinThisProcess(cpus: string): void {
+  execFileSync(taskset(), ['--all-tasks', '--cpu-list', '--pid', cpus, String(process.pid)], { stdio: 'ignore' });
+}
+
+/**
+ * The command and arguments that start `command` on `cpus` (taskset execs it, so the child keeps
+ * the pid it is spawned with and every thread it starts inherits the affinity), or the command as
+ * it is when there is nothing to pin.
+ */
+export function onCpus(cpus: string | undefined, command: string, args: readonly string[]): [string, string[]] {
+  return cpus === undefined ? [command, [...args]] : [taskset(), ['--cpu-list', cpus, command, ...args]];
+}
+
+/** A process's allowed CPUs as the kernel lists them (`/proc/<pid>/status`, Cpus_allowed_list). */
+export function allowedCpus(pid: number): string | undefined {
+  try {
+    return /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
