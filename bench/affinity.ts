@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { BenchError } from './errors.ts';
 
@@ -43,12 +42,45 @@ export function findOnPath(name: string, path = process.env.PATH ?? ''): string 
   return undefined;
 }
 
-/** The CPUs of each side for a mode on a machine with `cpus` CPUs (undefined for `none`). */
-export function cpuPlan(mode: PinMode, cpus: number = availableParallelism()): CpuPlan | undefined {
+/**
+ * The CPUs of each side for a mode, from the CPUs this process may use (undefined for `none`): not
+ * 0..n-1, since a container's cpuset may hand out, say, CPUs 2 and 3.
+ */
+export function cpuPlan(mode: PinMode, usable: readonly number[] = usableCpus()): CpuPlan | undefined {
   if (mode === 'none') return undefined;
-  if (mode === 'one') return { mode, bench: '0', servers: '0' };
-  if (cpus < 2) throw new BenchError('pin_impossible', `--pin split needs at least 2 CPUs; this machine has ${cpus}. Use --pin one or --pin none.`);
-  return { mode, bench: '0', servers: cpus === 2 ? '1' : `1-${cpus - 1}` };
+  const [first, ...rest] = usable;
+  if (first === undefined) throw new BenchError('pin_failed', 'could not tell which CPUs this process may use (/proc/self/status has no Cpus_allowed_list); use --pin none');
+  if (mode === 'one') return { mode, bench: String(first), servers: String(first) };
+  if (rest.length === 0) throw new BenchError('pin_impossible', `--pin split needs at least 2 CPUs; this process may use 1 (CPU ${first}). Use --pin one or --pin none.`);
+  return { mode, bench: String(first), servers: formatCpuList(rest) };
+}
+
+/** The CPUs this process may run on, in order (the kernel's Cpus_allowed_list). */
+export function usableCpus(): number[] {
+  const list = allowedCpus(process.pid);
+  return list === undefined ? [] : parseCpuList(list);
+}
+
+/** `0-2,5` → [0, 1, 2, 5] (the kernel's and taskset's list syntax). */
+export function parseCpuList(list: string): number[] {
+  const cpus: number[] = [];
+  for (const part of list.split(',')) {
+    const [from, to = from] = part.split('-').map(Number) as [number, number?];
+    for (let cpu = from; cpu <= (to as number); cpu++) cpus.push(cpu);
+  }
+  return cpus;
+}
+
+/** [1, 2, 3, 5] → `1-3,5`. */
+export function formatCpuList(cpus: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < cpus.length; ) {
+    let j = i;
+    while (j + 1 < cpus.length && (cpus[j + 1] as number) === (cpus[j] as number) + 1) j++;
+    parts.push(i === j ? String(cpus[i]) : `${cpus[i]}-${cpus[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
 }
 
 function taskset(): string {
@@ -59,7 +91,13 @@ function taskset(): string {
 
 /** Pin this process (every thread it has now; later ones inherit it) to `cpus`. */
 export function pinThisProcess(cpus: string): void {
-  execFileSync(taskset(), ['--all-tasks', '--cpu-list', '--pid', cpus, String(process.pid)], { stdio: 'ignore' });
+  try {
+    execFileSync(taskset(), ['--all-tasks', '--cpu-list', '--pid', cpus, String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (error) {
+    if (error instanceof BenchError) throw error;
+    const said = String((error as { stderr?: Buffer }).stderr ?? '').trim();
+    throw new BenchError('pin_failed', `taskset could not pin this process to CPU ${cpus}: ${said || (error as Error).message}`);
+  }
 }
 
 /**

@@ -260,6 +260,6 @@ if (import.meta.main) {
       const rounds = await runPeers(options, say);
       return options.json ? peersJson(options, rounds) : peersReport(options, rounds);
     },
-    { redis_missing: 3, taskset_missing: 3 },
+    { redis_missing: 3, taskset_missing: 3, pin_impossible: 2 },
   );
 }

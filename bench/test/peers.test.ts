@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { availableParallelism } from 'node:os';
-import { dirname } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runBenchScript } from './run-script.ts';
-import { cpuPlan } from '../affinity.ts';
+import { REPO_ROOT, runBenchScript } from './run-script.ts';
+import { cpuPlan, findOnPath, onCpus, usableCpus } from '../affinity.ts';
 import { BenchError } from '../errors.ts';
 import { parsePeersArgs } from '../peers.ts';
 
@@ -45,14 +46,27 @@ describe('npm run bench:peers', () => {
   });
 
   // Needs redis-server and taskset (util-linux), and two CPUs.
-  it('--pin split runs this process on CPU 0 and the studio and both redis-servers on the other CPUs, as the kernel lists them', { skip: availableParallelism() < 2 ? 'one CPU' : false }, async () => {
+  it('--pin split runs this process on its first CPU and the studio and both redis-servers on the others, as the kernel lists them', { skip: usableCpus().length < 2 ? 'one CPU' : false }, async () => {
     const { code, stdout, stderr } = await runPeers(['--rounds', '1', '--workers', '3', '--jobs', '60', '--batch', '30', '--samples', '5', '--warmup', '1', '--pin', 'split', '--json']);
     assert.equal(code, 0, stderr);
     const result = JSON.parse(stdout.trim()) as { pin: string; benchCpus: string; runs: Array<Record<string, { serverCpus?: string }>> };
-    const servers = cpuPlan('split')?.servers;
+    const plan = cpuPlan('split');
     assert.equal(result.pin, 'split');
-    assert.equal(result.benchCpus, '0');
-    for (const side of ['ours', 'bullmqAof', 'bullmqNone']) assert.equal(result.runs[0]?.[side]?.serverCpus, servers, side);
+    assert.equal(result.benchCpus, plan?.bench);
+    for (const side of ['ours', 'bullmqAof', 'bullmqNone']) assert.equal(result.runs[0]?.[side]?.serverCpus, plan?.servers, side);
+  });
+
+  it('--pin split where this process may use one CPU is refused with what to use instead (exit 2)', { skip: findOnPath('taskset') ? false : 'taskset (util-linux) is not installed' }, async () => {
+    const [command, args] = onCpus('0', process.execPath, [join(REPO_ROOT, 'bench', 'peers.ts'), '--rounds', '1', '--pin', 'split', '--json']);
+    const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 2, stderr);
+    assert.equal(stdout, '');
+    assert.match(stderr, /--pin split needs at least 2 CPUs; this process may use 1 \(CPU 0\)\. Use --pin one or --pin none\./);
   });
 
   it('--pin without taskset on PATH says how to install it and exits non-zero', async () => {
