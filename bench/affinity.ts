@@ -9,9 +9,10 @@ import { BenchError } from './errors.ts';
  * them (bench/README.md, "Where the scheduler puts the two processes").
  *
  * - `none`: wherever the kernel puts them (the default, as a user's machine would);
- * - `split`: this process (simulated workers, BullMQ's consumers and producer) on CPU 0, every
- *   server on the other CPUs: client and server each on a core of their own;
- * - `one`: all of it on CPU 0.
+ * - `split`: this process (simulated workers, BullMQ's consumers and producer) on the first CPU it
+ *   may use (CPU 0 on a plain machine), every server on the others: client and server each on a
+ *   core of their own;
+ * - `one`: all of it on that first CPU.
  *
  * Pinning goes through util-linux's `taskset`: Node has no call for a process's CPU affinity.
  */
