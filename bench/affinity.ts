@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { findOnPath } from './child.ts';
 import { BenchError } from './errors.ts';
 
 /**
@@ -27,21 +27,6 @@ export interface CpuPlan {
 }
 
 export const TASKSET_HINT = 'taskset is not on PATH; --pin needs it. Install util-linux (Debian/Ubuntu: apt-get update && apt-get install -y util-linux).';
-
-/** The first executable `name` on PATH, or undefined. */
-export function findOnPath(name: string, path = process.env.PATH ?? ''): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 /**
  * The CPUs of each side for a mode, from the CPUs this process may use (undefined for `none`): not

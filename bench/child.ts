@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { accessSync, constants, rmSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { processCpuSeconds, processStatusKb } from './machine-cpu.ts';
 
 /** A child process the bench owns: its output tail, its /proc figures, and a stop that always cleans up. */
@@ -59,4 +60,19 @@ export function ownChild(child: ChildProcess, removeDir: string | undefined, tai
       process.off('exit', onExit);
     },
   };
+}
+
+/** The first executable `name` on PATH, or undefined. */
+export function findOnPath(name: string, path = process.env.PATH ?? ''): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }

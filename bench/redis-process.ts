@@ -3,9 +3,9 @@ import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findOnPath, onCpus } from './affinity.ts';
+import { onCpus } from './affinity.ts';
 import { BenchError } from './errors.ts';
-import { ownChild } from './child.ts';
+import { findOnPath, ownChild } from './child.ts';
 import { freePort } from './studio-process.ts';
 
 /** How the peer's Redis keeps its data: AOF fsynced once a second, or in memory only. */

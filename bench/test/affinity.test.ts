@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { allowedCpus, cpuPlan, findOnPath, formatCpuList, onCpus, parseCpuList, usableCpus } from '../affinity.ts';
+import { allowedCpus, cpuPlan, formatCpuList, onCpus, parseCpuList, usableCpus } from '../affinity.ts';
+import { findOnPath } from '../child.ts';
 import { BenchError } from '../errors.ts';
 
 describe('bench:peers --pin: the CPUs of each side', () => {

@@ -4,7 +4,8 @@ import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO_ROOT, runBenchScript } from './run-script.ts';
-import { cpuPlan, findOnPath, onCpus, usableCpus } from '../affinity.ts';
+import { cpuPlan, onCpus, usableCpus } from '../affinity.ts';
+import { findOnPath } from '../child.ts';
 import { BenchError } from '../errors.ts';
 import { parsePeersArgs } from '../peers.ts';
 
