@@ -46,6 +46,14 @@ forEachHost((host) => {
     return token;
   }
 
+  /** Revoke the live read token with `studio tokens revoke` (its id found in `studio tokens list`). */
+  async function revokeTheReadToken(): Promise<void> {
+    const listed = JSON.parse((await cli(['tokens', 'list', '--json'])).output.replace(/^[^[]*/, '')) as TokenView[];
+    const id = listed.find((t) => t.scope === 'read' && !t.revokedAt)?.id;
+    assert.ok(id);
+    assert.equal((await cli(['tokens', 'revoke', id])).code, 0);
+  }
+
   /**
    * Opens the dashboard's realtime feed like a browser does (token as the second subprotocol), with a
    * raw `ws` client so a refusal's HTTP status and JSON body are seen. Resolves with the open socket
@@ -206,10 +214,7 @@ forEachHost((host) => {
       assert.equal(bySubmit.body.error, 'insufficient_scope');
       assert.match(bySubmit.body.message, /"submit" scope/);
 
-      const listed = JSON.parse((await cli(['tokens', 'list', '--json'])).output.replace(/^[^[]*/, '')) as TokenView[];
-      const readId = listed.find((t) => t.scope === 'read' && !t.revokedAt)?.id;
-      assert.ok(readId);
-      assert.equal((await cli(['tokens', 'revoke', readId])).code, 0);
+      await revokeTheReadToken();
       const revoked = await openFeed(read);
       assert.ok('status' in revoked);
       assert.deepEqual([revoked.status, revoked.body.error], [401, 'auth_failed']);
@@ -223,10 +228,7 @@ forEachHost((host) => {
       const feed = await openFeed(read);
       assert.ok('ws' in feed, JSON.stringify(feed));
       const closed = new Promise<{ code: number; reason: string }>((resolve) => feed.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-      const listed = JSON.parse((await cli(['tokens', 'list', '--json'])).output.replace(/^[^[]*/, '')) as TokenView[];
-      const id = listed.find((t) => t.scope === 'read' && !t.revokedAt)?.id;
-      assert.ok(id);
-      assert.equal((await cli(['tokens', 'revoke', id])).code, 0);
+      await revokeTheReadToken();
       const made = await studio.api.json<{ id: string }>('POST', '/jobs', job('after the revoke'));
       // Whichever comes first: the close, or the new job's event (which must not come).
       const leaked = new Promise<'leaked'>((resolve) => {
@@ -249,10 +251,7 @@ forEachHost((host) => {
       const feed = await openRawFeed(read);
       try {
         assert.equal(feed.frames[0]?.opcode, 1, 'the hello comes first');
-        const listed = JSON.parse((await cli(['tokens', 'list', '--json'])).output.replace(/^[^[]*/, '')) as TokenView[];
-        const id = listed.find((t) => t.scope === 'read' && !t.revokedAt)?.id;
-        assert.ok(id);
-        assert.equal((await cli(['tokens', 'revoke', id])).code, 0);
+        await revokeTheReadToken();
         const made = await studio.api.json<{ id: string }>('POST', '/jobs', job('after the revoke, raw'));
         const madeAt = performance.now();
         const leaked = () => feed.frames.some((f) => f.opcode === 1 && f.payload.toString().includes(made.id));
