@@ -555,13 +555,18 @@ export class Dispatcher {
       this.writeHeldAccept();
       return this.violation(session, `completeJson for ${frame.jobId}: result is not JSON`);
     }
+    const store = (held: number) => this.jobs.complete(frame.jobId, session.workerId, held, { type: 'json', json: resultJson }, now, acceptedAt);
+    // A worker already known at zero failures leaves the result one guarded statement, atomic on
+    // its own: no savepoint around it (SAVEPOINT + RELEASE were ~4.5 µs of every job's ~210).
     const done =
       attempt !== undefined &&
-      this.ports.sql.transaction(() => {
-        if (!this.jobs.complete(frame.jobId, session.workerId, attempt, { type: 'json', json: resultJson }, now, acceptedAt)) return false;
-        this.workers.resetFailures(session.workerId);
-        return true;
-      });
+      (this.workers.failuresKnownZero(session.workerId)
+        ? store(attempt)
+        : this.ports.sql.transaction(() => {
+            if (!store(attempt)) return false;
+            this.workers.resetFailures(session.workerId);
+            return true;
+          }));
     if (!done) {
       this.writeHeldAccept();
       this.dropStaleClaim(session, frame.jobId, attempt);

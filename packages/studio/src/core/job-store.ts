@@ -387,11 +387,9 @@ export class JobStore {
   /**
    * Store the result of this worker's current attempt (claimed/running → done): one guarded
    * statement. Its attempt record is written by the job-event trigger from the row as it was
-   * (migration 10), so no read of the row is needed.
-   */
-  /**
-   * Store a result. `acceptedAt`: the worker's accept of this attempt was not stored on its own (it
-   * came in the same read as the result, Dispatcher.handleTexts); it becomes the start time.
+   * (migration 10), so no read of the row is needed. `acceptedAt`: the worker's accept of this
+   * attempt was not stored on its own (it came in the same read as the result,
+   * Dispatcher.handleTexts); it becomes the start time.
    */
   complete(id: string, workerId: string, attempt: number, result: StoredResult, now: number, acceptedAt = now): boolean {
     const json = result.type === 'json' ? result.json : null;

@@ -96,6 +96,11 @@ export class WorkerStore {
     this.sql.run('UPDATE workers SET cooldown_until = ?, consecutive_failures = 0 WHERE id = ?', until, id);
   }
 
+  /** Whether resetFailures would write nothing: this worker was read at 0 and has not failed since. */
+  failuresKnownZero(id: string): boolean {
+    return this.noFailures.has(id);
+  }
+
   /** After a job done. Called for every result, so a worker seen at 0 is not asked again until it fails. */
   resetFailures(id: string): void {
     if (this.noFailures.has(id)) return;

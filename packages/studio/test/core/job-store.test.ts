@@ -251,6 +251,55 @@ describe('the failure counter', () => {
     assert.equal(failures(), 2, 'no cooldown: the counter started over');
     assert.equal(h.core.stores.workers.get(w.workerId)?.cooldown_until ?? null, null);
   });
+
+  it('a result is one statement without a transaction unit once the worker is known at 0, and one unit with the reset while it has failures', () => {
+    const h = makeHarness({ cooldownAfterFailures: 5, retryBackoffMs: 0 });
+    const w = connectWorker(h);
+    const failures = () => h.core.stores.workers.get(w.workerId)?.consecutive_failures;
+    const units = (fn: () => void) => {
+      let n = 0;
+      const { transaction } = h.sql;
+      h.sql.transaction = ((body: () => unknown) => (n++, transaction.call(h.sql, body))) as typeof transaction;
+      try {
+        fn();
+      } finally {
+        h.sql.transaction = transaction;
+      }
+      return n;
+    };
+    const job = (n: number) => {
+      const made = h.core.jobs.create(llm(`j${n}`));
+      assert.ok(made.ok);
+      return made.value.id;
+    };
+    const complete = (jobId: string) => send(h, w.connId, { type: 'completeJson', jobId, attempt: 1, result: {} });
+    const first = job(1);
+    assert.equal(units(() => complete(first)), 1, 'not yet known at 0: the result and the reset in one unit');
+    const second = job(2);
+    assert.equal(units(() => complete(second)), 0, 'known at 0: the guarded UPDATE alone');
+    const stored = h.core.jobs.get(second);
+    assert.ok(stored.ok);
+    assert.equal(stored.value.status, 'done');
+    const third = job(3);
+    send(h, w.connId, { type: 'fail', jobId: third, attempt: 1, error: 'oom', retryable: false });
+    assert.equal(failures(), 1);
+    // With a failure counted, the reset is a second statement: the two stay all-or-nothing.
+    const fourth = job(4);
+    const { run } = h.sql;
+    h.sql.run = ((text: string, ...params: never[]) => {
+      if (text.startsWith('UPDATE workers SET consecutive_failures = 0')) throw new Error('disk I/O error');
+      return run.call(h.sql, text, ...params);
+    }) as typeof run;
+    try {
+      assert.throws(() => complete(fourth), /disk I\/O error/);
+    } finally {
+      h.sql.run = run;
+    }
+    const after = h.core.jobs.get(fourth);
+    assert.ok(after.ok);
+    assert.equal(after.value.status, 'claimed', 'the result rolled back with the failed reset');
+    assert.equal(failures(), 1);
+  });
 });
 
 describe('claimNextFor within a Durable Object’s parameter limit', () => {
