@@ -82,11 +82,16 @@ export function activeClaims(session: Session): number {
 }
 
 /**
- * Claims that occupy one of the worker's offer slots: all but one that only uploads its result. One
- * upload beside the engine's work keeps the engine busy; a second one waiting means the uploads do
- * not keep up (a slow or cut link), and a worker that took more jobs then would pile up claims it
- * cannot deliver.
+ * Results a prefetching worker may have on their way up without holding an offer slot. Uploads
+ * that take about as long as a job jitter around it (on a slow 2-core machine a 44 KB upload took
+ * 19–86 ms beside 44 ms engine runs): with one free, every upload that ran long took the prefetch
+ * slot and the engine waited (98.4–98.8 % busy in bench:busy); with two, 99.1–99.4 %. A third one
+ * waiting means the uploads do not keep up (a slow or cut link), and a worker that took more jobs
+ * then would pile up claims it cannot deliver.
  */
+export const FREE_UPLOADS = 2;
+
+/** Claims that occupy one of the worker's offer slots: all but FREE_UPLOADS that only upload their result. */
 export function slotsInUse(session: Session): number {
   let used = 0;
   let uploading = 0;
@@ -94,7 +99,7 @@ export function slotsInUse(session: Session): number {
     if (claim.uploading) uploading++;
     else used++;
   }
-  return used + Math.max(0, uploading - 1);
+  return used + Math.max(0, uploading - FREE_UPLOADS);
 }
 
 /** Whether the session has a free offer slot (before pauses, holds and the rest; see canTakeOffers). */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { encodeFrame, parseStudioFrame } from '@studio-worker/protocol';
 import { encodeOffer } from '../../src/core/index.ts';
+import { FREE_UPLOADS } from '../../src/core/sessions.ts';
 import { capabilities, connectWorker, imageJob, llmJob, makeHarness, ManualClock, send } from './harness.ts';
 
 describe('handshake', () => {
@@ -300,21 +301,24 @@ describe('leases, disconnects and stale results', () => {
     assert.equal(h.channel.of(w.connId, 'offer').length, 3, 'a repeated phase frees nothing more');
   });
 
-  it('prefetch: only one upload is free of charge; a second waiting upload holds a slot again (uploads that do not keep up stop new offers)', () => {
+  it('prefetch: two uploads are free of charge; a third waiting upload holds a slot again (uploads that do not keep up stop new offers)', () => {
     const features = ['attempt', 'progress', 'cancel', 'resume', 'prefetch'];
     const h = makeHarness();
     const w = connectWorker(h, capabilities({ protocolFeatures: features, prefetchSlots: 1 }));
-    const jobs = ['a', 'b', 'c', 'd', 'e'].map((name) => llmJob(h, name));
+    const [a, b, c, d, e] = ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => llmJob(h, name)) as Array<ReturnType<typeof llmJob>>;
     const offered = () => h.channel.of(w.connId, 'offer').map((o) => o?.claim.jobId);
-    const [a, b, c, d] = jobs as [ReturnType<typeof llmJob>, ReturnType<typeof llmJob>, ReturnType<typeof llmJob>, ReturnType<typeof llmJob>];
-    for (const job of [a, b]) send(h, w.connId, { type: 'accept', jobId: job.id, attempt: 1 });
-    send(h, w.connId, { type: 'progress', jobId: a.id, attempt: 1, phase: 'uploading' });
-    assert.deepEqual(offered(), [a.id, b.id, c.id], 'a uploads: c offered');
-    send(h, w.connId, { type: 'accept', jobId: c.id, attempt: 1 });
-    send(h, w.connId, { type: 'progress', jobId: b.id, attempt: 1, phase: 'uploading' });
-    assert.deepEqual(offered(), [a.id, b.id, c.id], 'b waits behind a: the worker holds c and the prefetch slot is b again');
-    send(h, w.connId, { type: 'completeJson', jobId: a.id, attempt: 1, result: { ok: true } });
-    assert.deepEqual(offered(), [a.id, b.id, c.id, d.id], 'a delivered: one upload left, so d is offered');
+    const id = (job: ReturnType<typeof llmJob> | undefined) => job?.id as string;
+    for (const job of [a, b]) send(h, w.connId, { type: 'accept', jobId: id(job), attempt: 1 });
+    send(h, w.connId, { type: 'progress', jobId: id(a), attempt: 1, phase: 'uploading' });
+    assert.deepEqual(offered(), [a, b, c].map(id), 'a uploads: c offered');
+    send(h, w.connId, { type: 'accept', jobId: id(c), attempt: 1 });
+    send(h, w.connId, { type: 'progress', jobId: id(b), attempt: 1, phase: 'uploading' });
+    assert.deepEqual(offered(), [a, b, c, d].map(id), 'b uploads while a still does (a long upload): both free, so d offered');
+    send(h, w.connId, { type: 'accept', jobId: id(d), attempt: 1 });
+    send(h, w.connId, { type: 'progress', jobId: id(c), attempt: 1, phase: 'uploading' });
+    assert.deepEqual(offered(), [a, b, c, d].map(id), `c waits behind two uploads: the prefetch slot is c's again (FREE_UPLOADS ${FREE_UPLOADS})`);
+    send(h, w.connId, { type: 'completeJson', jobId: id(a), attempt: 1, result: { ok: true } });
+    assert.deepEqual(offered(), [a, b, c, d, e].map(id), 'a delivered: two uploads left, so e is offered');
   });
 
   it('without prefetch, an uploading job keeps its slot (a worker that did not announce it may refuse)', () => {
