@@ -21,6 +21,7 @@ import {
 import type { StudioHost } from '../helpers/hosts.ts';
 import { startStudioProcess, startWorkerProcess, writeWorkerConfig, type Proc, type StudioProc } from '../helpers/processes.ts';
 import { openStoredResults, studioDatabaseFile } from '../helpers/stored-state.ts';
+import { FREE_UPLOADS } from '../../packages/studio/src/core/sessions.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 
 export interface ChaosOptions {
@@ -266,15 +267,15 @@ async function oracle(dataDir: string, ids: string[], report: ChaosReport): Prom
 
 /**
  * Claims follow the worker's word: replay every attempt as an interval [offered, ended) per worker
- * and check that no worker ever held more at once than its slots (1, or with prefetch 2 plus one
- * that only uploads its result). Zombies are caught above (every job terminal).
+ * and check that no worker ever held more at once than its slots (1, or with prefetch 2 plus the
+ * FREE_UPLOADS that only upload their result). Zombies are caught above (every job terminal).
  */
 function claimsWithinSlots(db: DatabaseSync, report: ChaosReport): void {
   const capacity = new Map<string, number>();
   for (const w of db.prepare('SELECT id, capabilities FROM workers').all() as Array<{ id: string; capabilities: string | null }>) {
     const caps = JSON.parse(w.capabilities ?? '{}') as { protocolFeatures?: string[]; prefetchSlots?: number };
     const prefetch = caps.protocolFeatures?.includes('prefetch') ? Math.min(caps.prefetchSlots ?? 0, 1) : 0;
-    capacity.set(w.id, 1 + prefetch + (prefetch > 0 ? 1 : 0));
+    capacity.set(w.id, 1 + prefetch + (prefetch > 0 ? FREE_UPLOADS : 0));
   }
   const attempts = db.prepare('SELECT job_id, attempt, worker_id, offered_at, ended_at FROM job_attempts ORDER BY worker_id, offered_at').all() as Array<{
     job_id: string;

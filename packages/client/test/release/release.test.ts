@@ -33,8 +33,10 @@ describe('the published client, installed from its tarball', () => {
       project = join(dir, 'project');
       await mkdir(project, { recursive: true });
       await writeFile(join(project, 'package.json'), `${JSON.stringify({ name: 'client-release-project', private: true, type: 'module' }, null, 2)}\n`);
-      // Offline: nothing but the tarball and npm's cache (no workspace package is fetched).
-      await mustNpm(['install', tarball, '--offline', '--no-audit', '--no-fund'], project);
+      // The tarball, and zod from npm's cache where it is there. Not `--offline`: on a fresh machine
+      // `npm ci` caches tarballs but not zod's registry document, which resolving `zod@^4` needs
+      // (ENOTCACHED when this test ran before any online install had fetched it).
+      await mustNpm(['install', tarball, '--prefer-offline', '--no-audit', '--no-fund'], project);
       installed = join(project, 'node_modules', '@studio-worker', 'client');
       studio = await startStudio({ dataDir: join(dir, 'studio'), port: 0, host: '127.0.0.1', adminToken: TOKEN, log: silentLogger });
     },
