@@ -81,6 +81,20 @@ for (const [ext, format] of [['png', 'png'], ['webp', 'webp']] as const) {
   });
 }
 
+test('image: odd sizes (a centre between pixels, rings cut off) and several prompts follow the formula pixel for pixel', async () => {
+  for (const [prompt, width, height] of [['odd one', 333, 211], ['odd two', 333, 211], ['tall', 97, 601]] as const) {
+    const { at } = await decode((await renderSyntheticImage(prompt, width, height, 'png')).bytes);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        if (insideLabel(width, height, x, y)) continue;
+        const got = at(x, y);
+        const want = formulaPixel(prompt, width, height, x, y);
+        if (got[0] !== want[0] || got[1] !== want[1] || got[2] !== want[2]) assert.deepEqual(got, want, `${prompt} ${width}×${height}: pixel (${x}, ${y})`);
+      }
+    }
+  }
+});
+
 test('image: spot pixels at 512×512 match the formula (cheb = max(|x−256|, |y−256|)/256)', async () => {
   const prompt = 'spot check';
   const { at } = await decode((await renderSyntheticImage(prompt, 512, 512, 'png')).bytes);

@@ -46,7 +46,8 @@ const BAND_PIXELS = 1 << 20;
 export async function syntheticPattern(prompt: string, width: number, height: number, signal?: AbortSignal): Promise<Uint8Array> {
   assertSize(width, height);
   const d = sha256Bytes(prompt);
-  const palette = [0, 1, 2, 3].map((ring) => [d[ring * 3] ?? 0, d[ring * 3 + 1] ?? 0, d[ring * 3 + 2] ?? 0] as const);
+  // Ring r's colour is palette[3r..3r+2].
+  const palette = Uint8Array.from({ length: 12 }, (_, i) => d[i] ?? 0);
   const cx = width / 2;
   const cy = height / 2;
   // Per-column and per-row terms are computed once; the expressions are the same as inline, so the
@@ -68,14 +69,23 @@ export async function syntheticPattern(prompt: string, width: number, height: nu
     for (let y = y0; y < Math.min(height, y0 + band); y++) {
       const cosY = Math.cos(y / 24);
       const distY = Math.abs(y - cy) / (height / 2);
+      // The formula with its helpers spelled out for this range: the daemon paints every job of a
+      // backlog on its own thread (512²: 5.4–5.7 ms before, 3.6–3.7 after). cheb is in [0, 1], so
+      // floor(cheb × 6) is `| 0`; |phase| ≤ 24 × 1.3, inside i8 and never NaN, so i8AsU8 is `| 0`
+      // (truncation toward zero) then `& 255`; saturatingAddU8 is the comparison. The tests check
+      // every pixel against the formula written out independently.
       for (let x = 0; x < width; x++) {
-        const cheb = Math.max(distX[x] ?? 0, distY);
-        const ring = Math.min(Math.floor(cheb * 6), 3);
-        const base = palette[ring] ?? [0, 0, 0];
-        const phase = ((sinX[x] ?? 0) + cosY) * 12;
-        rgb[offset++] = saturatingAddU8(base[0], i8AsU8(phase));
-        rgb[offset++] = saturatingAddU8(base[1], i8AsU8(phase * 0.7));
-        rgb[offset++] = saturatingAddU8(base[2], i8AsU8(phase * 1.3));
+        const dx = distX[x] as number;
+        const cheb = dx > distY ? dx : distY;
+        const r = (cheb * 6) | 0;
+        const base = (r > 3 ? 3 : r) * 3;
+        const phase = ((sinX[x] as number) + cosY) * 12;
+        const red = (palette[base] as number) + ((phase | 0) & 255);
+        const green = (palette[base + 1] as number) + (((phase * 0.7) | 0) & 255);
+        const blue = (palette[base + 2] as number) + (((phase * 1.3) | 0) & 255);
+        rgb[offset++] = red > 255 ? 255 : red;
+        rgb[offset++] = green > 255 ? 255 : green;
+        rgb[offset++] = blue > 255 ? 255 : blue;
       }
     }
   }
