@@ -16,7 +16,7 @@ function memoryReducingGc(): Gc | undefined {
 
 /** Ports of IdleMemoryReducer, for tests: V8's gc and the process's resident set size. */
 export interface IdleMemoryPorts {
-  gc?: Gc | undefined;
+  gc?: Gc;
   rss?: () => number;
   /** How far the resident set may grow back after a reduction before the next one runs. */
   regrowBytes?: number;
@@ -58,7 +58,7 @@ export class IdleMemoryReducer {
   constructor(idleMs: number, busy: () => boolean, ports: IdleMemoryPorts = {}) {
     this.#idleMs = idleMs;
     this.#busy = busy;
-    this.#gc = 'gc' in ports ? ports.gc : memoryReducingGc();
+    this.#gc = ports.gc ?? memoryReducingGc();
     this.#rss = ports.rss ?? (() => process.memoryUsage.rss());
     this.#regrowBytes = ports.regrowBytes ?? REGROW_BYTES;
     this.activity();
