@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import { i8AsU8, labelPlacement, renderSyntheticImage, saturatingAddU8 } from '../../src/engines/synthetic/index.ts';
+import { labelPlacement, renderSyntheticImage } from '../../src/engines/synthetic/index.ts';
 
 const digests = new Map<string, Buffer>();
 function digestOf(prompt: string): Buffer {
@@ -17,13 +17,21 @@ function formulaPixel(prompt: string, width: number, height: number, x: number, 
   const cheb = Math.max(Math.abs(x - width / 2) / (width / 2), Math.abs(y - height / 2) / (height / 2));
   const ring = Math.min(Math.floor(cheb * 6), 3);
   const phase = (Math.sin(x / 24) + Math.cos(y / 24)) * 12;
-  const asU8 = (f: number) => Math.max(-128, Math.min(127, Math.trunc(f))) & 0xff;
-  const add = (a: number, b: number) => Math.min(255, a + b);
   return [
-    add(d[ring * 3]!, asU8(phase)),
-    add(d[ring * 3 + 1]!, asU8(phase * 0.7)),
-    add(d[ring * 3 + 2]!, asU8(phase * 1.3)),
+    saturatingAddU8(d[ring * 3]!, i8AsU8(phase)),
+    saturatingAddU8(d[ring * 3 + 1]!, i8AsU8(phase * 0.7)),
+    saturatingAddU8(d[ring * 3 + 2]!, i8AsU8(phase * 1.3)),
   ];
+}
+
+/** Rust's `f as i8 as u8`: truncate toward zero, saturate to −128..127 (NaN → 0), reinterpret as u8. */
+function i8AsU8(f: number): number {
+  return Math.max(-128, Math.min(127, Math.trunc(f))) & 0xff;
+}
+
+/** Rust's `u8::saturating_add`. */
+function saturatingAddU8(a: number, b: number): number {
+  return Math.min(255, a + b);
 }
 
 async function decode(bytes: Uint8Array) {
@@ -40,7 +48,7 @@ function insideLabel(width: number, height: number, x: number, y: number): boole
   return label !== null && x < label.bandWidth && y < label.bandHeight;
 }
 
-test('Rust cast helpers: f as i8 as u8 truncates, saturates and wraps negatives; u8 add saturates', () => {
+test("the formula's Rust casts: f as i8 as u8 truncates, saturates and wraps negatives; u8 add saturates", () => {
   assert.equal(i8AsU8(0), 0);
   assert.equal(i8AsU8(12.9), 12);
   assert.equal(i8AsU8(-0.9), 0);

@@ -22,18 +22,6 @@ export const SYNTHETIC_WEBP = { lossless: true, effort: 0 } as const;
 /** The protocol's largest image side; also keeps the raw buffer (w × h × 3) within reason. */
 const MAX_SIDE = 8192;
 
-/** Rust's `f as i8 as u8`: truncate toward zero, saturate to −128..127 (NaN → 0), reinterpret as u8. */
-export function i8AsU8(value: number): number {
-  if (Number.isNaN(value)) return 0;
-  const truncated = Math.max(-128, Math.min(127, Math.trunc(value))) | 0; // `| 0` turns -0 into 0
-  return truncated < 0 ? 256 + truncated : truncated;
-}
-
-/** Rust's `u8::saturating_add`. */
-export function saturatingAddU8(a: number, b: number): number {
-  return Math.min(255, a + b);
-}
-
 /** Rows painted between two looks at the abort signal: about a million pixels, a few milliseconds. */
 const BAND_PIXELS = 1 << 20;
 
@@ -71,9 +59,9 @@ export async function syntheticPattern(prompt: string, width: number, height: nu
       const distY = Math.abs(y - cy) / (height / 2);
       // The formula with its helpers spelled out for this range: the daemon paints every job of a
       // backlog on its own thread (512²: 5.4–5.7 ms before, 3.6–3.7 after). cheb is in [0, 1], so
-      // floor(cheb × 6) is `| 0`; |phase| ≤ 24 × 1.3, inside i8 and never NaN, so i8AsU8 is `| 0`
-      // (truncation toward zero) then `& 255`; saturatingAddU8 is the comparison. The tests check
-      // every pixel against the formula written out independently.
+      // floor(cheb × 6) is `| 0`; |phase| ≤ 24 × 1.3, inside i8 and never NaN, so Rust's `as i8 as u8`
+      // is `| 0` (truncation toward zero) then `& 255`; `u8::saturating_add` is the comparison. The
+      // tests check every pixel against the formula written out independently.
       for (let x = 0; x < width; x++) {
         const dx = distX[x] as number;
         const cheb = dx > distY ? dx : distY;

@@ -1,5 +1,5 @@
 export { SyntheticEngine, createSyntheticEngine } from './engine.ts';
-export { renderSyntheticImage, syntheticPattern, syntheticPixels, i8AsU8, saturatingAddU8, type SyntheticImage, type SyntheticImageExt } from './image.ts';
+export { renderSyntheticImage, syntheticPattern, syntheticPixels, type SyntheticImage, type SyntheticImageExt } from './image.ts';
 export { renderSyntheticVideo, syntheticVideoFrameCount, type SyntheticVideo } from './video.ts';
 export { renderSyntheticWav, syntheticToneHz, TTS_SAMPLE_RATE, TTS_SAMPLES } from './audio.ts';
 export { syntheticChatCompletion, syntheticChatPrompt, syntheticTranscript } from './text.ts';
