@@ -112,31 +112,37 @@ function claimNextSql(pairs: number, skips: boolean, splitTextEncoders: boolean)
   // A worker without 'split-text-encoders' would refuse the file roles clip-l/clip-g/t5xxl as a
   // malformed offer (featuresNeededBy); the stored source is JSON.stringify output, so the match is exact.
   const roles = splitTextEncoders ? '' : `AND model_source NOT LIKE '%"role":"clip-%' AND model_source NOT LIKE '%"role":"t5xxl"%'`;
-  // Numbered parameters: ?1 worker, ?2 now, ?3 lease end, ?4 VRAM threshold, ?5 the skip list as one
-  // JSON array, then kind and engine per pair — 5 + 2 per pair whatever the skips, since a Durable
-  // Object's SQL takes at most 100 bound parameters.
-  const skip = skips ? 'AND id NOT IN (SELECT value FROM json_each(?5))' : '';
+  // Numbered parameters: ?1 now, ?2 VRAM threshold, ?3 the skip list as one JSON array, then kind
+  // and engine per pair — 3 + 2 per pair whatever the skips, since a Durable Object's SQL takes at
+  // most 100 bound parameters.
+  const skip = skips ? 'AND id NOT IN (SELECT value FROM json_each(?3))' : '';
   const head = (arm: number) => `SELECT priority, seq FROM jobs INDEXED BY jobs_queue
-         WHERE status = 'queued' AND kind = ?${6 + 2 * arm} AND engine = ?${7 + 2 * arm} AND not_before <= ?2 AND vram_gb_estimate <= ?4 ${skip} ${roles}
+         WHERE status = 'queued' AND kind = ?${4 + 2 * arm} AND engine = ?${5 + 2 * arm} AND not_before <= ?1 AND vram_gb_estimate <= ?2 ${skip} ${roles}
          ORDER BY priority DESC, seq LIMIT 1`;
   // One pair (the usual worker): its head directly; several: the best of their heads.
   const pick =
     pairs === 1
       ? `SELECT seq FROM (${head(0)})`
       : `SELECT seq FROM (${Array.from({ length: pairs }, (_, arm) => `SELECT * FROM (${head(arm)})`).join(' UNION ALL ')}) ORDER BY priority DESC, seq LIMIT 1`;
-  text = `UPDATE jobs SET status = 'claimed', worker_id = ?1, last_worker_id = ?1, claimed_at = ?2, lease_expires_at = ?3,
-         progress = NULL, updated_at = ?2
-       WHERE seq = (${pick}) AND status = 'queued'
-       RETURNING ${OFFER_COLUMNS}`;
+  text = `SELECT seq, ${OFFER_COLUMNS} FROM jobs WHERE seq = (${pick})`;
   claimNextTexts.set(shape, text); // at most pairs × 4 shapes
   return text;
 }
 
+/**
+ * The claim of a queued job that claimNextSql or CLAIMABLE_SQL read (queued → claimed), guarded like
+ * every state change. A read and then this, not one `UPDATE … RETURNING`: SQLite runs RETURNING as
+ * a trigger, so inside a transaction that statement keeps a statement journal (a copy of every page
+ * it changes, so that it alone can be undone) and gathers its row in a temporary table built and
+ * dropped each time (bench/README.md, "The claim in two statements").
+ */
+const CLAIM_HEAD_SQL = `UPDATE jobs SET status = 'claimed', worker_id = ?1, last_worker_id = ?1, claimed_at = ?2, lease_expires_at = ?3,
+         progress = NULL, updated_at = ?2
+       WHERE seq = ?4 AND status = 'queued'`;
+
+/** A queued job that may be claimed now, with its offer columns (`claim`). */
+const CLAIMABLE_SQL = `SELECT seq, ${OFFER_COLUMNS} FROM jobs WHERE id = ? AND status = 'queued' AND not_before <= ?`;
 /** Hot statements with substitutions, built once (see claimNextSql for why). */
-const CLAIM_SQL = `UPDATE jobs SET status = 'claimed', worker_id = ?, last_worker_id = ?, claimed_at = ?, lease_expires_at = ?,
-         progress = NULL, updated_at = ?
-       WHERE id = ? AND status = 'queued' AND not_before <= ?
-       RETURNING ${OFFER_COLUMNS}`;
 const COMPLETE_SQL = `UPDATE jobs SET status = 'done', result_type = ?, result_json = ?, result_file = ?, result_ext = ?, result_bytes = ?,
          worker_id = NULL, lease_expires_at = NULL, completed_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?
        WHERE id = ? AND ${HELD} AND worker_id = ? AND attempt = ?`;
@@ -313,17 +319,18 @@ export class JobStore {
 
   /** Claim this queued job for a worker (queued → claimed). Answers the offer columns, or nothing if it was not queued. */
   claim(id: string, workerId: string, now: number, leaseExpiresAt: number): OfferRow | undefined {
-    const row = this.sql.get<OfferRow>(
-      CLAIM_SQL,
-      workerId,
-      workerId,
-      now,
-      leaseExpiresAt,
-      now,
-      id,
-      now,
-    );
-    if (row) this.moved('queued', 'claimed');
+    return this.claimHead(this.sql.get<OfferRow & { seq: number }>(CLAIMABLE_SQL, id, now), workerId, now, leaseExpiresAt);
+  }
+
+  /**
+   * Claim the queued job just read (CLAIM_HEAD_SQL says why a read and an UPDATE). They run back to
+   * back on the one connection inside one transaction, so it is still queued; the UPDATE is guarded
+   * all the same, as every state change is.
+   */
+  private claimHead(head: (OfferRow & { seq: number }) | undefined, workerId: string, now: number, leaseExpiresAt: number): OfferRow | undefined {
+    if (!head || this.sql.run(CLAIM_HEAD_SQL, workerId, now, leaseExpiresAt, head.seq) !== 1) return undefined;
+    this.moved('queued', 'claimed');
+    const { seq: _seq, ...row } = head;
     return row;
   }
 
@@ -343,14 +350,12 @@ export class JobStore {
   ): OfferRow | undefined {
     if (kindEngines.length === 0) return undefined;
     // In the order claimNextSql numbers them.
-    const params: SqlValue[] = [workerId, now, leaseExpiresAt, vramThresholdGb, skipJobIds.length > 0 ? JSON.stringify(skipJobIds) : null];
+    const params: SqlValue[] = [now, vramThresholdGb, skipJobIds.length > 0 ? JSON.stringify(skipJobIds) : null];
     for (const pair of kindEngines) {
       const space = pair.indexOf(' ');
       params.push(pair.slice(0, space), pair.slice(space + 1));
     }
-    const row = this.sql.get<OfferRow>(claimNextSql(kindEngines.length, skipJobIds.length > 0, splitTextEncoders), ...params);
-    if (row) this.moved('queued', 'claimed');
-    return row;
+    return this.claimHead(this.sql.get<OfferRow & { seq: number }>(claimNextSql(kindEngines.length, skipJobIds.length > 0, splitTextEncoders), ...params), workerId, now, leaseExpiresAt);
   }
 
   /** claimed → running, for this worker's current attempt. */
